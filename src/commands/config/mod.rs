@@ -1,0 +1,4 @@
+//! `gymops config show|check`.
+
+pub mod check;
+pub mod show;

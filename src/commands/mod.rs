@@ -1,0 +1,37 @@
+//! One file per leaf command. Commands are thin: settings in, logic from the modules,
+//! data out through the printer.
+
+pub mod config;
+pub mod health;
+pub mod ps;
+
+use anyhow::{anyhow, Result};
+
+use crate::error::HintExt;
+use crate::output::Printer;
+use crate::settings::{Loaded, Settings};
+
+/// What every command gets: the printer and the settings, built once before dispatch.
+pub struct Context {
+    pub printer: Printer,
+    pub loaded: Loaded,
+}
+
+impl Context {
+    pub fn settings(&self) -> &Settings {
+        &self.loaded.settings
+    }
+
+    /// Check that each name is a service of the deployment.
+    pub fn check_services(&self, names: &[String]) -> Result<()> {
+        let settings = self.settings();
+        let known: Vec<&str> = settings.services.keys().map(String::as_str).collect();
+        for name in names {
+            if !known.contains(&name.as_str()) {
+                return Err(anyhow!("unknown service `{name}`"))
+                    .hint(format!("services are: {} (add others under `services:` in gymops.yaml)", known.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}

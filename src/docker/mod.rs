@@ -1,0 +1,327 @@
+//! The Docker Engine API (bollard): connecting with version negotiation, and the state of
+//! the deployment's service containers.
+
+pub mod resolve;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use bollard::models::{ContainerInspectResponse, PortSummary};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::{Docker, API_DEFAULT_VERSION};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::HintExt;
+use crate::settings::{DockerSettings, Settings};
+use resolve::{ContainerRef, Resolution};
+
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// A connected engine whose API version has been negotiated.
+pub struct Engine {
+    docker: Docker,
+    pub address: String,
+    pub server_version: String,
+    pub api_version: String,
+    timeout: Duration,
+}
+
+/// The engine address gymops will use.
+pub fn address(settings: &DockerSettings) -> String {
+    settings.host.clone().unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
+}
+
+fn unreachable_hint(address: &str) -> String {
+    format!(
+        "is the Docker engine running and reachable at {address}? Start it (`systemctl start docker`), \
+         or point DOCKER_HOST / docker.host at it"
+    )
+}
+
+impl Engine {
+    /// Connect and negotiate the API version (engines as old as API 1.41 / Docker 20.10 work).
+    pub async fn connect(settings: &DockerSettings) -> Result<Engine> {
+        let address = address(settings);
+        let seconds = settings.timeout.as_secs().max(1);
+        let docker = open(&address, settings, seconds)
+            .with_context(|| format!("cannot reach Docker at {address}"))
+            .hint(unreachable_hint(&address))?;
+        let timeout = settings.timeout;
+        let docker = within(timeout, docker.negotiate_version())
+            .await
+            .with_context(|| format!("cannot reach Docker at {address}"))
+            .hint(unreachable_hint(&address))?;
+        let version = within(timeout, docker.version())
+            .await
+            .with_context(|| format!("cannot read the version of Docker at {address}"))?;
+        tracing::debug!(%address, version = ?version.version, api = ?version.api_version, "connected to Docker");
+        Ok(Engine {
+            docker,
+            address,
+            server_version: version.version.unwrap_or_else(|| "unknown".into()),
+            api_version: version.api_version.unwrap_or_else(|| "unknown".into()),
+            timeout,
+        })
+    }
+
+    /// Every container on the engine (running or not).
+    pub async fn containers(&self) -> Result<Vec<ContainerSummaryFacts>> {
+        let options = ListContainersOptionsBuilder::default().all(true).build();
+        let list = within(self.timeout, self.docker.list_containers(Some(options)))
+            .await
+            .context("cannot list containers")?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSummaryFacts {
+                reference: ContainerRef {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default(),
+                    running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                },
+                image: c.image.unwrap_or_default(),
+                ports: format_ports(c.ports.as_deref().unwrap_or_default()),
+            })
+            .collect())
+    }
+
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInspectResponse> {
+        within(self.timeout, self.docker.inspect_container(id, None))
+            .await
+            .with_context(|| format!("cannot inspect container {id}"))
+    }
+
+    /// The state of every service in settings, resolved to its container.
+    pub async fn service_states(&self, settings: &Settings, only: &[String]) -> Result<Vec<ServiceState>> {
+        let containers = self.containers().await?;
+        let refs: Vec<ContainerRef> = containers.iter().map(|c| c.reference.clone()).collect();
+        let mut states = Vec::new();
+        for (service, service_settings) in &settings.services {
+            if !only.is_empty() && !only.contains(service) {
+                continue;
+            }
+            let explicit = service_settings.container.as_deref();
+            let found = resolve::resolve(&settings.project, service, explicit, &refs);
+            let state = match found {
+                None => ServiceState {
+                    service: service.clone(),
+                    looked_for: resolve::candidate_names(&settings.project, service, explicit),
+                    resolution: None,
+                    container: None,
+                },
+                Some((reference, resolution)) => {
+                    let summary = containers
+                        .iter()
+                        .find(|c| c.reference.id == reference.id)
+                        .expect("resolved from this list");
+                    let inspect = self.inspect(&reference.id).await?;
+                    ServiceState {
+                        service: service.clone(),
+                        looked_for: Vec::new(),
+                        resolution: Some(resolution),
+                        container: Some(ContainerFacts::from_inspect(&inspect, summary)),
+                    }
+                }
+            };
+            states.push(state);
+        }
+        Ok(states)
+    }
+}
+
+fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker> {
+    let docker = if let Some(path) = address.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, seconds, API_DEFAULT_VERSION)?
+    } else if address.starts_with("tcp://") || address.starts_with("http://") || address.starts_with("https://") {
+        if settings.tls_verify || address.starts_with("https://") {
+            let certs = settings.cert_path.clone().unwrap_or_else(default_cert_path);
+            Docker::connect_with_ssl(
+                address,
+                &certs.join("key.pem"),
+                &certs.join("cert.pem"),
+                &certs.join("ca.pem"),
+                seconds,
+                API_DEFAULT_VERSION,
+            )
+            .with_context(|| format!("cannot set up TLS with the certificates in {}", certs.display()))?
+        } else {
+            Docker::connect_with_http(address, seconds, API_DEFAULT_VERSION)?
+        }
+    } else {
+        return Err(anyhow!("unsupported Docker address `{address}`"))
+            .hint("use unix:///path/to/docker.sock, tcp://HOST:PORT or https://HOST:PORT");
+    };
+    Ok(docker)
+}
+
+fn default_cert_path() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".docker")
+}
+
+/// Run an Engine API call with a deadline.
+async fn within<T, E>(timeout: Duration, call: impl Future<Output = Result<T, E>>) -> Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(anyhow::Error::from),
+        Err(_) => Err(anyhow!("no answer within {}", humantime::format_duration(timeout))),
+    }
+}
+
+/// A container from the list call.
+#[derive(Debug, Clone)]
+pub struct ContainerSummaryFacts {
+    pub reference: ContainerRef,
+    pub image: String,
+    pub ports: Vec<String>,
+}
+
+/// What ps and health need to know of a service's container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerFacts {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// created, running, paused, restarting, removing, exited, dead.
+    pub state: String,
+    /// starting, healthy, unhealthy; None without a healthcheck.
+    pub health: Option<String>,
+    pub health_failing_streak: Option<i64>,
+    /// Output of the last healthcheck run, trimmed.
+    pub health_last_output: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub restart_count: i64,
+    pub oom_killed: bool,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub ports: Vec<String>,
+}
+
+impl ContainerFacts {
+    fn from_inspect(inspect: &ContainerInspectResponse, summary: &ContainerSummaryFacts) -> ContainerFacts {
+        let state = inspect.state.clone().unwrap_or_default();
+        let health = state.health.clone();
+        let time = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .filter(|t| t.timestamp() > 0)
+        };
+        let image = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_else(|| summary.image.clone());
+        ContainerFacts {
+            id: summary.reference.id.chars().take(12).collect(),
+            name: summary.reference.name.clone(),
+            image,
+            state: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+            health: health
+                .as_ref()
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty() && s != "none"),
+            health_failing_streak: health.as_ref().and_then(|h| h.failing_streak),
+            health_last_output: health
+                .as_ref()
+                .and_then(|h| h.log.as_ref())
+                .and_then(|log| log.last())
+                .and_then(|entry| entry.output.as_deref())
+                .map(|output| output.trim().chars().take(200).collect()),
+            started_at: time(&state.started_at),
+            finished_at: time(&state.finished_at),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            exit_code: state.exit_code,
+            error: state.error.filter(|e| !e.is_empty()),
+            ports: summary.ports.clone(),
+        }
+    }
+}
+
+/// A service of the deployment and its container, if one was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceState {
+    pub service: String,
+    pub resolution: Option<Resolution>,
+    /// What was tried when no container was found.
+    pub looked_for: Vec<String>,
+    pub container: Option<ContainerFacts>,
+}
+
+/// `docker ps` style ports: `127.0.0.1:8080->8080/tcp`, `5432/tcp`; sorted, deduplicated.
+pub fn format_ports(ports: &[PortSummary]) -> Vec<String> {
+    let mut out: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let protocol = p.typ.map(|t| t.to_string()).filter(|t| !t.is_empty()).unwrap_or_else(|| "tcp".into());
+            match p.public_port {
+                Some(public) => {
+                    let ip = p.ip.as_deref().unwrap_or("0.0.0.0");
+                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    format!("{ip}:{public}->{}/{protocol}", p.private_port)
+                }
+                None => format!("{}/{protocol}", p.private_port),
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Split an image reference into repository and tag (`postgres:15` -> `postgres`, `15`).
+/// A digest or bare ID has no tag; an untagged name is `latest`.
+pub fn split_image(image: &str) -> (String, String) {
+    if image.starts_with("sha256:") {
+        return (image.chars().take(19).collect(), "-".into());
+    }
+    let (name, _digest) = image.split_once('@').unwrap_or((image, ""));
+    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[last_slash..].rfind(':') {
+        Some(colon) => {
+            let colon = last_slash + colon;
+            (name[..colon].to_string(), name[colon + 1..].to_string())
+        }
+        None => (name.to_string(), "latest".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::PortSummaryTypeEnum;
+
+    #[test]
+    fn images_split_into_repository_and_tag() {
+        assert_eq!(split_image("postgres:15-alpine"), ("postgres".into(), "15-alpine".into()));
+        assert_eq!(split_image("registry:5000/gym/backend:1.2"), ("registry:5000/gym/backend".into(), "1.2".into()));
+        assert_eq!(split_image("registry:5000/gym/backend"), ("registry:5000/gym/backend".into(), "latest".into()));
+        assert_eq!(split_image("minio/minio"), ("minio/minio".into(), "latest".into()));
+        assert_eq!(split_image("sha256:0123456789abcdef0123"), ("sha256:0123456789ab".into(), "-".into()));
+    }
+
+    #[test]
+    fn ports_read_like_docker_ps() {
+        let ports = [
+            PortSummary { ip: Some("127.0.0.1".into()), private_port: 8080, public_port: Some(18080), typ: Some(PortSummaryTypeEnum::TCP) },
+            PortSummary { ip: None, private_port: 5432, public_port: None, typ: Some(PortSummaryTypeEnum::TCP) },
+            PortSummary { ip: Some("::".into()), private_port: 9000, public_port: Some(9000), typ: Some(PortSummaryTypeEnum::TCP) },
+        ];
+        assert_eq!(
+            format_ports(&ports),
+            vec!["127.0.0.1:18080->8080/tcp", "5432/tcp", "[::]:9000->9000/tcp"]
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! gymops: operations CLI for the fitness-gym system's Docker deployment.
+
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod error;
+pub mod exit;
+pub mod fsutil;
+pub mod output;
+pub mod pg;
+pub mod probe;
+pub mod settings;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+
+use cli::{Cli, Command, ConfigCommand, ServiceCommand};
+use commands::Context;
+use exit::ExitStatus;
+use output::Printer;
+use settings::Overrides;
+
+/// Resolve settings once, then dispatch to the command.
+pub async fn run(cli: Cli) -> Result<ExitStatus> {
+    let printer = Printer::new(cli.global.output, cli.global.quiet);
+    let environment: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let loaded = settings::load(&overrides(&cli), &environment, &cwd)?;
+    for warning in &loaded.warnings {
+        printer.warn(warning);
+    }
+    let ctx = Context { printer, loaded };
+    match &cli.command {
+        Command::Health(args) => commands::health::run(&ctx, args).await,
+        Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => commands::ps::run(&ctx, args).await,
+        Command::Config(ConfigCommand::Show) => commands::config::show::run(&ctx),
+        Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
+    }
+}
+
+/// The settings that flags set, for the flags layer.
+fn overrides(cli: &Cli) -> Overrides {
+    let mut overrides = Overrides {
+        config: cli.global.config.clone(),
+        environment: cli.global.environment.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Health(args) = &cli.command {
+        if let Some(timeout) = args.timeout {
+            overrides.values.push((
+                "health.timeout".into(),
+                humantime::format_duration(timeout).to_string(),
+                "--timeout".into(),
+            ));
+        }
+        overrides.db_connection = args.db_connection.clone();
+    }
+    overrides
+}

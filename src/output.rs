@@ -1,0 +1,188 @@
+//! The one place that decides how results look: tables for people, JSON for machines,
+//! colors only on a terminal and never with NO_COLOR. Data goes to stdout (or a file);
+//! warnings go to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::exit::Status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people (plain columns when piped).
+    Table,
+    /// JSON for machines (shapes documented in docs/json-output.md).
+    Json,
+}
+
+/// Renders rows and writes them out.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: OutputFormat,
+    pub quiet: bool,
+    terminal: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, quiet: bool) -> Self {
+        let terminal = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Printer { format, quiet, terminal, color: terminal && !no_color }
+    }
+
+    /// A printer for text that goes to a file: no colors, no borders.
+    pub fn for_file(&self) -> Printer {
+        Printer { terminal: false, color: false, ..self.clone() }
+    }
+
+    /// Render a table: borders on a terminal, plain aligned columns otherwise.
+    pub fn table(&self, headers: &[&str], rows: Vec<Vec<Cell>>) -> String {
+        let mut table = Table::new();
+        if self.terminal {
+            table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        } else {
+            table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        }
+        table.set_header(headers.iter().map(|h| Cell::new(h)));
+        for row in rows {
+            table.add_row(row);
+        }
+        if !self.terminal {
+            for column in table.column_iter_mut() {
+                column.set_padding((0, 2));
+            }
+        }
+        let mut text: String =
+            table.to_string().lines().map(|line| line.trim_end().to_string() + "\n").collect();
+        if text.is_empty() {
+            text.push('\n');
+        }
+        text
+    }
+
+    /// A cell showing a status, colored when colors are on.
+    pub fn status_cell(&self, status: Status) -> Cell {
+        self.paint(Cell::new(status.label()), status)
+    }
+
+    /// Color a cell by a status, when colors are on.
+    pub fn paint(&self, cell: Cell, status: Status) -> Cell {
+        if !self.color {
+            return cell;
+        }
+        cell.fg(match status {
+            Status::Ok => Color::Green,
+            Status::Warning => Color::Yellow,
+            Status::Critical => Color::Red,
+            Status::Unknown => Color::Magenta,
+        })
+    }
+
+    /// A right-aligned cell (numbers).
+    pub fn number_cell(text: impl ToString) -> Cell {
+        Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn json<T: Serialize>(value: &T) -> Result<String> {
+        let mut text = serde_json::to_string_pretty(value).context("cannot encode the result as JSON")?;
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// Write data: to `file` atomically when given, else to stdout.
+    pub fn emit(&self, text: &str, file: Option<&Path>) -> Result<()> {
+        match file {
+            Some(path) => crate::fsutil::write_atomic(path, text.as_bytes(), None)
+                .with_context(|| format!("cannot write the output file {}", path.display())),
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+                    // A closed pipe (`gymops ps | head -1`) is not an error worth a message.
+                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    other => other.context("cannot write to stdout"),
+                }
+            }
+        }
+    }
+
+    /// A warning on stderr, unless --quiet.
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// A note on stderr, unless --quiet.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+}
+
+/// A duration as operators read it: `45s`, `12m`, `3h 12m`, `5d 3h`.
+pub fn short_duration(seconds: i64) -> String {
+    if seconds < 0 {
+        return "-".into();
+    }
+    let (days, hours, minutes) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_durations_keep_the_two_largest_units() {
+        assert_eq!(short_duration(42), "42s");
+        assert_eq!(short_duration(12 * 60 + 5), "12m");
+        assert_eq!(short_duration(3 * 3600), "3h");
+        assert_eq!(short_duration(3 * 3600 + 12 * 60), "3h 12m");
+        assert_eq!(short_duration(5 * 86_400 + 3 * 3600 + 59), "5d 3h");
+        assert_eq!(short_duration(-1), "-");
+    }
+
+    #[test]
+    fn bytes_use_binary_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(7_823_458_304), "7.3 GiB");
+    }
+
+    #[test]
+    fn plain_tables_are_aligned_columns_without_borders_or_trailing_space() {
+        let printer = Printer { format: OutputFormat::Table, quiet: false, terminal: false, color: false };
+        let text = printer.table(&["A", "LONGER"], vec![vec![Cell::new("x"), Cell::new("y")]]);
+        assert_eq!(text, "A  LONGER\nx  y\n");
+    }
+}

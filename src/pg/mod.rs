@@ -1,0 +1,57 @@
+//! PostgreSQL connections (tokio-postgres) from settings, always with a deadline.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::settings::PostgresSettings;
+
+/// `host:port/database as user`, for targets and messages (never the password).
+pub fn describe_target(pg: &PostgresSettings) -> String {
+    format!("{}:{}/{} as {}", pg.host, pg.port, pg.database, pg.user)
+}
+
+/// Connect within `timeout`. The connection task runs on the runtime until the client drops.
+pub async fn connect(pg: &PostgresSettings, timeout: Duration) -> Result<Client> {
+    let mut config = Config::new();
+    config
+        .host(&pg.host)
+        .port(pg.port)
+        .user(&pg.user)
+        .dbname(&pg.database)
+        .application_name("gymops")
+        .connect_timeout(timeout);
+    if let Some(password) = &pg.password {
+        config.password(password.expose());
+    }
+    let connect = config.connect(NoTls);
+    let (client, connection) = match tokio::time::timeout(timeout, connect).await {
+        Ok(result) => result.map_err(|err| anyhow!("{}", postgres_error_text(&err)))?,
+        Err(_) => return Err(anyhow!("no answer within {}", humantime::format_duration(timeout))),
+    };
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A tokio-postgres error as one line: the server's message when there is one.
+pub fn postgres_error_text(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,132 @@
+//! The PostgreSQL probe: connect and `SELECT 1` (what pg_isready tells), then connection
+//! count against max_connections and the database size as detail.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use serde_json::{json, Map, Value};
+
+use super::{CheckKind, CheckResult};
+use crate::exit::Status;
+use crate::output::human_bytes;
+use crate::pg;
+use crate::settings::PostgresSettings;
+
+pub async fn probe(pg_settings: &PostgresSettings, timeout: Duration, warning_percent: u8, service: Option<String>) -> CheckResult {
+    let mut result = CheckResult::new(CheckKind::Db, "postgres", service, &pg::describe_target(pg_settings));
+    let started = Instant::now();
+    match facts(pg_settings, timeout).await {
+        Ok(facts) => {
+            result.latency_ms = Some(facts.ready_after.as_secs_f64() * 1000.0);
+            let (status, summary) = connections_verdict(&facts, warning_percent);
+            result.status = status;
+            result.summary = summary;
+            result.details = facts.details();
+        }
+        Err(err) => {
+            result.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            result.status = Status::Critical;
+            result.summary = crate::error::describe(&err).0;
+        }
+    }
+    result
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbFacts {
+    /// Connect + SELECT 1.
+    pub ready_after: Duration,
+    pub server_version: String,
+    pub client_connections: i64,
+    pub all_backends: i64,
+    pub max_connections: i64,
+    pub database_size_bytes: i64,
+}
+
+impl DbFacts {
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
+        details.insert("server_version".into(), json!(self.server_version));
+        details.insert("connections".into(), json!(self.client_connections));
+        details.insert("backends".into(), json!(self.all_backends));
+        details.insert("max_connections".into(), json!(self.max_connections));
+        details.insert("database_size_bytes".into(), json!(self.database_size_bytes));
+        details
+    }
+}
+
+async fn facts(pg_settings: &PostgresSettings, timeout: Duration) -> Result<DbFacts> {
+    let started = Instant::now();
+    let client = pg::connect(pg_settings, timeout).await?;
+    client.simple_query("SELECT 1").await.map_err(|e| anyhow!("SELECT 1 failed: {}", pg::postgres_error_text(&e)))?;
+    let ready_after = started.elapsed();
+    let version_num: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| anyhow!("{}", pg::postgres_error_text(&e)))?
+        .get(0);
+    // backend_type exists from PostgreSQL 10; before it every row is a client backend.
+    let sql = if version_num >= 100_000 {
+        "SELECT count(*) FILTER (WHERE backend_type = 'client backend'), count(*), \
+         current_setting('max_connections')::bigint, pg_database_size(current_database()), \
+         current_setting('server_version') FROM pg_stat_activity"
+    } else {
+        "SELECT count(*), count(*), current_setting('max_connections')::bigint, \
+         pg_database_size(current_database()), current_setting('server_version') FROM pg_stat_activity"
+    };
+    let row = client.query_one(sql, &[]).await.map_err(|e| anyhow!("{}", pg::postgres_error_text(&e)))?;
+    Ok(DbFacts {
+        ready_after,
+        client_connections: row.get(0),
+        all_backends: row.get(1),
+        max_connections: row.get(2),
+        database_size_bytes: row.get(3),
+        server_version: row.get(4),
+    })
+}
+
+/// OK, or a warning when client connections reach the warning share of max_connections.
+pub fn connections_verdict(facts: &DbFacts, warning_percent: u8) -> (Status, String) {
+    let percent = if facts.max_connections > 0 {
+        facts.client_connections as f64 * 100.0 / facts.max_connections as f64
+    } else {
+        0.0
+    };
+    let summary = format!(
+        "accepting connections; {} of {} connections ({percent:.0}%), database {}",
+        facts.client_connections,
+        facts.max_connections,
+        human_bytes(facts.database_size_bytes.max(0) as u64)
+    );
+    if percent >= f64::from(warning_percent) {
+        (Status::Warning, format!("{summary}; at or above {warning_percent}% of max_connections"))
+    } else {
+        (Status::Ok, summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(connections: i64) -> DbFacts {
+        DbFacts {
+            ready_after: Duration::from_millis(3),
+            server_version: "15.18".into(),
+            client_connections: connections,
+            all_backends: connections + 5,
+            max_connections: 100,
+            database_size_bytes: 8 * 1024 * 1024,
+        }
+    }
+
+    #[test]
+    fn connections_warn_at_the_threshold() {
+        assert_eq!(
+            connections_verdict(&facts(12), 80),
+            (Status::Ok, "accepting connections; 12 of 100 connections (12%), database 8.0 MiB".into())
+        );
+        assert_eq!(connections_verdict(&facts(80), 80).0, Status::Warning);
+        assert_eq!(connections_verdict(&facts(79), 80).0, Status::Ok);
+    }
+}

@@ -1,0 +1,290 @@
+//! Settings: embedded defaults (the operations guide's deployment), then `gymops.yaml`,
+//! then the compose `.env` file of the selected environment, then `GYMOPS_*` environment
+//! variables, then flags. [`load`] merges them once, before any command runs, and records
+//! where every value came from.
+
+mod flat;
+mod load;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use load::{load, Entry, Loaded, Overrides, Source};
+pub use secret::{mask_url, Secret};
+
+/// The whole typed configuration of gymops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Compose project name (`com.docker.compose.project`).
+    pub project: String,
+    /// Selected named environment (a key of `environments`).
+    pub environment: String,
+    /// Named environments: which compose files and env file each one uses.
+    pub environments: BTreeMap<String, EnvironmentSettings>,
+    pub docker: DockerSettings,
+    /// Services of the deployment, by compose service name.
+    pub services: BTreeMap<String, ServiceSettings>,
+    pub backend: BackendSettings,
+    pub postgres: PostgresSettings,
+    pub minio: MinioSettings,
+    pub health: HealthSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentSettings {
+    /// Compose files, merged in order (relative to the directory of gymops.yaml).
+    pub compose_files: Vec<PathBuf>,
+    /// The compose `.env` file for this environment.
+    pub env_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerSettings {
+    /// Engine address (`unix:///var/run/docker.sock`, `tcp://host:2376`); unset: `DOCKER_HOST`
+    /// or the local socket.
+    pub host: Option<String>,
+    /// Use TLS for a tcp:// host (`DOCKER_TLS_VERIFY`).
+    pub tls_verify: bool,
+    /// Directory holding ca.pem, cert.pem and key.pem (`DOCKER_CERT_PATH`, default ~/.docker).
+    pub cert_path: Option<PathBuf>,
+    /// Timeout for one Engine API call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Explicit container name (compose `container_name`); tried before compose labels and names.
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendSettings {
+    /// The compose service that runs the Spring Boot backend.
+    pub service: String,
+    /// Base URL of the backend, including the servlet context path.
+    pub url: Url,
+    pub endpoints: BackendEndpoints,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendEndpoints {
+    pub login: String,
+    pub health: String,
+    pub health_db: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// The compose service that runs PostgreSQL.
+    pub service: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    /// File holding the password (Docker secret style); the password itself comes from
+    /// `GYMOPS_POSTGRES_PASSWORD`, the env file's `POSTGRES_PASSWORD`, or this file.
+    pub password_file: Option<PathBuf>,
+    /// Resolved password; never read from gymops.yaml, never serialized.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinioSettings {
+    /// The compose service that runs MinIO.
+    pub service: String,
+    /// MinIO S3 API base URL.
+    pub url: Url,
+    /// MinIO console base URL.
+    pub console_url: Url,
+    pub live_path: String,
+    pub ready_path: String,
+    pub console_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Timeout of each probe; a hung service never stalls `gymops health` past it.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// An HTTP probe slower than this is a warning.
+    #[serde(with = "humantime_serde")]
+    pub slow_threshold: Duration,
+    /// Connections at or above this percentage of max_connections is a warning.
+    pub db_connections_warning_percent: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let environment = |files: &[&str], env_file: &str| EnvironmentSettings {
+            compose_files: files.iter().map(PathBuf::from).collect(),
+            env_file: PathBuf::from(env_file),
+        };
+        let services = [
+            ("backend", "fitness_gym_backend"),
+            ("postgres", "fitness_gym_postgres"),
+            ("minio", "fitness_gym_minio"),
+        ]
+        .into_iter()
+        .map(|(service, container)| {
+            (service.to_string(), ServiceSettings { container: Some(container.to_string()) })
+        })
+        .collect();
+        Settings {
+            project: "fitness_gym".into(),
+            environment: "development".into(),
+            environments: BTreeMap::from([
+                ("development".into(), environment(&["docker-compose.yml"], ".env")),
+                (
+                    "staging".into(),
+                    environment(&["docker-compose.yml", "docker-compose.staging.yml"], ".env.staging"),
+                ),
+                (
+                    "production".into(),
+                    environment(&["docker-compose.yml", "docker-compose.prod.yml"], ".env.production"),
+                ),
+            ]),
+            docker: DockerSettings::default(),
+            services,
+            backend: BackendSettings::default(),
+            postgres: PostgresSettings::default(),
+            minio: MinioSettings::default(),
+            health: HealthSettings::default(),
+        }
+    }
+}
+
+impl Default for EnvironmentSettings {
+    fn default() -> Self {
+        EnvironmentSettings {
+            compose_files: vec![PathBuf::from("docker-compose.yml")],
+            env_file: PathBuf::from(".env"),
+        }
+    }
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        DockerSettings { host: None, tls_verify: false, cert_path: None, timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        BackendSettings {
+            service: "backend".into(),
+            url: Url::parse("http://localhost:8080/springboot1ngh61a2").expect("valid default URL"),
+            endpoints: BackendEndpoints::default(),
+        }
+    }
+}
+
+impl Default for BackendEndpoints {
+    fn default() -> Self {
+        BackendEndpoints {
+            login: "/user/login".into(),
+            health: "/actuator/health".into(),
+            health_db: "/actuator/health/db".into(),
+        }
+    }
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        PostgresSettings {
+            service: "postgres".into(),
+            host: "localhost".into(),
+            port: 5432,
+            user: "postgres".into(),
+            database: "fitness_gym".into(),
+            password_file: None,
+            password: None,
+        }
+    }
+}
+
+impl Default for MinioSettings {
+    fn default() -> Self {
+        MinioSettings {
+            service: "minio".into(),
+            url: Url::parse("http://localhost:9000").expect("valid default URL"),
+            console_url: Url::parse("http://localhost:9001").expect("valid default URL"),
+            live_path: "/minio/health/live".into(),
+            ready_path: "/minio/health/ready".into(),
+            console_path: "/login".into(),
+        }
+    }
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            timeout: Duration::from_secs(5),
+            slow_threshold: Duration::from_secs(1),
+            db_connections_warning_percent: 80,
+        }
+    }
+}
+
+/// Join a base URL (which may carry a context path) and an endpoint path.
+pub fn join_url(base: &Url, path: &str) -> String {
+    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+impl BackendSettings {
+    /// The backend endpoints as (name, full URL), in a stable order.
+    pub fn endpoint_urls(&self) -> Vec<(String, String)> {
+        [
+            ("login", &self.endpoints.login),
+            ("health", &self.endpoints.health),
+            ("health_db", &self.endpoints.health_db),
+        ]
+        .into_iter()
+        .map(|(name, path)| (name.to_string(), join_url(&self.url, path)))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_guides_deployment() {
+        let settings = Settings::default();
+        assert_eq!(settings.project, "fitness_gym");
+        assert_eq!(settings.services["backend"].container.as_deref(), Some("fitness_gym_backend"));
+        assert_eq!(settings.services["postgres"].container.as_deref(), Some("fitness_gym_postgres"));
+        assert_eq!(settings.services["minio"].container.as_deref(), Some("fitness_gym_minio"));
+        let urls: Vec<String> = settings.backend.endpoint_urls().into_iter().map(|(_, u)| u).collect();
+        assert_eq!(
+            urls,
+            vec![
+                "http://localhost:8080/springboot1ngh61a2/user/login",
+                "http://localhost:8080/springboot1ngh61a2/actuator/health",
+                "http://localhost:8080/springboot1ngh61a2/actuator/health/db",
+            ]
+        );
+        assert_eq!(
+            (settings.postgres.user.as_str(), settings.postgres.database.as_str(), settings.postgres.port),
+            ("postgres", "fitness_gym", 5432)
+        );
+        assert_eq!(join_url(&settings.minio.url, &settings.minio.live_path), "http://localhost:9000/minio/health/live");
+        assert_eq!(join_url(&settings.minio.console_url, &settings.minio.console_path), "http://localhost:9001/login");
+    }
+}
