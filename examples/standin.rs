@@ -1,0 +1,182 @@
+//! A stand-in for the parts of the deployment that are not ours to run, for tests and
+//! benchmarks: the Spring Boot backend (its login path and actuator health, with
+//! `/actuator/health/db` really querying PostgreSQL) and MinIO's health endpoints and
+//! console. Built with `cargo build --example standin`.
+//!
+//! ```text
+//! standin backend --listen 0.0.0.0:8080 --db-host H --db-port 5432 --db-user U --db-name D
+//!                 [--context-path /springboot1ngh61a2]      (password: STANDIN_DB_PASSWORD)
+//! standin minio --listen 0.0.0.0:9000 --console 0.0.0.0:9001
+//! standin probe URL                                          (exit 0 on a 2xx answer)
+//! ```
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Backend {
+    context_path: String,
+    db: tokio_postgres::Config,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Backend,
+    MinioApi,
+    MinioConsole,
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn required(args: &[String], name: &str) -> String {
+    flag(args, name).unwrap_or_else(|| {
+        eprintln!("standin: missing {name}");
+        std::process::exit(64)
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    match args.first().map(String::as_str) {
+        Some("backend") => {
+            let mut db = tokio_postgres::Config::new();
+            db.host(&required(&args, "--db-host"))
+                .port(required(&args, "--db-port").parse().expect("--db-port is a number"))
+                .user(&required(&args, "--db-user"))
+                .dbname(&required(&args, "--db-name"))
+                .application_name("standin-backend")
+                .connect_timeout(Duration::from_secs(30));
+            if let Ok(password) = std::env::var("STANDIN_DB_PASSWORD") {
+                db.password(password);
+            }
+            let backend = Arc::new(Backend {
+                context_path: flag(&args, "--context-path").unwrap_or_else(|| "/springboot1ngh61a2".into()),
+                db,
+            });
+            let listen = required(&args, "--listen");
+            runtime.block_on(serve(listen, Role::Backend, Some(backend)));
+        }
+        Some("minio") => {
+            let api = required(&args, "--listen");
+            let console = required(&args, "--console");
+            runtime.block_on(async {
+                tokio::join!(serve(api, Role::MinioApi, None), serve(console, Role::MinioConsole, None));
+            });
+        }
+        Some("probe") => std::process::exit(probe(&required(&args, "probe"))),
+        _ => {
+            eprintln!("usage: standin backend|minio|probe ...");
+            std::process::exit(64);
+        }
+    }
+}
+
+async fn serve(listen: String, role: Role, backend: Option<Arc<Backend>>) {
+    let listener = TcpListener::bind(&listen).await.unwrap_or_else(|err| panic!("cannot listen on {listen}: {err}"));
+    println!("standin listening on {listen}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            let _ = handle(stream, role, backend).await;
+        });
+    }
+}
+
+async fn handle(mut stream: TcpStream, role: Role, backend: Option<Arc<Backend>>) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut words = text.lines().next().unwrap_or_default().split_whitespace();
+    let method = words.next().unwrap_or_default().to_string();
+    let path = words.next().unwrap_or_default().split('?').next().unwrap_or_default().to_string();
+    let (code, content_type, body) = route(role, backend.as_deref(), &path).await;
+    println!("{method} {path} {code}");
+    let reason = match code {
+        200 => "OK",
+        404 => "Not Found",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let response = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+async fn route(role: Role, backend: Option<&Backend>, path: &str) -> (u16, &'static str, String) {
+    const JSON: &str = "application/json";
+    match role {
+        Role::MinioApi => match path {
+            "/minio/health/live" | "/minio/health/ready" => (200, "text/plain", String::new()),
+            _ => (404, "text/plain", "not found".into()),
+        },
+        Role::MinioConsole => match path {
+            "/login" => (200, "text/html", "<html><body>MinIO Console (stand-in)</body></html>".into()),
+            _ => (404, "text/plain", "not found".into()),
+        },
+        Role::Backend => {
+            let backend = backend.expect("backend role has a backend");
+            let Some(rest) = path.strip_prefix(backend.context_path.as_str()) else {
+                return (404, JSON, "{\"error\":\"Not Found\"}".into());
+            };
+            match rest {
+                "/user/login" => (200, JSON, "{\"code\":0,\"msg\":\"stand-in: POST username and password\"}".into()),
+                "/actuator/health" => match db_up(&backend.db).await {
+                    Ok(()) => (200, JSON, "{\"status\":\"UP\",\"components\":{\"db\":{\"status\":\"UP\"}}}".into()),
+                    Err(err) => (503, JSON, format!("{{\"status\":\"DOWN\",\"components\":{{\"db\":{{\"status\":\"DOWN\",\"details\":{{\"error\":{err:?}}}}}}}}}")),
+                },
+                "/actuator/health/db" => match db_up(&backend.db).await {
+                    Ok(()) => (200, JSON, "{\"status\":\"UP\",\"details\":{\"database\":\"PostgreSQL\",\"validationQuery\":\"SELECT 1\"}}".into()),
+                    Err(err) => (503, JSON, format!("{{\"status\":\"DOWN\",\"details\":{{\"error\":{err:?}}}}}")),
+                },
+                _ => (404, JSON, "{\"error\":\"Not Found\"}".into()),
+            }
+        }
+    }
+}
+
+/// Like Spring's DataSourceHealthIndicator: a connection and a validation query. No deadline
+/// shorter than the connection timeout, so a frozen database hangs the request as it would
+/// hang the real backend.
+async fn db_up(config: &tokio_postgres::Config) -> Result<(), String> {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A tiny blocking HTTP GET for container healthchecks: exit 0 on 2xx.
+fn probe(url: &str) -> i32 {
+    let Some(rest) = url.strip_prefix("http://") else { return 2 };
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(authority) else { return 1 };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 1;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let ok = answer.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).is_some_and(|c| (200..300).contains(&c));
+    if ok {
+        0
+    } else {
+        1
+    }
+}

@@ -1,0 +1,375 @@
+//! The test rig: real Docker, real PostgreSQL (the host's packages, run in a container),
+//! and the project's stand-in for the Spring backend and MinIO. Every stack has its own
+//! compose project name, network and ports, and removes everything it made on drop, even
+//! when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const IMAGE: &str = "gymops-test-rootfs:2";
+/// Every container and network the rig makes carries this label (for sweeping).
+pub const RIG_LABEL: &str = "gymops.test";
+pub const PASSWORD: &str = "rig-Secret-7f3a9c";
+
+pub fn gymops_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gymops"))
+}
+
+/// The gymops binary, with no GYMOPS_* or NO_COLOR from the test's environment.
+pub fn gymops(dir: &Path) -> Command {
+    let mut command = Command::new(gymops_bin());
+    command.current_dir(dir).stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().to_string();
+        if key.starts_with("GYMOPS_") || key == "NO_COLOR" || key.starts_with("RUST_LOG") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Run a command and capture its output (never inherits the terminal).
+pub fn run(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    run(Command::new("docker").args(args))
+}
+
+/// `docker ARGS`, panicking with docker's stderr when it fails.
+pub fn docker_ok(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(output.status.success(), "docker {args:?} failed: {}", text(&output.stderr));
+    text(&output.stdout).trim().to_string()
+}
+
+/// Fail loudly, never skip, when the engine does not answer.
+pub fn require_docker() {
+    let output = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match output {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "the Docker engine does not answer (`docker info`: {}). Start it (`dockerd &` or `systemctl start docker`); tests/run.sh does this for you.",
+            text(&output.stderr).trim()
+        ),
+        Err(err) => panic!("no docker CLI ({err}); install docker.io"),
+    }
+}
+
+/// The directory of the host's PostgreSQL server binaries (highest version).
+pub fn pg_bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("TEST_RIG_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|p| p.join("postgres").is_file()).collect())
+        .unwrap_or_default();
+    versions.sort_by_key(|p| {
+        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+    });
+    versions.pop().expect("no PostgreSQL server under /usr/lib/postgresql: apt-get install postgresql (tests/run.sh does)")
+}
+
+/// The stand-in server (cargo example), built if the test build did not build it.
+pub fn standin_bin() -> PathBuf {
+    let gymops = gymops_bin();
+    let path = gymops.parent().unwrap().join("examples").join("standin");
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", "standin"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cannot run cargo to build the stand-in");
+        assert!(status.success(), "cargo build --example standin failed");
+    }
+    path
+}
+
+/// A lock across test processes (nextest runs each test in its own process).
+struct DirLock(PathBuf);
+
+impl DirLock {
+    fn acquire(name: &str) -> DirLock {
+        let path = std::env::temp_dir().join(name);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => return DirLock(path),
+                Err(_) if Instant::now() < deadline => {
+                    // A lock older than two minutes belongs to a test process that died.
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(120))
+                        .unwrap_or(false);
+                    if stale {
+                        let _ = std::fs::remove_dir(&path);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => panic!("cannot take the lock {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The empty rootfs image: the usual top-level symlinks and empty directories. Containers
+/// of it run the host's programs through read-only binds of /usr and /etc.
+pub fn ensure_image() {
+    require_docker();
+    if docker(&["image", "inspect", IMAGE]).status.success() {
+        return;
+    }
+    let _lock = DirLock::acquire("gymops-test-image.lock");
+    if docker(&["image", "inspect", IMAGE]).status.success() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["usr", "etc", "tmp", "proc", "sys", "dev", "run", "var/tmp", "opt", "data", "app/logs"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
+        std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
+    }
+    // Writable for every user like a real /tmp: tmpfs mount options are not honoured on
+    // every engine (seen: mode= ignored), so /tmp lives in the container layer.
+    for dir in ["tmp", "var/tmp", "app/logs", "data"] {
+        std::fs::set_permissions(root.path().join(dir), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    }
+    let tarball = root.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .args(["--exclude", "./rootfs.tar", "-C"])
+        .arg(root.path())
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("cannot run tar");
+    assert!(status.success(), "tar failed");
+    docker_ok(&["import", "--message", "gymops test rig rootfs", tarball.to_str().unwrap(), IMAGE]);
+}
+
+fn unique_project() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("gymopst{}x{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos % 100_000)
+}
+
+/// A running deployment: PostgreSQL, the backend stand-in and the MinIO stand-in.
+pub struct Stack {
+    pub project: String,
+    pub network: String,
+    pub dir: tempfile::TempDir,
+    pub postgres: String,
+    pub backend: String,
+    pub minio: String,
+    pub postgres_port: u16,
+    pub backend_port: u16,
+    pub minio_port: u16,
+    pub console_port: u16,
+}
+
+impl Stack {
+    /// Start the whole stack and wait until every container is healthy.
+    pub fn start() -> Stack {
+        ensure_image();
+        let project = unique_project();
+        let network = format!("{project}_default");
+        let mut stack = Stack {
+            postgres: format!("{project}_postgres_1"), // docker-compose v1 name, with labels
+            backend: format!("{project}-backend-1"),   // docker compose v2 name, with labels
+            minio: format!("{project}-objstore"),      // explicit container name, no labels
+            project,
+            network,
+            dir: tempfile::tempdir().unwrap(),
+            postgres_port: 0,
+            backend_port: 0,
+            minio_port: 0,
+            console_port: 0,
+        };
+        // From here on, Drop cleans up whatever was made.
+        docker_ok(&["network", "create", "--label", RIG_LABEL, "--label", &format!("{RIG_LABEL}.stack={}", stack.project), &stack.network]);
+        stack.start_postgres();
+        stack.start_backend();
+        stack.start_minio();
+        for name in [stack.postgres.clone(), stack.backend.clone(), stack.minio.clone()] {
+            stack.wait_healthy(&name);
+        }
+        stack.postgres_port = stack.host_port(&stack.postgres, 5432);
+        stack.backend_port = stack.host_port(&stack.backend, 8080);
+        stack.minio_port = stack.host_port(&stack.minio, 9000);
+        stack.console_port = stack.host_port(&stack.minio, 9001);
+        stack.write_config();
+        stack
+    }
+
+    fn base_args(&self, name: &str, service: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "run".into(), "-d".into(), "--name".into(), name.into(),
+            "--network".into(), self.network.clone(),
+            "--label".into(), RIG_LABEL.into(),
+            "--label".into(), format!("{RIG_LABEL}.stack={}", self.project),
+            "-v".into(), "/usr:/usr:ro".into(),
+            "-v".into(), "/etc:/etc:ro".into(),
+        ];
+        if let Some(service) = service {
+            for label in [
+                format!("com.docker.compose.project={}", self.project),
+                format!("com.docker.compose.service={service}"),
+                "com.docker.compose.container-number=1".into(),
+                "com.docker.compose.oneoff=False".into(),
+            ] {
+                args.push("--label".into());
+                args.push(label);
+            }
+        }
+        args
+    }
+
+    fn start_postgres(&self) {
+        let pg_bin = pg_bin_dir();
+        let entrypoint = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pg-entrypoint.sh");
+        let mut args = self.base_args(&self.postgres, Some("postgres"));
+        args.extend([
+            "-v".into(), format!("{}:/entrypoint.sh:ro", entrypoint.display()),
+            "-e".into(), format!("POSTGRES_PASSWORD={PASSWORD}"),
+            "-e".into(), format!("PGBIN={}", pg_bin.display()),
+            "--user".into(), postgres_uid(),
+            "--health-cmd".into(), format!("{}/pg_isready -h /tmp -U postgres -d fitness_gym", pg_bin.display()),
+            "--health-interval".into(), "1s".into(),
+            "--health-timeout".into(), "5s".into(),
+            "--health-retries".into(), "60".into(),
+            "-p".into(), "127.0.0.1::5432".into(),
+            IMAGE.into(), "/usr/bin/sh".into(), "/entrypoint.sh".into(),
+        ]);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    fn start_backend(&self) {
+        let mut args = self.base_args(&self.backend, Some("backend"));
+        args.extend([
+            "-v".into(), format!("{}:/opt/standin:ro", standin_bin().display()),
+            "-e".into(), format!("STANDIN_DB_PASSWORD={PASSWORD}"),
+            "--health-cmd".into(), "/opt/standin probe http://127.0.0.1:8080/springboot1ngh61a2/user/login".into(),
+            "--health-interval".into(), "1s".into(),
+            "--health-retries".into(), "60".into(),
+            "-p".into(), "127.0.0.1::8080".into(),
+            IMAGE.into(), "/opt/standin".into(), "backend".into(), "--listen".into(), "0.0.0.0:8080".into(),
+            "--db-host".into(), self.postgres.clone(), "--db-port".into(), "5432".into(),
+            "--db-user".into(), "postgres".into(), "--db-name".into(), "fitness_gym".into(),
+        ]);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    fn start_minio(&self) {
+        let mut args = self.base_args(&self.minio, None);
+        args.extend([
+            "-v".into(), format!("{}:/opt/standin:ro", standin_bin().display()),
+            "-p".into(), "127.0.0.1::9000".into(),
+            "-p".into(), "127.0.0.1::9001".into(),
+            IMAGE.into(), "/opt/standin".into(), "minio".into(), "--listen".into(), "0.0.0.0:9000".into(),
+            "--console".into(), "0.0.0.0:9001".into(),
+        ]);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Wait (at most 90 s) until the container is running and, with a healthcheck, healthy.
+    pub fn wait_healthy(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let state = docker_ok(&["inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name]);
+            match state.split_once(' ') {
+                Some(("running", "healthy")) | Some(("running", "none")) => return,
+                Some(("exited", _)) | Some(("dead", _)) => {
+                    panic!("container {name} stopped while starting: {state}\n{}", self.logs(name))
+                }
+                _ if Instant::now() > deadline => panic!("container {name} not healthy after 90s: {state}\n{}", self.logs(name)),
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    pub fn logs(&self, name: &str) -> String {
+        let output = docker(&["logs", "--tail", "50", name]);
+        format!("{}{}", text(&output.stdout), text(&output.stderr))
+    }
+
+    fn host_port(&self, name: &str, port: u16) -> u16 {
+        let mapping = docker_ok(&["port", name, &format!("{port}/tcp")]);
+        mapping
+            .lines()
+            .find_map(|line| line.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .unwrap_or_else(|| panic!("no host port for {name} {port}: {mapping}"))
+    }
+
+    /// gymops.yaml for this stack: postgres and backend found by compose labels, MinIO by
+    /// its explicit container name.
+    pub fn config_yaml(&self) -> String {
+        format!(
+            "project: {project}\n\
+             services:\n  backend: {{container: null}}\n  postgres: {{container: null}}\n  minio: {{container: {minio}}}\n\
+             backend:\n  url: http://127.0.0.1:{backend_port}/springboot1ngh61a2\n\
+             postgres:\n  host: 127.0.0.1\n  port: {postgres_port}\n\
+             minio:\n  url: http://127.0.0.1:{minio_port}\n  console_url: http://127.0.0.1:{console_port}\n",
+            project = self.project,
+            minio = self.minio,
+            backend_port = self.backend_port,
+            postgres_port = self.postgres_port,
+            minio_port = self.minio_port,
+            console_port = self.console_port,
+        )
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(self.dir.path().join("gymops.yaml"), self.config_yaml()).unwrap();
+    }
+
+    /// gymops in the stack's directory, with the database password in the environment.
+    pub fn gymops(&self) -> Command {
+        let mut command = gymops(self.dir.path());
+        command.env("GYMOPS_POSTGRES_PASSWORD", PASSWORD);
+        command
+    }
+}
+
+fn postgres_uid() -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("postgres:"))
+        .expect("no postgres user in /etc/passwd: apt-get install postgresql");
+    let fields: Vec<&str> = line.split(':').collect();
+    format!("{}:{}", fields[2], fields[3])
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let filter = format!("label={RIG_LABEL}.stack={}", self.project);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        let ids: Vec<String> = text(&ids.stdout).lines().map(str::to_string).collect();
+        for id in &ids {
+            // A paused container must be unpaused before it can be killed on some engines.
+            let _ = docker(&["unpause", id]);
+        }
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+        let _ = docker(&["network", "rm", &self.network]);
+    }
+}

@@ -1,0 +1,13 @@
+#!/bin/sh
+# Test rig: PostgreSQL from the host's packages, in a container of the empty rootfs image
+# with the host's /usr and /etc mounted read-only. Data lives on a tmpfs.
+set -eu
+PGDATA=/tmp/pgdata
+umask 077
+printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
+"$PGBIN/initdb" -D "$PGDATA" -U postgres --pwfile=/tmp/pwfile --auth-local=trust \
+  --auth-host=scram-sha-256 -E UTF8 --locale=C > /tmp/initdb.log
+rm -f /tmp/pwfile
+echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
+echo "CREATE DATABASE fitness_gym" | "$PGBIN/postgres" --single -D "$PGDATA" postgres > /dev/null
+exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /tmp
