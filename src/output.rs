@@ -45,7 +45,14 @@ impl Printer {
     pub fn table(&self, headers: &[&str], rows: Vec<Vec<Cell>>) -> String {
         let mut table = Table::new();
         if self.terminal {
-            table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+            table.load_preset(presets::UTF8_FULL_CONDENSED);
+            // Wrap to the terminal's width when it is known and sane; a pseudo-terminal
+            // that reports no size must not squeeze every column to one character.
+            let arrangement = match table.width() {
+                Some(width) if width >= 40 => ContentArrangement::Dynamic,
+                _ => ContentArrangement::Disabled,
+            };
+            table.set_content_arrangement(arrangement);
         } else {
             table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
         }

@@ -378,7 +378,17 @@ fn read_env_file(path: &Path, layers: &mut Layers) -> Result<()> {
         .with_context(|| format!("cannot read env file {}", path.display()))?;
     for item in items {
         let (var, raw) = item
-            .map_err(|err| anyhow!("env file {}: {err}", path.display()))
+            .map_err(|err| match &err {
+                dotenvy::Error::LineParse(line, _) => {
+                    let number = std::fs::read_to_string(path)
+                        .ok()
+                        .and_then(|text| text.lines().position(|l| l.trim() == line.trim()))
+                        .map(|index| format!("line {}: ", index + 1))
+                        .unwrap_or_default();
+                    anyhow!("env file {}: {number}cannot parse `{line}`", path.display())
+                }
+                _ => anyhow!("env file {}: {err}", path.display()),
+            })
             .hint("each line of the env file must be KEY=VALUE (compose .env syntax)")?;
         let source = Source::EnvFile { path: path.to_path_buf(), var: var.clone() };
         if var == "POSTGRES_PASSWORD" || SECRET_ENV_VARS.contains(&var.as_str()) {
