@@ -30,7 +30,10 @@ enum Role {
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn required(args: &[String], name: &str) -> String {
@@ -42,21 +45,30 @@ fn required(args: &[String], name: &str) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     match args.first().map(String::as_str) {
         Some("backend") => {
             let mut db = tokio_postgres::Config::new();
-            db.host(&required(&args, "--db-host"))
-                .port(required(&args, "--db-port").parse().expect("--db-port is a number"))
-                .user(&required(&args, "--db-user"))
-                .dbname(&required(&args, "--db-name"))
+            db.host(required(&args, "--db-host"))
+                .port(
+                    required(&args, "--db-port")
+                        .parse()
+                        .expect("--db-port is a number"),
+                )
+                .user(required(&args, "--db-user"))
+                .dbname(required(&args, "--db-name"))
                 .application_name("standin-backend")
                 .connect_timeout(Duration::from_secs(30));
             if let Ok(password) = std::env::var("STANDIN_DB_PASSWORD") {
                 db.password(password);
             }
             let backend = Arc::new(Backend {
-                context_path: flag(&args, "--context-path").unwrap_or_else(|| "/springboot1ngh61a2".into()),
+                context_path: flag(&args, "--context-path")
+                    .unwrap_or_else(|| "/springboot1ngh61a2".into()),
                 db,
             });
             let listen = required(&args, "--listen");
@@ -66,7 +78,10 @@ fn main() {
             let api = required(&args, "--listen");
             let console = required(&args, "--console");
             runtime.block_on(async {
-                tokio::join!(serve(api, Role::MinioApi, None), serve(console, Role::MinioConsole, None));
+                tokio::join!(
+                    serve(api, Role::MinioApi, None),
+                    serve(console, Role::MinioConsole, None)
+                );
             });
         }
         Some("probe") => std::process::exit(probe(&required(&args, "probe"))),
@@ -78,10 +93,14 @@ fn main() {
 }
 
 async fn serve(listen: String, role: Role, backend: Option<Arc<Backend>>) {
-    let listener = TcpListener::bind(&listen).await.unwrap_or_else(|err| panic!("cannot listen on {listen}: {err}"));
+    let listener = TcpListener::bind(&listen)
+        .await
+        .unwrap_or_else(|err| panic!("cannot listen on {listen}: {err}"));
     println!("standin listening on {listen}");
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let backend = backend.clone();
         tokio::spawn(async move {
             let _ = handle(stream, role, backend).await;
@@ -89,7 +108,11 @@ async fn serve(listen: String, role: Role, backend: Option<Arc<Backend>>) {
     }
 }
 
-async fn handle(mut stream: TcpStream, role: Role, backend: Option<Arc<Backend>>) -> std::io::Result<()> {
+async fn handle(
+    mut stream: TcpStream,
+    role: Role,
+    backend: Option<Arc<Backend>>,
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buffer = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
@@ -102,7 +125,13 @@ async fn handle(mut stream: TcpStream, role: Role, backend: Option<Arc<Backend>>
     let text = String::from_utf8_lossy(&head);
     let mut words = text.lines().next().unwrap_or_default().split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
-    let path = words.next().unwrap_or_default().split('?').next().unwrap_or_default().to_string();
+    let path = words
+        .next()
+        .unwrap_or_default()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let (code, content_type, body) = route(role, backend.as_deref(), &path).await;
     println!("{method} {path} {code}");
     let reason = match code {
@@ -127,7 +156,11 @@ async fn route(role: Role, backend: Option<&Backend>, path: &str) -> (u16, &'sta
             _ => (404, "text/plain", "not found".into()),
         },
         Role::MinioConsole => match path {
-            "/login" => (200, "text/html", "<html><body>MinIO Console (stand-in)</body></html>".into()),
+            "/login" => (
+                200,
+                "text/html",
+                "<html><body>MinIO Console (stand-in)</body></html>".into(),
+            ),
             _ => (404, "text/plain", "not found".into()),
         },
         Role::Backend => {
@@ -155,17 +188,30 @@ async fn route(role: Role, backend: Option<&Backend>, path: &str) -> (u16, &'sta
 /// shorter than the connection timeout, so a frozen database hangs the request as it would
 /// hang the real backend.
 async fn db_up(config: &tokio_postgres::Config) -> Result<(), String> {
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
 /// A tiny blocking HTTP GET for container healthchecks: exit 0 on 2xx.
 fn probe(url: &str) -> i32 {
-    let Some(rest) = url.strip_prefix("http://") else { return 2 };
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let Ok(mut stream) = std::net::TcpStream::connect(authority) else { return 1 };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return 2;
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(authority) else {
+        return 1;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
@@ -173,7 +219,11 @@ fn probe(url: &str) -> i32 {
     }
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    let ok = answer.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).is_some_and(|c| (200..300).contains(&c));
+    let ok = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .is_some_and(|c| (200..300).contains(&c));
     if ok {
         0
     } else {

@@ -28,7 +28,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Settings file [default: ./gymops.yaml when it exists]
-    #[arg(short = 'c', long, global = true, env = "GYMOPS_CONFIG", value_name = "PATH")]
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        env = "GYMOPS_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// Named environment: development, staging, production, or one from gymops.yaml
     /// (also GYMOPS_ENVIRONMENT)
@@ -105,7 +111,8 @@ pub struct PsArgs {
 }
 
 fn parse_http_url(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text).map_err(|err| format!("not a URL ({err}); use e.g. http://localhost:8080/path"))?;
+    let url = url::Url::parse(text)
+        .map_err(|err| format!("not a URL ({err}); use e.g. http://localhost:8080/path"))?;
     match url.scheme() {
         "http" | "https" => Ok(text.to_string()),
         other => Err(format!("scheme `{other}` is not http or https")),

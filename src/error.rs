@@ -59,7 +59,10 @@ mod tests {
             .context("cannot reach Docker at unix:///var/run/docker.sock")
             .unwrap_err();
         let (message, hint) = describe(&err);
-        assert_eq!(message, "cannot reach Docker at unix:///var/run/docker.sock: connection refused");
+        assert_eq!(
+            message,
+            "cannot reach Docker at unix:///var/run/docker.sock: connection refused"
+        );
         assert_eq!(hint.as_deref(), Some("start the engine"));
     }
 }

@@ -77,8 +77,14 @@ mod tests {
     #[test]
     fn combine_picks_the_worst_with_critical_above_unknown_above_warning() {
         assert_eq!(Status::combine([]), Status::Ok);
-        assert_eq!(Status::combine([Status::Ok, Status::Warning]), Status::Warning);
-        assert_eq!(Status::combine([Status::Warning, Status::Unknown]), Status::Unknown);
+        assert_eq!(
+            Status::combine([Status::Ok, Status::Warning]),
+            Status::Warning
+        );
+        assert_eq!(
+            Status::combine([Status::Warning, Status::Unknown]),
+            Status::Unknown
+        );
         assert_eq!(
             Status::combine([Status::Unknown, Status::Critical, Status::Warning]),
             Status::Critical
@@ -87,10 +93,15 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_monitoring_plugin_convention() {
-        let codes: Vec<u8> = [Status::Ok, Status::Warning, Status::Critical, Status::Unknown]
-            .iter()
-            .map(|s| s.exit_code())
-            .collect();
+        let codes: Vec<u8> = [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+        ]
+        .iter()
+        .map(|s| s.exit_code())
+        .collect();
         assert_eq!(codes, vec![0, 1, 2, 3]);
     }
 }

@@ -31,9 +31,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
         let mut file = options
             .open(&temp)
             .with_context(|| format!("cannot create {}", temp.display()))?;
-        file.write_all(bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-        file.sync_all().with_context(|| format!("cannot flush {}", temp.display()))?;
-        fs::rename(&temp, path).with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot flush {}", temp.display()))?;
+        fs::rename(&temp, path)
+            .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))?;
         if let Ok(dir_handle) = File::open(&dir) {
             let _ = dir_handle.sync_all();
         }
@@ -56,7 +59,10 @@ mod tests {
         write_atomic(&path, b"first", None).unwrap();
         write_atomic(&path, b"second", Some(0o600)).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "second");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
     }
 

@@ -35,7 +35,9 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let ctx = Context { printer, loaded };
     match &cli.command {
         Command::Health(args) => commands::health::run(&ctx, args).await,
-        Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => commands::ps::run(&ctx, args).await,
+        Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => {
+            commands::ps::run(&ctx, args).await
+        }
         Command::Config(ConfigCommand::Show) => commands::config::show::run(&ctx),
         Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
     }

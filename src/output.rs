@@ -33,12 +33,21 @@ impl Printer {
     pub fn new(format: OutputFormat, quiet: bool) -> Self {
         let terminal = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Printer { format, quiet, terminal, color: terminal && !no_color }
+        Printer {
+            format,
+            quiet,
+            terminal,
+            color: terminal && !no_color,
+        }
     }
 
     /// A printer for text that goes to a file: no colors, no borders.
     pub fn for_file(&self) -> Printer {
-        Printer { terminal: false, color: false, ..self.clone() }
+        Printer {
+            terminal: false,
+            color: false,
+            ..self.clone()
+        }
     }
 
     /// Render a table: borders on a terminal, plain aligned columns otherwise.
@@ -54,9 +63,11 @@ impl Printer {
             };
             table.set_content_arrangement(arrangement);
         } else {
-            table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+            table
+                .load_preset(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Disabled);
         }
-        table.set_header(headers.iter().map(|h| Cell::new(h)));
+        table.set_header(headers.iter().map(Cell::new));
         for row in rows {
             table.add_row(row);
         }
@@ -65,8 +76,11 @@ impl Printer {
                 column.set_padding((0, 2));
             }
         }
-        let mut text: String =
-            table.to_string().lines().map(|line| line.trim_end().to_string() + "\n").collect();
+        let mut text: String = table
+            .to_string()
+            .lines()
+            .map(|line| line.trim_end().to_string() + "\n")
+            .collect();
         if text.is_empty() {
             text.push('\n');
         }
@@ -98,7 +112,8 @@ impl Printer {
 
     /// Pretty JSON with a trailing newline.
     pub fn json<T: Serialize>(value: &T) -> Result<String> {
-        let mut text = serde_json::to_string_pretty(value).context("cannot encode the result as JSON")?;
+        let mut text =
+            serde_json::to_string_pretty(value).context("cannot encode the result as JSON")?;
         text.push('\n');
         Ok(text)
     }
@@ -110,7 +125,10 @@ impl Printer {
                 .with_context(|| format!("cannot write the output file {}", path.display())),
             None => {
                 let mut stdout = std::io::stdout().lock();
-                match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+                match stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|_| stdout.flush())
+                {
                     // A closed pipe (`gymops ps | head -1`) is not an error worth a message.
                     Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                     other => other.context("cannot write to stdout"),
@@ -139,7 +157,11 @@ pub fn short_duration(seconds: i64) -> String {
     if seconds < 0 {
         return "-".into();
     }
-    let (days, hours, minutes) = (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60);
+    let (days, hours, minutes) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
     match (days, hours, minutes) {
         (0, 0, 0) => format!("{seconds}s"),
         (0, 0, m) => format!("{m}m"),
@@ -188,7 +210,12 @@ mod tests {
 
     #[test]
     fn plain_tables_are_aligned_columns_without_borders_or_trailing_space() {
-        let printer = Printer { format: OutputFormat::Table, quiet: false, terminal: false, color: false };
+        let printer = Printer {
+            format: OutputFormat::Table,
+            quiet: false,
+            terminal: false,
+            color: false,
+        };
         let text = printer.table(&["A", "LONGER"], vec![vec![Cell::new("x"), Cell::new("y")]]);
         assert_eq!(text, "A  LONGER\nx  y\n");
     }

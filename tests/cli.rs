@@ -26,10 +26,17 @@ fn help_of_every_command_matches_its_snapshot() {
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut mismatches = Vec::new();
     for command in COMMANDS {
-        let output = run(gymops(dir.path()).args(*command).arg("--help").env("COLUMNS", "100"));
+        let output = run(gymops(dir.path())
+            .args(*command)
+            .arg("--help")
+            .env("COLUMNS", "100"));
         assert_eq!(output.status.code(), Some(0), "{command:?}");
         let help = text(&output.stdout);
-        let name = if command.is_empty() { "gymops".to_string() } else { format!("gymops-{}", command.join("-")) };
+        let name = if command.is_empty() {
+            "gymops".to_string()
+        } else {
+            format!("gymops-{}", command.join("-"))
+        };
         let path = snapshots.join(format!("{name}.help.txt"));
         if update {
             std::fs::create_dir_all(&snapshots).unwrap();
@@ -41,7 +48,11 @@ fn help_of_every_command_matches_its_snapshot() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "help changed (UPDATE_SNAPSHOTS=1 to accept):\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "help changed (UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -72,7 +83,10 @@ fn usage_errors_exit_3_with_one_message() {
         assert!(!stderr.contains("panicked"));
     }
     let output = run(gymops(dir.path()).arg("--version"));
-    assert_eq!(text(&output.stdout).trim(), format!("gymops {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("gymops {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 /// Run gymops on a pseudo-terminal (python's pty module) and return what it printed.
@@ -80,7 +94,13 @@ fn on_terminal(dir: &Path, args: &[&str], no_color: bool) -> String {
     let mut command = gymops(dir);
     command.env("COLUMNS", "120");
     let mut python = std::process::Command::new("python3");
-    python.args(["-c", "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)"]).arg(support::gymops_bin()).args(args);
+    python
+        .args([
+            "-c",
+            "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+        ])
+        .arg(support::gymops_bin())
+        .args(args);
     python.current_dir(dir);
     for (key, value) in command.get_envs() {
         match value {
@@ -98,11 +118,20 @@ fn on_terminal(dir: &Path, args: &[&str], no_color: bool) -> String {
 fn tables_have_borders_and_colors_on_a_terminal_and_no_colors_with_no_color() {
     let dir = tempfile::tempdir().unwrap();
     let colored = on_terminal(dir.path(), &["config", "check"], false);
-    assert!(colored.contains("\u{1b}["), "colors on a terminal: {colored:?}");
-    assert!(colored.contains('│') || colored.contains('┆'), "borders on a terminal: {colored}");
+    assert!(
+        colored.contains("\u{1b}["),
+        "colors on a terminal: {colored:?}"
+    );
+    assert!(
+        colored.contains('│') || colored.contains('┆'),
+        "borders on a terminal: {colored}"
+    );
     let plain = on_terminal(dir.path(), &["config", "check"], true);
     assert!(!plain.contains("\u{1b}["), "NO_COLOR: {plain:?}");
     assert!(plain.contains("WARNING"), "{plain}");
     let piped = text(&run(gymops(dir.path()).args(["config", "check"])).stdout);
-    assert!(!piped.contains("\u{1b}[") && !piped.contains('│'), "{piped}");
+    assert!(
+        !piped.contains("\u{1b}[") && !piped.contains('│'),
+        "{piped}"
+    );
 }

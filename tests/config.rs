@@ -27,7 +27,9 @@ struct Entry {
 
 fn show(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> ConfigShow {
     let mut command = gymops(dir);
-    command.args(["config", "show", "--output", "json"]).args(args);
+    command
+        .args(["config", "show", "--output", "json"])
+        .args(args);
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -37,7 +39,10 @@ fn show(dir: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> ConfigSh
 }
 
 fn entry<'a>(show: &'a ConfigShow, key: &str) -> &'a Entry {
-    show.settings.iter().find(|e| e.key == key).unwrap_or_else(|| panic!("no {key}"))
+    show.settings
+        .iter()
+        .find(|e| e.key == key)
+        .unwrap_or_else(|| panic!("no {key}"))
 }
 
 #[test]
@@ -68,42 +73,86 @@ fn defaults_are_the_guides_deployment_and_say_so() {
         ("health.timeout", "5s"),
     ] {
         let found = entry(&shown, key);
-        assert_eq!((found.value.as_str(), found.source.as_str()), (value, "default"), "{key}");
+        assert_eq!(
+            (found.value.as_str(), found.source.as_str()),
+            (value, "default"),
+            "{key}"
+        );
     }
 }
 
 #[test]
 fn every_layer_overrides_the_one_before_and_is_named_as_the_source() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gymops.yaml"), "project: from_yaml\npostgres:\n  port: 6001\n  user: yaml_user\nhealth:\n  timeout: 9s\n").unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "project: from_yaml\npostgres:\n  port: 6001\n  user: yaml_user\nhealth:\n  timeout: 9s\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join(".env.staging"), "POSTGRES_USER=envfile_user\nPOSTGRES_PASSWORD=envfile-secret-123\nGYMOPS_HEALTH_TIMEOUT=8s\n").unwrap();
     let shown = show(
         dir.path(),
-        &[("GYMOPS_HEALTH_TIMEOUT", "7s"), ("GYMOPS_ENVIRONMENT", "staging")],
+        &[
+            ("GYMOPS_HEALTH_TIMEOUT", "7s"),
+            ("GYMOPS_ENVIRONMENT", "staging"),
+        ],
         &[],
     );
     let yaml = dir.path().join("gymops.yaml");
     let env_file = dir.path().join(".env.staging");
     assert_eq!(shown.environment, "staging");
     assert!(shown.env_file_found);
-    assert_eq!(entry(&shown, "project").source, format!("file {}", yaml.display()));
+    assert_eq!(shown.env_file, env_file.display().to_string());
+    assert_eq!(
+        entry(&shown, "project").source,
+        format!("file {}", yaml.display())
+    );
     assert_eq!(entry(&shown, "postgres.port").value, "6001");
     assert_eq!(entry(&shown, "postgres.user").value, "envfile_user");
-    assert_eq!(entry(&shown, "postgres.user").source, format!("env file {} (POSTGRES_USER)", env_file.display()));
+    assert_eq!(
+        entry(&shown, "postgres.user").source,
+        format!("env file {} (POSTGRES_USER)", env_file.display())
+    );
     assert_eq!(entry(&shown, "health.timeout").value, "7s");
-    assert_eq!(entry(&shown, "health.timeout").source, "environment GYMOPS_HEALTH_TIMEOUT");
+    assert_eq!(
+        entry(&shown, "health.timeout").source,
+        "environment GYMOPS_HEALTH_TIMEOUT"
+    );
     let password = entry(&shown, "postgres.password");
-    assert_eq!((password.value.as_str(), password.secret), ("********", true));
-    assert_eq!(password.source, format!("env file {} (POSTGRES_PASSWORD)", env_file.display()));
+    assert_eq!(
+        (password.value.as_str(), password.secret),
+        ("********", true)
+    );
+    assert_eq!(
+        password.source,
+        format!("env file {} (POSTGRES_PASSWORD)", env_file.display())
+    );
 
     // Flags beat everything; the table says the same in words.
-    let output = run(gymops(dir.path()).args(["-e", "staging", "config", "show"]).env("GYMOPS_POSTGRES_PASSWORD", "env-secret-456"));
+    let output = run(gymops(dir.path())
+        .args(["-e", "staging", "config", "show"])
+        .env("GYMOPS_POSTGRES_PASSWORD", "env-secret-456"));
     let stdout = text(&output.stdout);
-    assert!(!stdout.contains("envfile-secret-123") && !stdout.contains("env-secret-456"), "{stdout}");
-    let line = stdout.lines().find(|l| l.starts_with("postgres.password ")).unwrap();
-    assert!(line.contains("********") && line.contains("environment GYMOPS_POSTGRES_PASSWORD"), "{line}");
-    let line = stdout.lines().find(|l| l.starts_with("environment ")).unwrap();
-    assert!(line.contains("staging") && line.contains("flag --environment"), "{line}");
+    assert!(
+        !stdout.contains("envfile-secret-123") && !stdout.contains("env-secret-456"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("postgres.password "))
+        .unwrap();
+    assert!(
+        line.contains("********") && line.contains("environment GYMOPS_POSTGRES_PASSWORD"),
+        "{line}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("environment "))
+        .unwrap();
+    assert!(
+        line.contains("staging") && line.contains("flag --environment"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -114,12 +163,20 @@ fn a_config_file_named_with_config_is_read_from_anywhere() {
     std::fs::write(&path, "project: named\n").unwrap();
     let shown = show(dir.path(), &[], &["--config", path.to_str().unwrap()]);
     assert_eq!(entry(&shown, "project").value, "named");
-    let shown = show(dir.path(), &[("GYMOPS_CONFIG", path.to_str().unwrap())], &[]);
+    let shown = show(
+        dir.path(),
+        &[("GYMOPS_CONFIG", path.to_str().unwrap())],
+        &[],
+    );
     assert_eq!(shown.config_file.as_deref(), Some(path.to_str().unwrap()));
 
     let output = run(gymops(dir.path()).args(["config", "show", "--config", "missing.yaml"]));
     assert_eq!(output.status.code(), Some(3));
-    assert!(text(&output.stderr).starts_with("error: cannot read config file"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).starts_with("error: cannot read config file"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 /// Each bad input: one `error:` line naming what and where, one `hint:` line, exit 3.
@@ -129,9 +186,16 @@ fn assert_one_clear_error(output: &std::process::Output, expected: &[&str]) {
     assert!(output.stdout.is_empty());
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].starts_with("error: ") && lines[1].starts_with("hint: "), "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[1].starts_with("hint: "),
+        "{stderr}"
+    );
     for part in expected {
-        assert!(lines[0].contains(part), "`{part}` missing from: {}", lines[0]);
+        assert!(
+            lines[0].contains(part),
+            "`{part}` missing from: {}",
+            lines[0]
+        );
     }
 }
 
@@ -140,11 +204,30 @@ fn bad_settings_are_one_clear_error_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("gymops.yaml");
     let cases: &[(&str, &[&str])] = &[
-        ("project: x\nbackend:\n  urll: http://x\n", &["gymops.yaml: line 3", "key `backend.urll`", "unknown key"]),
-        ("health:\n  timeout: soon\n", &["line 2", "key `health.timeout`", "expected a duration"]),
-        ("postgres:\n  port: 99999\n", &["line 2", "key `postgres.port`"]),
-        ("backend:\n  url: not a url\n", &["line 2", "key `backend.url`"]),
-        ("postgres:\n  password: hunter2\n", &["line 2", "postgres.password", "secrets are not read from gymops.yaml"]),
+        (
+            "project: x\nbackend:\n  urll: http://x\n",
+            &["gymops.yaml: line 3", "key `backend.urll`", "unknown key"],
+        ),
+        (
+            "health:\n  timeout: soon\n",
+            &["line 2", "key `health.timeout`", "expected a duration"],
+        ),
+        (
+            "postgres:\n  port: 99999\n",
+            &["line 2", "key `postgres.port`"],
+        ),
+        (
+            "backend:\n  url: not a url\n",
+            &["line 2", "key `backend.url`"],
+        ),
+        (
+            "postgres:\n  password: hunter2\n",
+            &[
+                "line 2",
+                "postgres.password",
+                "secrets are not read from gymops.yaml",
+            ],
+        ),
         ("environment: qa\n", &["unknown environment `qa`"]),
     ];
     for (content, expected) in cases {
@@ -157,13 +240,30 @@ fn bad_settings_are_one_clear_error_naming_file_line_and_key() {
     }
     std::fs::remove_file(&yaml).unwrap();
 
-    let output = run(gymops(dir.path()).args(["config", "show"]).env("GYMOPS_POSTGRES_PORT", "fivefour"));
-    assert_one_clear_error(&output, &["GYMOPS_POSTGRES_PORT", "postgres.port", "expected a number"]);
-    let output = run(gymops(dir.path()).args(["config", "show"]).env("GYMOPS_BAKCEND_URL", "http://x"));
+    let output = run(gymops(dir.path())
+        .args(["config", "show"])
+        .env("GYMOPS_POSTGRES_PORT", "fivefour"));
+    assert_one_clear_error(
+        &output,
+        &["GYMOPS_POSTGRES_PORT", "postgres.port", "expected a number"],
+    );
+    let output = run(gymops(dir.path())
+        .args(["config", "show"])
+        .env("GYMOPS_BAKCEND_URL", "http://x"));
     assert_one_clear_error(&output, &["GYMOPS_BAKCEND_URL is not a gymops setting"]);
-    std::fs::write(dir.path().join(".env"), "POSTGRES_PORT=5432\nthis line is broken\n").unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "POSTGRES_PORT=5432\nthis line is broken\n",
+    )
+    .unwrap();
     let output = run(gymops(dir.path()).args(["config", "show"]));
-    assert_one_clear_error(&output, &["env file", ".env: line 2: cannot parse `this line is broken`"]);
+    assert_one_clear_error(
+        &output,
+        &[
+            "env file",
+            ".env: line 2: cannot parse `this line is broken`",
+        ],
+    );
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,7 +288,11 @@ fn config_check_reports_what_parses_but_cannot_work() {
     std::fs::write(dir.path().join("docker-compose.yml"), "services: {}\n").unwrap();
     let output = run(gymops(dir.path()).args(["config", "check", "--output", "json"]));
     let check: Check = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((output.status.code(), check.status.as_str()), (Some(0), "ok"), "{check:#?}");
+    assert_eq!(
+        (output.status.code(), check.status.as_str()),
+        (Some(0), "ok"),
+        "{check:#?}"
+    );
 
     std::fs::write(
         dir.path().join("gymops.yaml"),
@@ -198,10 +302,25 @@ fn config_check_reports_what_parses_but_cannot_work() {
     std::fs::remove_file(dir.path().join(".env")).unwrap();
     let output = run(gymops(dir.path()).args(["config", "check", "--output", "json"]));
     let check: Check = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((output.status.code(), check.status.as_str()), (Some(2), "critical"));
-    let status_of = |item: &str| check.findings.iter().find(|f| f.item == item).map(|f| (f.status.as_str(), f.detail.as_str()));
-    assert_eq!(status_of("backend.service").unwrap(), ("critical", "`api` is not under `services:`"));
-    assert_eq!(status_of("backend.endpoints.login").unwrap(), ("critical", "`user/login` must start with /"));
+    assert_eq!(
+        (output.status.code(), check.status.as_str()),
+        (Some(2), "critical")
+    );
+    let status_of = |item: &str| {
+        check
+            .findings
+            .iter()
+            .find(|f| f.item == item)
+            .map(|f| (f.status.as_str(), f.detail.as_str()))
+    };
+    assert_eq!(
+        status_of("backend.service").unwrap(),
+        ("critical", "`api` is not under `services:`")
+    );
+    assert_eq!(
+        status_of("backend.endpoints.login").unwrap(),
+        ("critical", "`user/login` must start with /")
+    );
     assert_eq!(status_of("health.timeout").unwrap().0, "critical");
     assert_eq!(status_of("env file").unwrap().0, "warning");
     assert_eq!(status_of("postgres.password").unwrap().0, "warning");
@@ -212,7 +331,11 @@ fn relative_paths_in_settings_are_relative_to_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf");
     std::fs::create_dir(&conf).unwrap();
-    std::fs::write(conf.join("gymops.yaml"), "postgres:\n  password_file: secrets/pg\n").unwrap();
+    std::fs::write(
+        conf.join("gymops.yaml"),
+        "postgres:\n  password_file: secrets/pg\n",
+    )
+    .unwrap();
     std::fs::create_dir(conf.join("secrets")).unwrap();
     std::fs::write(conf.join("secrets/pg"), "file-secret-789\n").unwrap();
     std::fs::write(conf.join(".env"), "POSTGRES_DB=from_conf_env\n").unwrap();

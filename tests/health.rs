@@ -48,8 +48,12 @@ fn health_json(stack: &Stack, extra: &[&str]) -> (i32, HealthReport, String) {
     args.extend_from_slice(extra);
     let output = run(stack.gymops().args(&args));
     let stdout = text(&output.stdout);
-    let report: HealthReport = serde_json::from_str(&stdout)
-        .unwrap_or_else(|err| panic!("health JSON does not match the documented shape: {err}\n{stdout}\n{}", text(&output.stderr)));
+    let report: HealthReport = serde_json::from_str(&stdout).unwrap_or_else(|err| {
+        panic!(
+            "health JSON does not match the documented shape: {err}\n{stdout}\n{}",
+            text(&output.stderr)
+        )
+    });
     (output.status.code().unwrap(), report, text(&output.stderr))
 }
 
@@ -59,18 +63,50 @@ fn a_healthy_stack_is_ok_with_exit_0_in_table_and_json() {
 
     let output = run(stack.gymops().arg("health"));
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", text(&output.stderr));
-    assert!(!stdout.contains('\u{1b}'), "no colors when piped: {stdout:?}");
-    assert!(stdout.lines().next().unwrap().starts_with("CHECK"), "{stdout}");
-    assert!(stdout.contains(&format!("127.0.0.1:{}/fitness_gym as postgres", stack.postgres_port)), "{stdout}");
-    assert!(stdout.trim_end().lines().last().unwrap().starts_with("status: OK (11 ok)"), "{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colors when piped: {stdout:?}"
+    );
+    assert!(
+        stdout.lines().next().unwrap().starts_with("CHECK"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "127.0.0.1:{}/fitness_gym as postgres",
+            stack.postgres_port
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("status: OK (11 ok)"),
+        "{stdout}"
+    );
 
     let (code, report, _) = health_json(&stack, &[]);
-    assert_eq!((code, report.status.as_str(), report.exit_code), (0, "ok", 0));
+    assert_eq!(
+        (code, report.status.as_str(), report.exit_code),
+        (0, "ok", 0)
+    );
     assert_eq!(report.timeout_ms, 5000);
     assert!(chrono::DateTime::parse_from_rfc3339(&report.checked_at).is_ok());
     assert!(report.elapsed_ms < 5000);
-    let kinds: Vec<(&str, &str)> = report.checks.iter().map(|c| (c.check.as_str(), c.name.as_str())).collect();
+    let kinds: Vec<(&str, &str)> = report
+        .checks
+        .iter()
+        .map(|c| (c.check.as_str(), c.name.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -87,14 +123,24 @@ fn a_healthy_stack_is_ok_with_exit_0_in_table_and_json() {
             ("db", "postgres"),
         ]
     );
-    assert!(report.checks.iter().all(|c| c.status == "ok"), "{:#?}", report.checks);
+    assert!(
+        report.checks.iter().all(|c| c.status == "ok"),
+        "{:#?}",
+        report.checks
+    );
     let daemon = report.find("docker", "daemon");
-    assert_eq!(daemon.details["api_version"], "1.41", "API version negotiated down to the engine's");
+    assert_eq!(
+        daemon.details["api_version"], "1.41",
+        "API version negotiated down to the engine's"
+    );
     let postgres = report.find("container", "postgres");
     assert_eq!(postgres.target, stack.postgres);
     assert_eq!(postgres.details["resolution"], "compose-labels");
     assert_eq!(postgres.details["container"]["health"], "healthy");
-    assert_eq!(report.find("container", "minio").details["resolution"], "explicit-name");
+    assert_eq!(
+        report.find("container", "minio").details["resolution"],
+        "explicit-name"
+    );
     let db = report.find("db", "postgres");
     assert_eq!(db.service.as_deref(), Some("postgres"));
     assert!(db.details["connections"].as_i64().unwrap() >= 1);
@@ -103,7 +149,10 @@ fn a_healthy_stack_is_ok_with_exit_0_in_table_and_json() {
     let actuator = report.find("api", "health_db");
     assert_eq!(actuator.details["actuator_status"], "UP");
     assert!(actuator.latency_ms.unwrap() > 0.0);
-    assert!(report.checks.iter().all(|c| c.hint.is_none() && !c.summary.is_empty()));
+    assert!(report
+        .checks
+        .iter()
+        .all(|c| c.hint.is_none() && !c.summary.is_empty()));
 }
 
 #[test]
@@ -111,44 +160,101 @@ fn filters_select_checks_and_the_report_can_go_to_a_file() {
     let stack = Stack::start();
 
     let (code, report, _) = health_json(&stack, &["--service", "postgres"]);
-    let kinds: Vec<(&str, &str)> = report.checks.iter().map(|c| (c.check.as_str(), c.name.as_str())).collect();
+    let kinds: Vec<(&str, &str)> = report
+        .checks
+        .iter()
+        .map(|c| (c.check.as_str(), c.name.as_str()))
+        .collect();
     assert_eq!(code, 0);
-    assert_eq!(kinds, vec![("docker", "daemon"), ("container", "postgres"), ("db", "postgres")]);
+    assert_eq!(
+        kinds,
+        vec![
+            ("docker", "daemon"),
+            ("container", "postgres"),
+            ("db", "postgres")
+        ]
+    );
 
     let (_, report, _) = health_json(&stack, &["--check", "api", "--check", "minio"]);
-    assert!(report.checks.iter().all(|c| c.check == "api" || c.check == "minio"));
+    assert!(report
+        .checks
+        .iter()
+        .all(|c| c.check == "api" || c.check == "minio"));
     assert_eq!(report.checks.len(), 6);
 
-    let url = format!("http://127.0.0.1:{}/springboot1ngh61a2/actuator/health", stack.backend_port);
+    let url = format!(
+        "http://127.0.0.1:{}/springboot1ngh61a2/actuator/health",
+        stack.backend_port
+    );
     let (code, report, _) = health_json(&stack, &["--check", "api", "--endpoint", &url]);
     assert_eq!(code, 0);
     assert_eq!(report.checks.len(), 1);
-    assert_eq!((report.checks[0].target.as_str(), report.checks[0].name.as_str()), (url.as_str(), "/springboot1ngh61a2/actuator/health"));
+    assert_eq!(
+        (
+            report.checks[0].target.as_str(),
+            report.checks[0].name.as_str()
+        ),
+        (url.as_str(), "/springboot1ngh61a2/actuator/health")
+    );
 
-    let missing = format!("http://127.0.0.1:{}/springboot1ngh61a2/no/such/path", stack.backend_port);
+    let missing = format!(
+        "http://127.0.0.1:{}/springboot1ngh61a2/no/such/path",
+        stack.backend_port
+    );
     let (code, report, _) = health_json(&stack, &["--check", "api", "--endpoint", &missing]);
-    assert_eq!((code, report.checks[0].status.as_str(), report.checks[0].summary.as_str()), (2, "critical", "HTTP 404"));
+    assert_eq!(
+        (
+            code,
+            report.checks[0].status.as_str(),
+            report.checks[0].summary.as_str()
+        ),
+        (2, "critical", "HTTP 404")
+    );
 
     // --db-connection: the flag wins over gymops.yaml; the password stays in the environment.
-    let connection = format!("postgres://postgres@127.0.0.1:{}/postgres", stack.postgres_port);
+    let connection = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        stack.postgres_port
+    );
     let (code, report, _) = health_json(&stack, &["--check", "db", "--db-connection", &connection]);
     assert_eq!(code, 0);
-    assert_eq!(report.checks[0].target, format!("127.0.0.1:{}/postgres as postgres", stack.postgres_port));
+    assert_eq!(
+        report.checks[0].target,
+        format!("127.0.0.1:{}/postgres as postgres", stack.postgres_port)
+    );
 
     let out_file = stack.dir.path().join("reports").join("health.json");
     std::fs::create_dir(out_file.parent().unwrap()).unwrap();
-    let output = run(stack.gymops().args(["health", "--output", "json", "--output-file"]).arg(&out_file));
+    let output = run(stack
+        .gymops()
+        .args(["health", "--output", "json", "--output-file"])
+        .arg(&out_file));
     assert_eq!(output.status.code(), Some(0));
-    assert!(output.stdout.is_empty(), "the report goes to the file, not stdout");
-    let saved: HealthReport = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert!(
+        output.stdout.is_empty(),
+        "the report goes to the file, not stdout"
+    );
+    let saved: HealthReport =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
     assert_eq!(saved.status, "ok");
-    let leftovers: Vec<_> = std::fs::read_dir(out_file.parent().unwrap()).unwrap().collect();
-    assert_eq!(leftovers.len(), 1, "no temporary file left beside the report");
+    let leftovers: Vec<_> = std::fs::read_dir(out_file.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file left beside the report"
+    );
 
     let output = run(stack.gymops().args(["health", "--service", "nginx"]));
     assert_eq!(output.status.code(), Some(3));
     let stderr = text(&output.stderr);
-    assert!(stderr.starts_with("error: unknown service `nginx`\nhint: services are: backend, minio, postgres"), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: unknown service `nginx`\nhint: services are: backend, minio, postgres"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -157,26 +263,49 @@ fn a_stopped_backend_is_critical_with_exit_2() {
     docker_ok(&["stop", "-t", "1", &stack.backend]);
 
     let (code, report, stderr) = health_json(&stack, &["--timeout", "3s"]);
-    assert_eq!((code, report.status.as_str()), (2, "critical"), "{report:#?}");
+    assert_eq!(
+        (code, report.status.as_str()),
+        (2, "critical"),
+        "{report:#?}"
+    );
     let backend = report.find("container", "backend");
     assert_eq!(backend.status, "critical");
-    assert!(backend.summary.starts_with("exited with exit code"), "{}", backend.summary);
+    assert!(
+        backend.summary.starts_with("exited with exit code"),
+        "{}",
+        backend.summary
+    );
     for name in ["login", "health", "health_db"] {
         let api = report.find("api", name);
         assert_eq!(api.status, "critical", "{api:?}");
         assert!(api.summary.starts_with("cannot connect"), "{}", api.summary);
     }
-    for (check, name) in [("container", "postgres"), ("db", "postgres"), ("minio", "live"), ("container", "minio")] {
-        assert_eq!(report.find(check, name).status, "ok", "{check}/{name} is not affected");
+    for (check, name) in [
+        ("container", "postgres"),
+        ("db", "postgres"),
+        ("minio", "live"),
+        ("container", "minio"),
+    ] {
+        assert_eq!(
+            report.find(check, name).status,
+            "ok",
+            "{check}/{name} is not affected"
+        );
     }
     assert!(stderr.is_empty(), "{stderr}");
 
     let table = run(stack.gymops().arg("health"));
     let stdout = text(&table.stdout);
     assert_eq!(table.status.code(), Some(2));
-    let row = stdout.lines().find(|l| l.starts_with("container") && l.contains("backend")).unwrap();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("container") && l.contains("backend"))
+        .unwrap();
     assert!(row.contains("CRITICAL"), "{row}");
-    assert!(stdout.contains("status: CRITICAL (4 critical, 7 ok)"), "{stdout}");
+    assert!(
+        stdout.contains("status: CRITICAL (4 critical, 7 ok)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -190,15 +319,24 @@ fn a_paused_postgres_times_out_within_the_probe_timeout_with_exit_2() {
     assert_eq!(code, 2, "{report:#?}");
     assert_eq!(report.timeout_ms, 2000);
     let db = report.find("db", "postgres");
-    assert_eq!((db.status.as_str(), db.summary.as_str()), ("critical", "no answer within 2s"));
+    assert_eq!(
+        (db.status.as_str(), db.summary.as_str()),
+        ("critical", "no answer within 2s")
+    );
     assert!(db.latency_ms.unwrap() <= 2100.0, "{db:?}");
     let container = report.find("container", "postgres");
-    assert_eq!((container.status.as_str(), container.summary.as_str()), ("critical", "paused: its processes are frozen"));
+    assert_eq!(
+        (container.status.as_str(), container.summary.as_str()),
+        ("critical", "paused: its processes are frozen")
+    );
     // The backend's actuator hangs on the frozen database too; its login page does not.
     assert_eq!(report.find("api", "health_db").status, "critical");
     assert_eq!(report.find("api", "login").status, "ok");
     // Bounded by the timeout: generous slack for a loaded machine, far below any hang.
-    assert!(wall < Duration::from_secs(2) + Duration::from_secs(4), "health took {wall:?} with a 2s timeout");
+    assert!(
+        wall < Duration::from_secs(2) + Duration::from_secs(4),
+        "health took {wall:?} with a 2s timeout"
+    );
 }
 
 #[test]
@@ -210,16 +348,32 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
     let ps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(ps["project"], stack.project.as_str());
     let services = ps["services"].as_array().unwrap();
-    let names: Vec<&str> = services.iter().map(|s| s["service"].as_str().unwrap()).collect();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["backend", "minio", "postgres"]);
     let postgres = &services[2];
     assert_eq!(postgres["container"], stack.postgres.as_str());
-    assert_eq!((postgres["image"].as_str(), postgres["tag"].as_str()), (Some("gymops-test-rootfs"), Some("2")));
-    assert_eq!((postgres["state"].as_str(), postgres["health"].as_str()), (Some("running"), Some("healthy")));
+    assert_eq!(
+        (postgres["image"].as_str(), postgres["tag"].as_str()),
+        (Some("gymops-test-rootfs"), Some("2"))
+    );
+    assert_eq!(
+        (postgres["state"].as_str(), postgres["health"].as_str()),
+        (Some("running"), Some("healthy"))
+    );
     assert_eq!(postgres["restart_count"], 0);
     assert!(postgres["uptime_seconds"].as_i64().unwrap() >= 0);
-    assert_eq!(postgres["ports"], serde_json::json!([format!("127.0.0.1:{}->5432/tcp", stack.postgres_port)]));
-    assert_eq!(services[1]["health"], serde_json::Value::Null, "minio has no healthcheck");
+    assert_eq!(
+        postgres["ports"],
+        serde_json::json!([format!("127.0.0.1:{}->5432/tcp", stack.postgres_port)])
+    );
+    assert_eq!(
+        services[1]["health"],
+        serde_json::Value::Null,
+        "minio has no healthcheck"
+    );
 
     docker_ok(&["stop", "-t", "1", &stack.backend]);
     let output = run(stack.gymops().args(["service", "ps"]));
@@ -228,7 +382,17 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
     let header = stdout.lines().next().unwrap();
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        vec!["SERVICE", "CONTAINER", "IMAGE", "TAG", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS"]
+        vec![
+            "SERVICE",
+            "CONTAINER",
+            "IMAGE",
+            "TAG",
+            "STATE",
+            "HEALTH",
+            "UPTIME",
+            "RESTARTS",
+            "PORTS"
+        ]
     );
     let backend = stdout.lines().find(|l| l.starts_with("backend")).unwrap();
     assert!(backend.contains("exited"), "{backend}");
@@ -238,7 +402,11 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
     assert_eq!(only["services"].as_array().unwrap().len(), 1);
 
     // A service with no container at all.
-    std::fs::write(stack.dir.path().join("gymops.yaml"), stack.config_yaml() + "  # \n").unwrap();
+    std::fs::write(
+        stack.dir.path().join("gymops.yaml"),
+        stack.config_yaml() + "  # \n",
+    )
+    .unwrap();
     docker_ok(&["rm", "-f", &stack.minio]);
     let output = run(stack.gymops().args(["ps", "--output", "json"]));
     let ps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -249,21 +417,37 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
 #[test]
 fn an_unreachable_docker_host_is_unknown_with_exit_3_and_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(support::gymops(dir.path()).args(["health", "--check", "containers"]).env("DOCKER_HOST", "tcp://127.0.0.1:1"));
+    let output = run(support::gymops(dir.path())
+        .args(["health", "--check", "containers"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1"));
     assert_eq!(output.status.code(), Some(3));
     let stdout = text(&output.stdout);
     let daemon = stdout.lines().find(|l| l.starts_with("docker")).unwrap();
-    assert!(daemon.contains("UNKNOWN") && daemon.contains("cannot reach Docker at tcp://127.0.0.1:1"), "{daemon}");
-    assert!(stdout.contains("not checked: Docker unreachable"), "{stdout}");
+    assert!(
+        daemon.contains("UNKNOWN") && daemon.contains("cannot reach Docker at tcp://127.0.0.1:1"),
+        "{daemon}"
+    );
+    assert!(
+        stdout.contains("not checked: Docker unreachable"),
+        "{stdout}"
+    );
     let stderr = text(&output.stderr);
-    assert!(stderr.starts_with("hint (docker daemon): is the Docker engine running"), "{stderr}");
+    assert!(
+        stderr.starts_with("hint (docker daemon): is the Docker engine running"),
+        "{stderr}"
+    );
 
-    let output = run(support::gymops(dir.path()).arg("ps").env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    let output = run(support::gymops(dir.path())
+        .arg("ps")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
     assert_eq!(output.status.code(), Some(3));
     let stderr = text(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "one error line and one hint: {stderr}");
-    assert!(lines[0].starts_with("error: cannot reach Docker at unix:///nonexistent/docker.sock"), "{stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot reach Docker at unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
     assert!(lines[1].starts_with("hint: "), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
 }
@@ -271,9 +455,15 @@ fn an_unreachable_docker_host_is_unknown_with_exit_3_and_a_clear_message() {
 #[test]
 fn an_unreachable_engine_beside_a_healthy_stack_is_still_unknown() {
     let stack = Stack::start();
-    let output = run(stack.gymops().args(["health", "--output", "json"]).env("DOCKER_HOST", "tcp://127.0.0.1:1"));
+    let output = run(stack
+        .gymops()
+        .args(["health", "--output", "json"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1"));
     let report: HealthReport = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((output.status.code(), report.status.as_str()), (Some(3), "unknown"));
+    assert_eq!(
+        (output.status.code(), report.status.as_str()),
+        (Some(3), "unknown")
+    );
     assert_eq!(report.find("db", "postgres").status, "ok");
     assert_eq!(report.find("api", "login").status, "ok");
     assert_eq!(report.find("container", "backend").status, "unknown");
@@ -282,34 +472,65 @@ fn an_unreachable_engine_beside_a_healthy_stack_is_still_unknown() {
 #[test]
 fn secrets_never_reach_stdout_stderr_or_logs() {
     let stack = Stack::start();
-    let with_password = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/fitness_gym", stack.postgres_port);
+    let with_password = format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/fitness_gym",
+        stack.postgres_port
+    );
     for args in [
         vec!["health", "-vvv"],
         vec!["health", "-vvv", "--output", "json"],
         vec!["config", "show"],
         vec!["config", "show", "--output", "json"],
-        vec!["health", "-vv", "--check", "db", "--db-connection", &with_password],
+        vec![
+            "health",
+            "-vv",
+            "--check",
+            "db",
+            "--db-connection",
+            &with_password,
+        ],
         vec!["config", "check"],
     ] {
         let output = run(stack.gymops().args(&args));
         let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
-        assert!(!all.contains(PASSWORD), "{args:?} printed the password:\n{all}");
-        assert!(matches!(output.status.code(), Some(0 | 1)), "{args:?}: {all}");
+        assert!(
+            !all.contains(PASSWORD),
+            "{args:?} printed the password:\n{all}"
+        );
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{args:?}: {all}"
+        );
     }
-    let output = run(stack.gymops().args(["health", "--check", "db", "--db-connection", &with_password]));
+    let output =
+        run(stack
+            .gymops()
+            .args(["health", "--check", "db", "--db-connection", &with_password]));
     assert!(text(&output.stderr).contains("warning: a password in --db-connection is visible"));
     // -v logs go to stderr; stdout stays parseable.
     let output = run(stack.gymops().args(["health", "-vv", "--output", "json"]));
     assert!(serde_json::from_slice::<HealthReport>(&output.stdout).is_ok());
-    assert!(text(&output.stderr).contains("connected to Docker"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("connected to Docker"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
 fn a_wrong_password_is_a_critical_db_check_naming_the_server_error() {
     let stack = Stack::start();
-    let output = run(stack.gymops().args(["health", "--check", "db", "--output", "json"]).env("GYMOPS_POSTGRES_PASSWORD", "wrong"));
+    let output = run(stack
+        .gymops()
+        .args(["health", "--check", "db", "--output", "json"])
+        .env("GYMOPS_POSTGRES_PASSWORD", "wrong"));
     let report: HealthReport = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(2));
     let db = report.find("db", "postgres");
-    assert!(db.summary.contains("password authentication failed for user \"postgres\""), "{}", db.summary);
+    assert!(
+        db.summary
+            .contains("password authentication failed for user \"postgres\""),
+        "{}",
+        db.summary
+    );
 }

@@ -11,9 +11,17 @@ use crate::probe::{self, HealthPlan, HealthReport};
 
 pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.service)?;
-    let plan = HealthPlan { groups: args.check.clone(), services: args.service.clone(), endpoints: args.endpoint.clone() };
+    let plan = HealthPlan {
+        groups: args.check.clone(),
+        services: args.service.clone(),
+        endpoints: args.endpoint.clone(),
+    };
     let report = probe::run(ctx.settings(), &plan).await?;
-    let printer = if args.output_file.is_some() { ctx.printer.for_file() } else { ctx.printer.clone() };
+    let printer = if args.output_file.is_some() {
+        ctx.printer.for_file()
+    } else {
+        ctx.printer.clone()
+    };
     let text = match printer.format {
         OutputFormat::Json => Printer::json(&report)?,
         OutputFormat::Table => render(&printer, &report),
@@ -21,14 +29,21 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     printer.emit(&text, args.output_file.as_deref())?;
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {
         if let Some(hint) = &check.hint {
-            ctx.printer.note(&format!("hint ({} {}): {hint}", kind_label(check), check.name));
+            ctx.printer.note(&format!(
+                "hint ({} {}): {hint}",
+                kind_label(check),
+                check.name
+            ));
         }
     }
     Ok(report.status)
 }
 
 fn kind_label(check: &probe::CheckResult) -> String {
-    serde_json::to_value(check.check).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(check.check)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn render(printer: &Printer, report: &HealthReport) -> String {
@@ -41,12 +56,20 @@ fn render(printer: &Printer, report: &HealthReport) -> String {
                 Cell::new(&check.name),
                 Cell::new(&check.target),
                 printer.status_cell(check.status),
-                Printer::number_cell(check.latency_ms.map(format_latency).unwrap_or_else(|| "-".into())),
+                Printer::number_cell(
+                    check
+                        .latency_ms
+                        .map(format_latency)
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 Cell::new(&check.summary),
             ]
         })
         .collect();
-    let mut text = printer.table(&["CHECK", "NAME", "TARGET", "STATUS", "LATENCY", "DETAIL"], rows);
+    let mut text = printer.table(
+        &["CHECK", "NAME", "TARGET", "STATUS", "LATENCY", "DETAIL"],
+        rows,
+    );
     text.push_str(&summary_line(report));
     text
 }
@@ -54,11 +77,16 @@ fn render(printer: &Printer, report: &HealthReport) -> String {
 /// `status: CRITICAL (1 critical, 7 ok) in 0.52s`
 pub fn summary_line(report: &HealthReport) -> String {
     let count = |status: Status| report.checks.iter().filter(|c| c.status == status).count();
-    let parts: Vec<String> = [Status::Critical, Status::Unknown, Status::Warning, Status::Ok]
-        .into_iter()
-        .filter(|s| count(*s) > 0)
-        .map(|s| format!("{} {}", count(s), s.label().to_lowercase()))
-        .collect();
+    let parts: Vec<String> = [
+        Status::Critical,
+        Status::Unknown,
+        Status::Warning,
+        Status::Ok,
+    ]
+    .into_iter()
+    .filter(|s| count(*s) > 0)
+    .map(|s| format!("{} {}", count(s), s.label().to_lowercase()))
+    .collect();
     format!(
         "status: {} ({}) in {:.2}s\n",
         report.status.label(),

@@ -28,8 +28,10 @@ impl Context {
         let known: Vec<&str> = settings.services.keys().map(String::as_str).collect();
         for name in names {
             if !known.contains(&name.as_str()) {
-                return Err(anyhow!("unknown service `{name}`"))
-                    .hint(format!("services are: {} (add others under `services:` in gymops.yaml)", known.join(", ")));
+                return Err(anyhow!("unknown service `{name}`")).hint(format!(
+                    "services are: {} (add others under `services:` in gymops.yaml)",
+                    known.join(", ")
+                ));
             }
         }
         Ok(())

@@ -113,13 +113,31 @@ fn render(printer: &Printer, output: &PsOutput) -> String {
                 state_cell(printer, row),
                 Cell::new(row.health.clone().unwrap_or_else(dash)),
                 Printer::number_cell(row.uptime_seconds.map(short_duration).unwrap_or_else(dash)),
-                Printer::number_cell(row.restart_count.map(|n| n.to_string()).unwrap_or_else(dash)),
-                Cell::new(if row.ports.is_empty() { dash() } else { row.ports.join(", ") }),
+                Printer::number_cell(
+                    row.restart_count
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(dash),
+                ),
+                Cell::new(if row.ports.is_empty() {
+                    dash()
+                } else {
+                    row.ports.join(", ")
+                }),
             ]
         })
         .collect();
     printer.table(
-        &["SERVICE", "CONTAINER", "IMAGE", "TAG", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS"],
+        &[
+            "SERVICE",
+            "CONTAINER",
+            "IMAGE",
+            "TAG",
+            "STATE",
+            "HEALTH",
+            "UPTIME",
+            "RESTARTS",
+            "PORTS",
+        ],
         rows,
     )
 }

@@ -31,7 +31,10 @@ pub struct Engine {
 
 /// The engine address gymops will use.
 pub fn address(settings: &DockerSettings) -> String {
-    settings.host.clone().unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
+    settings
+        .host
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string())
 }
 
 fn unreachable_hint(address: &str) -> String {
@@ -100,7 +103,11 @@ impl Engine {
     }
 
     /// The state of every service in settings, resolved to its container.
-    pub async fn service_states(&self, settings: &Settings, only: &[String]) -> Result<Vec<ServiceState>> {
+    pub async fn service_states(
+        &self,
+        settings: &Settings,
+        only: &[String],
+    ) -> Result<Vec<ServiceState>> {
         let containers = self.containers().await?;
         let refs: Vec<ContainerRef> = containers.iter().map(|c| c.reference.clone()).collect();
         let mut states = Vec::new();
@@ -140,7 +147,10 @@ impl Engine {
 fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker> {
     let docker = if let Some(path) = address.strip_prefix("unix://") {
         Docker::connect_with_unix(path, seconds, API_DEFAULT_VERSION)?
-    } else if address.starts_with("tcp://") || address.starts_with("http://") || address.starts_with("https://") {
+    } else if address.starts_with("tcp://")
+        || address.starts_with("http://")
+        || address.starts_with("https://")
+    {
         if settings.tls_verify || address.starts_with("https://") {
             let certs = settings.cert_path.clone().unwrap_or_else(default_cert_path);
             Docker::connect_with_ssl(
@@ -151,7 +161,12 @@ fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker
                 seconds,
                 API_DEFAULT_VERSION,
             )
-            .with_context(|| format!("cannot set up TLS with the certificates in {}", certs.display()))?
+            .with_context(|| {
+                format!(
+                    "cannot set up TLS with the certificates in {}",
+                    certs.display()
+                )
+            })?
         } else {
             Docker::connect_with_http(address, seconds, API_DEFAULT_VERSION)?
         }
@@ -163,7 +178,10 @@ fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker
 }
 
 fn default_cert_path() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".docker")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".docker")
 }
 
 /// Run an Engine API call with a deadline.
@@ -173,7 +191,10 @@ where
 {
     match tokio::time::timeout(timeout, call).await {
         Ok(result) => result.map_err(anyhow::Error::from),
-        Err(_) => Err(anyhow!("no answer within {}", humantime::format_duration(timeout))),
+        Err(_) => Err(anyhow!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        )),
     }
 }
 
@@ -208,7 +229,10 @@ pub struct ContainerFacts {
 }
 
 impl ContainerFacts {
-    fn from_inspect(inspect: &ContainerInspectResponse, summary: &ContainerSummaryFacts) -> ContainerFacts {
+    fn from_inspect(
+        inspect: &ContainerInspectResponse,
+        summary: &ContainerSummaryFacts,
+    ) -> ContainerFacts {
         let state = inspect.state.clone().unwrap_or_default();
         let health = state.health.clone();
         let time = |text: &Option<String>| {
@@ -226,7 +250,10 @@ impl ContainerFacts {
             id: summary.reference.id.chars().take(12).collect(),
             name: summary.reference.name.clone(),
             image,
-            state: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
             health: health
                 .as_ref()
                 .and_then(|h| h.status)
@@ -265,11 +292,19 @@ pub fn format_ports(ports: &[PortSummary]) -> Vec<String> {
     let mut out: Vec<String> = ports
         .iter()
         .map(|p| {
-            let protocol = p.typ.map(|t| t.to_string()).filter(|t| !t.is_empty()).unwrap_or_else(|| "tcp".into());
+            let protocol = p
+                .typ
+                .map(|t| t.to_string())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "tcp".into());
             match p.public_port {
                 Some(public) => {
                     let ip = p.ip.as_deref().unwrap_or("0.0.0.0");
-                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
                     format!("{ip}:{public}->{}/{protocol}", p.private_port)
                 }
                 None => format!("{}/{protocol}", p.private_port),
@@ -305,23 +340,57 @@ mod tests {
 
     #[test]
     fn images_split_into_repository_and_tag() {
-        assert_eq!(split_image("postgres:15-alpine"), ("postgres".into(), "15-alpine".into()));
-        assert_eq!(split_image("registry:5000/gym/backend:1.2"), ("registry:5000/gym/backend".into(), "1.2".into()));
-        assert_eq!(split_image("registry:5000/gym/backend"), ("registry:5000/gym/backend".into(), "latest".into()));
-        assert_eq!(split_image("minio/minio"), ("minio/minio".into(), "latest".into()));
-        assert_eq!(split_image("sha256:0123456789abcdef0123"), ("sha256:0123456789ab".into(), "-".into()));
+        assert_eq!(
+            split_image("postgres:15-alpine"),
+            ("postgres".into(), "15-alpine".into())
+        );
+        assert_eq!(
+            split_image("registry:5000/gym/backend:1.2"),
+            ("registry:5000/gym/backend".into(), "1.2".into())
+        );
+        assert_eq!(
+            split_image("registry:5000/gym/backend"),
+            ("registry:5000/gym/backend".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("minio/minio"),
+            ("minio/minio".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("sha256:0123456789abcdef0123"),
+            ("sha256:0123456789ab".into(), "-".into())
+        );
     }
 
     #[test]
     fn ports_read_like_docker_ps() {
         let ports = [
-            PortSummary { ip: Some("127.0.0.1".into()), private_port: 8080, public_port: Some(18080), typ: Some(PortSummaryTypeEnum::TCP) },
-            PortSummary { ip: None, private_port: 5432, public_port: None, typ: Some(PortSummaryTypeEnum::TCP) },
-            PortSummary { ip: Some("::".into()), private_port: 9000, public_port: Some(9000), typ: Some(PortSummaryTypeEnum::TCP) },
+            PortSummary {
+                ip: Some("127.0.0.1".into()),
+                private_port: 8080,
+                public_port: Some(18080),
+                typ: Some(PortSummaryTypeEnum::TCP),
+            },
+            PortSummary {
+                ip: None,
+                private_port: 5432,
+                public_port: None,
+                typ: Some(PortSummaryTypeEnum::TCP),
+            },
+            PortSummary {
+                ip: Some("::".into()),
+                private_port: 9000,
+                public_port: Some(9000),
+                typ: Some(PortSummaryTypeEnum::TCP),
+            },
         ];
         assert_eq!(
             format_ports(&ports),
-            vec!["127.0.0.1:18080->8080/tcp", "5432/tcp", "[::]:9000->9000/tcp"]
+            vec![
+                "127.0.0.1:18080->8080/tcp",
+                "5432/tcp",
+                "[::]:9000->9000/tcp"
+            ]
         );
     }
 }

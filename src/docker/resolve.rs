@@ -62,10 +62,17 @@ pub fn resolve<'a>(
         .filter(|c| {
             c.labels.get(LABEL_PROJECT).map(|p| normalize_project(p)) == Some(project.clone())
                 && c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(service)
-                && !c.labels.get(LABEL_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                && !c
+                    .labels
+                    .get(LABEL_ONEOFF)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         })
         .min_by_key(|c| {
-            let number: u32 = c.labels.get(LABEL_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(u32::MAX);
+            let number: u32 = c
+                .labels
+                .get(LABEL_NUMBER)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u32::MAX);
             (!c.running, number)
         });
     if let Some(found) = labelled {
@@ -76,7 +83,10 @@ pub fn resolve<'a>(
         return Some((found, Resolution::ComposeV1Name));
     }
     let v2 = format!("{project}-{service}-1");
-    containers.iter().find(|c| c.name == v2).map(|found| (found, Resolution::ComposeV2Name))
+    containers
+        .iter()
+        .find(|c| c.name == v2)
+        .map(|found| (found, Resolution::ComposeV2Name))
 }
 
 /// The names tried for a service, for "not found" messages.
@@ -97,7 +107,10 @@ mod tests {
         ContainerRef {
             id: format!("id-{name}"),
             name: name.to_string(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             running,
         }
     }
@@ -105,22 +118,58 @@ mod tests {
     #[test]
     fn the_explicit_name_wins_over_labels() {
         let containers = [
-            container("gym_backend_1", &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend")], true),
+            container(
+                "gym_backend_1",
+                &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend")],
+                true,
+            ),
             container("fitness_gym_backend", &[], true),
         ];
-        let (found, how) = resolve("gym", "backend", Some("fitness_gym_backend"), &containers).unwrap();
-        assert_eq!((found.name.as_str(), how), ("fitness_gym_backend", Resolution::ExplicitName));
+        let (found, how) =
+            resolve("gym", "backend", Some("fitness_gym_backend"), &containers).unwrap();
+        assert_eq!(
+            (found.name.as_str(), how),
+            ("fitness_gym_backend", Resolution::ExplicitName)
+        );
     }
 
     #[test]
     fn labels_prefer_running_then_lowest_number_and_skip_one_off_containers() {
         let containers = [
-            container("a", &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend"), (LABEL_NUMBER, "1")], false),
-            container("b", &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend"), (LABEL_NUMBER, "3")], true),
-            container("c", &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend"), (LABEL_NUMBER, "2")], true),
+            container(
+                "a",
+                &[
+                    (LABEL_PROJECT, "gym"),
+                    (LABEL_SERVICE, "backend"),
+                    (LABEL_NUMBER, "1"),
+                ],
+                false,
+            ),
+            container(
+                "b",
+                &[
+                    (LABEL_PROJECT, "gym"),
+                    (LABEL_SERVICE, "backend"),
+                    (LABEL_NUMBER, "3"),
+                ],
+                true,
+            ),
+            container(
+                "c",
+                &[
+                    (LABEL_PROJECT, "gym"),
+                    (LABEL_SERVICE, "backend"),
+                    (LABEL_NUMBER, "2"),
+                ],
+                true,
+            ),
             container(
                 "d",
-                &[(LABEL_PROJECT, "gym"), (LABEL_SERVICE, "backend"), (LABEL_ONEOFF, "True")],
+                &[
+                    (LABEL_PROJECT, "gym"),
+                    (LABEL_SERVICE, "backend"),
+                    (LABEL_ONEOFF, "True"),
+                ],
                 true,
             ),
         ];
@@ -131,15 +180,25 @@ mod tests {
     #[test]
     fn v1_and_v2_names_are_the_fallback_and_the_project_is_normalised() {
         let v1 = [container("fitness_gym_postgres_1", &[], true)];
-        assert_eq!(resolve("Fitness_Gym", "postgres", None, &v1).unwrap().1, Resolution::ComposeV1Name);
+        assert_eq!(
+            resolve("Fitness_Gym", "postgres", None, &v1).unwrap().1,
+            Resolution::ComposeV1Name
+        );
         let v2 = [container("fitness_gym-postgres-1", &[], true)];
-        assert_eq!(resolve("fitness_gym", "postgres", None, &v2).unwrap().1, Resolution::ComposeV2Name);
+        assert_eq!(
+            resolve("fitness_gym", "postgres", None, &v2).unwrap().1,
+            Resolution::ComposeV2Name
+        );
         assert!(resolve("other", "postgres", None, &v2).is_none());
     }
 
     #[test]
     fn another_projects_service_is_not_ours() {
-        let containers = [container("x", &[(LABEL_PROJECT, "shop"), (LABEL_SERVICE, "backend")], true)];
+        let containers = [container(
+            "x",
+            &[(LABEL_PROJECT, "shop"), (LABEL_SERVICE, "backend")],
+            true,
+        )];
         assert!(resolve("gym", "backend", None, &containers).is_none());
     }
 }

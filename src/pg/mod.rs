@@ -28,7 +28,12 @@ pub async fn connect(pg: &PostgresSettings, timeout: Duration) -> Result<Client>
     let connect = config.connect(NoTls);
     let (client, connection) = match tokio::time::timeout(timeout, connect).await {
         Ok(result) => result.map_err(|err| anyhow!("{}", postgres_error_text(&err)))?,
-        Err(_) => return Err(anyhow!("no answer within {}", humantime::format_duration(timeout))),
+        Err(_) => {
+            return Err(anyhow!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            ))
+        }
     };
     tokio::spawn(async move {
         if let Err(err) = connection.await {

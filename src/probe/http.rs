@@ -44,10 +44,18 @@ pub async fn probe(client: &reqwest::Client, spec: &HttpProbe) -> CheckResult {
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut response = client.get(url).send().await.map_err(|err| request_error_text(&err))?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|err| request_error_text(&err))?;
     let code = response.status().as_u16();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| request_error_text(&err))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| request_error_text(&err))?
+    {
         let room = BODY_LIMIT.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= BODY_LIMIT {
@@ -91,7 +99,13 @@ pub struct HttpVerdict {
 
 /// Judge an answer: 4xx/5xx fail; a Spring actuator `status` of DOWN or OUT_OF_SERVICE fails,
 /// UNKNOWN warns; slower than the threshold warns.
-pub fn http_verdict(code: u16, body: &[u8], latency: Duration, slow: Duration, on_failure: Status) -> HttpVerdict {
+pub fn http_verdict(
+    code: u16,
+    body: &[u8],
+    latency: Duration,
+    slow: Duration,
+    on_failure: Status,
+) -> HttpVerdict {
     let mut details = Map::new();
     details.insert("http_status".into(), json!(code));
     let actuator = serde_json::from_slice::<Value>(body)
@@ -100,12 +114,17 @@ pub fn http_verdict(code: u16, body: &[u8], latency: Duration, slow: Duration, o
     if let Some(state) = &actuator {
         details.insert("actuator_status".into(), json!(state));
     }
-    let actuator_text = actuator.as_deref().map(|s| format!(", status {s}")).unwrap_or_default();
+    let actuator_text = actuator
+        .as_deref()
+        .map(|s| format!(", status {s}"))
+        .unwrap_or_default();
     let (mut status, mut summary) = if code >= 400 {
         (on_failure, format!("HTTP {code}{actuator_text}"))
     } else {
         match actuator.as_deref() {
-            Some("DOWN") | Some("OUT_OF_SERVICE") => (on_failure, format!("HTTP {code}{actuator_text}")),
+            Some("DOWN") | Some("OUT_OF_SERVICE") => {
+                (on_failure, format!("HTTP {code}{actuator_text}"))
+            }
             Some("UP") | None => (Status::Ok, format!("HTTP {code}{actuator_text}")),
             Some(_) => (Status::Warning, format!("HTTP {code}{actuator_text}")),
         }
@@ -118,7 +137,11 @@ pub fn http_verdict(code: u16, body: &[u8], latency: Duration, slow: Duration, o
             humantime::format_duration(slow)
         ));
     }
-    HttpVerdict { status, summary, details }
+    HttpVerdict {
+        status,
+        summary,
+        details,
+    }
 }
 
 #[cfg(test)]
@@ -130,22 +153,60 @@ mod tests {
 
     #[test]
     fn a_2xx_answer_is_ok_and_an_error_status_fails() {
-        assert_eq!(http_verdict(200, b"{\"code\":0}", FAST, SLOW, Status::Critical).status, Status::Ok);
+        assert_eq!(
+            http_verdict(200, b"{\"code\":0}", FAST, SLOW, Status::Critical).status,
+            Status::Ok
+        );
         let down = http_verdict(503, b"{\"status\":\"DOWN\"}", FAST, SLOW, Status::Critical);
-        assert_eq!((down.status, down.summary.as_str()), (Status::Critical, "HTTP 503, status DOWN"));
-        assert_eq!(http_verdict(404, b"", FAST, SLOW, Status::Warning).status, Status::Warning);
+        assert_eq!(
+            (down.status, down.summary.as_str()),
+            (Status::Critical, "HTTP 503, status DOWN")
+        );
+        assert_eq!(
+            http_verdict(404, b"", FAST, SLOW, Status::Warning).status,
+            Status::Warning
+        );
     }
 
     #[test]
     fn the_actuator_status_counts_even_with_a_200() {
-        assert_eq!(http_verdict(200, b"{\"status\":\"UP\"}", FAST, SLOW, Status::Critical).status, Status::Ok);
-        assert_eq!(http_verdict(200, b"{\"status\":\"OUT_OF_SERVICE\"}", FAST, SLOW, Status::Critical).status, Status::Critical);
-        assert_eq!(http_verdict(200, b"{\"status\":\"UNKNOWN\"}", FAST, SLOW, Status::Critical).status, Status::Warning);
+        assert_eq!(
+            http_verdict(200, b"{\"status\":\"UP\"}", FAST, SLOW, Status::Critical).status,
+            Status::Ok
+        );
+        assert_eq!(
+            http_verdict(
+                200,
+                b"{\"status\":\"OUT_OF_SERVICE\"}",
+                FAST,
+                SLOW,
+                Status::Critical
+            )
+            .status,
+            Status::Critical
+        );
+        assert_eq!(
+            http_verdict(
+                200,
+                b"{\"status\":\"UNKNOWN\"}",
+                FAST,
+                SLOW,
+                Status::Critical
+            )
+            .status,
+            Status::Warning
+        );
     }
 
     #[test]
     fn a_slow_answer_is_a_warning_that_says_how_slow() {
-        let verdict = http_verdict(200, b"", Duration::from_millis(1500), SLOW, Status::Critical);
+        let verdict = http_verdict(
+            200,
+            b"",
+            Duration::from_millis(1500),
+            SLOW,
+            Status::Critical,
+        );
         assert_eq!(verdict.status, Status::Warning);
         assert_eq!(verdict.summary, "HTTP 200 in 1s 500ms (slower than 1s)");
     }

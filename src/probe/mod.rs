@@ -135,14 +135,19 @@ pub async fn run(settings: &Settings, plan: &HealthPlan) -> Result<HealthReport>
 
     let mut probes: Vec<Probe> = Vec::new();
     if plan.wants_group(CheckGroup::Containers) {
-        let services: Vec<String> =
-            settings.services.keys().filter(|s| plan.wants_service(s)).cloned().collect();
+        let services: Vec<String> = settings
+            .services
+            .keys()
+            .filter(|s| plan.wants_service(s))
+            .cloned()
+            .collect();
         probes.push(Box::pin(docker_checks(settings, services, timeout)));
     }
     for spec in http_probes(settings, plan) {
         let http = http.clone();
         probes.push(Box::pin(async move {
-            let fallback = CheckResult::new(spec.check, &spec.name, spec.service.clone(), &spec.url);
+            let fallback =
+                CheckResult::new(spec.check, &spec.name, spec.service.clone(), &spec.url);
             match tokio::time::timeout(timeout, http::probe(&http, &spec)).await {
                 Ok(result) => vec![result],
                 Err(_) => vec![fallback.timed_out(timeout, spec.on_failure)],
@@ -154,15 +159,26 @@ pub async fn run(settings: &Settings, plan: &HealthPlan) -> Result<HealthReport>
         let pg = &settings.postgres;
         let percent = settings.health.db_connections_warning_percent;
         probes.push(Box::pin(async move {
-            let fallback = CheckResult::new(CheckKind::Db, "postgres", service.clone(), &crate::pg::describe_target(pg));
-            match tokio::time::timeout(timeout, postgres::probe(pg, timeout, percent, service)).await {
+            let fallback = CheckResult::new(
+                CheckKind::Db,
+                "postgres",
+                service.clone(),
+                &crate::pg::describe_target(pg),
+            );
+            match tokio::time::timeout(timeout, postgres::probe(pg, timeout, percent, service))
+                .await
+            {
                 Ok(result) => vec![result],
                 Err(_) => vec![fallback.timed_out(timeout, Status::Critical)],
             }
         }));
     }
 
-    let checks: Vec<CheckResult> = futures_util::future::join_all(probes).await.into_iter().flatten().collect();
+    let checks: Vec<CheckResult> = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let status = Status::combine(checks.iter().map(|c| c.status));
     Ok(HealthReport {
         status,
@@ -186,7 +202,9 @@ fn http_probes(settings: &Settings, plan: &HealthPlan) -> Vec<http::HttpProbe> {
             plan.endpoints
                 .iter()
                 .map(|url| {
-                    let name = url::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_else(|_| url.clone());
+                    let name = url::Url::parse(url)
+                        .map(|u| u.path().to_string())
+                        .unwrap_or_else(|_| url.clone());
                     (name, url.clone())
                 })
                 .collect()
@@ -208,7 +226,12 @@ fn http_probes(settings: &Settings, plan: &HealthPlan) -> Vec<http::HttpProbe> {
             ("live", &minio.url, &minio.live_path, Status::Critical),
             ("ready", &minio.url, &minio.ready_path, Status::Critical),
             // The console is for people; the application does not need it.
-            ("console", &minio.console_url, &minio.console_path, Status::Warning),
+            (
+                "console",
+                &minio.console_url,
+                &minio.console_path,
+                Status::Warning,
+            ),
         ] {
             specs.push(http::HttpProbe {
                 check: CheckKind::Minio,
@@ -224,10 +247,21 @@ fn http_probes(settings: &Settings, plan: &HealthPlan) -> Vec<http::HttpProbe> {
 }
 
 /// The daemon check and one check per service container, all under one timeout.
-async fn docker_checks(settings: &Settings, services: Vec<String>, timeout: Duration) -> Vec<CheckResult> {
+async fn docker_checks(
+    settings: &Settings,
+    services: Vec<String>,
+    timeout: Duration,
+) -> Vec<CheckResult> {
     let address = docker::address(&settings.docker);
     let mut daemon = CheckResult::new(CheckKind::Docker, "daemon", None, &address);
-    let container_result = |service: &str| CheckResult::new(CheckKind::Container, service, Some(service.to_string()), service);
+    let container_result = |service: &str| {
+        CheckResult::new(
+            CheckKind::Container,
+            service,
+            Some(service.to_string()),
+            service,
+        )
+    };
     let started = Instant::now();
     let inspected = tokio::time::timeout(timeout, async {
         let engine = Engine::connect(&settings.docker).await?;
@@ -251,7 +285,9 @@ async fn docker_checks(settings: &Settings, services: Vec<String>, timeout: Dura
     match inspected {
         Err(_) => {
             let mut out = vec![daemon.timed_out(timeout, Status::Unknown)];
-            out.extend(unknown_containers("not checked: Docker did not answer in time"));
+            out.extend(unknown_containers(
+                "not checked: Docker did not answer in time",
+            ));
             out
         }
         Ok(Err(err)) => {
@@ -267,9 +303,16 @@ async fn docker_checks(settings: &Settings, services: Vec<String>, timeout: Dura
         Ok(Ok((engine, latency, states))) => {
             daemon.status = Status::Ok;
             daemon.latency_ms = Some(latency.as_secs_f64() * 1000.0);
-            daemon.summary = format!("Docker Engine {} (API {})", engine.server_version, engine.api_version);
-            daemon.details.insert("server_version".into(), json!(engine.server_version));
-            daemon.details.insert("api_version".into(), json!(engine.api_version));
+            daemon.summary = format!(
+                "Docker Engine {} (API {})",
+                engine.server_version, engine.api_version
+            );
+            daemon
+                .details
+                .insert("server_version".into(), json!(engine.server_version));
+            daemon
+                .details
+                .insert("api_version".into(), json!(engine.api_version));
             let mut out = vec![daemon];
             for state in states {
                 let (status, summary) = container::verdict(&state);
@@ -279,7 +322,9 @@ async fn docker_checks(settings: &Settings, services: Vec<String>, timeout: Dura
                 if let Some(container) = &state.container {
                     result.target = container.name.clone();
                     result.details.insert("container".into(), json!(container));
-                    result.details.insert("resolution".into(), json!(state.resolution));
+                    result
+                        .details
+                        .insert("resolution".into(), json!(state.resolution));
                 } else {
                     result.hint = Some(format!(
                         "start it (`docker-compose up -d {}`), or set services.{}.container to its container name",

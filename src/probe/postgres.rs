@@ -12,8 +12,18 @@ use crate::output::human_bytes;
 use crate::pg;
 use crate::settings::PostgresSettings;
 
-pub async fn probe(pg_settings: &PostgresSettings, timeout: Duration, warning_percent: u8, service: Option<String>) -> CheckResult {
-    let mut result = CheckResult::new(CheckKind::Db, "postgres", service, &pg::describe_target(pg_settings));
+pub async fn probe(
+    pg_settings: &PostgresSettings,
+    timeout: Duration,
+    warning_percent: u8,
+    service: Option<String>,
+) -> CheckResult {
+    let mut result = CheckResult::new(
+        CheckKind::Db,
+        "postgres",
+        service,
+        &pg::describe_target(pg_settings),
+    );
     let started = Instant::now();
     match facts(pg_settings, timeout).await {
         Ok(facts) => {
@@ -50,7 +60,10 @@ impl DbFacts {
         details.insert("connections".into(), json!(self.client_connections));
         details.insert("backends".into(), json!(self.all_backends));
         details.insert("max_connections".into(), json!(self.max_connections));
-        details.insert("database_size_bytes".into(), json!(self.database_size_bytes));
+        details.insert(
+            "database_size_bytes".into(),
+            json!(self.database_size_bytes),
+        );
         details
     }
 }
@@ -58,7 +71,10 @@ impl DbFacts {
 async fn facts(pg_settings: &PostgresSettings, timeout: Duration) -> Result<DbFacts> {
     let started = Instant::now();
     let client = pg::connect(pg_settings, timeout).await?;
-    client.simple_query("SELECT 1").await.map_err(|e| anyhow!("SELECT 1 failed: {}", pg::postgres_error_text(&e)))?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(|e| anyhow!("SELECT 1 failed: {}", pg::postgres_error_text(&e)))?;
     let ready_after = started.elapsed();
     let version_num: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -74,7 +90,10 @@ async fn facts(pg_settings: &PostgresSettings, timeout: Duration) -> Result<DbFa
         "SELECT count(*), count(*), current_setting('max_connections')::bigint, \
          pg_database_size(current_database()), current_setting('server_version') FROM pg_stat_activity"
     };
-    let row = client.query_one(sql, &[]).await.map_err(|e| anyhow!("{}", pg::postgres_error_text(&e)))?;
+    let row = client
+        .query_one(sql, &[])
+        .await
+        .map_err(|e| anyhow!("{}", pg::postgres_error_text(&e)))?;
     Ok(DbFacts {
         ready_after,
         client_connections: row.get(0),
@@ -99,7 +118,10 @@ pub fn connections_verdict(facts: &DbFacts, warning_percent: u8) -> (Status, Str
         human_bytes(facts.database_size_bytes.max(0) as u64)
     );
     if percent >= f64::from(warning_percent) {
-        (Status::Warning, format!("{summary}; at or above {warning_percent}% of max_connections"))
+        (
+            Status::Warning,
+            format!("{summary}; at or above {warning_percent}% of max_connections"),
+        )
     } else {
         (Status::Ok, summary)
     }
@@ -124,7 +146,10 @@ mod tests {
     fn connections_warn_at_the_threshold() {
         assert_eq!(
             connections_verdict(&facts(12), 80),
-            (Status::Ok, "accepting connections; 12 of 100 connections (12%), database 8.0 MiB".into())
+            (
+                Status::Ok,
+                "accepting connections; 12 of 100 connections (12%), database 8.0 MiB".into()
+            )
         );
         assert_eq!(connections_verdict(&facts(80), 80).0, Status::Warning);
         assert_eq!(connections_verdict(&facts(79), 80).0, Status::Ok);

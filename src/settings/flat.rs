@@ -23,7 +23,11 @@ fn walk(value: &Value, shape: Option<&Value>, prefix: String, out: &mut FlatMap)
                     Value::String(s) => s.clone(),
                     other => yaml_scalar_text(other),
                 };
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 let child_shape = shape.and_then(|s| s.get(key.as_str()));
                 walk(child, child_shape, path, out);
             }
@@ -53,7 +57,10 @@ pub fn unflatten(flat: &FlatMap) -> Value {
             }
             node = entry.as_mapping_mut().expect("just made a mapping");
         }
-        node.insert(Value::String(parts[parts.len() - 1].to_string()), value.clone());
+        node.insert(
+            Value::String(parts[parts.len() - 1].to_string()),
+            value.clone(),
+        );
     }
     Value::Mapping(root)
 }
@@ -65,7 +72,11 @@ pub fn yaml_scalar_text(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Sequence(items) => items.iter().map(yaml_scalar_text).collect::<Vec<_>>().join(", "),
+        Value::Sequence(items) => items
+            .iter()
+            .map(yaml_scalar_text)
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Mapping(_) | Value::Tagged(_) => serde_yaml::to_string(value)
             .unwrap_or_default()
             .trim()
@@ -138,21 +149,41 @@ mod tests {
     fn a_null_section_says_nothing_but_a_null_leaf_clears_the_value() {
         let shape = yaml("backend: {url: x}\npostgres: {password_file: null}");
         let flat = flatten(&yaml("backend:\npostgres: {password_file: null}"), &shape);
-        assert_eq!(flat.keys().cloned().collect::<Vec<_>>(), vec!["postgres.password_file"]);
+        assert_eq!(
+            flat.keys().cloned().collect::<Vec<_>>(),
+            vec!["postgres.password_file"]
+        );
     }
 
     #[test]
     fn env_var_names_are_upper_snake_case_with_the_prefix() {
-        assert_eq!(env_var_name("backend.endpoints.health_db"), "GYMOPS_BACKEND_ENDPOINTS_HEALTH_DB");
-        assert_eq!(env_var_name("services.my-app.container"), "GYMOPS_SERVICES_MY_APP_CONTAINER");
+        assert_eq!(
+            env_var_name("backend.endpoints.health_db"),
+            "GYMOPS_BACKEND_ENDPOINTS_HEALTH_DB"
+        );
+        assert_eq!(
+            env_var_name("services.my-app.container"),
+            "GYMOPS_SERVICES_MY_APP_CONTAINER"
+        );
     }
 
     #[test]
     fn raw_strings_take_the_type_of_the_default() {
         assert_eq!(typed_like("5433", &yaml("5432")).unwrap(), yaml("5433"));
-        assert_eq!(typed_like("yes", &yaml("false")).unwrap(), Value::Bool(true));
-        assert_eq!(typed_like("a.yml, b.yml", &yaml("[x]")).unwrap(), yaml("[a.yml, b.yml]"));
-        assert_eq!(typed_like("12345", &Value::Null).unwrap(), Value::String("12345".into()));
-        assert!(typed_like("54x", &yaml("5432")).unwrap_err().contains("expected a number"));
+        assert_eq!(
+            typed_like("yes", &yaml("false")).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            typed_like("a.yml, b.yml", &yaml("[x]")).unwrap(),
+            yaml("[a.yml, b.yml]")
+        );
+        assert_eq!(
+            typed_like("12345", &Value::Null).unwrap(),
+            Value::String("12345".into())
+        );
+        assert!(typed_like("54x", &yaml("5432"))
+            .unwrap_err()
+            .contains("expected a number"));
     }
 }

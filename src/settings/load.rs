@@ -136,26 +136,35 @@ impl Layers {
     fn set_raw(&mut self, key: &str, raw: &str, source: Source) -> Result<()> {
         let like = self.flat.get(key).cloned().unwrap_or(Value::Null);
         let like = if like.is_null() {
-            flatten(&self.defaults, &self.defaults).get(key).cloned().unwrap_or(Value::Null)
+            flatten(&self.defaults, &self.defaults)
+                .get(key)
+                .cloned()
+                .unwrap_or(Value::Null)
         } else {
             like
         };
         let value = typed_like(raw, &like)
             .map_err(|why| anyhow!("{source}: bad value for {key}: {why}"))
-            .hint(format!("set {key} to a value of the right type (see `gymops config show`)"))?;
+            .hint(format!(
+                "set {key} to a value of the right type (see `gymops config show`)"
+            ))?;
         self.set(key, value, source);
         Ok(())
     }
 
     /// Dotted key for a `GYMOPS_*` variable name, among the keys known now.
     fn key_for_env_var(&self, var: &str) -> Option<String> {
-        self.flat.keys().find(|key| env_var_name(key) == var).cloned()
+        self.flat
+            .keys()
+            .find(|key| env_var_name(key) == var)
+            .cloned()
     }
 
     /// Check the merged value deserializes; name the source of the offending key.
     fn validate(&self) -> Result<Settings> {
         // Through YAML text rather than from_value: only the text deserializer tracks key paths.
-        let text = serde_yaml::to_string(&unflatten(&self.flat)).context("cannot encode the merged settings")?;
+        let text = serde_yaml::to_string(&unflatten(&self.flat))
+            .context("cannot encode the merged settings")?;
         serde_yaml::from_str::<Settings>(&text).map_err(|err| {
             let (key, message) = explain_yaml_error(&err);
             let source = key
@@ -184,45 +193,81 @@ fn explain_yaml_error(err: &serde_yaml::Error) -> (Option<String>, String) {
         let rest = &text[at + "unknown field `".len()..];
         if let Some(end) = rest.find('`') {
             let field = &rest[..end];
-            let key = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+            let key = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
             let expected = rest[end + 1..].trim_start_matches(',').trim();
-            let message = if expected.is_empty() { "unknown key".to_string() } else { format!("unknown key, {expected}") };
+            let message = if expected.is_empty() {
+                "unknown key".to_string()
+            } else {
+                format!("unknown key, {expected}")
+            };
             return (Some(key), message);
         }
     }
     match text.split_once(": ") {
-        Some((path, message)) if !path.contains(' ') => (Some(path.to_string()), message.to_string()),
+        Some((path, message)) if !path.contains(' ') => {
+            (Some(path.to_string()), message.to_string())
+        }
         _ => (None, text),
     }
 }
 
 /// Merge every layer into the effective settings.
 pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -> Result<Loaded> {
-    let defaults = serde_yaml::to_value(Settings::default()).context("cannot encode the defaults")?;
+    let defaults =
+        serde_yaml::to_value(Settings::default()).context("cannot encode the defaults")?;
     let flat = flatten(&defaults, &defaults);
-    let sources = flat.keys().map(|key| (key.clone(), Source::Default)).collect();
-    let mut layers = Layers { defaults, flat, sources, passwords: Vec::new() };
+    let sources = flat
+        .keys()
+        .map(|key| (key.clone(), Source::Default))
+        .collect();
+    let mut layers = Layers {
+        defaults,
+        flat,
+        sources,
+        passwords: Vec::new(),
+    };
     let mut warnings = Vec::new();
 
     // gymops.yaml
     let config_file = match &overrides.config {
         Some(path) => Some(cwd.join(path)),
-        None => ["gymops.yaml", "gymops.yml"].iter().map(|name| cwd.join(name)).find(|p| p.is_file()),
+        None => ["gymops.yaml", "gymops.yml"]
+            .iter()
+            .map(|name| cwd.join(name))
+            .find(|p| p.is_file()),
     };
     let base_dir = match &config_file {
         Some(path) => {
             read_config_file(path, &mut layers)?;
-            path.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf())
+            path.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.to_path_buf())
         }
         None => cwd.to_path_buf(),
     };
 
     // The environment decides which env file to read, so it is settled first.
     if let Some(name) = env.get("GYMOPS_ENVIRONMENT") {
-        layers.set("environment", Value::String(name.clone()), Source::Env { var: "GYMOPS_ENVIRONMENT".into() });
+        layers.set(
+            "environment",
+            Value::String(name.clone()),
+            Source::Env {
+                var: "GYMOPS_ENVIRONMENT".into(),
+            },
+        );
     }
     if let Some(name) = &overrides.environment {
-        layers.set("environment", Value::String(name.clone()), Source::Flag { flag: "--environment".into() });
+        layers.set(
+            "environment",
+            Value::String(name.clone()),
+            Source::Flag {
+                flag: "--environment".into(),
+            },
+        );
     }
     let environment = match layers.flat.get("environment") {
         Some(Value::String(name)) => name.clone(),
@@ -233,13 +278,22 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         let known: Vec<String> = layers
             .flat
             .keys()
-            .filter_map(|k| k.strip_prefix("environments.")?.split('.').next().map(str::to_string))
+            .filter_map(|k| {
+                k.strip_prefix("environments.")?
+                    .split('.')
+                    .next()
+                    .map(str::to_string)
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         return Err(anyhow!(
             "unknown environment `{environment}` (from {})",
-            layers.sources.get("environment").cloned().unwrap_or(Source::Default)
+            layers
+                .sources
+                .get("environment")
+                .cloned()
+                .unwrap_or(Source::Default)
         ))
         .hint(format!(
             "use one of: {}, or add it under `environments:` in gymops.yaml",
@@ -256,7 +310,15 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     // Docker's own variables, then GYMOPS_* variables.
     for (var, key) in DOCKER_ENV_KEYS {
         if let Some(raw) = env.get(*var) {
-            let raw = if *var == "DOCKER_TLS_VERIFY" { if raw.is_empty() { "false" } else { "true" } } else { raw };
+            let raw = if *var == "DOCKER_TLS_VERIFY" {
+                if raw.is_empty() {
+                    "false"
+                } else {
+                    "true"
+                }
+            } else {
+                raw
+            };
             layers.set_raw(key, raw, Source::Env { var: (*var).into() })?;
         }
     }
@@ -265,7 +327,9 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             continue;
         }
         if var == "GYMOPS_POSTGRES_PASSWORD" {
-            layers.passwords.push((Secret::new(raw.clone()), Source::Env { var: var.clone() }));
+            layers
+                .passwords
+                .push((Secret::new(raw.clone()), Source::Env { var: var.clone() }));
             continue;
         }
         let Some(key) = layers.key_for_env_var(var) else {
@@ -288,15 +352,28 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
 
     // The password: the highest layer wins; a password file counts at its own layer.
     if let Some(path) = &settings.postgres.password_file {
-        let source = layers.sources.get("postgres.password_file").cloned().unwrap_or(Source::Default);
+        let source = layers
+            .sources
+            .get("postgres.password_file")
+            .cloned()
+            .unwrap_or(Source::Default);
         let path = base_dir.join(path);
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read postgres.password_file {} (from {source})", path.display()))
+            .with_context(|| {
+                format!(
+                    "cannot read postgres.password_file {} (from {source})",
+                    path.display()
+                )
+            })
             .hint("point postgres.password_file at a readable file holding only the password")?;
         let password = text.trim_end_matches(['\n', '\r']).to_string();
         layers.passwords.push((Secret::new(password), source));
     }
-    let password = layers.passwords.iter().max_by_key(|(_, source)| source.rank()).cloned();
+    let password = layers
+        .passwords
+        .iter()
+        .max_by_key(|(_, source)| source.rank())
+        .cloned();
     settings.postgres.password = password.as_ref().map(|(secret, _)| secret.clone());
 
     let mut entries: Vec<Entry> = layers
@@ -311,13 +388,27 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         .collect();
     entries.push(Entry {
         key: "postgres.password".into(),
-        value: if password.is_some() { MASK.into() } else { "-".into() },
-        source: password.map(|(_, source)| source).unwrap_or(Source::Default),
+        value: if password.is_some() {
+            MASK.into()
+        } else {
+            "-".into()
+        },
+        source: password
+            .map(|(_, source)| source)
+            .unwrap_or(Source::Default),
         secret: true,
     });
     entries.sort_by(|a, b| a.key.cmp(&b.key));
 
-    Ok(Loaded { settings, entries, config_file, env_file, env_file_found, base_dir, warnings })
+    Ok(Loaded {
+        settings,
+        entries,
+        config_file,
+        env_file,
+        env_file_found,
+        base_dir,
+        warnings,
+    })
 }
 
 fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
@@ -337,17 +428,28 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
     // Typed parse first: serde_yaml knows the key, line and column of an unknown key or bad value.
     if let Err(err) = serde_yaml::from_str::<Settings>(&text) {
         let (key, message) = explain_yaml_error(&err);
-        let line = err.location().map(|l| format!(": line {}", l.line())).unwrap_or_default();
+        let line = err
+            .location()
+            .map(|l| format!(": line {}", l.line()))
+            .unwrap_or_default();
         let key = key.map(|key| format!(": key `{key}`")).unwrap_or_default();
-        return Err(anyhow!("{}{line}{key}: {message}", path.display()))
-            .hint("fix that key (every key and its default: `gymops config show`, docs/configuration.md)");
+        return Err(anyhow!("{}{line}{key}: {message}", path.display())).hint(
+            "fix that key (every key and its default: `gymops config show`, docs/configuration.md)",
+        );
     }
-    let value: Value = serde_yaml::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    let value: Value =
+        serde_yaml::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
     for (key, child) in flatten(&value, &layers.defaults) {
         if let Some(bad) = key.split('.').find(|part| part.is_empty()) {
             bail!("{}: key `{key}` has an empty part{bad}", path.display());
         }
-        layers.set(&key, child, Source::File { path: path.to_path_buf() });
+        layers.set(
+            &key,
+            child,
+            Source::File {
+                path: path.to_path_buf(),
+            },
+        );
     }
     Ok(())
 }
@@ -390,15 +492,21 @@ fn read_env_file(path: &Path, layers: &mut Layers) -> Result<()> {
                 _ => anyhow!("env file {}: {err}", path.display()),
             })
             .hint("each line of the env file must be KEY=VALUE (compose .env syntax)")?;
-        let source = Source::EnvFile { path: path.to_path_buf(), var: var.clone() };
+        let source = Source::EnvFile {
+            path: path.to_path_buf(),
+            var: var.clone(),
+        };
         if var == "POSTGRES_PASSWORD" || SECRET_ENV_VARS.contains(&var.as_str()) {
             layers.passwords.push((Secret::new(raw), source));
         } else if let Some((_, key)) = COMPOSE_ENV_KEYS.iter().find(|(name, _)| *name == var) {
             layers.set_raw(key, &raw, source)?;
         } else if var.starts_with("GYMOPS_") {
             if var == "GYMOPS_ENVIRONMENT" || RESERVED_ENV_VARS.contains(&var.as_str()) {
-                return Err(anyhow!("env file {}: {var} cannot be set in the env file it selects", path.display()))
-                    .hint("set it in gymops.yaml, the environment, or with a flag");
+                return Err(anyhow!(
+                    "env file {}: {var} cannot be set in the env file it selects",
+                    path.display()
+                ))
+                .hint("set it in gymops.yaml, the environment, or with a flag");
             }
             let Some(key) = layers.key_for_env_var(&var) else {
                 return Err(anyhow!("env file {}: {var} is not a gymops setting", path.display()))
@@ -417,12 +525,19 @@ fn apply_db_connection(raw: &str, layers: &mut Layers, warnings: &mut Vec<String
         .map_err(|err| anyhow!("{flag}: not a URL ({err}): {}", mask_url(raw)))
         .hint("use postgres://USER@HOST:PORT/DATABASE and give the password in GYMOPS_POSTGRES_PASSWORD")?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
-        return Err(anyhow!("{flag}: scheme `{}` is not postgres://", url.scheme()))
-            .hint("use postgres://USER@HOST:PORT/DATABASE");
+        return Err(anyhow!(
+            "{flag}: scheme `{}` is not postgres://",
+            url.scheme()
+        ))
+        .hint("use postgres://USER@HOST:PORT/DATABASE");
     }
     let source = || Source::Flag { flag: flag.into() };
     if let Some(host) = url.host_str() {
-        layers.set("postgres.host", Value::String(host.trim_matches(['[', ']']).to_string()), source());
+        layers.set(
+            "postgres.host",
+            Value::String(host.trim_matches(['[', ']']).to_string()),
+            source(),
+        );
     }
     if let Some(port) = url.port() {
         layers.set("postgres.port", Value::Number(port.into()), source());
@@ -433,19 +548,27 @@ fn apply_db_connection(raw: &str, layers: &mut Layers, warnings: &mut Vec<String
     }
     let database = url.path().trim_start_matches('/');
     if !database.is_empty() {
-        layers.set("postgres.database", Value::String(percent_decode(database)), source());
+        layers.set(
+            "postgres.database",
+            Value::String(percent_decode(database)),
+            source(),
+        );
     }
     if let Some(password) = url.password() {
         warnings.push(
             "a password in --db-connection is visible to other users in the process list; prefer GYMOPS_POSTGRES_PASSWORD".into(),
         );
-        layers.passwords.push((Secret::new(percent_decode(password)), source()));
+        layers
+            .passwords
+            .push((Secret::new(percent_decode(password)), source()));
     }
     Ok(())
 }
 
 fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -453,7 +576,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn entry<'a>(loaded: &'a Loaded, key: &str) -> &'a Entry {
@@ -468,36 +594,69 @@ mod tests {
             "project: from_file\npostgres:\n  port: 6000\n  database: file_db\nhealth:\n  timeout: 3s\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join(".env"), "POSTGRES_DB=envfile_db\nPOSTGRES_PASSWORD=pw-from-env-file\nOTHER=1\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "POSTGRES_DB=envfile_db\nPOSTGRES_PASSWORD=pw-from-env-file\nOTHER=1\n",
+        )
+        .unwrap();
         let overrides = Overrides {
             values: vec![("health.timeout".into(), "2s".into(), "--timeout".into())],
             ..Overrides::default()
         };
-        let loaded = load(&overrides, &env(&[("GYMOPS_POSTGRES_PORT", "7000")]), dir.path()).unwrap();
+        let loaded = load(
+            &overrides,
+            &env(&[("GYMOPS_POSTGRES_PORT", "7000")]),
+            dir.path(),
+        )
+        .unwrap();
         let s = &loaded.settings;
         assert_eq!(s.project, "from_file");
         assert_eq!(s.postgres.database, "envfile_db");
         assert_eq!(s.postgres.port, 7000);
         assert_eq!(s.health.timeout, std::time::Duration::from_secs(2));
-        assert_eq!(s.postgres.password.as_ref().unwrap().expose(), "pw-from-env-file");
-        assert_eq!(entry(&loaded, "project").source.to_string(), format!("file {}", dir.path().join("gymops.yaml").display()));
-        assert_eq!(entry(&loaded, "postgres.port").source, Source::Env { var: "GYMOPS_POSTGRES_PORT".into() });
-        assert_eq!(entry(&loaded, "health.timeout").source, Source::Flag { flag: "--timeout".into() });
+        assert_eq!(
+            s.postgres.password.as_ref().unwrap().expose(),
+            "pw-from-env-file"
+        );
+        assert_eq!(
+            entry(&loaded, "project").source.to_string(),
+            format!("file {}", dir.path().join("gymops.yaml").display())
+        );
+        assert_eq!(
+            entry(&loaded, "postgres.port").source,
+            Source::Env {
+                var: "GYMOPS_POSTGRES_PORT".into()
+            }
+        );
+        assert_eq!(
+            entry(&loaded, "health.timeout").source,
+            Source::Flag {
+                flag: "--timeout".into()
+            }
+        );
         assert_eq!(entry(&loaded, "postgres.user").source, Source::Default);
         let password = entry(&loaded, "postgres.password");
         assert_eq!(password.value, MASK);
-        assert!(matches!(&password.source, Source::EnvFile { var, .. } if var == "POSTGRES_PASSWORD"));
+        assert!(
+            matches!(&password.source, Source::EnvFile { var, .. } if var == "POSTGRES_PASSWORD")
+        );
     }
 
     #[test]
     fn an_unknown_key_names_the_file_the_line_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gymops.yaml"), "project: x\nbackend:\n  urll: http://x\n").unwrap();
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "project: x\nbackend:\n  urll: http://x\n",
+        )
+        .unwrap();
         let err = load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err();
         let (message, hint) = crate::error::describe(&err);
         assert!(message.contains("gymops.yaml"), "{message}");
-        assert!(message.contains("key `backend.urll`: unknown key"), "{message}");
+        assert!(
+            message.contains("key `backend.urll`: unknown key"),
+            "{message}"
+        );
         assert!(message.contains("line 3"), "{message}");
         assert!(hint.is_some());
     }
@@ -506,7 +665,9 @@ mod tests {
     fn a_bad_value_names_the_key_and_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gymops.yaml"), "health:\n  timeout: soon\n").unwrap();
-        let (message, _) = crate::error::describe(&load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err());
+        let (message, _) = crate::error::describe(
+            &load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err(),
+        );
         assert!(message.contains("health.timeout"), "{message}");
         assert!(message.contains("line 2"), "{message}");
     }
@@ -514,9 +675,18 @@ mod tests {
     #[test]
     fn a_password_in_the_yaml_file_is_refused_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gymops.yaml"), "postgres:\n  user: app\n  password: hunter2\n").unwrap();
-        let (message, hint) = crate::error::describe(&load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err());
-        assert!(message.contains("line 3") && message.contains("postgres.password"), "{message}");
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "postgres:\n  user: app\n  password: hunter2\n",
+        )
+        .unwrap();
+        let (message, hint) = crate::error::describe(
+            &load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err(),
+        );
+        assert!(
+            message.contains("line 3") && message.contains("postgres.password"),
+            "{message}"
+        );
         assert!(!message.contains("hunter2"));
         assert!(hint.unwrap().contains("GYMOPS_POSTGRES_PASSWORD"));
     }
@@ -524,13 +694,35 @@ mod tests {
     #[test]
     fn bad_environment_values_name_the_variable() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load(&Overrides::default(), &env(&[("GYMOPS_POSTGRES_PORT", "five")]), dir.path()).unwrap_err();
-        assert!(crate::error::describe(&err).0.contains("GYMOPS_POSTGRES_PORT"));
-        let err = load(&Overrides::default(), &env(&[("GYMOPS_BACKEND_URL", "::nope")]), dir.path()).unwrap_err();
+        let err = load(
+            &Overrides::default(),
+            &env(&[("GYMOPS_POSTGRES_PORT", "five")]),
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(crate::error::describe(&err)
+            .0
+            .contains("GYMOPS_POSTGRES_PORT"));
+        let err = load(
+            &Overrides::default(),
+            &env(&[("GYMOPS_BACKEND_URL", "::nope")]),
+            dir.path(),
+        )
+        .unwrap_err();
         let (message, _) = crate::error::describe(&err);
-        assert!(message.contains("GYMOPS_BACKEND_URL") && message.contains("backend.url"), "{message}");
-        let err = load(&Overrides::default(), &env(&[("GYMOPS_BACKEND_URLL", "x")]), dir.path()).unwrap_err();
-        assert!(crate::error::describe(&err).0.contains("GYMOPS_BACKEND_URLL is not a gymops setting"));
+        assert!(
+            message.contains("GYMOPS_BACKEND_URL") && message.contains("backend.url"),
+            "{message}"
+        );
+        let err = load(
+            &Overrides::default(),
+            &env(&[("GYMOPS_BACKEND_URLL", "x")]),
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(crate::error::describe(&err)
+            .0
+            .contains("GYMOPS_BACKEND_URLL is not a gymops setting"));
     }
 
     #[test]
@@ -538,15 +730,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".env"), "POSTGRES_DB=dev_db\n").unwrap();
         std::fs::write(dir.path().join(".env.production"), "POSTGRES_DB=prod_db\n").unwrap();
-        let overrides = Overrides { environment: Some("production".into()), ..Overrides::default() };
+        let overrides = Overrides {
+            environment: Some("production".into()),
+            ..Overrides::default()
+        };
         let loaded = load(&overrides, &env(&[]), dir.path()).unwrap();
         assert_eq!(loaded.settings.postgres.database, "prod_db");
         assert_eq!(
             loaded.settings.environments["production"].compose_files,
-            vec![PathBuf::from("docker-compose.yml"), PathBuf::from("docker-compose.prod.yml")]
+            vec![
+                PathBuf::from("docker-compose.yml"),
+                PathBuf::from("docker-compose.prod.yml")
+            ]
         );
-        let overrides = Overrides { environment: Some("qa".into()), ..Overrides::default() };
-        let (message, hint) = crate::error::describe(&load(&overrides, &env(&[]), dir.path()).unwrap_err());
+        let overrides = Overrides {
+            environment: Some("qa".into()),
+            ..Overrides::default()
+        };
+        let (message, hint) =
+            crate::error::describe(&load(&overrides, &env(&[]), dir.path()).unwrap_err());
         assert!(message.contains("unknown environment `qa`"), "{message}");
         assert!(hint.unwrap().contains("development, production, staging"));
     }
@@ -558,32 +760,73 @@ mod tests {
             db_connection: Some("postgres://app%40x:p%2Fw@db.internal:6543/gym".into()),
             ..Overrides::default()
         };
-        let loaded = load(&overrides, &env(&[("GYMOPS_POSTGRES_PASSWORD", "lower")]), dir.path()).unwrap();
+        let loaded = load(
+            &overrides,
+            &env(&[("GYMOPS_POSTGRES_PASSWORD", "lower")]),
+            dir.path(),
+        )
+        .unwrap();
         let pg = &loaded.settings.postgres;
-        assert_eq!((pg.host.as_str(), pg.port, pg.user.as_str(), pg.database.as_str()), ("db.internal", 6543, "app@x", "gym"));
+        assert_eq!(
+            (
+                pg.host.as_str(),
+                pg.port,
+                pg.user.as_str(),
+                pg.database.as_str()
+            ),
+            ("db.internal", 6543, "app@x", "gym")
+        );
         assert_eq!(pg.password.as_ref().unwrap().expose(), "p/w");
         assert_eq!(loaded.warnings.len(), 1);
-        assert!(loaded.entries.iter().all(|e| !e.value.contains("p/w") && !e.value.contains("p%2Fw")));
+        assert!(loaded
+            .entries
+            .iter()
+            .all(|e| !e.value.contains("p/w") && !e.value.contains("p%2Fw")));
     }
 
     #[test]
     fn docker_host_comes_from_docker_host_below_gymops_docker_host() {
         let dir = tempfile::tempdir().unwrap();
-        let loaded = load(&Overrides::default(), &env(&[("DOCKER_HOST", "tcp://127.0.0.1:1")]), dir.path()).unwrap();
-        assert_eq!(loaded.settings.docker.host.as_deref(), Some("tcp://127.0.0.1:1"));
-        let both = env(&[("DOCKER_HOST", "tcp://127.0.0.1:1"), ("GYMOPS_DOCKER_HOST", "unix:///x.sock")]);
+        let loaded = load(
+            &Overrides::default(),
+            &env(&[("DOCKER_HOST", "tcp://127.0.0.1:1")]),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.settings.docker.host.as_deref(),
+            Some("tcp://127.0.0.1:1")
+        );
+        let both = env(&[
+            ("DOCKER_HOST", "tcp://127.0.0.1:1"),
+            ("GYMOPS_DOCKER_HOST", "unix:///x.sock"),
+        ]);
         let loaded = load(&Overrides::default(), &both, dir.path()).unwrap();
-        assert_eq!(loaded.settings.docker.host.as_deref(), Some("unix:///x.sock"));
+        assert_eq!(
+            loaded.settings.docker.host.as_deref(),
+            Some("unix:///x.sock")
+        );
     }
 
     #[test]
     fn password_file_is_read_and_trimmed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
-        std::fs::write(dir.path().join("gymops.yaml"), "postgres:\n  password_file: pw\n").unwrap();
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "postgres:\n  password_file: pw\n",
+        )
+        .unwrap();
         let loaded = load(&Overrides::default(), &env(&[]), dir.path()).unwrap();
-        assert_eq!(loaded.settings.postgres.password.unwrap().expose(), "from-file");
-        std::fs::write(dir.path().join("gymops.yaml"), "postgres:\n  password_file: missing\n").unwrap();
+        assert_eq!(
+            loaded.settings.postgres.password.unwrap().expose(),
+            "from-file"
+        );
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "postgres:\n  password_file: missing\n",
+        )
+        .unwrap();
         assert!(load(&Overrides::default(), &env(&[]), dir.path()).is_err());
     }
 

@@ -142,21 +142,35 @@ impl Default for Settings {
         ]
         .into_iter()
         .map(|(service, container)| {
-            (service.to_string(), ServiceSettings { container: Some(container.to_string()) })
+            (
+                service.to_string(),
+                ServiceSettings {
+                    container: Some(container.to_string()),
+                },
+            )
         })
         .collect();
         Settings {
             project: "fitness_gym".into(),
             environment: "development".into(),
             environments: BTreeMap::from([
-                ("development".into(), environment(&["docker-compose.yml"], ".env")),
+                (
+                    "development".into(),
+                    environment(&["docker-compose.yml"], ".env"),
+                ),
                 (
                     "staging".into(),
-                    environment(&["docker-compose.yml", "docker-compose.staging.yml"], ".env.staging"),
+                    environment(
+                        &["docker-compose.yml", "docker-compose.staging.yml"],
+                        ".env.staging",
+                    ),
                 ),
                 (
                     "production".into(),
-                    environment(&["docker-compose.yml", "docker-compose.prod.yml"], ".env.production"),
+                    environment(
+                        &["docker-compose.yml", "docker-compose.prod.yml"],
+                        ".env.production",
+                    ),
                 ),
             ]),
             docker: DockerSettings::default(),
@@ -180,7 +194,12 @@ impl Default for EnvironmentSettings {
 
 impl Default for DockerSettings {
     fn default() -> Self {
-        DockerSettings { host: None, tls_verify: false, cert_path: None, timeout: Duration::from_secs(5) }
+        DockerSettings {
+            host: None,
+            tls_verify: false,
+            cert_path: None,
+            timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -243,7 +262,11 @@ impl Default for HealthSettings {
 
 /// Join a base URL (which may carry a context path) and an endpoint path.
 pub fn join_url(base: &Url, path: &str) -> String {
-    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 impl BackendSettings {
@@ -268,10 +291,24 @@ mod tests {
     fn defaults_are_the_guides_deployment() {
         let settings = Settings::default();
         assert_eq!(settings.project, "fitness_gym");
-        assert_eq!(settings.services["backend"].container.as_deref(), Some("fitness_gym_backend"));
-        assert_eq!(settings.services["postgres"].container.as_deref(), Some("fitness_gym_postgres"));
-        assert_eq!(settings.services["minio"].container.as_deref(), Some("fitness_gym_minio"));
-        let urls: Vec<String> = settings.backend.endpoint_urls().into_iter().map(|(_, u)| u).collect();
+        assert_eq!(
+            settings.services["backend"].container.as_deref(),
+            Some("fitness_gym_backend")
+        );
+        assert_eq!(
+            settings.services["postgres"].container.as_deref(),
+            Some("fitness_gym_postgres")
+        );
+        assert_eq!(
+            settings.services["minio"].container.as_deref(),
+            Some("fitness_gym_minio")
+        );
+        let urls: Vec<String> = settings
+            .backend
+            .endpoint_urls()
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect();
         assert_eq!(
             urls,
             vec![
@@ -281,10 +318,20 @@ mod tests {
             ]
         );
         assert_eq!(
-            (settings.postgres.user.as_str(), settings.postgres.database.as_str(), settings.postgres.port),
+            (
+                settings.postgres.user.as_str(),
+                settings.postgres.database.as_str(),
+                settings.postgres.port
+            ),
             ("postgres", "fitness_gym", 5432)
         );
-        assert_eq!(join_url(&settings.minio.url, &settings.minio.live_path), "http://localhost:9000/minio/health/live");
-        assert_eq!(join_url(&settings.minio.console_url, &settings.minio.console_path), "http://localhost:9001/login");
+        assert_eq!(
+            join_url(&settings.minio.url, &settings.minio.live_path),
+            "http://localhost:9000/minio/health/live"
+        );
+        assert_eq!(
+            join_url(&settings.minio.console_url, &settings.minio.console_path),
+            "http://localhost:9001/login"
+        );
     }
 }

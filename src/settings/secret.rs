@@ -63,7 +63,10 @@ mod tests {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret}"), MASK);
         assert_eq!(format!("{secret:?}"), MASK);
-        assert_eq!(serde_json::to_string(&secret).unwrap(), format!("\"{MASK}\""));
+        assert_eq!(
+            serde_json::to_string(&secret).unwrap(),
+            format!("\"{MASK}\"")
+        );
         assert_eq!(secret.expose(), "hunter2");
     }
 
@@ -73,7 +76,10 @@ mod tests {
             mask_url("postgres://app:hunter2@db:5432/fitness_gym"),
             format!("postgres://app:{MASK}@db:5432/fitness_gym")
         );
-        assert_eq!(mask_url("http://localhost:8080/x"), "http://localhost:8080/x");
+        assert_eq!(
+            mask_url("http://localhost:8080/x"),
+            "http://localhost:8080/x"
+        );
         assert_eq!(mask_url("not a url"), "not a url");
     }
 }

@@ -33,7 +33,10 @@ pub fn gymops(dir: &Path) -> Command {
 
 /// Run a command and capture its output (never inherits the terminal).
 pub fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"))
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"))
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -47,13 +50,19 @@ pub fn docker(args: &[&str]) -> Output {
 /// `docker ARGS`, panicking with docker's stderr when it fails.
 pub fn docker_ok(args: &[&str]) -> String {
     let output = docker(args);
-    assert!(output.status.success(), "docker {args:?} failed: {}", text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed: {}",
+        text(&output.stderr)
+    );
     text(&output.stdout).trim().to_string()
 }
 
 /// Fail loudly, never skip, when the engine does not answer.
 pub fn require_docker() {
-    let output = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    let output = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
     match output {
         Ok(output) if output.status.success() => {}
         Ok(output) => panic!(
@@ -70,10 +79,20 @@ pub fn pg_bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|p| p.join("postgres").is_file()).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("postgres").is_file())
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort_by_key(|p| {
-        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
     });
     versions.pop().expect("no PostgreSQL server under /usr/lib/postgresql: apt-get install postgresql (tests/run.sh does)")
 }
@@ -139,16 +158,27 @@ pub fn ensure_image() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    for dir in ["usr", "etc", "tmp", "proc", "sys", "dev", "run", "var/tmp", "opt", "data", "app/logs"] {
+    for dir in [
+        "usr", "etc", "tmp", "proc", "sys", "dev", "run", "var/tmp", "opt", "data", "app/logs",
+    ] {
         std::fs::create_dir_all(root.path().join(dir)).unwrap();
     }
-    for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("sbin", "usr/sbin"),
+    ] {
         std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
     }
     // Writable for every user like a real /tmp: tmpfs mount options are not honoured on
     // every engine (seen: mode= ignored), so /tmp lives in the container layer.
     for dir in ["tmp", "var/tmp", "app/logs", "data"] {
-        std::fs::set_permissions(root.path().join(dir), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(
+            root.path().join(dir),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
     }
     let tarball = root.path().join("rootfs.tar");
     let status = Command::new("tar")
@@ -160,13 +190,27 @@ pub fn ensure_image() {
         .status()
         .expect("cannot run tar");
     assert!(status.success(), "tar failed");
-    docker_ok(&["import", "--message", "gymops test rig rootfs", tarball.to_str().unwrap(), IMAGE]);
+    docker_ok(&[
+        "import",
+        "--message",
+        "gymops test rig rootfs",
+        tarball.to_str().unwrap(),
+        IMAGE,
+    ]);
 }
 
 fn unique_project() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("gymopst{}x{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos % 100_000)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "gymopst{}x{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
 }
 
 /// A running deployment: PostgreSQL, the backend stand-in and the MinIO stand-in.
@@ -202,11 +246,23 @@ impl Stack {
             console_port: 0,
         };
         // From here on, Drop cleans up whatever was made.
-        docker_ok(&["network", "create", "--label", RIG_LABEL, "--label", &format!("{RIG_LABEL}.stack={}", stack.project), &stack.network]);
+        docker_ok(&[
+            "network",
+            "create",
+            "--label",
+            RIG_LABEL,
+            "--label",
+            &format!("{RIG_LABEL}.stack={}", stack.project),
+            &stack.network,
+        ]);
         stack.start_postgres();
         stack.start_backend();
         stack.start_minio();
-        for name in [stack.postgres.clone(), stack.backend.clone(), stack.minio.clone()] {
+        for name in [
+            stack.postgres.clone(),
+            stack.backend.clone(),
+            stack.minio.clone(),
+        ] {
             stack.wait_healthy(&name);
         }
         stack.postgres_port = stack.host_port(&stack.postgres, 5432);
@@ -219,12 +275,20 @@ impl Stack {
 
     fn base_args(&self, name: &str, service: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = vec![
-            "run".into(), "-d".into(), "--name".into(), name.into(),
-            "--network".into(), self.network.clone(),
-            "--label".into(), RIG_LABEL.into(),
-            "--label".into(), format!("{RIG_LABEL}.stack={}", self.project),
-            "-v".into(), "/usr:/usr:ro".into(),
-            "-v".into(), "/etc:/etc:ro".into(),
+            "run".into(),
+            "-d".into(),
+            "--name".into(),
+            name.into(),
+            "--network".into(),
+            self.network.clone(),
+            "--label".into(),
+            RIG_LABEL.into(),
+            "--label".into(),
+            format!("{RIG_LABEL}.stack={}", self.project),
+            "-v".into(),
+            "/usr:/usr:ro".into(),
+            "-v".into(),
+            "/etc:/etc:ro".into(),
         ];
         if let Some(service) = service {
             for label in [
@@ -242,19 +306,34 @@ impl Stack {
 
     fn start_postgres(&self) {
         let pg_bin = pg_bin_dir();
-        let entrypoint = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pg-entrypoint.sh");
+        let entrypoint =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pg-entrypoint.sh");
         let mut args = self.base_args(&self.postgres, Some("postgres"));
         args.extend([
-            "-v".into(), format!("{}:/entrypoint.sh:ro", entrypoint.display()),
-            "-e".into(), format!("POSTGRES_PASSWORD={PASSWORD}"),
-            "-e".into(), format!("PGBIN={}", pg_bin.display()),
-            "--user".into(), postgres_uid(),
-            "--health-cmd".into(), format!("{}/pg_isready -h /tmp -U postgres -d fitness_gym", pg_bin.display()),
-            "--health-interval".into(), "1s".into(),
-            "--health-timeout".into(), "5s".into(),
-            "--health-retries".into(), "60".into(),
-            "-p".into(), "127.0.0.1::5432".into(),
-            IMAGE.into(), "/usr/bin/sh".into(), "/entrypoint.sh".into(),
+            "-v".into(),
+            format!("{}:/entrypoint.sh:ro", entrypoint.display()),
+            "-e".into(),
+            format!("POSTGRES_PASSWORD={PASSWORD}"),
+            "-e".into(),
+            format!("PGBIN={}", pg_bin.display()),
+            "--user".into(),
+            postgres_uid(),
+            "--health-cmd".into(),
+            format!(
+                "{}/pg_isready -h /tmp -U postgres -d fitness_gym",
+                pg_bin.display()
+            ),
+            "--health-interval".into(),
+            "1s".into(),
+            "--health-timeout".into(),
+            "5s".into(),
+            "--health-retries".into(),
+            "60".into(),
+            "-p".into(),
+            "127.0.0.1::5432".into(),
+            IMAGE.into(),
+            "/usr/bin/sh".into(),
+            "/entrypoint.sh".into(),
         ]);
         docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
@@ -262,15 +341,31 @@ impl Stack {
     fn start_backend(&self) {
         let mut args = self.base_args(&self.backend, Some("backend"));
         args.extend([
-            "-v".into(), format!("{}:/opt/standin:ro", standin_bin().display()),
-            "-e".into(), format!("STANDIN_DB_PASSWORD={PASSWORD}"),
-            "--health-cmd".into(), "/opt/standin probe http://127.0.0.1:8080/springboot1ngh61a2/user/login".into(),
-            "--health-interval".into(), "1s".into(),
-            "--health-retries".into(), "60".into(),
-            "-p".into(), "127.0.0.1::8080".into(),
-            IMAGE.into(), "/opt/standin".into(), "backend".into(), "--listen".into(), "0.0.0.0:8080".into(),
-            "--db-host".into(), self.postgres.clone(), "--db-port".into(), "5432".into(),
-            "--db-user".into(), "postgres".into(), "--db-name".into(), "fitness_gym".into(),
+            "-v".into(),
+            format!("{}:/opt/standin:ro", standin_bin().display()),
+            "-e".into(),
+            format!("STANDIN_DB_PASSWORD={PASSWORD}"),
+            "--health-cmd".into(),
+            "/opt/standin probe http://127.0.0.1:8080/springboot1ngh61a2/user/login".into(),
+            "--health-interval".into(),
+            "1s".into(),
+            "--health-retries".into(),
+            "60".into(),
+            "-p".into(),
+            "127.0.0.1::8080".into(),
+            IMAGE.into(),
+            "/opt/standin".into(),
+            "backend".into(),
+            "--listen".into(),
+            "0.0.0.0:8080".into(),
+            "--db-host".into(),
+            self.postgres.clone(),
+            "--db-port".into(),
+            "5432".into(),
+            "--db-user".into(),
+            "postgres".into(),
+            "--db-name".into(),
+            "fitness_gym".into(),
         ]);
         docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
@@ -278,11 +373,19 @@ impl Stack {
     fn start_minio(&self) {
         let mut args = self.base_args(&self.minio, None);
         args.extend([
-            "-v".into(), format!("{}:/opt/standin:ro", standin_bin().display()),
-            "-p".into(), "127.0.0.1::9000".into(),
-            "-p".into(), "127.0.0.1::9001".into(),
-            IMAGE.into(), "/opt/standin".into(), "minio".into(), "--listen".into(), "0.0.0.0:9000".into(),
-            "--console".into(), "0.0.0.0:9001".into(),
+            "-v".into(),
+            format!("{}:/opt/standin:ro", standin_bin().display()),
+            "-p".into(),
+            "127.0.0.1::9000".into(),
+            "-p".into(),
+            "127.0.0.1::9001".into(),
+            IMAGE.into(),
+            "/opt/standin".into(),
+            "minio".into(),
+            "--listen".into(),
+            "0.0.0.0:9000".into(),
+            "--console".into(),
+            "0.0.0.0:9001".into(),
         ]);
         docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
@@ -291,13 +394,24 @@ impl Stack {
     pub fn wait_healthy(&self, name: &str) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let state = docker_ok(&["inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name]);
+            let state = docker_ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+                name,
+            ]);
             match state.split_once(' ') {
                 Some(("running", "healthy")) | Some(("running", "none")) => return,
                 Some(("exited", _)) | Some(("dead", _)) => {
-                    panic!("container {name} stopped while starting: {state}\n{}", self.logs(name))
+                    panic!(
+                        "container {name} stopped while starting: {state}\n{}",
+                        self.logs(name)
+                    )
                 }
-                _ if Instant::now() > deadline => panic!("container {name} not healthy after 90s: {state}\n{}", self.logs(name)),
+                _ if Instant::now() > deadline => panic!(
+                    "container {name} not healthy after 90s: {state}\n{}",
+                    self.logs(name)
+                ),
                 _ => std::thread::sleep(Duration::from_millis(200)),
             }
         }

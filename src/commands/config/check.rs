@@ -33,7 +33,13 @@ pub fn run(ctx: &Context) -> Result<ExitStatus> {
             let rows = output
                 .findings
                 .iter()
-                .map(|f| vec![Cell::new(&f.item), ctx.printer.status_cell(f.status), Cell::new(&f.detail)])
+                .map(|f| {
+                    vec![
+                        Cell::new(&f.item),
+                        ctx.printer.status_cell(f.status),
+                        Cell::new(&f.detail),
+                    ]
+                })
                 .collect();
             ctx.printer.table(&["ITEM", "STATUS", "DETAIL"], rows)
         }
@@ -47,14 +53,30 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
     let settings = &loaded.settings;
     let mut out = Vec::new();
     let mut add = |item: &str, status: Status, detail: String| {
-        out.push(ConfigFinding { item: item.to_string(), status, detail });
+        out.push(ConfigFinding {
+            item: item.to_string(),
+            status,
+            detail,
+        });
     };
     match &loaded.config_file {
-        Some(path) => add("config file", Status::Ok, format!("{} parsed", path.display())),
-        None => add("config file", Status::Ok, "none: embedded defaults (the guide's deployment)".into()),
+        Some(path) => add(
+            "config file",
+            Status::Ok,
+            format!("{} parsed", path.display()),
+        ),
+        None => add(
+            "config file",
+            Status::Ok,
+            "none: embedded defaults (the guide's deployment)".into(),
+        ),
     }
     if loaded.env_file_found {
-        add("env file", Status::Ok, format!("{} read", loaded.env_file.display()));
+        add(
+            "env file",
+            Status::Ok,
+            format!("{} read", loaded.env_file.display()),
+        );
     } else {
         add(
             "env file",
@@ -70,9 +92,17 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
         for file in &environment.compose_files {
             let path = loaded.resolve_path(file);
             if path.is_file() {
-                add("compose file", Status::Ok, format!("{} found", path.display()));
+                add(
+                    "compose file",
+                    Status::Ok,
+                    format!("{} found", path.display()),
+                );
             } else {
-                add("compose file", Status::Warning, format!("{} not found", path.display()));
+                add(
+                    "compose file",
+                    Status::Warning,
+                    format!("{} not found", path.display()),
+                );
             }
         }
     }
@@ -82,13 +112,23 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
         ("minio.service", &settings.minio.service),
     ] {
         if !settings.services.contains_key(service) {
-            add(role, Status::Critical, format!("`{service}` is not under `services:`"));
+            add(
+                role,
+                Status::Critical,
+                format!("`{service}` is not under `services:`"),
+            );
         }
     }
     for (key, path) in [
         ("backend.endpoints.login", &settings.backend.endpoints.login),
-        ("backend.endpoints.health", &settings.backend.endpoints.health),
-        ("backend.endpoints.health_db", &settings.backend.endpoints.health_db),
+        (
+            "backend.endpoints.health",
+            &settings.backend.endpoints.health,
+        ),
+        (
+            "backend.endpoints.health_db",
+            &settings.backend.endpoints.health_db,
+        ),
         ("minio.live_path", &settings.minio.live_path),
         ("minio.ready_path", &settings.minio.ready_path),
         ("minio.console_path", &settings.minio.console_path),
@@ -103,7 +143,11 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
         ("minio.console_url", &settings.minio.console_url),
     ] {
         if !matches!(url.scheme(), "http" | "https") {
-            add(key, Status::Critical, format!("`{url}` is not an http(s) URL"));
+            add(
+                key,
+                Status::Critical,
+                format!("`{url}` is not an http(s) URL"),
+            );
         }
     }
     for (key, duration) in [
@@ -117,7 +161,11 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
     }
     let percent = settings.health.db_connections_warning_percent;
     if !(1..=100).contains(&percent) {
-        add("health.db_connections_warning_percent", Status::Critical, format!("{percent} is not within 1..=100"));
+        add(
+            "health.db_connections_warning_percent",
+            Status::Critical,
+            format!("{percent} is not within 1..=100"),
+        );
     }
     if settings.postgres.password.is_none() {
         add(

@@ -33,15 +33,28 @@ pub fn run(ctx: &Context) -> Result<ExitStatus> {
             let rows = loaded
                 .entries
                 .iter()
-                .map(|entry| vec![Cell::new(&entry.key), Cell::new(&entry.value), Cell::new(entry.source.to_string())])
+                .map(|entry| {
+                    vec![
+                        Cell::new(&entry.key),
+                        Cell::new(&entry.value),
+                        Cell::new(entry.source.to_string()),
+                    ]
+                })
                 .collect();
             ctx.printer.table(&["KEY", "VALUE", "SOURCE"], rows)
         }
     };
     ctx.printer.emit(&text, None)?;
     if ctx.printer.format == OutputFormat::Table {
-        let config = output.config_file.as_deref().unwrap_or("none (embedded defaults)");
-        let found = if output.env_file_found { "" } else { " (not found)" };
+        let config = output
+            .config_file
+            .as_deref()
+            .unwrap_or("none (embedded defaults)");
+        let found = if output.env_file_found {
+            ""
+        } else {
+            " (not found)"
+        };
         ctx.printer.note(&format!(
             "config file: {config}; environment: {}; env file: {}{found}",
             output.environment, output.env_file

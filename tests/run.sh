@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The test command (README): installs what a fresh Debian machine lacks, makes sure the
+# Docker engine answers (starting dockerd if it does not), then runs the whole suite
+# against real Docker and PostgreSQL. Containers and networks the tests make are swept
+# afterwards even when a test process was killed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[tests/run.sh] %s\n' "$*" >&2; }
+
+# --- packages -----------------------------------------------------------------------
+missing=()
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql postgresql-contrib)
+command -v python3 >/dev/null || missing+=(python3)
+command -v tar >/dev/null || missing+=(tar)
+command -v docker >/dev/null || missing+=(docker.io)
+if ((${#missing[@]})); then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+getent passwd postgres >/dev/null || { say "error: no postgres user after installing postgresql"; exit 1; }
+command -v cargo >/dev/null || { say "error: no cargo: install Rust (rustup) first"; exit 1; }
+
+# --- the Docker engine ----------------------------------------------------------------
+if ! timeout 15 docker info >/dev/null 2>&1; then
+  say "the Docker engine does not answer; starting dockerd in the background (log: /tmp/gymops-dockerd.log)"
+  nohup dockerd >/tmp/gymops-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    timeout 5 docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! timeout 15 docker info >/dev/null 2>&1; then
+    say "error: the Docker engine still does not answer; see /tmp/gymops-dockerd.log, or start it with 'systemctl start docker'"
+    exit 1
+  fi
+fi
+say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+# --- test runner ----------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+sweep() {
+  local ids nets
+  ids=$(docker ps -aq --filter label=gymops.test 2>/dev/null || true)
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086
+    docker unpause $ids >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    docker rm -f -v $ids >/dev/null 2>&1 || true
+  fi
+  nets=$(docker network ls -q --filter label=gymops.test 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
+}
+trap sweep EXIT
+sweep
+
+# Examples hold the stand-in server the rig runs in containers.
+cargo build --all-targets --locked
+cargo nextest run --all-targets --locked --no-fail-fast --config-file .ci/nextest.toml "$@"
