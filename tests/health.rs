@@ -357,7 +357,7 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
     assert_eq!(postgres["container"], stack.postgres.as_str());
     assert_eq!(
         (postgres["image"].as_str(), postgres["tag"].as_str()),
-        (Some("gymops-test-rootfs"), Some("2"))
+        (Some("gymops-test-rootfs"), Some("3"))
     );
     assert_eq!(
         (postgres["state"].as_str(), postgres["health"].as_str()),

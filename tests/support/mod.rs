@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const IMAGE: &str = "gymops-test-rootfs:2";
+pub const IMAGE: &str = "gymops-test-rootfs:3";
 /// Every container and network the rig makes carries this label (for sweeping).
 pub const RIG_LABEL: &str = "gymops.test";
 pub const PASSWORD: &str = "rig-Secret-7f3a9c";
@@ -159,7 +159,18 @@ pub fn ensure_image() {
     }
     let root = tempfile::tempdir().unwrap();
     for dir in [
-        "usr", "etc", "tmp", "proc", "sys", "dev", "run", "var/tmp", "opt", "data", "app/logs",
+        "usr",
+        "etc",
+        "tmp",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "var/tmp",
+        "var/run/postgresql",
+        "opt",
+        "data",
+        "app/logs",
     ] {
         std::fs::create_dir_all(root.path().join(dir)).unwrap();
     }
@@ -173,7 +184,7 @@ pub fn ensure_image() {
     }
     // Writable for every user like a real /tmp: tmpfs mount options are not honoured on
     // every engine (seen: mode= ignored), so /tmp lives in the container layer.
-    for dir in ["tmp", "var/tmp", "app/logs", "data"] {
+    for dir in ["tmp", "var/tmp", "var/run/postgresql", "app/logs", "data"] {
         std::fs::set_permissions(
             root.path().join(dir),
             std::os::unix::fs::PermissionsExt::from_mode(0o1777),
@@ -320,7 +331,7 @@ impl Stack {
             postgres_uid(),
             "--health-cmd".into(),
             format!(
-                "{}/pg_isready -h /tmp -U postgres -d fitness_gym",
+                "{}/pg_isready -h /var/run/postgresql -U postgres -d fitness_gym",
                 pg_bin.display()
             ),
             "--health-interval".into(),

@@ -10,4 +10,4 @@ printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
 rm -f /tmp/pwfile
 echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
 echo "CREATE DATABASE fitness_gym" | "$PGBIN/postgres" --single -D "$PGDATA" postgres > /dev/null
-exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /tmp
+exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /var/run/postgresql
