@@ -351,12 +351,23 @@ fn the_shipped_examples_are_valid_settings() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(examples.join("gymops.yaml"), dir.path().join("gymops.yaml")).unwrap();
-    std::fs::copy(examples.join("docker-compose.yml"), dir.path().join("docker-compose.yml")).unwrap();
+    std::fs::copy(
+        examples.join("docker-compose.yml"),
+        dir.path().join("docker-compose.yml"),
+    )
+    .unwrap();
     std::fs::copy(examples.join("env.example"), dir.path().join(".env")).unwrap();
     let output = run(gymops(dir.path()).args(["config", "check", "--output", "json"]));
-    let check: Check = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", text(&output.stderr)));
-    assert_eq!((output.status.code(), check.status.as_str()), (Some(0), "ok"), "{check:#?}");
+    let check: Check = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", text(&output.stderr)));
+    assert_eq!(
+        (output.status.code(), check.status.as_str()),
+        (Some(0), "ok"),
+        "{check:#?}"
+    );
     let shown = show(dir.path(), &[], &[]);
     assert_eq!(entry(&shown, "project").value, "fitness_gym");
-    assert!(entry(&shown, "postgres.password").source.contains("(POSTGRES_PASSWORD)"));
+    assert!(entry(&shown, "postgres.password")
+        .source
+        .contains("(POSTGRES_PASSWORD)"));
 }

@@ -450,6 +450,20 @@ fn an_unreachable_docker_host_is_unknown_with_exit_3_and_a_clear_message() {
     );
     assert!(lines[1].starts_with("hint: "), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+
+    // --quiet keeps stderr for errors only: the health hint goes, the ps error stays.
+    let quiet = run(support::gymops(dir.path())
+        .args(["-q", "health", "--check", "containers"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1"));
+    assert_eq!(
+        (quiet.status.code(), text(&quiet.stderr)),
+        (Some(3), String::new())
+    );
+    assert!(text(&quiet.stdout).contains("UNKNOWN"));
+    let quiet = run(support::gymops(dir.path())
+        .args(["ps", "--quiet"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1"));
+    assert!(text(&quiet.stderr).starts_with("error: cannot reach Docker"));
 }
 
 #[test]

@@ -13,6 +13,9 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql postgresql-contrib)
 command -v python3 >/dev/null || missing+=(python3)
 command -v tar >/dev/null || missing+=(tar)
+command -v socat >/dev/null || missing+=(socat)
+command -v stunnel4 >/dev/null || missing+=(stunnel4)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v docker >/dev/null || missing+=(docker.io)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"

@@ -59,7 +59,8 @@ impl Engine {
             .hint(unreachable_hint(&address))?;
         let version = within(timeout, docker.version())
             .await
-            .with_context(|| format!("cannot read the version of Docker at {address}"))?;
+            .with_context(|| format!("cannot read the version of Docker at {address}"))
+            .hint(unreachable_hint(&address))?;
         tracing::debug!(%address, version = ?version.version, api = ?version.api_version, "connected to Docker");
         Ok(Engine {
             docker,

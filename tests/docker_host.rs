@@ -1,0 +1,225 @@
+//! Reaching the engine the ways DOCKER_HOST allows: the local socket (every other test),
+//! plain tcp://, and tcp:// with TLS client certificates (DOCKER_TLS_VERIFY /
+//! DOCKER_CERT_PATH). socat forwards a loopback port to the local socket; for TLS, stunnel
+//! terminates TLS in front of the socket and demands a client certificate signed by the
+//! test CA (socat cannot: it fails TLS session resumption, which rustls uses).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{gymops, run, text};
+
+struct Forwarder(Child);
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn docker_socket() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if host.starts_with("unix://") => host.trim_start_matches("unix://").to_string(),
+        _ => "/var/run/docker.sock".to_string(),
+    }
+}
+
+/// socat listening on a free loopback port, forwarding to the engine's socket.
+fn forward(listen: &str) -> (Forwarder, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("socat")
+        .arg(format!("{listen}:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!("UNIX-CONNECT:{}", docker_socket()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("no socat: apt-get install socat (tests/run.sh does)");
+    let forwarder = Forwarder(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "socat did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (forwarder, port)
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as docker names them.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gymops test CA",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, subject) in [
+        ("server", "/CN=127.0.0.1"),
+        ("client", "/CN=gymops test client"),
+    ] {
+        let key = format!("{name}-key.pem");
+        let csr = format!("{name}.csr");
+        let cert = format!("{name}-cert.pem");
+        let ext = format!("{name}.ext");
+        openssl(
+            dir,
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", &key, "-out",
+                &csr,
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ],
+        );
+    }
+    // Docker's client file names.
+    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+}
+
+#[test]
+fn plain_tcp_docker_host_works() {
+    support::require_docker();
+    let (_forwarder, port) = forward("TCP-LISTEN");
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let output = run(gymops(dir.path())
+        .args(["ps", "--output", "json"])
+        .env("DOCKER_HOST", &host));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let ps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(ps["docker_host"], host.as_str());
+}
+
+#[test]
+fn tls_docker_host_with_client_certificates_works_and_a_wrong_ca_is_refused() {
+    support::require_docker();
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let c = |name: &str| certs.path().join(name).display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = certs.path().join("stunnel.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "foreground = yes\npid =\n[docker]\naccept = 127.0.0.1:{port}\nconnect = {}\ncert = {}\nkey = {}\nCAfile = {}\nverifyChain = yes\n",
+            docker_socket(),
+            c("server-cert.pem"),
+            c("server-key.pem"),
+            c("ca.pem")
+        ),
+    )
+    .unwrap();
+    let child = Command::new("stunnel4")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("no stunnel4: apt-get install stunnel4 (tests/run.sh does)");
+    let _terminator = Forwarder(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "stunnel did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let output = run(gymops(dir.path())
+        .args(["health", "--check", "containers", "--output", "json"])
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", certs.path()));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", text(&output.stderr)));
+    let daemon = &report["checks"][0];
+    assert_eq!(daemon["status"], "ok", "{daemon:#}");
+    assert_eq!(daemon["details"]["api_version"], "1.41");
+
+    // Without TLS the same port is refused; with another CA the server is not trusted.
+    let output = run(gymops(dir.path()).arg("ps").env("DOCKER_HOST", &host));
+    assert_eq!(output.status.code(), Some(3));
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    let output = run(gymops(dir.path())
+        .arg("ps")
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", other.path()));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: cannot reach Docker at {host}")),
+        "{stderr}"
+    );
+    let missing = run(gymops(dir.path())
+        .arg("ps")
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", dir.path()));
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        text(&missing.stderr).contains("cannot set up TLS with the certificates in"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
