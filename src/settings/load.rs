@@ -120,6 +120,8 @@ const DOCKER_ENV_KEYS: &[(&str, &str)] = &[
 
 struct Layers {
     defaults: Value,
+    /// The defaults as dotted keys, for typing raw strings.
+    defaults_flat: FlatMap,
     flat: FlatMap,
     sources: BTreeMap<String, Source>,
     /// Password candidates: (secret, source).
@@ -136,10 +138,7 @@ impl Layers {
     fn set_raw(&mut self, key: &str, raw: &str, source: Source) -> Result<()> {
         let like = self.flat.get(key).cloned().unwrap_or(Value::Null);
         let like = if like.is_null() {
-            flatten(&self.defaults, &self.defaults)
-                .get(key)
-                .cloned()
-                .unwrap_or(Value::Null)
+            self.defaults_flat.get(key).cloned().unwrap_or(Value::Null)
         } else {
             like
         };
@@ -226,6 +225,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         .collect();
     let mut layers = Layers {
         defaults,
+        defaults_flat: flat.clone(),
         flat,
         sources,
         passwords: Vec::new(),
@@ -439,10 +439,11 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
     }
     let value: Value =
         serde_yaml::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    if let Some(name) = dotted_name(&value) {
+        return Err(anyhow!("{}: name `{name}` contains a dot", path.display()))
+            .hint("service and environment names are compose names: letters, digits, `_` and `-`");
+    }
     for (key, child) in flatten(&value, &layers.defaults) {
-        if let Some(bad) = key.split('.').find(|part| part.is_empty()) {
-            bail!("{}: key `{key}` has an empty part{bad}", path.display());
-        }
         layers.set(
             &key,
             child,
@@ -452,6 +453,17 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The first mapping key with a dot in it (it would break dotted keys), if any.
+fn dotted_name(value: &Value) -> Option<String> {
+    let Value::Mapping(map) = value else {
+        return None;
+    };
+    map.iter().find_map(|(key, child)| match key {
+        Value::String(name) if name.contains('.') => Some(name.clone()),
+        _ => dotted_name(child),
+    })
 }
 
 /// The line (1-based) of a `password:` key inside a `postgres:` section, if any.
@@ -828,6 +840,22 @@ mod tests {
         )
         .unwrap();
         assert!(load(&Overrides::default(), &env(&[]), dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_name_with_a_dot_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "services:\n  my.app:\n    container: x\n",
+        )
+        .unwrap();
+        let err = load(&Overrides::default(), &env(&[]), dir.path()).unwrap_err();
+        let (message, _) = crate::error::describe(&err);
+        assert!(
+            message.contains("name `my.app` contains a dot"),
+            "{message}"
+        );
     }
 
     #[test]
