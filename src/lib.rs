@@ -6,6 +6,7 @@ pub mod docker;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod logs;
 pub mod output;
 pub mod pg;
 pub mod probe;

@@ -1,0 +1,7 @@
+//! Logs: parsing Spring Boot, logback, PostgreSQL and JSON lines; statistics; reading files.
+
+pub mod files;
+pub mod fingerprint;
+pub mod parse;
+pub mod stats;
+pub mod time;

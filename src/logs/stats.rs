@@ -1,0 +1,474 @@
+//! `logs stats`: counts per level, errors per hour, top errors by fingerprint, and the
+//! guide's keyword views, over any stream of lines. Pure: lines in, [`LogStats`] out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::ValueEnum;
+use serde::Serialize;
+
+use super::fingerprint::{fingerprint, truncate, MAX_TEXT};
+use super::parse::{parse_line, Event, Level, Line};
+
+/// At most this many distinct error fingerprints are tracked, so memory stays bounded
+/// whatever the input; errors beyond are counted as `untracked_errors`.
+pub const MAX_GROUPS: usize = 20_000;
+
+/// The guide's keyword views (section 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Topic {
+    /// slow, timeout, performance
+    Slow,
+    /// hikari, connection (the connection pool)
+    Pool,
+    /// memory, gc, heap
+    Memory,
+}
+
+impl Topic {
+    pub fn keywords(self) -> &'static [&'static str] {
+        match self {
+            Topic::Slow => &["slow", "timeout", "performance"],
+            Topic::Pool => &["hikari", "connection"],
+            Topic::Memory => &["memory", "gc", "heap"],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StatsOptions {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub top: usize,
+    pub topic: Option<Topic>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LevelCounts {
+    #[serde(rename = "ERROR")]
+    pub error: u64,
+    #[serde(rename = "WARN")]
+    pub warn: u64,
+    #[serde(rename = "INFO")]
+    pub info: u64,
+    #[serde(rename = "DEBUG")]
+    pub debug: u64,
+    #[serde(rename = "TRACE")]
+    pub trace: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HourCount {
+    /// Start of the hour, RFC 3339 UTC.
+    pub hour: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageGroup {
+    pub fingerprint: String,
+    pub count: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub example: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TopicStats {
+    pub topic: Topic,
+    pub keywords: Vec<String>,
+    /// Lines (event lines and stack-trace lines) that mention a keyword.
+    pub matches: u64,
+    pub per_hour: Vec<HourCount>,
+    pub top: Vec<MessageGroup>,
+}
+
+/// The result, as `logs stats --output json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogStats {
+    pub lines: u64,
+    /// Log events (a multi-line stack trace is one event).
+    pub events: u64,
+    /// Lines that continue the event before them (stack frames, wrapped text).
+    pub continuation_lines: u64,
+    pub blank_lines: u64,
+    /// Lines that are neither an event nor follow one.
+    pub unparsed_lines: u64,
+    /// Events whose level could not be read.
+    pub events_without_level: u64,
+    /// Events left out by --since / --until (or without a time when those are given).
+    pub outside_window: u64,
+    pub levels: LevelCounts,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+    pub errors_per_hour: Vec<HourCount>,
+    pub top_errors: Vec<MessageGroup>,
+    /// Distinct error fingerprints seen (up to MAX_GROUPS).
+    pub distinct_errors: u64,
+    /// Errors not grouped because MAX_GROUPS fingerprints were already tracked.
+    pub untracked_errors: u64,
+    pub topic: Option<TopicStats>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    count: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    example: String,
+}
+
+#[derive(Debug, Default)]
+struct Groups {
+    map: HashMap<String, Group>,
+    untracked: u64,
+}
+
+impl Groups {
+    fn add(&mut self, text: &str, timestamp: Option<i64>) {
+        let key = fingerprint(text);
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_GROUPS {
+            self.untracked += 1;
+            return;
+        }
+        let group = self.map.entry(key).or_default();
+        if group.count == 0 {
+            group.example = truncate(text, MAX_TEXT).to_string();
+        }
+        group.count += 1;
+        if let Some(t) = timestamp {
+            group.first = Some(group.first.map_or(t, |f| f.min(t)));
+            group.last = Some(group.last.map_or(t, |l| l.max(t)));
+        }
+    }
+
+    fn top(&self, n: usize) -> Vec<MessageGroup> {
+        let mut groups: Vec<(&String, &Group)> = self.map.iter().collect();
+        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.1.first.cmp(&b.1.first)).then_with(|| a.0.cmp(b.0)));
+        groups
+            .into_iter()
+            .take(n)
+            .map(|(key, group)| MessageGroup {
+                fingerprint: key.clone(),
+                count: group.count,
+                first_seen: group.first.map(rfc3339),
+                last_seen: group.last.map(rfc3339),
+                example: group.example.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Where the current event stands.
+#[derive(Debug)]
+enum Current {
+    /// No event yet: a continuation line now is unparsed.
+    Nothing,
+    /// Inside the window.
+    Counted { timestamp: Option<i64>, pending_error: Option<String> },
+    /// Left out by the window: its continuation lines are left out too.
+    Skipped,
+}
+
+/// Feed lines with [`Collector::line`], then [`Collector::finish`].
+pub struct Collector {
+    options: StatsOptions,
+    stats: LogStats,
+    levels: [u64; 5],
+    errors_per_hour: BTreeMap<i64, u64>,
+    errors: Groups,
+    topic_hits: BTreeMap<i64, u64>,
+    topic_groups: Groups,
+    topic_matches: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    current: Current,
+    lowered: Vec<u8>,
+}
+
+impl Collector {
+    pub fn new(options: StatsOptions) -> Self {
+        Collector {
+            options,
+            stats: LogStats {
+                lines: 0,
+                events: 0,
+                continuation_lines: 0,
+                blank_lines: 0,
+                unparsed_lines: 0,
+                events_without_level: 0,
+                outside_window: 0,
+                levels: LevelCounts { error: 0, warn: 0, info: 0, debug: 0, trace: 0 },
+                first_event: None,
+                last_event: None,
+                errors_per_hour: Vec::new(),
+                top_errors: Vec::new(),
+                distinct_errors: 0,
+                untracked_errors: 0,
+                topic: None,
+            },
+            levels: [0; 5],
+            errors_per_hour: BTreeMap::new(),
+            errors: Groups::default(),
+            topic_hits: BTreeMap::new(),
+            topic_groups: Groups::default(),
+            topic_matches: 0,
+            first: None,
+            last: None,
+            current: Current::Nothing,
+            lowered: Vec::new(),
+        }
+    }
+
+    /// One line, without its newline. `fallback_time` is the time Docker recorded for it,
+    /// used when the line carries none.
+    pub fn line(&mut self, line: &[u8], fallback_time: Option<i64>) {
+        self.stats.lines += 1;
+        match parse_line(line) {
+            Line::Blank => self.stats.blank_lines += 1,
+            Line::Continuation => self.continuation(line),
+            Line::Event(event) => self.event(line, event, fallback_time),
+        }
+    }
+
+    fn in_window(&self, timestamp: Option<i64>) -> bool {
+        match (timestamp, self.options.since, self.options.until) {
+            (_, None, None) => true,
+            (None, _, _) => false,
+            (Some(t), since, until) => since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u),
+        }
+    }
+
+    fn event(&mut self, line: &[u8], event: Event<'_>, fallback_time: Option<i64>) {
+        self.flush_pending_error();
+        let timestamp = event.timestamp.or(fallback_time);
+        if !self.in_window(timestamp) {
+            self.stats.outside_window += 1;
+            self.current = Current::Skipped;
+            return;
+        }
+        self.stats.events += 1;
+        if let Some(t) = timestamp {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+        let mut pending_error = None;
+        match event.level {
+            None => self.stats.events_without_level += 1,
+            Some(level) => {
+                self.levels[level.index()] += 1;
+                if level == Level::Error {
+                    if let Some(t) = timestamp {
+                        *self.errors_per_hour.entry(t.div_euclid(3600) * 3600).or_default() += 1;
+                    }
+                    let logger = String::from_utf8_lossy(event.logger.as_bytes());
+                    let message = String::from_utf8_lossy(event.message.as_bytes());
+                    let prefix = if logger.is_empty() { String::new() } else { format!("{logger}: ") };
+                    if message.trim().is_empty() {
+                        // The exception line below says what went wrong.
+                        pending_error = Some(prefix);
+                    } else {
+                        self.errors.add(&format!("{prefix}{message}"), timestamp);
+                    }
+                }
+            }
+        }
+        self.current = Current::Counted { timestamp, pending_error };
+        if self.options.topic.is_some() {
+            let text = String::from_utf8_lossy(event.message.as_bytes()).into_owned();
+            self.topic_line(line, &text, timestamp);
+        }
+    }
+
+    fn continuation(&mut self, line: &[u8]) {
+        match &mut self.current {
+            Current::Nothing => self.stats.unparsed_lines += 1,
+            Current::Skipped => {}
+            Current::Counted { timestamp, pending_error } => {
+                self.stats.continuation_lines += 1;
+                let timestamp = *timestamp;
+                if let Some(prefix) = pending_error.take() {
+                    let text = String::from_utf8_lossy(line);
+                    self.errors.add(&format!("{prefix}{}", text.trim()), timestamp);
+                }
+                if self.options.topic.is_some() {
+                    let text = String::from_utf8_lossy(line).trim().to_string();
+                    self.topic_line(line, &text, timestamp);
+                }
+            }
+        }
+    }
+
+    fn flush_pending_error(&mut self) {
+        if let Current::Counted { timestamp, pending_error: Some(prefix) } = &mut self.current {
+            let text = format!("{prefix}(no message)");
+            let timestamp = *timestamp;
+            self.errors.add(&text, timestamp);
+            if let Current::Counted { pending_error, .. } = &mut self.current {
+                *pending_error = None;
+            }
+        }
+    }
+
+    fn topic_line(&mut self, line: &[u8], text: &str, timestamp: Option<i64>) {
+        let Some(topic) = self.options.topic else { return };
+        self.lowered.clear();
+        self.lowered.extend(line.iter().map(u8::to_ascii_lowercase));
+        if !topic.keywords().iter().any(|keyword| contains_keyword(&self.lowered, keyword.as_bytes())) {
+            return;
+        }
+        self.topic_matches += 1;
+        if let Some(t) = timestamp {
+            *self.topic_hits.entry(t.div_euclid(3600) * 3600).or_default() += 1;
+        }
+        self.topic_groups.add(text, timestamp);
+    }
+
+    pub fn finish(mut self) -> LogStats {
+        self.flush_pending_error();
+        let [error, warn, info, debug, trace] = self.levels;
+        let hours = |map: &BTreeMap<i64, u64>| map.iter().map(|(hour, count)| HourCount { hour: rfc3339(*hour), count: *count }).collect();
+        let mut stats = self.stats;
+        stats.levels = LevelCounts { error, warn, info, debug, trace };
+        stats.first_event = self.first.map(rfc3339);
+        stats.last_event = self.last.map(rfc3339);
+        stats.errors_per_hour = hours(&self.errors_per_hour);
+        stats.top_errors = self.errors.top(self.options.top);
+        stats.distinct_errors = self.errors.map.len() as u64;
+        stats.untracked_errors = self.errors.untracked;
+        stats.topic = self.options.topic.map(|topic| TopicStats {
+            topic,
+            keywords: topic.keywords().iter().map(|k| k.to_string()).collect(),
+            matches: self.topic_matches,
+            per_hour: hours(&self.topic_hits),
+            top: self.topic_groups.top(self.options.top),
+        });
+        stats
+    }
+}
+
+/// A keyword in lowercased text; short keywords (`gc`) only as a whole word, so that
+/// "logging" is not a GC message.
+fn contains_keyword(haystack: &[u8], keyword: &[u8]) -> bool {
+    if keyword.len() > 3 {
+        return memchr::memmem::find(haystack, keyword).is_some();
+    }
+    memchr::memmem::find_iter(haystack, keyword).any(|at| {
+        let before = at.checked_sub(1).map(|i| haystack[i]);
+        let after = haystack.get(at + keyword.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+pub fn rfc3339(seconds: i64) -> String {
+    DateTime::<Utc>::from_timestamp(seconds, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+2024-01-15 10:00:01.001  INFO 1 --- [main] com.gym.App : Started App in 3.2 seconds
+2024-01-15 10:05:00.000 ERROR 1 --- [exec-1] c.g.web.MemberController : Member 42 not found
+2024-01-15 10:06:00.000 ERROR 1 --- [exec-2] c.g.web.MemberController : Member 7 not found
+2024-01-15 10:07:00.000 ERROR 1 --- [exec-3] c.g.pay.PaymentService : Payment failed
+
+java.lang.IllegalStateException: gateway timeout after 3000 ms
+\tat com.gym.pay.PaymentService.pay(PaymentService.java:42)
+\tat java.base/java.lang.Thread.run(Thread.java:833)
+2024-01-15 11:00:00.000  WARN 1 --- [pool] com.zaxxer.hikari.pool.HikariPool : HikariPool-1 - Connection is not available
+2024-01-15 11:30:00.000 DEBUG 1 --- [main] com.gym.App : logging configured
+2024-01-15 11:31:00.000 ERROR 1 --- [exec-4] c.g.pay.PaymentService :
+java.net.SocketTimeoutException: Read timed out
+";
+
+    fn collect(text: &str, options: StatsOptions) -> LogStats {
+        let mut collector = Collector::new(options);
+        for line in text.lines() {
+            collector.line(line.as_bytes(), None);
+        }
+        collector.finish()
+    }
+
+    fn options() -> StatsOptions {
+        StatsOptions { since: None, until: None, top: 10, topic: None }
+    }
+
+    #[test]
+    fn counts_levels_events_and_stack_trace_lines() {
+        let stats = collect(SAMPLE, options());
+        assert_eq!(stats.lines, 12);
+        assert_eq!(stats.events, 7);
+        assert_eq!(stats.continuation_lines, 4);
+        assert_eq!(stats.blank_lines, 1);
+        assert_eq!(stats.levels, LevelCounts { error: 4, warn: 1, info: 1, debug: 1, trace: 0 });
+        assert_eq!(stats.first_event.as_deref(), Some("2024-01-15T10:00:01Z"));
+        assert_eq!(
+            stats.errors_per_hour,
+            vec![
+                HourCount { hour: "2024-01-15T10:00:00Z".into(), count: 3 },
+                HourCount { hour: "2024-01-15T11:00:00Z".into(), count: 1 },
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_group_by_fingerprint_with_first_and_last_seen() {
+        let stats = collect(SAMPLE, options());
+        assert_eq!(stats.distinct_errors, 3);
+        let top = &stats.top_errors[0];
+        assert_eq!(top.fingerprint, "c.g.web.MemberController: Member <n> not found");
+        assert_eq!((top.count, top.first_seen.as_deref(), top.last_seen.as_deref()), (2, Some("2024-01-15T10:05:00Z"), Some("2024-01-15T10:06:00Z")));
+        assert_eq!(top.example, "c.g.web.MemberController: Member 42 not found");
+        // An error without a message is named by the exception below it.
+        assert!(stats.top_errors.iter().any(|g| g.example == "c.g.pay.PaymentService: java.net.SocketTimeoutException: Read timed out"), "{:#?}", stats.top_errors);
+    }
+
+    #[test]
+    fn the_window_leaves_out_events_and_their_stack_traces() {
+        let since = super::super::parse::parse_timestamp(b"2024-01-15 10:06:30").unwrap().0;
+        let until = super::super::parse::parse_timestamp(b"2024-01-15 11:00:00").unwrap().0;
+        let stats = collect(SAMPLE, StatsOptions { since: Some(since), until: Some(until), ..options() });
+        assert_eq!(stats.events, 2);
+        assert_eq!(stats.outside_window, 5);
+        assert_eq!(stats.continuation_lines, 3);
+        assert_eq!(stats.levels.error, 1);
+    }
+
+    #[test]
+    fn topics_count_keyword_lines_per_hour() {
+        let stats = collect(SAMPLE, StatsOptions { topic: Some(Topic::Pool), ..options() });
+        let topic = stats.topic.unwrap();
+        assert_eq!(topic.matches, 1);
+        assert_eq!(topic.per_hour, vec![HourCount { hour: "2024-01-15T11:00:00Z".into(), count: 1 }]);
+        let slow = collect(SAMPLE, StatsOptions { topic: Some(Topic::Slow), ..options() }).topic.unwrap();
+        assert_eq!(slow.matches, 2, "{slow:#?}");
+        let memory = collect(SAMPLE, StatsOptions { topic: Some(Topic::Memory), ..options() }).topic.unwrap();
+        assert_eq!(memory.matches, 0, "`logging` is not a GC message");
+    }
+
+    #[test]
+    fn lines_before_any_event_are_unparsed() {
+        let stats = collect("garbage\n\x00\x01\x02\n2024-01-15 10:00:00 ERROR x : y\n", options());
+        assert_eq!((stats.unparsed_lines, stats.events, stats.levels.error), (2, 1, 1));
+    }
+
+    #[test]
+    fn memory_stays_bounded_with_endless_distinct_errors() {
+        let mut collector = Collector::new(options());
+        for i in 0..(MAX_GROUPS + 50) {
+            // Letters only (no digits to mask): every error is distinct.
+            let kind: String = i.to_string().bytes().map(|d| (b'g' + d - b'0') as char).collect();
+            let line = format!("2024-01-15 10:00:00 ERROR x : error kind {kind}");
+            collector.line(line.as_bytes(), None);
+        }
+        let stats = collector.finish();
+        assert_eq!(stats.distinct_errors as usize, MAX_GROUPS);
+        assert!(stats.untracked_errors > 0);
+        assert_eq!(stats.levels.error as usize, MAX_GROUPS + 50);
+    }
+}
