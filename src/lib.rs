@@ -41,6 +41,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         }
         Command::Config(ConfigCommand::Show) => commands::config::show::run(&ctx),
         Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
+        Command::Logs(args) => commands::logs::run(&ctx, args).await,
+        Command::Disk => commands::disk::run(&ctx).await,
     }
 }
 

@@ -41,6 +41,11 @@ impl Printer {
         }
     }
 
+    /// Whether colors are on (stdout is a terminal and NO_COLOR is not set).
+    pub fn colors(&self) -> bool {
+        self.color
+    }
+
     /// A printer for text that goes to a file: no colors, no borders.
     pub fn for_file(&self) -> Printer {
         Printer {

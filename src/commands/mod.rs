@@ -2,7 +2,9 @@
 //! data out through the printer.
 
 pub mod config;
+pub mod disk;
 pub mod health;
+pub mod logs;
 pub mod ps;
 
 use anyhow::{anyhow, Result};

@@ -1,6 +1,9 @@
 //! The Docker Engine API (bollard): connecting with version negotiation, and the state of
 //! the deployment's service containers.
 
+pub mod df;
+pub mod logs;
+pub mod raw;
 pub mod resolve;
 
 use std::future::Future;

@@ -12,12 +12,18 @@ const CHUNK: usize = 1 << 20;
 
 /// Open a log file; `.gz` files (by name or by their magic bytes) are decompressed.
 pub fn open(path: &Path) -> Result<Box<dyn Read>> {
-    let mut file = File::open(path).with_context(|| format!("cannot open log file {}", path.display()))?;
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open log file {}", path.display()))?;
     let mut magic = [0u8; 2];
-    let read = file.read(&mut magic).with_context(|| format!("cannot read log file {}", path.display()))?;
-    let file = File::open(path).with_context(|| format!("cannot open log file {}", path.display()))?;
+    let read = file
+        .read(&mut magic)
+        .with_context(|| format!("cannot read log file {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot open log file {}", path.display()))?;
     if read == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file))))
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(
+            BufReader::with_capacity(CHUNK, file),
+        )))
     } else {
         Ok(Box::new(file))
     }
@@ -79,7 +85,10 @@ mod tests {
 
     #[test]
     fn splits_lines_with_or_without_a_final_newline() {
-        assert_eq!(lines(b"a\nbb\n\nccc"), vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]);
+        assert_eq!(
+            lines(b"a\nbb\n\nccc"),
+            vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]
+        );
         assert_eq!(lines(b"a\n"), vec![b"a".to_vec()]);
         assert!(lines(b"").is_empty());
     }
@@ -107,7 +116,10 @@ mod tests {
     fn gzip_files_are_read_transparently() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log.1.gz");
-        let mut encoder = flate2::write::GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut encoder = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
         encoder.write_all(b"one\ntwo\n").unwrap();
         encoder.finish().unwrap();
         let mut out = Vec::new();

@@ -26,14 +26,19 @@ pub fn fingerprint(text: &str) -> String {
 fn is_uuid(word: &str) -> bool {
     let parts: Vec<&str> = word.split('-').collect();
     parts.len() == 5
-        && [8, 4, 4, 4, 12].iter().zip(&parts).all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_hexdigit()))
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn is_hex(word: &str) -> bool {
     if let Some(rest) = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")) {
         return !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit());
     }
-    word.len() >= 8 && word.chars().all(|c| c.is_ascii_hexdigit()) && word.chars().any(|c| c.is_ascii_digit())
+    word.len() >= 8
+        && word.chars().all(|c| c.is_ascii_hexdigit())
+        && word.chars().any(|c| c.is_ascii_digit())
 }
 
 fn push_masked(out: &mut String, word: &str) {
@@ -102,9 +107,18 @@ mod tests {
             fingerprint("order 7f3c2a1e-9b4d-4c5e-8f6a-1b2c3d4e5f60 failed after 3000 ms"),
             "order <uuid> failed after <n> ms"
         );
-        assert_eq!(fingerprint("object at 0x7ffd12ab, sha deadbeef01"), "object at <hex>, sha <hex>");
-        assert_eq!(fingerprint("at 2024-01-15 10:30:45 from 10.0.0.12:5432"), "at <n>-<n>-<n> <n>:<n>:<n> from <n>.<n>.<n>.<n>:<n>");
-        assert_eq!(fingerprint("user42 and user7 in HikariPool-1"), "user<n> and user<n> in HikariPool-<n>");
+        assert_eq!(
+            fingerprint("object at 0x7ffd12ab, sha deadbeef01"),
+            "object at <hex>, sha <hex>"
+        );
+        assert_eq!(
+            fingerprint("at 2024-01-15 10:30:45 from 10.0.0.12:5432"),
+            "at <n>-<n>-<n> <n>:<n>:<n> from <n>.<n>.<n>.<n>:<n>"
+        );
+        assert_eq!(
+            fingerprint("user42 and user7 in HikariPool-1"),
+            "user<n> and user<n> in HikariPool-<n>"
+        );
     }
 
     #[test]
@@ -113,7 +127,10 @@ mod tests {
             fingerprint("Connection is not available, request timed out after 30004ms."),
             fingerprint("Connection is not available, request timed out after 30001ms.")
         );
-        assert_ne!(fingerprint("Member not found"), fingerprint("Payment not found"));
+        assert_ne!(
+            fingerprint("Member not found"),
+            fingerprint("Payment not found")
+        );
     }
 
     #[test]

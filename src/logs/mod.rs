@@ -3,5 +3,6 @@
 pub mod files;
 pub mod fingerprint;
 pub mod parse;
+pub mod retention;
 pub mod stats;
 pub mod time;

@@ -4,7 +4,19 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Error,
@@ -15,7 +27,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
+    pub const ALL: [Level; 5] = [
+        Level::Error,
+        Level::Warn,
+        Level::Info,
+        Level::Debug,
+        Level::Trace,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -45,7 +63,9 @@ impl Level {
             b"ERROR" | b"FATAL" | b"PANIC" | b"SEVERE" | b"CRITICAL" => Some(Level::Error),
             b"WARN" | b"WARNING" => Some(Level::Warn),
             b"INFO" | b"LOG" | b"NOTICE" => Some(Level::Info),
-            b"DEBUG" | b"DEBUG1" | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" | b"FINE" => Some(Level::Debug),
+            b"DEBUG" | b"DEBUG1" | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" | b"FINE" => {
+                Some(Level::Debug)
+            }
             b"TRACE" | b"FINER" | b"FINEST" => Some(Level::Trace),
             _ => None,
         }
@@ -90,7 +110,10 @@ impl Text<'_> {
 /// Classify one line (without its newline).
 pub fn parse_line(line: &[u8]) -> Line<'_> {
     let line = trim_end(line);
-    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
     if start == line.len() {
         return Line::Blank;
     }
@@ -104,7 +127,9 @@ pub fn parse_line(line: &[u8]) -> Line<'_> {
         }
     }
     match parse_timestamp(line) {
-        Some((timestamp, used)) => Line::Event(parse_after_timestamp(&line[used..], Some(timestamp))),
+        Some((timestamp, used)) => {
+            Line::Event(parse_after_timestamp(&line[used..], Some(timestamp)))
+        }
         None => Line::Continuation,
     }
 }
@@ -138,7 +163,11 @@ fn parse_after_timestamp(rest: &[u8], timestamp: Option<i64>) -> Event<'_> {
     let mut at = skip_spaces(rest, 0);
     // A zone name (PostgreSQL writes `UTC`, `CST`).
     let end = word_end(rest, at);
-    if end > at && end - at <= 5 && rest[at..end].iter().all(u8::is_ascii_uppercase) && Level::from_word(&rest[at..end]).is_none() {
+    if end > at
+        && end - at <= 5
+        && rest[at..end].iter().all(u8::is_ascii_uppercase)
+        && Level::from_word(&rest[at..end]).is_none()
+    {
         at = skip_spaces(rest, end);
     }
     // A thread or pid in brackets before the level.
@@ -149,14 +178,22 @@ fn parse_after_timestamp(rest: &[u8], timestamp: Option<i64>) -> Event<'_> {
     }
     let end = word_end(rest, at);
     let level = Level::from_word(&rest[at..end]);
-    let after_level = if level.is_some() { skip_spaces(rest, end) } else { at };
+    let after_level = if level.is_some() {
+        skip_spaces(rest, end)
+    } else {
+        at
+    };
     let tail = &rest[after_level..];
     // Spring: `12345 --- [main] c.e.Logger : message` — message after the first " : ".
     let spring_colon = memchr::memmem::find(tail, b" : ")
         .or_else(|| tail.ends_with(b" :").then(|| tail.len() - 2));
     if let Some(colon) = spring_colon {
         let head = trim_end(&tail[..colon]);
-        let logger_start = head.iter().rposition(|b| *b == b' ' || *b == b']').map(|p| p + 1).unwrap_or(0);
+        let logger_start = head
+            .iter()
+            .rposition(|b| *b == b' ' || *b == b']')
+            .map(|p| p + 1)
+            .unwrap_or(0);
         return Event {
             timestamp,
             level,
@@ -174,12 +211,22 @@ fn parse_after_timestamp(rest: &[u8], timestamp: Option<i64>) -> Event<'_> {
             message: Text::Borrowed(&tail[logger_end + 3..]),
         };
     }
-    Event { timestamp, level, logger: Text::Borrowed(b""), message: Text::Borrowed(tail) }
+    Event {
+        timestamp,
+        level,
+        logger: Text::Borrowed(b""),
+        message: Text::Borrowed(tail),
+    }
 }
 
 #[derive(Deserialize)]
 struct JsonLine {
-    #[serde(rename = "@timestamp", alias = "timestamp", alias = "time", alias = "ts")]
+    #[serde(
+        rename = "@timestamp",
+        alias = "timestamp",
+        alias = "time",
+        alias = "ts"
+    )]
     timestamp: Option<String>,
     #[serde(alias = "log.level", alias = "severity", alias = "lvl")]
     level: Option<String>,
@@ -191,10 +238,17 @@ struct JsonLine {
 
 fn parse_json(line: &[u8]) -> Option<Event<'static>> {
     let parsed: JsonLine = serde_json::from_slice(line).ok()?;
-    let timestamp = parsed.timestamp.as_deref().and_then(|t| parse_timestamp(t.as_bytes())).map(|(t, _)| t);
+    let timestamp = parsed
+        .timestamp
+        .as_deref()
+        .and_then(|t| parse_timestamp(t.as_bytes()))
+        .map(|(t, _)| t);
     Some(Event {
         timestamp,
-        level: parsed.level.as_deref().and_then(|l| Level::from_word(l.as_bytes())),
+        level: parsed
+            .level
+            .as_deref()
+            .and_then(|l| Level::from_word(l.as_bytes())),
         logger: Text::Owned(parsed.logger.unwrap_or_default()),
         message: Text::Owned(parsed.message.unwrap_or_default()),
     })
@@ -216,15 +270,27 @@ fn digits(bytes: &[u8], at: usize, count: usize) -> Option<i64> {
 /// (seconds since the epoch, bytes used).
 pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
     let year = digits(bytes, 0, 4)?;
-    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') || !matches!(bytes.get(10), Some(b' ' | b'T')) {
+    if bytes.get(4) != Some(&b'-')
+        || bytes.get(7) != Some(&b'-')
+        || !matches!(bytes.get(10), Some(b' ' | b'T'))
+    {
         return None;
     }
     let (month, day) = (digits(bytes, 5, 2)?, digits(bytes, 8, 2)?);
     if bytes.get(13) != Some(&b':') || bytes.get(16) != Some(&b':') {
         return None;
     }
-    let (hour, minute, second) = (digits(bytes, 11, 2)?, digits(bytes, 14, 2)?, digits(bytes, 17, 2)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let (hour, minute, second) = (
+        digits(bytes, 11, 2)?,
+        digits(bytes, 14, 2)?,
+        digits(bytes, 17, 2)?,
+    );
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut at = 19;
@@ -244,7 +310,8 @@ pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
                     offset = sign * (h * 3600 + m * 60);
                     at += 6;
                 }
-            } else if let (Some(h), Some(m)) = (digits(bytes, at + 1, 2), digits(bytes, at + 3, 2)) {
+            } else if let (Some(h), Some(m)) = (digits(bytes, at + 1, 2), digits(bytes, at + 3, 2))
+            {
                 offset = sign * (h * 3600 + m * 60);
                 at += 5;
             }
@@ -252,7 +319,10 @@ pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
         _ => {}
     }
     let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset, at))
+    Some((
+        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        at,
+    ))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -284,11 +354,22 @@ mod tests {
     #[test]
     fn timestamps_in_every_common_shape() {
         let utc = 1_705_314_645; // 2024-01-15T10:30:45Z
-        assert_eq!(parse_timestamp(b"2024-01-15 10:30:45.123  INFO"), Some((utc, 23)));
+        assert_eq!(
+            parse_timestamp(b"2024-01-15 10:30:45.123  INFO"),
+            Some((utc, 23))
+        );
         assert_eq!(parse_timestamp(b"2024-01-15T10:30:45,123"), Some((utc, 23)));
-        assert_eq!(parse_timestamp(b"2024-01-15T18:30:45.123+08:00  INFO").unwrap().0, utc);
+        assert_eq!(
+            parse_timestamp(b"2024-01-15T18:30:45.123+08:00  INFO")
+                .unwrap()
+                .0,
+            utc
+        );
         assert_eq!(parse_timestamp(b"2024-01-15T05:30:45-0500").unwrap().0, utc);
-        assert_eq!(parse_timestamp(b"2024-01-15T10:30:45.123456789Z").unwrap(), (utc, 30));
+        assert_eq!(
+            parse_timestamp(b"2024-01-15T10:30:45.123456789Z").unwrap(),
+            (utc, 30)
+        );
         assert_eq!(parse_timestamp(b"1970-01-01 00:00:00"), Some((0, 19)));
         assert_eq!(parse_timestamp(b"2024-13-15 10:30:45"), None);
         assert_eq!(parse_timestamp(b"12345"), None);
@@ -302,26 +383,52 @@ mod tests {
         assert_eq!(text(&boot2.message), "Member 42 not found");
         let boot3 = event("2024-01-15T10:30:45.123+08:00  WARN 1 --- [gym] [           main] o.h.engine.jdbc.spi.SqlExceptionHelper   : SQL Error: 0, SQLState: 08001");
         assert_eq!(boot3.level, Some(Level::Warn));
-        assert_eq!(text(&boot3.logger), "o.h.engine.jdbc.spi.SqlExceptionHelper");
+        assert_eq!(
+            text(&boot3.logger),
+            "o.h.engine.jdbc.spi.SqlExceptionHelper"
+        );
         assert_eq!(text(&boot3.message), "SQL Error: 0, SQLState: 08001");
     }
 
     #[test]
     fn logback_file_layout_and_postgres_layout() {
         let logback = event("2024-01-15 10:30:45.123 [http-nio-8080-exec-3] INFO  com.gym.App - Started App in 3.2 seconds");
-        assert_eq!((logback.level, text(&logback.logger), text(&logback.message)), (Some(Level::Info), "com.gym.App".into(), "Started App in 3.2 seconds".into()));
+        assert_eq!(
+            (logback.level, text(&logback.logger), text(&logback.message)),
+            (
+                Some(Level::Info),
+                "com.gym.App".into(),
+                "Started App in 3.2 seconds".into()
+            )
+        );
         let pg = event("2024-01-15 10:30:45.123 UTC [27] FATAL:  password authentication failed for user \"gym\"");
         assert_eq!(pg.level, Some(Level::Error));
-        assert_eq!(text(&pg.message), "password authentication failed for user \"gym\"");
-        assert_eq!(event("2024-01-15 10:30:45.123 UTC [1] LOG:  database system is ready").level, Some(Level::Info));
+        assert_eq!(
+            text(&pg.message),
+            "password authentication failed for user \"gym\""
+        );
+        assert_eq!(
+            event("2024-01-15 10:30:45.123 UTC [1] LOG:  database system is ready").level,
+            Some(Level::Info)
+        );
     }
 
     #[test]
     fn json_lines() {
-        let json = event(r#"{"@timestamp":"2024-01-15T10:30:45.123Z","log.level":"ERROR","log.logger":"com.gym.Pay","message":"timeout after 3000 ms"}"#);
-        assert_eq!((json.timestamp, json.level), (Some(1_705_314_645), Some(Level::Error)));
-        assert_eq!((text(&json.logger), text(&json.message)), ("com.gym.Pay".into(), "timeout after 3000 ms".into()));
-        let logstash = event(r#"{"timestamp":"2024-01-15T10:30:45Z","level":"WARN","logger_name":"x","message":"m"}"#);
+        let json = event(
+            r#"{"@timestamp":"2024-01-15T10:30:45.123Z","log.level":"ERROR","log.logger":"com.gym.Pay","message":"timeout after 3000 ms"}"#,
+        );
+        assert_eq!(
+            (json.timestamp, json.level),
+            (Some(1_705_314_645), Some(Level::Error))
+        );
+        assert_eq!(
+            (text(&json.logger), text(&json.message)),
+            ("com.gym.Pay".into(), "timeout after 3000 ms".into())
+        );
+        let logstash = event(
+            r#"{"timestamp":"2024-01-15T10:30:45Z","level":"WARN","logger_name":"x","message":"m"}"#,
+        );
         assert_eq!(logstash.level, Some(Level::Warn));
     }
 
@@ -343,7 +450,10 @@ mod tests {
     #[test]
     fn a_timestamped_line_without_a_level_is_an_event_without_level() {
         let plain = event("2024-01-15 10:30:45 something happened");
-        assert_eq!((plain.level, text(&plain.message)), (None, "something happened".into()));
+        assert_eq!(
+            (plain.level, text(&plain.message)),
+            (None, "something happened".into())
+        );
     }
 
     #[test]

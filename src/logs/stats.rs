@@ -42,6 +42,9 @@ pub struct StatsOptions {
     pub until: Option<i64>,
     pub top: usize,
     pub topic: Option<Topic>,
+    /// Use the time the source recorded (Docker's, in UTC) before the time in the line, which
+    /// may be local time without a zone.
+    pub prefer_source_time: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -145,7 +148,12 @@ impl Groups {
 
     fn top(&self, n: usize) -> Vec<MessageGroup> {
         let mut groups: Vec<(&String, &Group)> = self.map.iter().collect();
-        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.1.first.cmp(&b.1.first)).then_with(|| a.0.cmp(b.0)));
+        groups.sort_by(|a, b| {
+            b.1.count
+                .cmp(&a.1.count)
+                .then_with(|| a.1.first.cmp(&b.1.first))
+                .then_with(|| a.0.cmp(b.0))
+        });
         groups
             .into_iter()
             .take(n)
@@ -166,7 +174,10 @@ enum Current {
     /// No event yet: a continuation line now is unparsed.
     Nothing,
     /// Inside the window.
-    Counted { timestamp: Option<i64>, pending_error: Option<String> },
+    Counted {
+        timestamp: Option<i64>,
+        pending_error: Option<String>,
+    },
     /// Left out by the window: its continuation lines are left out too.
     Skipped,
 }
@@ -199,7 +210,13 @@ impl Collector {
                 unparsed_lines: 0,
                 events_without_level: 0,
                 outside_window: 0,
-                levels: LevelCounts { error: 0, warn: 0, info: 0, debug: 0, trace: 0 },
+                levels: LevelCounts {
+                    error: 0,
+                    warn: 0,
+                    info: 0,
+                    debug: 0,
+                    trace: 0,
+                },
                 first_event: None,
                 last_event: None,
                 errors_per_hour: Vec::new(),
@@ -242,7 +259,11 @@ impl Collector {
 
     fn event(&mut self, line: &[u8], event: Event<'_>, fallback_time: Option<i64>) {
         self.flush_pending_error();
-        let timestamp = event.timestamp.or(fallback_time);
+        let timestamp = if self.options.prefer_source_time {
+            fallback_time.or(event.timestamp)
+        } else {
+            event.timestamp.or(fallback_time)
+        };
         if !self.in_window(timestamp) {
             self.stats.outside_window += 1;
             self.current = Current::Skipped;
@@ -260,11 +281,18 @@ impl Collector {
                 self.levels[level.index()] += 1;
                 if level == Level::Error {
                     if let Some(t) = timestamp {
-                        *self.errors_per_hour.entry(t.div_euclid(3600) * 3600).or_default() += 1;
+                        *self
+                            .errors_per_hour
+                            .entry(t.div_euclid(3600) * 3600)
+                            .or_default() += 1;
                     }
                     let logger = String::from_utf8_lossy(event.logger.as_bytes());
                     let message = String::from_utf8_lossy(event.message.as_bytes());
-                    let prefix = if logger.is_empty() { String::new() } else { format!("{logger}: ") };
+                    let prefix = if logger.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{logger}: ")
+                    };
                     if message.trim().is_empty() {
                         // The exception line below says what went wrong.
                         pending_error = Some(prefix);
@@ -274,7 +302,10 @@ impl Collector {
                 }
             }
         }
-        self.current = Current::Counted { timestamp, pending_error };
+        self.current = Current::Counted {
+            timestamp,
+            pending_error,
+        };
         if self.options.topic.is_some() {
             let text = String::from_utf8_lossy(event.message.as_bytes()).into_owned();
             self.topic_line(line, &text, timestamp);
@@ -285,12 +316,16 @@ impl Collector {
         match &mut self.current {
             Current::Nothing => self.stats.unparsed_lines += 1,
             Current::Skipped => {}
-            Current::Counted { timestamp, pending_error } => {
+            Current::Counted {
+                timestamp,
+                pending_error,
+            } => {
                 self.stats.continuation_lines += 1;
                 let timestamp = *timestamp;
                 if let Some(prefix) = pending_error.take() {
                     let text = String::from_utf8_lossy(line);
-                    self.errors.add(&format!("{prefix}{}", text.trim()), timestamp);
+                    self.errors
+                        .add(&format!("{prefix}{}", text.trim()), timestamp);
                 }
                 if self.options.topic.is_some() {
                     let text = String::from_utf8_lossy(line).trim().to_string();
@@ -301,7 +336,11 @@ impl Collector {
     }
 
     fn flush_pending_error(&mut self) {
-        if let Current::Counted { timestamp, pending_error: Some(prefix) } = &mut self.current {
+        if let Current::Counted {
+            timestamp,
+            pending_error: Some(prefix),
+        } = &mut self.current
+        {
             let text = format!("{prefix}(no message)");
             let timestamp = *timestamp;
             self.errors.add(&text, timestamp);
@@ -312,15 +351,24 @@ impl Collector {
     }
 
     fn topic_line(&mut self, line: &[u8], text: &str, timestamp: Option<i64>) {
-        let Some(topic) = self.options.topic else { return };
+        let Some(topic) = self.options.topic else {
+            return;
+        };
         self.lowered.clear();
         self.lowered.extend(line.iter().map(u8::to_ascii_lowercase));
-        if !topic.keywords().iter().any(|keyword| contains_keyword(&self.lowered, keyword.as_bytes())) {
+        if !topic
+            .keywords()
+            .iter()
+            .any(|keyword| contains_keyword(&self.lowered, keyword.as_bytes()))
+        {
             return;
         }
         self.topic_matches += 1;
         if let Some(t) = timestamp {
-            *self.topic_hits.entry(t.div_euclid(3600) * 3600).or_default() += 1;
+            *self
+                .topic_hits
+                .entry(t.div_euclid(3600) * 3600)
+                .or_default() += 1;
         }
         self.topic_groups.add(text, timestamp);
     }
@@ -328,9 +376,22 @@ impl Collector {
     pub fn finish(mut self) -> LogStats {
         self.flush_pending_error();
         let [error, warn, info, debug, trace] = self.levels;
-        let hours = |map: &BTreeMap<i64, u64>| map.iter().map(|(hour, count)| HourCount { hour: rfc3339(*hour), count: *count }).collect();
+        let hours = |map: &BTreeMap<i64, u64>| {
+            map.iter()
+                .map(|(hour, count)| HourCount {
+                    hour: rfc3339(*hour),
+                    count: *count,
+                })
+                .collect()
+        };
         let mut stats = self.stats;
-        stats.levels = LevelCounts { error, warn, info, debug, trace };
+        stats.levels = LevelCounts {
+            error,
+            warn,
+            info,
+            debug,
+            trace,
+        };
         stats.first_event = self.first.map(rfc3339);
         stats.last_event = self.last.map(rfc3339);
         stats.errors_per_hour = hours(&self.errors_per_hour);
@@ -357,7 +418,8 @@ fn contains_keyword(haystack: &[u8], keyword: &[u8]) -> bool {
     memchr::memmem::find_iter(haystack, keyword).any(|at| {
         let before = at.checked_sub(1).map(|i| haystack[i]);
         let after = haystack.get(at + keyword.len()).copied();
-        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+        !before.is_some_and(|b| b.is_ascii_alphanumeric())
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
     })
 }
 
@@ -395,7 +457,13 @@ java.net.SocketTimeoutException: Read timed out
     }
 
     fn options() -> StatsOptions {
-        StatsOptions { since: None, until: None, top: 10, topic: None }
+        StatsOptions {
+            since: None,
+            until: None,
+            top: 10,
+            topic: None,
+            prefer_source_time: false,
+        }
     }
 
     #[test]
@@ -405,13 +473,28 @@ java.net.SocketTimeoutException: Read timed out
         assert_eq!(stats.events, 7);
         assert_eq!(stats.continuation_lines, 4);
         assert_eq!(stats.blank_lines, 1);
-        assert_eq!(stats.levels, LevelCounts { error: 4, warn: 1, info: 1, debug: 1, trace: 0 });
+        assert_eq!(
+            stats.levels,
+            LevelCounts {
+                error: 4,
+                warn: 1,
+                info: 1,
+                debug: 1,
+                trace: 0
+            }
+        );
         assert_eq!(stats.first_event.as_deref(), Some("2024-01-15T10:00:01Z"));
         assert_eq!(
             stats.errors_per_hour,
             vec![
-                HourCount { hour: "2024-01-15T10:00:00Z".into(), count: 3 },
-                HourCount { hour: "2024-01-15T11:00:00Z".into(), count: 1 },
+                HourCount {
+                    hour: "2024-01-15T10:00:00Z".into(),
+                    count: 3
+                },
+                HourCount {
+                    hour: "2024-01-15T11:00:00Z".into(),
+                    count: 1
+                },
             ]
         );
     }
@@ -421,18 +504,48 @@ java.net.SocketTimeoutException: Read timed out
         let stats = collect(SAMPLE, options());
         assert_eq!(stats.distinct_errors, 3);
         let top = &stats.top_errors[0];
-        assert_eq!(top.fingerprint, "c.g.web.MemberController: Member <n> not found");
-        assert_eq!((top.count, top.first_seen.as_deref(), top.last_seen.as_deref()), (2, Some("2024-01-15T10:05:00Z"), Some("2024-01-15T10:06:00Z")));
+        assert_eq!(
+            top.fingerprint,
+            "c.g.web.MemberController: Member <n> not found"
+        );
+        assert_eq!(
+            (
+                top.count,
+                top.first_seen.as_deref(),
+                top.last_seen.as_deref()
+            ),
+            (
+                2,
+                Some("2024-01-15T10:05:00Z"),
+                Some("2024-01-15T10:06:00Z")
+            )
+        );
         assert_eq!(top.example, "c.g.web.MemberController: Member 42 not found");
         // An error without a message is named by the exception below it.
-        assert!(stats.top_errors.iter().any(|g| g.example == "c.g.pay.PaymentService: java.net.SocketTimeoutException: Read timed out"), "{:#?}", stats.top_errors);
+        assert!(
+            stats.top_errors.iter().any(|g| g.example
+                == "c.g.pay.PaymentService: java.net.SocketTimeoutException: Read timed out"),
+            "{:#?}",
+            stats.top_errors
+        );
     }
 
     #[test]
     fn the_window_leaves_out_events_and_their_stack_traces() {
-        let since = super::super::parse::parse_timestamp(b"2024-01-15 10:06:30").unwrap().0;
-        let until = super::super::parse::parse_timestamp(b"2024-01-15 11:00:00").unwrap().0;
-        let stats = collect(SAMPLE, StatsOptions { since: Some(since), until: Some(until), ..options() });
+        let since = super::super::parse::parse_timestamp(b"2024-01-15 10:06:30")
+            .unwrap()
+            .0;
+        let until = super::super::parse::parse_timestamp(b"2024-01-15 11:00:00")
+            .unwrap()
+            .0;
+        let stats = collect(
+            SAMPLE,
+            StatsOptions {
+                since: Some(since),
+                until: Some(until),
+                ..options()
+            },
+        );
         assert_eq!(stats.events, 2);
         assert_eq!(stats.outside_window, 5);
         assert_eq!(stats.continuation_lines, 3);
@@ -441,20 +554,54 @@ java.net.SocketTimeoutException: Read timed out
 
     #[test]
     fn topics_count_keyword_lines_per_hour() {
-        let stats = collect(SAMPLE, StatsOptions { topic: Some(Topic::Pool), ..options() });
+        let stats = collect(
+            SAMPLE,
+            StatsOptions {
+                topic: Some(Topic::Pool),
+                ..options()
+            },
+        );
         let topic = stats.topic.unwrap();
         assert_eq!(topic.matches, 1);
-        assert_eq!(topic.per_hour, vec![HourCount { hour: "2024-01-15T11:00:00Z".into(), count: 1 }]);
-        let slow = collect(SAMPLE, StatsOptions { topic: Some(Topic::Slow), ..options() }).topic.unwrap();
+        assert_eq!(
+            topic.per_hour,
+            vec![HourCount {
+                hour: "2024-01-15T11:00:00Z".into(),
+                count: 1
+            }]
+        );
+        let slow = collect(
+            SAMPLE,
+            StatsOptions {
+                topic: Some(Topic::Slow),
+                ..options()
+            },
+        )
+        .topic
+        .unwrap();
         assert_eq!(slow.matches, 2, "{slow:#?}");
-        let memory = collect(SAMPLE, StatsOptions { topic: Some(Topic::Memory), ..options() }).topic.unwrap();
+        let memory = collect(
+            SAMPLE,
+            StatsOptions {
+                topic: Some(Topic::Memory),
+                ..options()
+            },
+        )
+        .topic
+        .unwrap();
         assert_eq!(memory.matches, 0, "`logging` is not a GC message");
     }
 
     #[test]
     fn lines_before_any_event_are_unparsed() {
-        let stats = collect("garbage\n\x00\x01\x02\n2024-01-15 10:00:00 ERROR x : y\n", options());
-        assert_eq!((stats.unparsed_lines, stats.events, stats.levels.error), (2, 1, 1));
+        let stats = collect(
+            "garbage\n\x00\x01\x02\n2024-01-15 10:00:00 ERROR x : y\n",
+            options(),
+        );
+        assert_eq!(
+            (stats.unparsed_lines, stats.events, stats.levels.error),
+            (2, 1, 1)
+        );
     }
 
     #[test]
@@ -462,7 +609,11 @@ java.net.SocketTimeoutException: Read timed out
         let mut collector = Collector::new(options());
         for i in 0..(MAX_GROUPS + 50) {
             // Letters only (no digits to mask): every error is distinct.
-            let kind: String = i.to_string().bytes().map(|d| (b'g' + d - b'0') as char).collect();
+            let kind: String = i
+                .to_string()
+                .bytes()
+                .map(|d| (b'g' + d - b'0') as char)
+                .collect();
             let line = format!("2024-01-15 10:00:00 ERROR x : error kind {kind}");
             collector.line(line.as_bytes(), None);
         }

@@ -11,7 +11,12 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(Utc.from_utc_datetime(&naive));
         }
@@ -20,8 +25,11 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         return Ok(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists")));
     }
     if let Ok(ago) = humantime::parse_duration(text) {
-        let ago = chrono::Duration::from_std(ago).map_err(|_| anyhow!("`{text}` is too long ago"))?;
-        return now.checked_sub_signed(ago).ok_or_else(|| anyhow!("`{text}` is too long ago"));
+        let ago =
+            chrono::Duration::from_std(ago).map_err(|_| anyhow!("`{text}` is too long ago"))?;
+        return now
+            .checked_sub_signed(ago)
+            .ok_or_else(|| anyhow!("`{text}` is too long ago"));
     }
     Err(anyhow!(
         "cannot read `{text}` as a time: use RFC 3339 (2024-01-15T10:00:00Z), a date (2024-01-15), or a duration ago (24h, 30m)"
@@ -39,17 +47,35 @@ mod tests {
     #[test]
     fn absolute_forms() {
         let expected = Utc.with_ymd_and_hms(2024, 1, 15, 10, 0, 0).unwrap();
-        for text in ["2024-01-15T10:00:00Z", "2024-01-15T18:00:00+08:00", "2024-01-15T10:00:00", "2024-01-15 10:00:00", "2024-01-15 10:00"] {
+        for text in [
+            "2024-01-15T10:00:00Z",
+            "2024-01-15T18:00:00+08:00",
+            "2024-01-15T10:00:00",
+            "2024-01-15 10:00:00",
+            "2024-01-15 10:00",
+        ] {
             assert_eq!(parse_time(text, now()).unwrap(), expected, "{text}");
         }
-        assert_eq!(parse_time("2024-01-15", now()).unwrap(), Utc.with_ymd_and_hms(2024, 1, 15, 0, 0, 0).unwrap());
+        assert_eq!(
+            parse_time("2024-01-15", now()).unwrap(),
+            Utc.with_ymd_and_hms(2024, 1, 15, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]
     fn relative_forms_count_back_from_now() {
-        assert_eq!(parse_time("24h", now()).unwrap(), Utc.with_ymd_and_hms(2024, 1, 14, 12, 0, 0).unwrap());
-        assert_eq!(parse_time("90m", now()).unwrap(), Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap());
-        assert_eq!(parse_time("1h 30m", now()).unwrap(), Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap());
+        assert_eq!(
+            parse_time("24h", now()).unwrap(),
+            Utc.with_ymd_and_hms(2024, 1, 14, 12, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_time("90m", now()).unwrap(),
+            Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap()
+        );
+        assert_eq!(
+            parse_time("1h 30m", now()).unwrap(),
+            Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap()
+        );
     }
 
     #[test]

@@ -34,6 +34,73 @@ pub struct Settings {
     pub postgres: PostgresSettings,
     pub minio: MinioSettings,
     pub health: HealthSettings,
+    pub logs: LogsSettings,
+    pub backup: BackupSettings,
+    pub disk: DiskSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsSettings {
+    /// The service whose log files `logs files` / `logs clean` look after.
+    pub service: String,
+    /// The log directory inside that service's container.
+    pub dir: String,
+    /// Rotated plain log files older than this are gzipped by `logs clean`.
+    #[serde(with = "humantime_serde")]
+    pub compress_older_than: Duration,
+    /// Rotated plain log files older than this are deleted by `logs clean`.
+    #[serde(with = "humantime_serde")]
+    pub delete_older_than: Duration,
+    /// Compressed log files older than this are deleted by `logs clean`.
+    #[serde(with = "humantime_serde")]
+    pub delete_compressed_older_than: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Where backups are kept on this host (relative to gymops.yaml's directory).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiskSettings {
+    /// Used space at or above this percentage is a warning.
+    pub warning_percent: u8,
+    /// Used space at or above this percentage is critical.
+    pub critical_percent: u8,
+}
+
+impl Default for LogsSettings {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        LogsSettings {
+            service: "backend".into(),
+            dir: "/app/logs".into(),
+            compress_older_than: Duration::from_secs(DAY),
+            delete_older_than: Duration::from_secs(7 * DAY),
+            delete_compressed_older_than: Duration::from_secs(7 * DAY),
+        }
+    }
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            dir: PathBuf::from("backups"),
+        }
+    }
+}
+
+impl Default for DiskSettings {
+    fn default() -> Self {
+        DiskSettings {
+            warning_percent: 80,
+            critical_percent: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +246,9 @@ impl Default for Settings {
             postgres: PostgresSettings::default(),
             minio: MinioSettings::default(),
             health: HealthSettings::default(),
+            logs: LogsSettings::default(),
+            backup: BackupSettings::default(),
+            disk: DiskSettings::default(),
         }
     }
 }

@@ -1,0 +1,327 @@
+//! `gymops logs [SERVICE...]`: container logs from the Engine API, each line prefixed by its
+//! service, optionally merged by time, filtered, and followed across restarts.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use regex::Regex;
+use tokio::sync::mpsc;
+
+use super::parse_window;
+use crate::cli::LogsShowArgs;
+use crate::commands::Context;
+use crate::docker::logs::{LogRequest, RawLine};
+use crate::docker::Engine;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::logs::parse::{parse_line, Level, Line};
+use crate::settings::Settings;
+
+/// Compose's palette for service prefixes.
+const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "96"];
+
+/// A line with the index of its service.
+struct Tagged {
+    service: usize,
+    line: RawLine,
+}
+
+/// Which lines to show: `--grep` and `--level`, with the level of the current event kept
+/// per service so that stack traces go with their event.
+struct LineFilter {
+    grep: Option<Regex>,
+    level: Option<Level>,
+    current: HashMap<usize, Option<Level>>,
+}
+
+impl LineFilter {
+    fn keep(&mut self, tagged: &Tagged) -> bool {
+        let text = String::from_utf8_lossy(&tagged.line.text);
+        if let Some(min) = self.level {
+            let current = self.current.entry(tagged.service).or_insert(None);
+            if let Line::Event(event) = parse_line(&tagged.line.text) {
+                *current = event.level;
+            }
+            if !current.is_some_and(|level| level <= min) {
+                return false;
+            }
+        }
+        self.grep.as_ref().is_none_or(|grep| grep.is_match(&text))
+    }
+}
+
+struct Renderer {
+    names: Vec<String>,
+    width: usize,
+    color: bool,
+    timestamps: bool,
+}
+
+impl Renderer {
+    fn render(&self, tagged: &Tagged) -> String {
+        let name = &self.names[tagged.service];
+        let prefix = format!("{name:<width$} |", width = self.width);
+        let prefix = if self.color {
+            format!(
+                "\u{1b}[{}m{prefix}\u{1b}[0m",
+                COLORS[tagged.service % COLORS.len()]
+            )
+        } else {
+            prefix
+        };
+        let time = match (&tagged.line.time, self.timestamps) {
+            (Some(time), true) => format!(" {time}"),
+            _ => String::new(),
+        };
+        format!(
+            "{prefix}{time} {}\n",
+            String::from_utf8_lossy(&tagged.line.text)
+        )
+    }
+}
+
+enum Sink {
+    Stdout(std::io::Stdout),
+    /// A file written whole at the end (atomically).
+    Buffer(std::path::PathBuf, Vec<u8>),
+    /// A file written as lines arrive (--follow).
+    Stream(std::io::BufWriter<std::fs::File>),
+}
+
+impl Sink {
+    fn write(&mut self, text: &str) -> Result<()> {
+        match self {
+            Sink::Stdout(stdout) => {
+                let mut lock = stdout.lock();
+                match lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
+                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                        Err(anyhow!(BrokenPipe))
+                    }
+                    other => other.context("cannot write to stdout"),
+                }
+            }
+            Sink::Buffer(_, buffer) => {
+                buffer.extend_from_slice(text.as_bytes());
+                Ok(())
+            }
+            Sink::Stream(file) => file
+                .write_all(text.as_bytes())
+                .and_then(|_| file.flush())
+                .context("cannot write the output file"),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Sink::Buffer(path, buffer) = self {
+            crate::fsutil::write_atomic(&path, &buffer, None)
+                .with_context(|| format!("cannot write the output file {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The reader went away (`gymops logs | head`): stop quietly.
+#[derive(Debug)]
+struct BrokenPipe;
+
+impl std::fmt::Display for BrokenPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("broken pipe")
+    }
+}
+
+impl std::error::Error for BrokenPipe {}
+
+pub async fn run(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
+    match show(ctx, args).await {
+        Err(err) if err.downcast_ref::<BrokenPipe>().is_some() => Ok(Status::Ok),
+        other => other,
+    }
+}
+
+async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    ctx.check_services(&args.services)?;
+    let grep = args
+        .grep
+        .as_deref()
+        .map(Regex::new)
+        .transpose()
+        .map_err(|err| anyhow!("--grep: invalid regular expression: {err}"))
+        .hint("use Rust regex syntax, e.g. --grep 'timeout|refused' (escape special characters with \\\\)")?;
+    let (since, until) = parse_window(args.since.as_deref(), args.until.as_deref())?;
+    let services: Vec<String> = if args.services.is_empty() {
+        settings.services.keys().cloned().collect()
+    } else {
+        args.services.clone()
+    };
+    let engine = Engine::connect(&settings.docker).await?;
+    let mut targets = Vec::new();
+    for state in engine.service_states(settings, &services).await? {
+        match state.container {
+            Some(container) => targets.push((state.service, container.name)),
+            None => ctx.printer.warn(&format!(
+                "no container for service `{}`; its logs are skipped",
+                state.service
+            )),
+        }
+    }
+    if targets.is_empty() {
+        return Err(anyhow!("no container found for {}", services.join(", ")))
+            .hint("start the services (`docker-compose up -d`), or check `gymops ps`");
+    }
+    let renderer = Renderer {
+        width: targets
+            .iter()
+            .map(|(service, _)| service.len())
+            .max()
+            .unwrap_or(0),
+        names: targets.iter().map(|(service, _)| service.clone()).collect(),
+        color: ctx.printer.colors() && !args.no_color && args.output_file.is_none(),
+        timestamps: args.timestamps,
+    };
+    let mut filter = LineFilter {
+        grep,
+        level: args.level,
+        current: HashMap::new(),
+    };
+    let mut sink = match (&args.output_file, args.follow) {
+        (None, _) => Sink::Stdout(std::io::stdout()),
+        (Some(path), false) => Sink::Buffer(path.clone(), Vec::new()),
+        (Some(path), true) => Sink::Stream(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the output file {}", path.display()))?,
+        )),
+    };
+
+    // What is there already: every service at once, then printed grouped or merged.
+    let request = LogRequest {
+        follow: false,
+        since: since.unwrap_or(0),
+        until: until.unwrap_or(0),
+        tail: args.tail,
+    };
+    let backlogs = futures_util::future::join_all(targets.iter().map(|(_, container)| async {
+        let mut lines = Vec::new();
+        engine
+            .log_lines(container, &request, |line| lines.push(line))
+            .await
+            .map(|_| lines)
+    }))
+    .await;
+    let mut last_seen: Vec<Option<i64>> = vec![None; targets.len()];
+    let mut backlog: Vec<Tagged> = Vec::new();
+    for (service, lines) in backlogs.into_iter().enumerate() {
+        for line in lines? {
+            last_seen[service] = line.nanos.or(last_seen[service]);
+            backlog.push(Tagged { service, line });
+        }
+    }
+    if args.merge {
+        // Stable: lines of one service with the same time keep their order.
+        backlog.sort_by_key(|tagged| tagged.line.nanos.unwrap_or(i64::MIN));
+    }
+    for tagged in &backlog {
+        if filter.keep(tagged) {
+            sink.write(&renderer.render(tagged))?;
+        }
+    }
+    if !args.follow || until.is_some() {
+        sink.finish()?;
+        return Ok(Status::Ok);
+    }
+
+    // Following: one task per service; each re-attaches when its container comes back.
+    // Unbounded: a line is never dropped; the printer (a local pipe or file) keeps up.
+    let (sender, mut receiver) = mpsc::unbounded_channel::<Tagged>();
+    for (index, (service, _)) in targets.iter().enumerate() {
+        let sender = sender.clone();
+        let settings = settings.clone();
+        let service = service.clone();
+        let after = last_seen[index];
+        tokio::spawn(async move {
+            if let Err(err) = follow_service(&settings, index, &service, after, sender).await {
+                tracing::warn!(
+                    "following {service} stopped: {}",
+                    crate::error::describe(&err).0
+                );
+            }
+        });
+    }
+    drop(sender);
+    loop {
+        tokio::select! {
+            line = receiver.recv() => match line {
+                Some(tagged) => {
+                    if filter.keep(&tagged) {
+                        sink.write(&renderer.render(&tagged))?;
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    sink.finish()?;
+    Ok(Status::Ok)
+}
+
+/// Follow one service's log; when the stream ends (the container stopped), wait for the
+/// service's container to run again and re-attach, skipping lines already shown.
+async fn follow_service(
+    settings: &Settings,
+    index: usize,
+    service: &str,
+    mut after: Option<i64>,
+    sender: mpsc::UnboundedSender<Tagged>,
+) -> Result<()> {
+    let engine = Engine::connect(&settings.docker).await?;
+    loop {
+        let container = wait_running(&engine, settings, service).await?;
+        // Docker's `since` has whole seconds; the nanosecond check below drops repeats.
+        let since = after.map(|n| n.div_euclid(1_000_000_000)).unwrap_or(0);
+        let request = LogRequest {
+            follow: true,
+            since,
+            until: 0,
+            tail: if after.is_some() { None } else { Some(0) },
+        };
+        let result = engine
+            .log_lines(&container, &request, |line| {
+                if line.nanos.is_some_and(|n| after.is_some_and(|a| n <= a)) {
+                    return;
+                }
+                after = line.nanos.or(after);
+                // Fails only when the printer has stopped; the loop below then ends.
+                let _ = sender.send(Tagged {
+                    service: index,
+                    line,
+                });
+            })
+            .await;
+        if sender.is_closed() {
+            return Ok(());
+        }
+        if let Err(err) = result {
+            tracing::debug!("log stream of {container} ended: {err:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The service's container once it is running (polling every half second).
+async fn wait_running(engine: &Engine, settings: &Settings, service: &str) -> Result<String> {
+    loop {
+        let states = engine
+            .service_states(settings, &[service.to_string()])
+            .await?;
+        if let Some(container) = states.into_iter().next().and_then(|s| s.container) {
+            if container.state == "running" {
+                return Ok(container.name);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

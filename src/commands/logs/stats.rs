@@ -1,0 +1,184 @@
+//! `gymops logs stats`: the guide's log analysis (section 3.2) as counts, from container
+//! logs or from exported / rotated files.
+
+use anyhow::{anyhow, Context as _, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::parse_window;
+use crate::cli::LogsStatsArgs;
+use crate::commands::Context;
+use crate::docker::logs::LogRequest;
+use crate::docker::Engine;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::logs::files;
+use crate::logs::stats::{Collector, LogStats, StatsOptions};
+use crate::output::{OutputFormat, Printer};
+
+#[derive(Debug, Serialize)]
+pub struct StatsOutput {
+    /// Files read, or `service:container` for container logs.
+    pub sources: Vec<String>,
+    #[serde(flatten)]
+    pub stats: LogStats,
+}
+
+pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
+    let (since, until) = parse_window(args.since.as_deref(), args.until.as_deref())?;
+    let from_files = !args.file.is_empty();
+    let options = StatsOptions {
+        since,
+        until,
+        top: args.top,
+        topic: args.topic,
+        prefer_source_time: !from_files,
+    };
+    let mut collector = Collector::new(options);
+    let mut sources = Vec::new();
+    if from_files {
+        for path in &args.file {
+            let reader =
+                files::open(path).hint("check the path; --file takes plain or .gz log files")?;
+            files::for_each_line(reader, |line| collector.line(line, None))
+                .with_context(|| format!("cannot read log file {}", path.display()))
+                .hint("a .gz file that is truncated or not gzip cannot be read; check it with `gzip -t`")?;
+            sources.push(path.display().to_string());
+        }
+    } else {
+        let settings = ctx.settings();
+        let services = if args.services.is_empty() {
+            vec![settings.logs.service.clone()]
+        } else {
+            args.services.clone()
+        };
+        ctx.check_services(&services)?;
+        let engine = Engine::connect(&settings.docker).await?;
+        let request = LogRequest {
+            follow: false,
+            since: since.unwrap_or(0),
+            until: until.unwrap_or(0),
+            tail: None,
+        };
+        for state in engine.service_states(settings, &services).await? {
+            let Some(container) = &state.container else {
+                return Err(anyhow!(
+                    "no container found for service `{}`",
+                    state.service
+                ))
+                .hint("start it, or read exported files with --file");
+            };
+            engine
+                .log_lines(&container.name, &request, |line| {
+                    let seconds = line.nanos.map(|n| n.div_euclid(1_000_000_000));
+                    collector.line(&line.text, seconds)
+                })
+                .await?;
+            sources.push(format!("{}:{}", state.service, container.name));
+        }
+    }
+    let output = StatsOutput {
+        sources,
+        stats: collector.finish(),
+    };
+    let text = match ctx.printer.format {
+        OutputFormat::Json => Printer::json(&output)?,
+        OutputFormat::Table => render(&ctx.printer, &output),
+    };
+    ctx.printer.emit(&text, None)?;
+    Ok(Status::Ok)
+}
+
+fn render(printer: &Printer, output: &StatsOutput) -> String {
+    let stats = &output.stats;
+    let levels = &stats.levels;
+    let mut text = printer.table(
+        &["LEVEL", "EVENTS"],
+        [
+            ("ERROR", levels.error),
+            ("WARN", levels.warn),
+            ("INFO", levels.info),
+            ("DEBUG", levels.debug),
+            ("TRACE", levels.trace),
+        ]
+        .into_iter()
+        .map(|(level, count)| vec![Cell::new(level), Printer::number_cell(count)])
+        .collect(),
+    );
+    text.push_str(&format!(
+        "{} lines: {} events, {} stack-trace/continuation lines, {} blank, {} unparsed, {} events without a level, {} outside the window\n",
+        stats.lines, stats.events, stats.continuation_lines, stats.blank_lines, stats.unparsed_lines, stats.events_without_level, stats.outside_window
+    ));
+    if let (Some(first), Some(last)) = (&stats.first_event, &stats.last_event) {
+        text.push_str(&format!("from {first} to {last}\n"));
+    }
+    if !stats.errors_per_hour.is_empty() {
+        text.push('\n');
+        text.push_str(
+            &printer.table(
+                &["HOUR", "ERRORS"],
+                stats
+                    .errors_per_hour
+                    .iter()
+                    .map(|h| vec![Cell::new(&h.hour), Printer::number_cell(h.count)])
+                    .collect(),
+            ),
+        );
+    }
+    if !stats.top_errors.is_empty() {
+        text.push('\n');
+        text.push_str(&groups_table(printer, &stats.top_errors));
+        if stats.untracked_errors > 0 {
+            text.push_str(&format!(
+                "{} more errors were not grouped (over {} distinct messages)\n",
+                stats.untracked_errors,
+                crate::logs::stats::MAX_GROUPS
+            ));
+        }
+    }
+    if let Some(topic) = &stats.topic {
+        text.push_str(
+            &format!(
+                "\ntopic {:?} ({}): {} matching lines\n",
+                topic.topic,
+                topic.keywords.join(", "),
+                topic.matches
+            )
+            .to_lowercase(),
+        );
+        if !topic.per_hour.is_empty() {
+            text.push_str(
+                &printer.table(
+                    &["HOUR", "MATCHES"],
+                    topic
+                        .per_hour
+                        .iter()
+                        .map(|h| vec![Cell::new(&h.hour), Printer::number_cell(h.count)])
+                        .collect(),
+                ),
+            );
+        }
+        if !topic.top.is_empty() {
+            text.push_str(&groups_table(printer, &topic.top));
+        }
+    }
+    text
+}
+
+fn groups_table(printer: &Printer, groups: &[crate::logs::stats::MessageGroup]) -> String {
+    let dash = || "-".to_string();
+    printer.table(
+        &["COUNT", "FIRST SEEN", "LAST SEEN", "MESSAGE (example)"],
+        groups
+            .iter()
+            .map(|g| {
+                vec![
+                    Printer::number_cell(g.count),
+                    Cell::new(g.first_seen.clone().unwrap_or_else(dash)),
+                    Cell::new(g.last_seen.clone().unwrap_or_else(dash)),
+                    Cell::new(&g.example),
+                ]
+            })
+            .collect(),
+    )
+}
