@@ -8,6 +8,8 @@
 //!                 [--context-path /springboot1ngh61a2]      (password: STANDIN_DB_PASSWORD)
 //! standin minio --listen 0.0.0.0:9000 --console 0.0.0.0:9001
 //! standin probe URL                                          (exit 0 on a 2xx answer)
+//! standin emit STDOUT_FILE [STDERR_FILE]   (writes the files' lines to stdout and stderr,
+//!                                           then waits; exits on SIGTERM)
 //! ```
 
 use std::io::{Read, Write};
@@ -85,11 +87,31 @@ fn main() {
             });
         }
         Some("probe") => std::process::exit(probe(&required(&args, "probe"))),
+        Some("emit") => runtime.block_on(emit(&args[1..])),
         _ => {
             eprintln!("usage: standin backend|minio|probe ...");
             std::process::exit(64);
         }
     }
+}
+
+/// Write known lines to both streams, then wait for SIGTERM (a test's log source).
+async fn emit(files: &[String]) {
+    if let Some(path) = files.first() {
+        let text = std::fs::read(path).expect("cannot read the stdout file");
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&text).unwrap();
+        stdout.flush().unwrap();
+    }
+    if let Some(path) = files.get(1) {
+        let text = std::fs::read(path).expect("cannot read the stderr file");
+        let mut stderr = std::io::stderr().lock();
+        stderr.write_all(&text).unwrap();
+        stderr.flush().unwrap();
+    }
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    term.recv().await;
 }
 
 async fn serve(listen: String, role: Role, backend: Option<Arc<Backend>>) {

@@ -223,7 +223,7 @@ fn filters_select_checks_and_the_report_can_go_to_a_file() {
         format!("127.0.0.1:{}/postgres as postgres", stack.postgres_port)
     );
 
-    let out_file = stack.dir.path().join("reports").join("health.json");
+    let out_file = stack.rig.dir.path().join("reports").join("health.json");
     std::fs::create_dir(out_file.parent().unwrap()).unwrap();
     let output = run(stack
         .gymops()
@@ -346,7 +346,7 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
     let output = run(stack.gymops().args(["ps", "--output", "json"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let ps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(ps["project"], stack.project.as_str());
+    assert_eq!(ps["project"], stack.rig.name.as_str());
     let services = ps["services"].as_array().unwrap();
     let names: Vec<&str> = services
         .iter()
@@ -403,7 +403,7 @@ fn ps_lists_every_service_with_image_state_health_uptime_restarts_and_ports() {
 
     // A service with no container at all.
     std::fs::write(
-        stack.dir.path().join("gymops.yaml"),
+        stack.rig.dir.path().join("gymops.yaml"),
         stack.config_yaml() + "  # \n",
     )
     .unwrap();

@@ -224,11 +224,124 @@ fn unique_project() -> String {
     )
 }
 
-/// A running deployment: PostgreSQL, the backend stand-in and the MinIO stand-in.
-pub struct Stack {
-    pub project: String,
+/// A compose project of the test's own: a network, containers with compose labels, and a
+/// working directory for gymops.yaml. Everything it made is removed on drop, even when the
+/// test fails.
+pub struct Project {
+    pub name: String,
     pub network: String,
     pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        ensure_image();
+        let name = unique_project();
+        let network = format!("{name}_default");
+        let project = Project {
+            network,
+            dir: tempfile::tempdir().unwrap(),
+            name,
+        };
+        docker_ok(&[
+            "network",
+            "create",
+            "--label",
+            RIG_LABEL,
+            "--label",
+            &format!("{RIG_LABEL}.stack={}", project.name),
+            &project.network,
+        ]);
+        project
+    }
+
+    /// `docker run -d` arguments for a container of this project: the rig image's mounts,
+    /// the project's network and labels, and compose's labels for `service`.
+    pub fn base_args(&self, name: &str, service: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "-d".into(),
+            "--name".into(),
+            name.into(),
+            "--network".into(),
+            self.network.clone(),
+            "--label".into(),
+            RIG_LABEL.into(),
+            "--label".into(),
+            format!("{RIG_LABEL}.stack={}", self.name),
+            "-v".into(),
+            "/usr:/usr:ro".into(),
+            "-v".into(),
+            "/etc:/etc:ro".into(),
+        ];
+        if let Some(service) = service {
+            for label in [
+                format!("com.docker.compose.project={}", self.name),
+                format!("com.docker.compose.service={service}"),
+                "com.docker.compose.container-number=1".into(),
+                "com.docker.compose.oneoff=False".into(),
+            ] {
+                args.push("--label".into());
+                args.push(label);
+            }
+        }
+        args
+    }
+
+    /// Start a container of `service` running `standin emit` over the given stdout and
+    /// stderr text: a log source with known lines. Returns the container name.
+    pub fn emitter(&self, service: &str, stdout: &str, stderr: &str) -> String {
+        let name = format!("{}-{service}-1", self.name);
+        let files = self.dir.path().join(format!("emit-{service}"));
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("stdout.txt"), stdout).unwrap();
+        std::fs::write(files.join("stderr.txt"), stderr).unwrap();
+        let mut args = self.base_args(&name, Some(service));
+        args.extend([
+            "-v".into(),
+            format!("{}:/opt/standin:ro", standin_bin().display()),
+            "-v".into(),
+            format!("{}:/emit:ro", files.display()),
+            IMAGE.into(),
+            "/opt/standin".into(),
+            "emit".into(),
+            "/emit/stdout.txt".into(),
+            "/emit/stderr.txt".into(),
+        ]);
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        name
+    }
+
+    pub fn write_config(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("gymops.yaml"), yaml).unwrap();
+    }
+
+    pub fn gymops(&self) -> Command {
+        gymops(self.dir.path())
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let filter = format!("label={RIG_LABEL}.stack={}", self.name);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        let ids: Vec<String> = text(&ids.stdout).lines().map(str::to_string).collect();
+        for id in &ids {
+            // A paused container must be unpaused before it can be removed on some engines.
+            let _ = docker(&["unpause", id]);
+        }
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+        let _ = docker(&["network", "rm", &self.network]);
+    }
+}
+
+/// A running deployment: PostgreSQL, the backend stand-in and the MinIO stand-in.
+pub struct Stack {
+    pub rig: Project,
     pub postgres: String,
     pub backend: String,
     pub minio: String,
@@ -241,31 +354,18 @@ pub struct Stack {
 impl Stack {
     /// Start the whole stack and wait until every container is healthy.
     pub fn start() -> Stack {
-        ensure_image();
-        let project = unique_project();
-        let network = format!("{project}_default");
+        let rig = Project::new();
+        let name = rig.name.clone();
         let mut stack = Stack {
-            postgres: format!("{project}_postgres_1"), // docker-compose v1 name, with labels
-            backend: format!("{project}-backend-1"),   // docker compose v2 name, with labels
-            minio: format!("{project}-objstore"),      // explicit container name, no labels
-            project,
-            network,
-            dir: tempfile::tempdir().unwrap(),
+            postgres: format!("{name}_postgres_1"), // docker-compose v1 name, with labels
+            backend: format!("{name}-backend-1"),   // docker compose v2 name, with labels
+            minio: format!("{name}-objstore"),      // explicit container name, no labels
+            rig,
             postgres_port: 0,
             backend_port: 0,
             minio_port: 0,
             console_port: 0,
         };
-        // From here on, Drop cleans up whatever was made.
-        docker_ok(&[
-            "network",
-            "create",
-            "--label",
-            RIG_LABEL,
-            "--label",
-            &format!("{RIG_LABEL}.stack={}", stack.project),
-            &stack.network,
-        ]);
         stack.start_postgres();
         stack.start_backend();
         stack.start_minio();
@@ -285,34 +385,7 @@ impl Stack {
     }
 
     fn base_args(&self, name: &str, service: Option<&str>) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            "-d".into(),
-            "--name".into(),
-            name.into(),
-            "--network".into(),
-            self.network.clone(),
-            "--label".into(),
-            RIG_LABEL.into(),
-            "--label".into(),
-            format!("{RIG_LABEL}.stack={}", self.project),
-            "-v".into(),
-            "/usr:/usr:ro".into(),
-            "-v".into(),
-            "/etc:/etc:ro".into(),
-        ];
-        if let Some(service) = service {
-            for label in [
-                format!("com.docker.compose.project={}", self.project),
-                format!("com.docker.compose.service={service}"),
-                "com.docker.compose.container-number=1".into(),
-                "com.docker.compose.oneoff=False".into(),
-            ] {
-                args.push("--label".into());
-                args.push(label);
-            }
-        }
-        args
+        self.rig.base_args(name, service)
     }
 
     fn start_postgres(&self) {
@@ -450,7 +523,7 @@ impl Stack {
              backend:\n  url: http://127.0.0.1:{backend_port}/springboot1ngh61a2\n\
              postgres:\n  host: 127.0.0.1\n  port: {postgres_port}\n\
              minio:\n  url: http://127.0.0.1:{minio_port}\n  console_url: http://127.0.0.1:{console_port}\n",
-            project = self.project,
+            project = self.rig.name,
             minio = self.minio,
             backend_port = self.backend_port,
             postgres_port = self.postgres_port,
@@ -460,12 +533,12 @@ impl Stack {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(self.dir.path().join("gymops.yaml"), self.config_yaml()).unwrap();
+        self.rig.write_config(&self.config_yaml());
     }
 
     /// gymops in the stack's directory, with the database password in the environment.
     pub fn gymops(&self) -> Command {
-        let mut command = gymops(self.dir.path());
+        let mut command = self.rig.gymops();
         command.env("GYMOPS_POSTGRES_PASSWORD", PASSWORD);
         command
     }
@@ -479,22 +552,4 @@ fn postgres_uid() -> String {
         .expect("no postgres user in /etc/passwd: apt-get install postgresql");
     let fields: Vec<&str> = line.split(':').collect();
     format!("{}:{}", fields[2], fields[3])
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let filter = format!("label={RIG_LABEL}.stack={}", self.project);
-        let ids = docker(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<String> = text(&ids.stdout).lines().map(str::to_string).collect();
-        for id in &ids {
-            // A paused container must be unpaused before it can be killed on some engines.
-            let _ = docker(&["unpause", id]);
-        }
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker(&args);
-        }
-        let _ = docker(&["network", "rm", &self.network]);
-    }
 }

@@ -159,18 +159,21 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     };
     let engine = Engine::connect(&settings.docker).await?;
     let mut targets = Vec::new();
+    let mut missing = Vec::new();
     for state in engine.service_states(settings, &services).await? {
         match state.container {
             Some(container) => targets.push((state.service, container.name)),
-            None => ctx.printer.warn(&format!(
-                "no container for service `{}`; its logs are skipped",
-                state.service
-            )),
+            None => missing.push(state.service),
         }
     }
     if targets.is_empty() {
-        return Err(anyhow!("no container found for {}", services.join(", ")))
+        return Err(anyhow!("no container found for {}", missing.join(", ")))
             .hint("start the services (`docker-compose up -d`), or check `gymops ps`");
+    }
+    for service in &missing {
+        ctx.printer.warn(&format!(
+            "no container for service `{service}`; its logs are skipped"
+        ));
     }
     let renderer = Renderer {
         width: targets
@@ -215,7 +218,8 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     let mut backlog: Vec<Tagged> = Vec::new();
     for (service, lines) in backlogs.into_iter().enumerate() {
         for line in lines? {
-            last_seen[service] = line.nanos.or(last_seen[service]);
+            // The newest time, not the last line's: stdout and stderr interleave out of order.
+            last_seen[service] = last_seen[service].max(line.nanos);
             backlog.push(Tagged { service, line });
         }
     }
@@ -288,12 +292,15 @@ async fn follow_service(
             until: 0,
             tail: if after.is_some() { None } else { Some(0) },
         };
+        // Lines up to the newest already shown are repeats; within one attachment nothing
+        // is dropped, however stdout and stderr interleave.
+        let shown_up_to = after;
         let result = engine
             .log_lines(&container, &request, |line| {
-                if line.nanos.is_some_and(|n| after.is_some_and(|a| n <= a)) {
+                if line.nanos.is_some_and(|n| shown_up_to.is_some_and(|a| n <= a)) {
                     return;
                 }
-                after = line.nanos.or(after);
+                after = after.max(line.nanos);
                 // Fails only when the printer has stopped; the loop below then ends.
                 let _ = sender.send(Tagged {
                     service: index,
