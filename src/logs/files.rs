@@ -6,12 +6,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::stats::{Collector, StatsOptions};
+
 /// Lines longer than this are cut (and still counted once); the rest of such a line is skipped.
 pub const MAX_LINE: usize = 1 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// Open a log file; `.gz` files (by name or by their magic bytes) are decompressed.
-pub fn open(path: &Path) -> Result<Box<dyn Read>> {
+pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let mut file =
         File::open(path).with_context(|| format!("cannot open log file {}", path.display()))?;
     let mut magic = [0u8; 2];
@@ -29,47 +31,197 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>> {
     }
 }
 
-/// Call `each` with every line of `reader` (without the newline), reading 1 MiB at a time.
-pub fn for_each_line(mut reader: impl Read, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
-    let mut buffer = vec![0u8; CHUNK];
-    let mut filled = 0;
-    // Inside a line longer than MAX_LINE: skip until its newline.
-    let mut skipping = false;
-    loop {
-        let read = match reader.read(&mut buffer[filled..]) {
-            Ok(read) => read,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        if read == 0 {
-            if filled > 0 && !skipping {
-                each(&buffer[..filled]);
-            }
-            return Ok(());
-        }
-        let end = filled + read;
-        let mut start = 0;
-        for newline in memchr::memchr_iter(b'\n', &buffer[filled..end]) {
-            let at = filled + newline;
-            if skipping {
-                skipping = false;
-            } else {
-                each(&buffer[start..at]);
-            }
-            start = at + 1;
-        }
-        if start == 0 && end == buffer.len() {
-            // One line fills the whole buffer: count what we have, skip the rest of it.
-            if !skipping {
-                each(&buffer[..end.min(MAX_LINE)]);
-            }
-            skipping = true;
-            filled = 0;
-            continue;
-        }
-        buffer.copy_within(start..end, 0);
-        filled = end - start;
+/// Feed a whole log into `collector`, on every core: a reader cuts the input into blocks at
+/// line ends, workers count each block with a block collector, and the blocks are merged in
+/// input order, so the counts are those of a single pass. Buffers go round a fixed pool, so
+/// memory stays a few MiB whatever the input size. A keyword view (--topic) reads in one pass.
+pub fn collect(
+    reader: impl Read + Send,
+    collector: &mut Collector,
+    options: &StatsOptions,
+) -> std::io::Result<()> {
+    collect_in_blocks(reader, collector, options, 2 << 20)
+}
+
+fn collect_in_blocks(
+    reader: impl Read + Send,
+    collector: &mut Collector,
+    options: &StatsOptions,
+    block_size: usize,
+) -> std::io::Result<()> {
+    use std::sync::mpsc::sync_channel;
+    use std::sync::{Arc, Mutex};
+
+    if options.topic.is_some() {
+        // The keyword view follows events across lines; one pass in order keeps it exact.
+        let mut spare = Vec::new();
+        return read_blocks(
+            reader,
+            block_size,
+            || std::mem::take(&mut spare),
+            |_, block, len| {
+                for_each_line_of(&block[..len], |line| collector.line(line, None));
+                true
+            },
+        );
     }
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let pool_size = workers + 2;
+    std::thread::scope(|scope| {
+        let (work_sender, work_receiver) = sync_channel::<(u64, Vec<u8>, usize)>(workers);
+        let work_receiver = Arc::new(Mutex::new(work_receiver));
+        let (done_sender, done_receiver) = sync_channel::<(u64, Collector)>(workers);
+        let (free_buffers, spare_buffers) = sync_channel::<Vec<u8>>(pool_size);
+        for _ in 0..workers {
+            let work_receiver = Arc::clone(&work_receiver);
+            let done_sender = done_sender.clone();
+            let free_buffers = free_buffers.clone();
+            let options = options.clone();
+            scope.spawn(move || loop {
+                let job = work_receiver.lock().map(|receiver| receiver.recv());
+                let Ok(Ok((sequence, block, len))) = job else {
+                    break;
+                };
+                let mut counted = Collector::for_block(options.clone());
+                for_each_line_of(&block[..len], |line| counted.line(line, None));
+                // Back to the pool (dropped when the reader has finished).
+                let _ = free_buffers.try_send(block);
+                if done_sender.send((sequence, counted)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done_sender);
+        drop(free_buffers);
+        let reading = scope.spawn(move || {
+            let mut allocated = 0;
+            let result = read_blocks(
+                reader,
+                block_size,
+                || match spare_buffers.try_recv() {
+                    Ok(buffer) => buffer,
+                    Err(_) if allocated < pool_size => {
+                        allocated += 1;
+                        Vec::new()
+                    }
+                    // Wait for a worker to hand a buffer back: this is what bounds memory.
+                    Err(_) => spare_buffers.recv().unwrap_or_default(),
+                },
+                |sequence, block, len| work_sender.send((sequence, block, len)).is_ok(),
+            );
+            drop(work_sender);
+            result
+        });
+        let mut next = 0u64;
+        let mut waiting = std::collections::BTreeMap::new();
+        for (sequence, block) in done_receiver {
+            waiting.insert(sequence, block);
+            while let Some(block) = waiting.remove(&next) {
+                collector.merge(block);
+                next += 1;
+            }
+        }
+        reading
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the log reader stopped")))
+    })
+}
+
+/// Each line of a block (the last one may lack its newline).
+fn for_each_line_of(data: &[u8], mut each: impl FnMut(&[u8])) {
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', data) {
+        each(&data[start..newline]);
+        start = newline + 1;
+    }
+    if start < data.len() {
+        each(&data[start..]);
+    }
+}
+
+/// Read `reader` into blocks that end at a newline (or at the end of input), each in a
+/// buffer from `buffer()` and handed to `send` with its valid length. A line longer than
+/// MAX_LINE becomes a block of its own, cut, and the rest of it is skipped.
+fn read_blocks(
+    mut reader: impl Read,
+    size: usize,
+    mut buffer: impl FnMut() -> Vec<u8>,
+    mut send: impl FnMut(u64, Vec<u8>, usize) -> bool,
+) -> std::io::Result<()> {
+    let mut sequence = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut skipping = false;
+    let mut eof = false;
+    // A buffer that held no whole line yet is used again, never dropped: the pool behind
+    // `buffer()` is fixed, and a lost buffer would leave it waiting.
+    let mut unused: Option<Vec<u8>> = None;
+    while !eof {
+        let mut block = unused.take().unwrap_or_else(&mut buffer);
+        // Zeroed once per buffer: a recycled buffer keeps its length.
+        if block.len() < carry.len() + size {
+            block.resize(carry.len() + size, 0);
+        }
+        block[..carry.len()].copy_from_slice(&carry);
+        let mut start = 0;
+        let mut end = carry.len();
+        carry.clear();
+        let limit = end + size;
+        while end < limit {
+            match reader.read(&mut block[end..limit]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(read) => end += read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if skipping {
+            match memchr::memchr(b'\n', &block[..end]) {
+                Some(newline) => {
+                    start = newline + 1;
+                    skipping = false;
+                }
+                None => {
+                    unused = Some(block);
+                    continue;
+                }
+            }
+        }
+        let cut = if eof {
+            Some(end)
+        } else {
+            memchr::memrchr(b'\n', &block[start..end]).map(|n| start + n + 1)
+        };
+        let cut = match cut {
+            Some(cut) => cut,
+            None if end - start >= MAX_LINE => {
+                skipping = true;
+                start + MAX_LINE
+            }
+            None => {
+                carry.extend_from_slice(&block[start..end]);
+                unused = Some(block);
+                continue;
+            }
+        };
+        carry.extend_from_slice(&block[cut..end]);
+        if start > 0 {
+            block.copy_within(start..cut, 0);
+        }
+        let len = cut - start;
+        if len > 0 {
+            if !send(sequence, block, len) {
+                return Ok(());
+            }
+            sequence += 1;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -77,39 +229,142 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn lines(data: &[u8]) -> Vec<Vec<u8>> {
+    /// The lines of `data` as the reader cuts them, with blocks of `block` bytes.
+    fn lines_with(data: &[u8], block: usize) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        for_each_line(data, |line| out.push(line.to_vec())).unwrap();
+        read_blocks(data, block, Vec::new, |_, bytes, len| {
+            for_each_line_of(&bytes[..len], |line| out.push(line.to_vec()));
+            true
+        })
+        .unwrap();
         out
     }
 
     #[test]
     fn splits_lines_with_or_without_a_final_newline() {
+        let v = |items: &[&str]| {
+            items
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            lines(b"a\nbb\n\nccc"),
-            vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]
+            lines_with(b"a\nbb\n\nccc", 4096),
+            v(&["a", "bb", "", "ccc"])
         );
-        assert_eq!(lines(b"a\n"), vec![b"a".to_vec()]);
-        assert!(lines(b"").is_empty());
+        assert_eq!(lines_with(b"a\n", 4096), v(&["a"]));
+        assert!(lines_with(b"", 4096).is_empty());
     }
 
     #[test]
-    fn lines_across_chunk_boundaries_are_whole() {
-        let line = "x".repeat(1000);
-        let data: String = (0..3000).map(|_| format!("{line}\n")).collect();
-        let got = lines(data.as_bytes());
-        assert_eq!(got.len(), 3000);
-        assert!(got.iter().all(|l| l.len() == 1000));
+    fn blocks_hold_whole_lines_whatever_the_block_size() {
+        let data: String = (0..5000)
+            .map(|i| format!("line {i} {}\n", "x".repeat(i % 97)))
+            .collect();
+        let expected: Vec<Vec<u8>> = data.lines().map(|l| l.as_bytes().to_vec()).collect();
+        for block in [64, 1000, 4096, 1 << 20] {
+            assert_eq!(
+                lines_with(data.as_bytes(), block),
+                expected,
+                "block {block}"
+            );
+        }
+        assert_eq!(
+            lines_with(b"a\nb\nlast", 2),
+            vec![b"a".to_vec(), b"b".to_vec(), b"last".to_vec()]
+        );
     }
 
     #[test]
     fn an_endless_line_is_cut_and_counted_once() {
-        let mut data = vec![b'y'; 3 * CHUNK];
+        let mut data = vec![b'y'; 3 * MAX_LINE];
         data.extend_from_slice(b"\nnext\n");
-        let got = lines(&data);
+        let got = lines_with(&data, 1 << 20);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].len(), MAX_LINE);
         assert_eq!(got[1], b"next");
+    }
+
+    fn single_pass(data: &str, options: &StatsOptions) -> crate::logs::stats::LogStats {
+        let mut single = Collector::new(options.clone());
+        for line in data.lines() {
+            single.line(line.as_bytes(), None);
+        }
+        single.finish()
+    }
+
+    const SAMPLE: &str = "\
+2024-01-15 10:00:00.000 ERROR 1 --- [x] a.B : failed 42
+\tat a.B.c(B.java:1)
+
+2024-01-15 11:00:00.000  INFO 1 --- [x] a.B : ok
+garbage?
+2024-01-15 12:00:00.000 ERROR 1 --- [x] a.Pay :
+java.net.SocketTimeoutException: Read timed out
+\tat a.Pay.go(Pay.java:7)
+2024-01-15 13:00:00.000 ERROR 1 --- [x] a.Pay :
+2024-01-15 13:30:00.000  WARN 1 --- [x] a.B : slow
+";
+
+    #[test]
+    fn block_collection_counts_exactly_as_a_single_pass_at_every_boundary() {
+        use crate::logs::stats::StatsOptions;
+        let data = format!("leading garbage\n\tat orphan.Frame\n{}", SAMPLE.repeat(40));
+        let since = crate::logs::parse::parse_timestamp(b"2024-01-15 10:30:00").map(|t| t.0);
+        for options in [
+            StatsOptions {
+                since: None,
+                until: None,
+                top: 5,
+                topic: None,
+                prefer_source_time: false,
+            },
+            StatsOptions {
+                since,
+                until: None,
+                top: 5,
+                topic: None,
+                prefer_source_time: false,
+            },
+        ] {
+            let expected = single_pass(&data, &options);
+            // Tiny blocks put a boundary after every line some time or other.
+            for block in [1, 7, 40, 64, 100, 333, 4096] {
+                let mut blocks = Collector::new(options.clone());
+                collect_in_blocks(data.as_bytes(), &mut blocks, &options, block).unwrap();
+                assert_eq!(blocks.finish(), expected, "block size {block}");
+            }
+        }
+        let counts = single_pass(
+            &data,
+            &StatsOptions {
+                since: None,
+                until: None,
+                top: 5,
+                topic: None,
+                prefer_source_time: false,
+            },
+        );
+        assert_eq!((counts.levels.error, counts.unparsed_lines), (120, 2));
+        assert_eq!(counts.top_errors.len(), 3, "{:#?}", counts.top_errors);
+    }
+
+    #[test]
+    fn the_topic_view_reads_in_one_pass_with_the_same_counts() {
+        use crate::logs::stats::{StatsOptions, Topic};
+        let data = SAMPLE.repeat(50);
+        let options = StatsOptions {
+            since: None,
+            until: None,
+            top: 5,
+            topic: Some(Topic::Slow),
+            prefer_source_time: false,
+        };
+        let mut blocks = Collector::new(options.clone());
+        collect_in_blocks(data.as_bytes(), &mut blocks, &options, 100).unwrap();
+        let (blocks, expected) = (blocks.finish(), single_pass(&data, &options));
+        assert_eq!(blocks, expected);
+        assert_eq!(blocks.topic.unwrap().matches, 100);
     }
 
     #[test]
@@ -122,8 +377,8 @@ mod tests {
         );
         encoder.write_all(b"one\ntwo\n").unwrap();
         encoder.finish().unwrap();
-        let mut out = Vec::new();
-        for_each_line(open(&path).unwrap(), |l| out.push(l.to_vec())).unwrap();
-        assert_eq!(out, vec![b"one".to_vec(), b"two".to_vec()]);
+        let mut text = String::new();
+        open(&path).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "one\ntwo\n");
     }
 }

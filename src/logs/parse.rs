@@ -50,23 +50,51 @@ impl Level {
     }
 
     /// A level word as loggers write it (`WARN`, `warning`, PostgreSQL's `LOG:`...).
+    /// The word is packed into a u64 and compared with constants: this runs once per line.
     pub fn from_word(word: &[u8]) -> Option<Level> {
         let word = word.strip_suffix(b":").unwrap_or(word);
         if word.is_empty() || word.len() > 8 {
             return None;
         }
-        let mut upper = [0u8; 8];
-        for (slot, byte) in upper.iter_mut().zip(word) {
-            *slot = byte.to_ascii_uppercase();
+        let mut key = 0u64;
+        for (index, byte) in word.iter().enumerate() {
+            key |= u64::from(byte.to_ascii_uppercase()) << (8 * index);
         }
-        match &upper[..word.len()] {
-            b"ERROR" | b"FATAL" | b"PANIC" | b"SEVERE" | b"CRITICAL" => Some(Level::Error),
-            b"WARN" | b"WARNING" => Some(Level::Warn),
-            b"INFO" | b"LOG" | b"NOTICE" => Some(Level::Info),
-            b"DEBUG" | b"DEBUG1" | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" | b"FINE" => {
-                Some(Level::Debug)
+        const fn pack(word: &[u8]) -> u64 {
+            let mut key = 0u64;
+            let mut index = 0;
+            while index < word.len() {
+                key |= (word[index] as u64) << (8 * index);
+                index += 1;
             }
-            b"TRACE" | b"FINER" | b"FINEST" => Some(Level::Trace),
+            key
+        }
+        const ERROR: u64 = pack(b"ERROR");
+        const FATAL: u64 = pack(b"FATAL");
+        const PANIC: u64 = pack(b"PANIC");
+        const SEVERE: u64 = pack(b"SEVERE");
+        const CRITICAL: u64 = pack(b"CRITICAL");
+        const WARN: u64 = pack(b"WARN");
+        const WARNING: u64 = pack(b"WARNING");
+        const INFO: u64 = pack(b"INFO");
+        const LOG: u64 = pack(b"LOG");
+        const NOTICE: u64 = pack(b"NOTICE");
+        const DEBUG: u64 = pack(b"DEBUG");
+        const DEBUG1: u64 = pack(b"DEBUG1");
+        const DEBUG2: u64 = pack(b"DEBUG2");
+        const DEBUG3: u64 = pack(b"DEBUG3");
+        const DEBUG4: u64 = pack(b"DEBUG4");
+        const DEBUG5: u64 = pack(b"DEBUG5");
+        const FINE: u64 = pack(b"FINE");
+        const TRACE: u64 = pack(b"TRACE");
+        const FINER: u64 = pack(b"FINER");
+        const FINEST: u64 = pack(b"FINEST");
+        match key {
+            INFO | LOG | NOTICE => Some(Level::Info),
+            ERROR | FATAL | PANIC | SEVERE | CRITICAL => Some(Level::Error),
+            WARN | WARNING => Some(Level::Warn),
+            DEBUG | DEBUG1 | DEBUG2 | DEBUG3 | DEBUG4 | DEBUG5 | FINE => Some(Level::Debug),
+            TRACE | FINER | FINEST => Some(Level::Trace),
             _ => None,
         }
     }
@@ -87,23 +115,46 @@ pub struct Event<'a> {
     /// Seconds since the Unix epoch (UTC; a time without a zone is taken as UTC).
     pub timestamp: Option<i64>,
     pub level: Option<Level>,
-    pub logger: Text<'a>,
-    pub message: Text<'a>,
+    body: Body<'a>,
 }
 
-/// Text of a line: borrowed from plain lines, owned when it came out of JSON.
+/// What follows the level: split into logger and message only when asked, so that the
+/// common INFO line costs no search.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Text<'a> {
-    Borrowed(&'a [u8]),
-    Owned(String),
+enum Body<'a> {
+    Plain(&'a [u8]),
+    Json { logger: String, message: String },
 }
 
-impl Text<'_> {
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Text::Borrowed(bytes) => bytes,
-            Text::Owned(text) => text.as_bytes(),
+impl Event<'_> {
+    /// (logger, message); the logger is empty when the layout has none.
+    pub fn logger_and_message(&self) -> (&[u8], &[u8]) {
+        match &self.body {
+            Body::Plain(tail) => split_logger(tail),
+            Body::Json { logger, message } => (logger.as_bytes(), message.as_bytes()),
         }
+    }
+}
+
+/// What a line is, without its text: cheap to keep for many lines and send between threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Blank,
+    Continuation,
+    Event {
+        timestamp: Option<i64>,
+        level: Option<Level>,
+    },
+}
+
+pub fn classify(line: &[u8]) -> Kind {
+    match parse_line(line) {
+        Line::Blank => Kind::Blank,
+        Line::Continuation => Kind::Continuation,
+        Line::Event(event) => Kind::Event {
+            timestamp: event.timestamp,
+            level: event.level,
+        },
     }
 }
 
@@ -183,9 +234,22 @@ fn parse_after_timestamp(rest: &[u8], timestamp: Option<i64>) -> Event<'_> {
     } else {
         at
     };
-    let tail = &rest[after_level..];
-    // Spring: `12345 --- [main] c.e.Logger : message` — message after the first " : ".
-    let spring_colon = memchr::memmem::find(tail, b" : ")
+    Event {
+        timestamp,
+        level,
+        body: Body::Plain(&rest[after_level..]),
+    }
+}
+
+/// " : " (Spring's separator before the message), searched with a prebuilt searcher.
+static SPRING_SEPARATOR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b" : "));
+
+/// Spring: `12345 --- [main] c.e.Logger : message` — the message after the first " : ";
+/// logback: `c.e.Logger - message`; otherwise all of it is the message.
+fn split_logger(tail: &[u8]) -> (&[u8], &[u8]) {
+    let spring_colon = SPRING_SEPARATOR
+        .find(tail)
         .or_else(|| tail.ends_with(b" :").then(|| tail.len() - 2));
     if let Some(colon) = spring_colon {
         let head = trim_end(&tail[..colon]);
@@ -194,29 +258,16 @@ fn parse_after_timestamp(rest: &[u8], timestamp: Option<i64>) -> Event<'_> {
             .rposition(|b| *b == b' ' || *b == b']')
             .map(|p| p + 1)
             .unwrap_or(0);
-        return Event {
-            timestamp,
-            level,
-            logger: Text::Borrowed(&head[logger_start..]),
-            message: Text::Borrowed(&tail[skip_spaces(tail, (colon + 3).min(tail.len()))..]),
-        };
+        return (
+            &head[logger_start..],
+            &tail[skip_spaces(tail, (colon + 3).min(tail.len()))..],
+        );
     }
-    // logback: `c.e.Logger - message`.
     let logger_end = word_end(tail, 0);
     if tail.get(logger_end..logger_end + 3) == Some(b" - ") {
-        return Event {
-            timestamp,
-            level,
-            logger: Text::Borrowed(&tail[..logger_end]),
-            message: Text::Borrowed(&tail[logger_end + 3..]),
-        };
+        return (&tail[..logger_end], &tail[logger_end + 3..]);
     }
-    Event {
-        timestamp,
-        level,
-        logger: Text::Borrowed(b""),
-        message: Text::Borrowed(tail),
-    }
+    (b"", tail)
 }
 
 #[derive(Deserialize)]
@@ -249,8 +300,10 @@ fn parse_json(line: &[u8]) -> Option<Event<'static>> {
             .level
             .as_deref()
             .and_then(|l| Level::from_word(l.as_bytes())),
-        logger: Text::Owned(parsed.logger.unwrap_or_default()),
-        message: Text::Owned(parsed.message.unwrap_or_default()),
+        body: Body::Json {
+            logger: parsed.logger.unwrap_or_default(),
+            message: parsed.message.unwrap_or_default(),
+        },
     })
 }
 
@@ -347,8 +400,16 @@ mod tests {
         }
     }
 
-    fn text(t: &Text) -> String {
-        String::from_utf8_lossy(t.as_bytes()).into_owned()
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    fn logger(event: &Event) -> String {
+        text(event.logger_and_message().0)
+    }
+
+    fn message(event: &Event) -> String {
+        text(event.logger_and_message().1)
     }
 
     #[test]
@@ -379,22 +440,19 @@ mod tests {
     fn spring_boot_2_and_3_console_layouts() {
         let boot2 = event("2024-01-15 10:30:45.123 ERROR 12345 --- [nio-8080-exec-1] c.e.gym.web.MemberController   : Member 42 not found");
         assert_eq!(boot2.level, Some(Level::Error));
-        assert_eq!(text(&boot2.logger), "c.e.gym.web.MemberController");
-        assert_eq!(text(&boot2.message), "Member 42 not found");
+        assert_eq!(logger(&boot2), "c.e.gym.web.MemberController");
+        assert_eq!(message(&boot2), "Member 42 not found");
         let boot3 = event("2024-01-15T10:30:45.123+08:00  WARN 1 --- [gym] [           main] o.h.engine.jdbc.spi.SqlExceptionHelper   : SQL Error: 0, SQLState: 08001");
         assert_eq!(boot3.level, Some(Level::Warn));
-        assert_eq!(
-            text(&boot3.logger),
-            "o.h.engine.jdbc.spi.SqlExceptionHelper"
-        );
-        assert_eq!(text(&boot3.message), "SQL Error: 0, SQLState: 08001");
+        assert_eq!(logger(&boot3), "o.h.engine.jdbc.spi.SqlExceptionHelper");
+        assert_eq!(message(&boot3), "SQL Error: 0, SQLState: 08001");
     }
 
     #[test]
     fn logback_file_layout_and_postgres_layout() {
         let logback = event("2024-01-15 10:30:45.123 [http-nio-8080-exec-3] INFO  com.gym.App - Started App in 3.2 seconds");
         assert_eq!(
-            (logback.level, text(&logback.logger), text(&logback.message)),
+            (logback.level, logger(&logback), message(&logback)),
             (
                 Some(Level::Info),
                 "com.gym.App".into(),
@@ -404,7 +462,7 @@ mod tests {
         let pg = event("2024-01-15 10:30:45.123 UTC [27] FATAL:  password authentication failed for user \"gym\"");
         assert_eq!(pg.level, Some(Level::Error));
         assert_eq!(
-            text(&pg.message),
+            message(&pg),
             "password authentication failed for user \"gym\""
         );
         assert_eq!(
@@ -423,7 +481,7 @@ mod tests {
             (Some(1_705_314_645), Some(Level::Error))
         );
         assert_eq!(
-            (text(&json.logger), text(&json.message)),
+            (logger(&json), message(&json)),
             ("com.gym.Pay".into(), "timeout after 3000 ms".into())
         );
         let logstash = event(
@@ -451,7 +509,7 @@ mod tests {
     fn a_timestamped_line_without_a_level_is_an_event_without_level() {
         let plain = event("2024-01-15 10:30:45 something happened");
         assert_eq!(
-            (plain.level, text(&plain.message)),
+            (plain.level, message(&plain)),
             (None, "something happened".into())
         );
     }

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use super::fingerprint::{fingerprint, truncate, MAX_TEXT};
-use super::parse::{parse_line, Event, Level, Line};
+use super::parse::{classify, parse_line, Kind, Level, Line};
 
 /// At most this many distinct error fingerprints are tracked, so memory stays bounded
 /// whatever the input; errors beyond are counted as `untracked_errors`.
@@ -146,6 +146,25 @@ impl Groups {
         }
     }
 
+    /// Add a later part's groups: counts add up, first/last widen, the earlier example stays.
+    fn merge(&mut self, later: Groups) {
+        self.untracked += later.untracked;
+        for (key, group) in later.map {
+            let room = self.map.len() < MAX_GROUPS;
+            match self.map.get_mut(&key) {
+                Some(mine) => {
+                    mine.count += group.count;
+                    mine.first = [mine.first, group.first].into_iter().flatten().min();
+                    mine.last = [mine.last, group.last].into_iter().flatten().max();
+                }
+                None if room => {
+                    self.map.insert(key, group);
+                }
+                None => self.untracked += group.count,
+            }
+        }
+    }
+
     fn top(&self, n: usize) -> Vec<MessageGroup> {
         let mut groups: Vec<(&String, &Group)> = self.map.iter().collect();
         groups.sort_by(|a, b| {
@@ -180,6 +199,9 @@ enum Current {
     },
     /// Left out by the window: its continuation lines are left out too.
     Skipped,
+    /// At the start of a block of a larger input: what the continuation lines here belong to
+    /// is known only when the block is merged after the one before it.
+    BlockStart,
 }
 
 /// Feed lines with [`Collector::line`], then [`Collector::finish`].
@@ -196,6 +218,10 @@ pub struct Collector {
     last: Option<i64>,
     current: Current,
     lowered: Vec<u8>,
+    /// Block mode: continuation lines before the block's first event, and the first of them.
+    leading_lines: u64,
+    leading_first: Option<String>,
+    saw_event: bool,
 }
 
 impl Collector {
@@ -235,17 +261,80 @@ impl Collector {
             last: None,
             current: Current::Nothing,
             lowered: Vec::new(),
+            leading_lines: 0,
+            leading_first: None,
+            saw_event: false,
         }
+    }
+
+    /// A collector for one block of a larger input, to be [`merge`](Collector::merge)d in
+    /// input order into the collector of the blocks before it. Not for --topic.
+    pub fn for_block(options: StatsOptions) -> Self {
+        let mut collector = Collector::new(options);
+        collector.current = Current::BlockStart;
+        collector
+    }
+
+    /// Add the next block's counts, settling the lines at its start against the event this
+    /// collector ended in. The result is what one pass over both would have counted (but
+    /// for which fingerprints are kept once more than MAX_GROUPS are seen).
+    pub fn merge(&mut self, block: Collector) {
+        if block.leading_lines > 0 {
+            match &mut self.current {
+                Current::Nothing | Current::BlockStart => {
+                    self.stats.unparsed_lines += block.leading_lines
+                }
+                Current::Skipped => {}
+                Current::Counted {
+                    timestamp,
+                    pending_error,
+                } => {
+                    self.stats.continuation_lines += block.leading_lines;
+                    if let Some(prefix) = pending_error.take() {
+                        let first = block.leading_first.as_deref().unwrap_or_default();
+                        self.errors
+                            .add(&format!("{prefix}{}", first.trim()), *timestamp);
+                    }
+                }
+            }
+        }
+        if block.saw_event {
+            self.flush_pending_error();
+            self.current = block.current;
+            self.saw_event = true;
+        }
+        let (mine, theirs) = (&mut self.stats, block.stats);
+        mine.lines += theirs.lines;
+        mine.events += theirs.events;
+        mine.continuation_lines += theirs.continuation_lines;
+        mine.blank_lines += theirs.blank_lines;
+        mine.unparsed_lines += theirs.unparsed_lines;
+        mine.events_without_level += theirs.events_without_level;
+        mine.outside_window += theirs.outside_window;
+        for (count, more) in self.levels.iter_mut().zip(block.levels) {
+            *count += more;
+        }
+        for (hour, count) in block.errors_per_hour {
+            *self.errors_per_hour.entry(hour).or_default() += count;
+        }
+        self.first = [self.first, block.first].into_iter().flatten().min();
+        self.last = [self.last, block.last].into_iter().flatten().max();
+        self.errors.merge(block.errors);
     }
 
     /// One line, without its newline. `fallback_time` is the time Docker recorded for it,
     /// used when the line carries none.
     pub fn line(&mut self, line: &[u8], fallback_time: Option<i64>) {
+        self.classified(line, classify(line), fallback_time);
+    }
+
+    /// One line whose [`Kind`] is known already (classified on another thread).
+    pub fn classified(&mut self, line: &[u8], kind: Kind, fallback_time: Option<i64>) {
         self.stats.lines += 1;
-        match parse_line(line) {
-            Line::Blank => self.stats.blank_lines += 1,
-            Line::Continuation => self.continuation(line),
-            Line::Event(event) => self.event(line, event, fallback_time),
+        match kind {
+            Kind::Blank => self.stats.blank_lines += 1,
+            Kind::Continuation => self.continuation(line),
+            Kind::Event { timestamp, level } => self.event(line, timestamp, level, fallback_time),
         }
     }
 
@@ -257,12 +346,19 @@ impl Collector {
         }
     }
 
-    fn event(&mut self, line: &[u8], event: Event<'_>, fallback_time: Option<i64>) {
+    fn event(
+        &mut self,
+        line: &[u8],
+        own_time: Option<i64>,
+        level: Option<Level>,
+        fallback_time: Option<i64>,
+    ) {
         self.flush_pending_error();
+        self.saw_event = true;
         let timestamp = if self.options.prefer_source_time {
-            fallback_time.or(event.timestamp)
+            fallback_time.or(own_time)
         } else {
-            event.timestamp.or(fallback_time)
+            own_time.or(fallback_time)
         };
         if !self.in_window(timestamp) {
             self.stats.outside_window += 1;
@@ -275,7 +371,7 @@ impl Collector {
             self.last = Some(self.last.map_or(t, |l| l.max(t)));
         }
         let mut pending_error = None;
-        match event.level {
+        match level {
             None => self.stats.events_without_level += 1,
             Some(level) => {
                 self.levels[level.index()] += 1;
@@ -286,8 +382,7 @@ impl Collector {
                             .entry(t.div_euclid(3600) * 3600)
                             .or_default() += 1;
                     }
-                    let logger = String::from_utf8_lossy(event.logger.as_bytes());
-                    let message = String::from_utf8_lossy(event.message.as_bytes());
+                    let (logger, message) = logger_and_message(line);
                     let prefix = if logger.is_empty() {
                         String::new()
                     } else {
@@ -307,7 +402,7 @@ impl Collector {
             pending_error,
         };
         if self.options.topic.is_some() {
-            let text = String::from_utf8_lossy(event.message.as_bytes()).into_owned();
+            let text = logger_and_message(line).1;
             self.topic_line(line, &text, timestamp);
         }
     }
@@ -315,6 +410,13 @@ impl Collector {
     fn continuation(&mut self, line: &[u8]) {
         match &mut self.current {
             Current::Nothing => self.stats.unparsed_lines += 1,
+            Current::BlockStart => {
+                self.leading_lines += 1;
+                if self.leading_first.is_none() {
+                    self.leading_first =
+                        Some(truncate(&String::from_utf8_lossy(line), MAX_TEXT).to_string());
+                }
+            }
             Current::Skipped => {}
             Current::Counted {
                 timestamp,
@@ -406,6 +508,20 @@ impl Collector {
             top: self.topic_groups.top(self.options.top),
         });
         stats
+    }
+}
+
+/// The logger and message of an event line, parsed again: only errors and topics need them.
+fn logger_and_message(line: &[u8]) -> (String, String) {
+    match parse_line(line) {
+        Line::Event(event) => {
+            let (logger, message) = event.logger_and_message();
+            (
+                String::from_utf8_lossy(logger).into_owned(),
+                String::from_utf8_lossy(message).into_owned(),
+            )
+        }
+        _ => (String::new(), String::from_utf8_lossy(line).into_owned()),
     }
 }
 

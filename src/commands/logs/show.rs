@@ -297,7 +297,10 @@ async fn follow_service(
         let shown_up_to = after;
         let result = engine
             .log_lines(&container, &request, |line| {
-                if line.nanos.is_some_and(|n| shown_up_to.is_some_and(|a| n <= a)) {
+                if line
+                    .nanos
+                    .is_some_and(|n| shown_up_to.is_some_and(|a| n <= a))
+                {
                     return;
                 }
                 after = after.max(line.nanos);

@@ -34,13 +34,13 @@ pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
         topic: args.topic,
         prefer_source_time: !from_files,
     };
-    let mut collector = Collector::new(options);
+    let mut collector = Collector::new(options.clone());
     let mut sources = Vec::new();
     if from_files {
         for path in &args.file {
             let reader =
                 files::open(path).hint("check the path; --file takes plain or .gz log files")?;
-            files::for_each_line(reader, |line| collector.line(line, None))
+            files::collect(reader, &mut collector, &options)
                 .with_context(|| format!("cannot read log file {}", path.display()))
                 .hint("a .gz file that is truncated or not gzip cannot be read; check it with `gzip -t`")?;
             sources.push(path.display().to_string());
