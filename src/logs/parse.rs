@@ -322,14 +322,30 @@ fn digits(bytes: &[u8], at: usize, count: usize) -> Option<i64> {
 /// `YYYY-MM-DD[ T]HH:MM:SS[.fff|,fff][Z|±HH:MM|±HHMM]` at the start of `bytes`:
 /// (seconds since the epoch, bytes used).
 pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
-    let year = digits(bytes, 0, 4)?;
-    if bytes.get(4) != Some(&b'-')
-        || bytes.get(7) != Some(&b'-')
-        || !matches!(bytes.get(10), Some(b' ' | b'T'))
-    {
+    // Consecutive lines share their date: remember the last one per thread.
+    thread_local! {
+        static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
+    }
+    let date: [u8; 10] = bytes.get(..10)?.try_into().ok()?;
+    if !matches!(bytes.get(10), Some(b' ' | b'T')) {
         return None;
     }
-    let (month, day) = (digits(bytes, 5, 2)?, digits(bytes, 8, 2)?);
+    let (cached_date, cached_days) = LAST_DATE.get();
+    let days = if cached_date == date {
+        cached_days
+    } else {
+        let year = digits(bytes, 0, 4)?;
+        if date[4] != b'-' || date[7] != b'-' {
+            return None;
+        }
+        let (month, day) = (digits(bytes, 5, 2)?, digits(bytes, 8, 2)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        LAST_DATE.set((date, days));
+        days
+    };
     if bytes.get(13) != Some(&b':') || bytes.get(16) != Some(&b':') {
         return None;
     }
@@ -338,12 +354,7 @@ pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
         digits(bytes, 14, 2)?,
         digits(bytes, 17, 2)?,
     );
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let mut at = 19;
@@ -371,7 +382,6 @@ pub fn parse_timestamp(bytes: &[u8]) -> Option<(i64, usize)> {
         }
         _ => {}
     }
-    let days = days_from_civil(year, month, day);
     Some((
         days * 86_400 + hour * 3600 + minute * 60 + second - offset,
         at,
