@@ -17,6 +17,11 @@ const COMMANDS: &[&[&str]] = &[
     &["config"],
     &["config", "show"],
     &["config", "check"],
+    &["logs"],
+    &["logs", "stats"],
+    &["logs", "files"],
+    &["logs", "clean"],
+    &["disk"],
 ];
 
 #[test]

@@ -136,6 +136,29 @@ fn logs_show_both_streams_prefixed_filtered_and_merged() {
     );
     assert_eq!(parsed.len(), 14);
 
+    let json = stdout_of(
+        &project,
+        &["logs", "worker", "--output", "json", "--tail", "1"],
+    );
+    let line: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        (
+            line["service"].as_str(),
+            line["stream"].as_str(),
+            line["text"].as_str()
+        ),
+        (Some("worker"), Some("stdout"), Some("worker line three"))
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(line["time"].as_str().unwrap()).is_ok());
+    let stderr_line = stdout_of(
+        &project,
+        &["logs", "backend", "-o", "json", "--grep", "LAST-STDERR"],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(stderr_line.trim()).unwrap()["stream"],
+        "stderr"
+    );
+
     let file = project.dir.path().join("exported.log");
     let output = run(project
         .gymops()

@@ -57,11 +57,31 @@ struct Renderer {
     width: usize,
     color: bool,
     timestamps: bool,
+    /// One JSON object per line (`--output json`).
+    json: bool,
+}
+
+/// A line as `logs --output json` prints it: one object per line (JSON Lines).
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    service: &'a str,
+    stream: crate::docker::logs::StreamKind,
+    time: Option<&'a str>,
+    text: std::borrow::Cow<'a, str>,
 }
 
 impl Renderer {
     fn render(&self, tagged: &Tagged) -> String {
         let name = &self.names[tagged.service];
+        if self.json {
+            let line = JsonLine {
+                service: name,
+                stream: tagged.line.stream,
+                time: tagged.line.time.as_deref(),
+                text: String::from_utf8_lossy(&tagged.line.text),
+            };
+            return serde_json::to_string(&line).unwrap_or_default() + "\n";
+        }
         let prefix = format!("{name:<width$} |", width = self.width);
         let prefix = if self.color {
             format!(
@@ -184,6 +204,7 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
         names: targets.iter().map(|(service, _)| service.clone()).collect(),
         color: ctx.printer.colors() && !args.no_color && args.output_file.is_none(),
         timestamps: args.timestamps,
+        json: ctx.printer.format == crate::output::OutputFormat::Json,
     };
     let mut filter = LineFilter {
         grep,
