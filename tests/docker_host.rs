@@ -28,28 +28,42 @@ fn docker_socket() -> String {
     }
 }
 
-/// socat listening on a free loopback port, forwarding to the engine's socket.
-fn forward(listen: &str) -> (Forwarder, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let child = Command::new("socat")
-        .arg(format!("{listen}:{port},bind=127.0.0.1,reuseaddr,fork"))
-        .arg(format!("UNIX-CONNECT:{}", docker_socket()))
+        .port()
+}
+
+/// Start `command` and wait (at most 10 s) until it listens on `port`.
+fn listening(mut command: Command, port: u16) -> Forwarder {
+    let name = command.get_program().to_string_lossy().into_owned();
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("no socat: apt-get install socat (tests/run.sh does)");
+        .unwrap_or_else(|err| {
+            panic!("cannot run {name} ({err}): apt-get install it (tests/run.sh does)")
+        });
     let forwarder = Forwarder(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "socat did not listen on {port}");
+        assert!(Instant::now() < deadline, "{name} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (forwarder, port)
+    forwarder
+}
+
+/// socat listening on a free loopback port, forwarding to the engine's socket.
+fn forward(listen: &str) -> (Forwarder, u16) {
+    let port = free_port();
+    let mut socat = Command::new("socat");
+    socat
+        .arg(format!("{listen}:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!("UNIX-CONNECT:{}", docker_socket()));
+    (listening(socat, port), port)
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -148,11 +162,7 @@ fn tls_docker_host_with_client_certificates_works_and_a_wrong_ca_is_refused() {
     let certs = tempfile::tempdir().unwrap();
     make_certificates(certs.path());
     let c = |name: &str| certs.path().join(name).display().to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = certs.path().join("stunnel.conf");
     std::fs::write(
         &config,
@@ -165,22 +175,9 @@ fn tls_docker_host_with_client_certificates_works_and_a_wrong_ca_is_refused() {
         ),
     )
     .unwrap();
-    let child = Command::new("stunnel4")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("no stunnel4: apt-get install stunnel4 (tests/run.sh does)");
-    let _terminator = Forwarder(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "stunnel did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut stunnel = Command::new("stunnel4");
+    stunnel.arg(&config);
+    let _terminator = listening(stunnel, port);
 
     let dir = tempfile::tempdir().unwrap();
     let host = format!("tcp://127.0.0.1:{port}");

@@ -63,65 +63,55 @@ pub fn inside(base: &str, dir: &str) -> Result<String> {
 
 /// The regular files of the directory (not descending, not following links).
 pub async fn list(engine: &Engine, target: &Target) -> Result<Vec<LogFile>> {
-    let argv = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let timeout = Duration::from_secs(30);
-    let gnu = engine
-        .exec(
-            &target.container,
-            &argv(&[
-                "find",
-                &target.dir,
-                "-maxdepth",
-                "1",
-                "-type",
-                "f",
-                "-printf",
-                "%s %T@ %f\\n",
-            ]),
-            8 << 20,
-            timeout,
-        )
-        .await?;
-    let output = if gnu.exit_code == 0 {
-        gnu
-    } else {
-        // BusyBox find has no -printf: ask stat instead.
-        let busybox = engine
-            .exec(
-                &target.container,
-                &argv(&[
-                    "find",
-                    &target.dir,
-                    "-maxdepth",
-                    "1",
-                    "-type",
-                    "f",
-                    "-exec",
-                    "stat",
-                    "-c",
-                    "%s %Y %n",
-                    "{}",
-                    "+",
-                ]),
-                8 << 20,
-                timeout,
-            )
+    let dir = target.dir.as_str();
+    // GNU find prints what we need; BusyBox find has no -printf, so ask stat instead.
+    let listings: [&[&str]; 2] = [
+        &[
+            "find",
+            dir,
+            "-maxdepth",
+            "1",
+            "-type",
+            "f",
+            "-printf",
+            "%s %T@ %f\\n",
+        ],
+        &[
+            "find",
+            dir,
+            "-maxdepth",
+            "1",
+            "-type",
+            "f",
+            "-exec",
+            "stat",
+            "-c",
+            "%s %Y %n",
+            "{}",
+            "+",
+        ],
+    ];
+    let mut first_error = None;
+    for argv in listings {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        let output = engine
+            .exec(&target.container, &argv, 8 << 20, Duration::from_secs(30))
             .await?;
-        if busybox.exit_code != 0 {
-            return Err(anyhow!(
-                "cannot list {} in {}: {}",
-                target.dir,
-                target.container,
-                String::from_utf8_lossy(&gnu.stderr).trim()
-            ))
-            .hint("check that the directory exists in the container (logs.dir)");
+        if output.exit_code == 0 {
+            let text = String::from_utf8_lossy(&output.stdout);
+            let mut files: Vec<LogFile> = text.lines().filter_map(parse_listing_line).collect();
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(files);
         }
-        busybox
-    };
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut files: Vec<LogFile> = text.lines().filter_map(parse_listing_line).collect();
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
+        first_error
+            .get_or_insert_with(|| String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    Err(anyhow!(
+        "cannot list {dir} in {}: {}",
+        target.container,
+        first_error.unwrap_or_default()
+    ))
+    .hint("check that the directory exists in the container (logs.dir)")
 }
 
 #[derive(Debug, Serialize)]
