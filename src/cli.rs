@@ -71,6 +71,30 @@ pub enum Command {
     /// Disk use: Docker images, containers, volumes and build cache with what is reclaimable,
     /// and the host file systems of Docker's data and the backups
     Disk,
+    /// Performance monitoring
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// CPU %, memory used / limit / %, network and block I/O, PIDs per service container,
+    /// computed as `docker stats` does
+    Stats(PerfStatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfStatsArgs {
+    /// Services [default: all]
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Keep refreshing (in place on a terminal; a JSON line per round with --output json)
+    /// until Ctrl+C
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between refreshes with --watch
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 
-use cli::{Cli, Command, ConfigCommand, ServiceCommand};
+use cli::{Cli, Command, ConfigCommand, PerfCommand, ServiceCommand};
 use commands::Context;
 use exit::ExitStatus;
 use output::Printer;
@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
         Command::Logs(args) => commands::logs::run(&ctx, args).await,
         Command::Disk => commands::disk::run(&ctx).await,
+        Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
     }
 }
 

@@ -22,6 +22,8 @@ const COMMANDS: &[&[&str]] = &[
     &["logs", "files"],
     &["logs", "clean"],
     &["disk"],
+    &["perf"],
+    &["perf", "stats"],
 ];
 
 #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod disk;
 pub mod health;
 pub mod logs;
+pub mod perf;
 pub mod ps;
 
 use anyhow::{anyhow, Result};

@@ -5,6 +5,7 @@ pub mod df;
 pub mod logs;
 pub mod raw;
 pub mod resolve;
+pub mod stats;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -312,6 +312,18 @@ impl Project {
         name
     }
 
+    /// Start a container of `service` from the rig image with `extra` docker-run options,
+    /// running `command`. Returns the container name.
+    pub fn run(&self, service: &str, extra: &[&str], command: &[&str]) -> String {
+        let name = format!("{}-{service}-1", self.name);
+        let mut args = self.base_args(&name, Some(service));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(IMAGE.into());
+        args.extend(command.iter().map(|a| a.to_string()));
+        docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        name
+    }
+
     pub fn write_config(&self, yaml: &str) {
         std::fs::write(self.dir.path().join("gymops.yaml"), yaml).unwrap();
     }

@@ -1,0 +1,3 @@
+//! `gymops perf ...`: performance monitoring.
+
+pub mod stats;
