@@ -72,39 +72,28 @@ async fn sample(ctx: &Context, engine: &Engine, services: &[String]) -> Result<S
     let states = engine.service_states(ctx.settings(), services).await?;
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rows = futures_util::future::join_all(states.into_iter().map(|state| async move {
-        let Some(container) = state.container else {
-            return StatsRow {
-                service: state.service,
-                container: None,
-                state: "missing".into(),
-                usage: None,
-                error: Some("no container".into()),
-            };
+        let (container, state_word, reading) = match state.container {
+            None => (None, "missing".to_string(), Err("no container".to_string())),
+            Some(container) if container.state != "running" => (
+                Some(container.name),
+                container.state,
+                Err("not running".to_string()),
+            ),
+            Some(container) => {
+                let reading = engine
+                    .stats(&container.name)
+                    .await
+                    .map(|stats| usage(&stats))
+                    .map_err(|err| crate::error::describe(&err).0);
+                (Some(container.name), container.state, reading)
+            }
         };
-        if container.state != "running" {
-            return StatsRow {
-                service: state.service,
-                container: Some(container.name),
-                state: container.state,
-                usage: None,
-                error: Some("not running".into()),
-            };
-        }
-        match engine.stats(&container.name).await {
-            Ok(stats) => StatsRow {
-                service: state.service,
-                container: Some(container.name),
-                state: container.state,
-                usage: Some(usage(&stats)),
-                error: None,
-            },
-            Err(err) => StatsRow {
-                service: state.service,
-                container: Some(container.name),
-                state: container.state,
-                usage: None,
-                error: Some(crate::error::describe(&err).0),
-            },
+        StatsRow {
+            service: state.service,
+            container,
+            state: state_word,
+            usage: reading.as_ref().ok().cloned(),
+            error: reading.err(),
         }
     }))
     .await;
