@@ -220,37 +220,53 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
         )),
     };
 
-    // What is there already: every service at once, then printed grouped or merged.
+    // What is there already. Without --merge each service's lines stream straight out, one
+    // service after the other, so a large log is never held in memory; --merge has to read
+    // every service's lines before it can order them.
     let request = LogRequest {
         follow: false,
         since: since.unwrap_or(0),
         until: until.unwrap_or(0),
         tail: args.tail,
     };
-    let backlogs = futures_util::future::join_all(targets.iter().map(|(_, container)| async {
-        let mut lines = Vec::new();
-        engine
-            .log_lines(container, &request, |line| lines.push(line))
-            .await
-            .map(|_| lines)
-    }))
-    .await;
     let mut last_seen: Vec<Option<i64>> = vec![None; targets.len()];
-    let mut backlog: Vec<Tagged> = Vec::new();
-    for (service, lines) in backlogs.into_iter().enumerate() {
-        for line in lines? {
-            // The newest time, not the last line's: stdout and stderr interleave out of order.
-            last_seen[service] = last_seen[service].max(line.nanos);
-            backlog.push(Tagged { service, line });
-        }
-    }
     if args.merge {
+        let backlogs = futures_util::future::join_all(targets.iter().map(|(_, container)| async {
+            let mut lines = Vec::new();
+            engine
+                .log_lines(container, &request, |line| lines.push(line))
+                .await
+                .map(|_| lines)
+        }))
+        .await;
+        let mut backlog: Vec<Tagged> = Vec::new();
+        for (service, lines) in backlogs.into_iter().enumerate() {
+            for line in lines? {
+                // The newest time, not the last line's: stdout and stderr interleave out of order.
+                last_seen[service] = last_seen[service].max(line.nanos);
+                backlog.push(Tagged { service, line });
+            }
+        }
         // Stable: lines of one service with the same time keep their order.
         backlog.sort_by_key(|tagged| tagged.line.nanos.unwrap_or(i64::MIN));
-    }
-    for tagged in &backlog {
-        if filter.keep(tagged) {
-            sink.write(&renderer.render(tagged))?;
+        for tagged in &backlog {
+            if filter.keep(tagged) {
+                sink.write(&renderer.render(tagged))?;
+            }
+        }
+    } else {
+        for (service, (_, container)) in targets.iter().enumerate() {
+            let mut written = Ok(());
+            engine
+                .log_lines(container, &request, |line| {
+                    last_seen[service] = last_seen[service].max(line.nanos);
+                    let tagged = Tagged { service, line };
+                    if written.is_ok() && filter.keep(&tagged) {
+                        written = sink.write(&renderer.render(&tagged));
+                    }
+                })
+                .await?;
+            written?;
         }
     }
     if !args.follow || until.is_some() {
