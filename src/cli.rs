@@ -81,6 +81,25 @@ pub enum PerfCommand {
     /// CPU %, memory used / limit / %, network and block I/O, PIDs per service container,
     /// computed as `docker stats` does
     Stats(PerfStatsArgs),
+    /// PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables,
+    /// indexes, size, writes, roles
+    Db(PerfDbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfDbArgs {
+    /// The view
+    #[arg(value_enum)]
+    pub view: crate::pg::insight::DbView,
+    /// How many rows (slow-queries, tables, indexes, writes) [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub top: Option<i64>,
+    /// Days ahead for the roles view [default: 7]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i32).range(0..=3650))]
+    pub within_days: Option<i32>,
+    /// PostgreSQL to read, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub db_connection: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Logs(args) => commands::logs::run(&ctx, args).await,
         Command::Disk => commands::disk::run(&ctx).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
+        Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
     }
 }
 
@@ -54,6 +55,9 @@ fn overrides(cli: &Cli) -> Overrides {
         environment: cli.global.environment.clone(),
         ..Overrides::default()
     };
+    if let Command::Perf(PerfCommand::Db(args)) = &cli.command {
+        overrides.db_connection = args.db_connection.clone();
+    }
     if let Command::Health(args) = &cli.command {
         if let Some(timeout) = args.timeout {
             overrides.values.push((

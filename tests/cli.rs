@@ -24,6 +24,7 @@ const COMMANDS: &[&[&str]] = &[
     &["disk"],
     &["perf"],
     &["perf", "stats"],
+    &["perf", "db"],
 ];
 
 #[test]

@@ -1,5 +1,7 @@
 //! PostgreSQL connections (tokio-postgres) from settings, always with a deadline.
 
+pub mod insight;
+
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};

@@ -10,4 +10,7 @@ printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
 rm -f /tmp/pwfile
 echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
 echo "CREATE DATABASE fitness_gym" | "$PGBIN/postgres" --single -D "$PGDATA" postgres > /dev/null
-exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /var/run/postgresql
+# pg_stat_statements (postgresql-contrib) in fitness_gym, as the guide's slow-query check needs.
+echo "CREATE EXTENSION pg_stat_statements" | "$PGBIN/postgres" --single -D "$PGDATA" fitness_gym > /dev/null
+exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /var/run/postgresql \
+  -c shared_preload_libraries=pg_stat_statements

@@ -1,3 +1,4 @@
 //! `gymops perf ...`: performance monitoring.
 
+pub mod db;
 pub mod stats;

@@ -1,0 +1,270 @@
+//! `gymops perf db <view>` against a real PostgreSQL (with pg_stat_statements preloaded) and
+//! real load: tables written, an index never used, a lock held while another session waits,
+//! roles about to expire.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use support::{docker_ok, run, text, Stack};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct View {
+    view: String,
+    server_version: String,
+    columns: Vec<String>,
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    note: Option<String>,
+}
+
+fn psql(stack: &Stack, sql: &str) -> String {
+    let psql = format!("{}/psql", support::pg_bin_dir().display());
+    docker_ok(&[
+        "exec",
+        &stack.postgres,
+        &psql,
+        "-h",
+        "/var/run/postgresql",
+        "-U",
+        "postgres",
+        "-d",
+        "fitness_gym",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAt",
+        "-c",
+        sql,
+    ])
+}
+
+fn view(stack: &Stack, args: &[&str]) -> View {
+    let mut all = vec!["perf", "db"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--output", "json"]);
+    let output = run(stack.gymops().args(&all));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stdout)))
+}
+
+#[test]
+fn database_views_show_real_load() {
+    let stack = Stack::start();
+    psql(
+        &stack,
+        "CREATE TABLE member (id bigint PRIMARY KEY, name text); \
+         CREATE INDEX member_name_idx ON member (name); \
+         INSERT INTO member SELECT g, 'member_' || g FROM generate_series(1, 5000) g; \
+         UPDATE member SET name = name || 'x' WHERE id <= 100; \
+         DELETE FROM member WHERE id > 4900; \
+         CREATE TABLE checkin (id bigint); \
+         INSERT INTO checkin SELECT g FROM generate_series(1, 10) g; \
+         ANALYZE member; ANALYZE checkin; \
+         SELECT count(*) FROM member WHERE id < 50;",
+    );
+    psql(&stack, "DO $$ BEGIN EXECUTE format('CREATE ROLE expiring_soon LOGIN VALID UNTIL %L', now() + interval '3 days'); \
+                  EXECUTE format('CREATE ROLE expiring_later LOGIN VALID UNTIL %L', now() + interval '30 days'); END $$;");
+
+    let size = view(&stack, &["size"]);
+    assert_eq!(size.view, "size");
+    assert!(size.server_version.starts_with(char::is_numeric));
+    let gym = size
+        .rows
+        .iter()
+        .find(|r| r["database"] == "fitness_gym")
+        .unwrap();
+    assert!(gym["bytes"].as_i64().unwrap() > 1_000_000);
+
+    let writes = view(&stack, &["writes", "--top", "5"]);
+    assert_eq!(
+        writes.columns,
+        vec!["schema", "table", "inserts", "updates", "deletes", "writes"]
+    );
+    let member = &writes.rows[0];
+    assert_eq!(member["table"], "member");
+    assert_eq!(
+        (
+            member["inserts"].as_i64(),
+            member["updates"].as_i64(),
+            member["deletes"].as_i64()
+        ),
+        (Some(5000), Some(100), Some(100))
+    );
+    assert_eq!(member["writes"], 5200);
+
+    let tables = view(&stack, &["tables"]);
+    let member = tables.rows.iter().find(|r| r["table"] == "member").unwrap();
+    assert_eq!(member["rows_estimate"], 4900);
+    assert!(member["index_bytes"].as_i64().unwrap() > 0 && member["last_analyze"].is_string());
+
+    let indexes = view(&stack, &["indexes"]);
+    let unused = &indexes.rows[0];
+    assert_eq!(
+        (unused["index"].as_str(), unused["unused"].as_bool()),
+        (Some("member_name_idx"), Some(true))
+    );
+    let primary = indexes
+        .rows
+        .iter()
+        .find(|r| r["index"] == "member_pkey")
+        .unwrap();
+    assert_eq!(
+        (primary["unique"].as_bool(), primary["unused"].as_bool()),
+        (Some(true), Some(false))
+    );
+
+    let roles = view(&stack, &["roles"]);
+    let names: Vec<&str> = roles
+        .rows
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["expiring_soon"]);
+    assert!((2.5..=3.0).contains(&roles.rows[0]["days_left"].as_f64().unwrap()));
+    let later = view(&stack, &["roles", "--within-days", "40"]);
+    assert_eq!(later.rows.len(), 2);
+
+    let slow = view(&stack, &["slow-queries", "--top", "50"]);
+    assert_eq!(
+        slow.columns,
+        vec!["calls", "total_ms", "mean_ms", "rows", "query"]
+    );
+    assert!(
+        slow.rows
+            .iter()
+            .any(|r| r["query"].as_str().unwrap().contains("generate_series")),
+        "{:#?}",
+        slow.rows
+    );
+
+    let connections = view(&stack, &["connections"]);
+    assert!(
+        connections
+            .note
+            .as_deref()
+            .unwrap()
+            .contains(" of 100 connections ("),
+        "{:?}",
+        connections.note
+    );
+    assert!(connections
+        .rows
+        .iter()
+        .any(|r| r["application"] == "gymops perf db"));
+
+    // A lock held while another session waits on it.
+    let psql_bin = format!("{}/psql", support::pg_bin_dir().display());
+    let session = |sql: &str| {
+        docker_ok(&[
+            "exec",
+            "-d",
+            &stack.postgres,
+            &psql_bin,
+            "-h",
+            "/var/run/postgresql",
+            "-U",
+            "postgres",
+            "-d",
+            "fitness_gym",
+            "-c",
+            sql,
+        ]);
+    };
+    session("BEGIN; LOCK TABLE checkin IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;");
+    std::thread::sleep(Duration::from_millis(500));
+    session("SELECT count(*) FROM checkin");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let locks = loop {
+        let locks = view(&stack, &["locks"]);
+        if !locks.rows.is_empty() {
+            break locks;
+        }
+        assert!(Instant::now() < deadline, "no blocking chain seen");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let chain = &locks.rows[0];
+    assert!(
+        chain["blocked_query"]
+            .as_str()
+            .unwrap()
+            .contains("SELECT count(*) FROM checkin"),
+        "{chain:?}"
+    );
+    assert!(
+        chain["blocking_query"]
+            .as_str()
+            .unwrap()
+            .contains("pg_sleep"),
+        "{chain:?}"
+    );
+    let activity = view(&stack, &["activity"]);
+    let waiting = activity
+        .rows
+        .iter()
+        .find(|r| r["query"].as_str().unwrap().contains("FROM checkin"))
+        .unwrap();
+    assert_eq!(waiting["waiting_on"], "Lock:relation");
+    assert_eq!(waiting["blocked_by"], chain["blocking_pid"].to_string());
+    assert!(activity
+        .rows
+        .iter()
+        .any(|r| r["query"].as_str().unwrap().contains("pg_sleep")
+            && r["duration_seconds"].as_f64().unwrap() >= 0.0));
+
+    let table = run(stack.gymops().args(["perf", "db", "locks"]));
+    assert!(
+        text(&table.stdout).starts_with("BLOCKED PID"),
+        "{}",
+        text(&table.stdout)
+    );
+}
+
+#[test]
+fn slow_queries_without_the_extension_says_how_to_enable_it_and_bad_flags_are_refused() {
+    let stack = Stack::start();
+    let connection = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        stack.postgres_port
+    );
+    let output =
+        run(stack
+            .gymops()
+            .args(["perf", "db", "slow-queries", "--db-connection", &connection]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: the pg_stat_statements extension is not installed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: enable it: add shared_preload_libraries = 'pg_stat_statements'")
+            && stderr.contains("CREATE EXTENSION pg_stat_statements"),
+        "{stderr}"
+    );
+
+    for (args, expected) in [
+        (
+            vec!["perf", "db", "size", "--top", "3"],
+            "--top does not apply",
+        ),
+        (
+            vec!["perf", "db", "tables", "--within-days", "3"],
+            "--within-days applies to the roles view only",
+        ),
+    ] {
+        let output = run(stack.gymops().args(&args));
+        assert_eq!(output.status.code(), Some(3));
+        assert!(
+            text(&output.stderr).contains(expected),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+}
