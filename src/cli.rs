@@ -74,6 +74,61 @@ pub enum Command {
     /// Performance monitoring
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// VACUUM, ANALYZE or REINDEX, with progress and elapsed time
+    #[command(subcommand)]
+    Maintain(MaintainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintainCommand {
+    /// VACUUM the database or tables (reclaims dead rows; --full rewrites and locks tables)
+    Vacuum(VacuumArgs),
+    /// ANALYZE the database or tables (refreshes planner statistics)
+    Analyze(MaintainTarget),
+    /// REINDEX the database or tables (locks them: needs --yes)
+    Reindex(ReindexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainTarget {
+    /// Only this table, as `table` or `schema.table` (repeatable) [default: the whole database]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// PostgreSQL to maintain, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub db_connection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub target: MaintainTarget,
+    /// VACUUM FULL: rewrites tables to return space to the OS; locks each table exclusively
+    /// while it runs, so it needs --yes
+    #[arg(long)]
+    pub full: bool,
+    /// Also ANALYZE
+    #[arg(long)]
+    pub analyze: bool,
+    /// Confirm that tables may be locked (with --full)
+    #[arg(long, requires = "full")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub target: MaintainTarget,
+    /// Confirm that tables may be locked while their indexes are rebuilt
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 
-use cli::{Cli, Command, ConfigCommand, PerfCommand, ServiceCommand};
+use cli::{Cli, Command, ConfigCommand, DbCommand, MaintainCommand, PerfCommand, ServiceCommand};
 use commands::Context;
 use exit::ExitStatus;
 use output::Printer;
@@ -45,6 +45,9 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Disk => commands::disk::run(&ctx).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
+        Command::Db(DbCommand::Maintain(operation)) => {
+            commands::db::maintain::run(&ctx, operation).await
+        }
     }
 }
 
@@ -57,6 +60,14 @@ fn overrides(cli: &Cli) -> Overrides {
     };
     if let Command::Perf(PerfCommand::Db(args)) = &cli.command {
         overrides.db_connection = args.db_connection.clone();
+    }
+    if let Command::Db(DbCommand::Maintain(operation)) = &cli.command {
+        let target = match operation {
+            MaintainCommand::Vacuum(args) => &args.target,
+            MaintainCommand::Analyze(target) => target,
+            MaintainCommand::Reindex(args) => &args.target,
+        };
+        overrides.db_connection = target.db_connection.clone();
     }
     if let Command::Health(args) = &cli.command {
         if let Some(timeout) = args.timeout {

@@ -25,6 +25,11 @@ const COMMANDS: &[&[&str]] = &[
     &["perf"],
     &["perf", "stats"],
     &["perf", "db"],
+    &["db"],
+    &["db", "maintain"],
+    &["db", "maintain", "vacuum"],
+    &["db", "maintain", "analyze"],
+    &["db", "maintain", "reindex"],
 ];
 
 #[test]

@@ -268,3 +268,88 @@ fn slow_queries_without_the_extension_says_how_to_enable_it_and_bad_flags_are_re
         );
     }
 }
+
+#[test]
+fn maintenance_runs_quotes_tables_and_asks_before_locking() {
+    let stack = Stack::start();
+    psql(
+        &stack,
+        "CREATE TABLE member (id bigint PRIMARY KEY, name text); \
+         INSERT INTO member SELECT g, 'member_' || g FROM generate_series(1, 20000) g; \
+         DELETE FROM member WHERE id % 2 = 0;",
+    );
+    let maintain = |args: &[&str]| {
+        let mut all = vec!["db", "maintain"];
+        all.extend_from_slice(args);
+        run(stack.gymops().args(&all))
+    };
+
+    let output = maintain(&[
+        "vacuum",
+        "--analyze",
+        "--table",
+        "member",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["operation"], "vacuum-analyze");
+    assert_eq!(
+        outcome["statement"],
+        "VACUUM (ANALYZE) \"public\".\"member\""
+    );
+    assert!(outcome["elapsed_ms"].as_u64().is_some());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tables = view(&stack, &["tables"]);
+        let member = tables.rows.iter().find(|r| r["table"] == "member").unwrap();
+        if member["last_vacuum"].is_string() && member["dead_rows"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vacuum left no trace: {member:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Locking operations: refused without --yes when nobody can be asked.
+    let output = maintain(&["vacuum", "--full"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr.contains("vacuum-full locks every table of fitness_gym exclusively")
+            && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    let output = maintain(&["reindex", "--table", "member"]);
+    assert_eq!(output.status.code(), Some(3));
+
+    let output = maintain(&[
+        "vacuum",
+        "--full",
+        "--analyze",
+        "--yes",
+        "--table",
+        "public.member",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = maintain(&["reindex", "--yes", "-o", "json"]);
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["statement"], "REINDEX DATABASE \"fitness_gym\"");
+    let output = maintain(&["analyze"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("ANALYZE"));
+
+    // A table name is looked up with bound values, never pasted into SQL.
+    let output = maintain(&["analyze", "--table", "member; DROP TABLE member"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("no table `member; DROP TABLE member`"));
+    assert_eq!(psql(&stack, "SELECT count(*) FROM member"), "10000");
+
+    let output = maintain(&["vacuum", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "--yes goes with --full");
+}

@@ -2,6 +2,7 @@
 //! data out through the printer.
 
 pub mod config;
+pub mod db;
 pub mod disk;
 pub mod health;
 pub mod logs;

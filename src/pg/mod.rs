@@ -1,6 +1,7 @@
 //! PostgreSQL connections (tokio-postgres) from settings, always with a deadline.
 
 pub mod insight;
+pub mod maintain;
 
 use std::time::Duration;
 

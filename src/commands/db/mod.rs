@@ -1,0 +1,3 @@
+//! `gymops db ...`: database maintenance.
+
+pub mod maintain;
