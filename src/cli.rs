@@ -139,6 +139,35 @@ pub enum PerfCommand {
     /// PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables,
     /// indexes, size, writes, roles
     Db(PerfDbArgs),
+    /// Time an HTTP endpoint by phase (DNS, connect, TLS, first byte, total) over N requests,
+    /// like the guide's curl -w timing; min / p50 / p95 / p99 / max
+    Api(PerfApiArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendEndpoint {
+    /// backend.endpoints.login
+    Login,
+    /// backend.endpoints.health
+    Health,
+    /// backend.endpoints.health_db
+    HealthDb,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfApiArgs {
+    /// The URL to time [default: the backend's login endpoint]
+    #[arg(value_name = "URL", value_parser = parse_http_url, conflicts_with = "endpoint")]
+    pub url: Option<String>,
+    /// A configured backend endpoint instead of a URL
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub endpoint: Option<BackendEndpoint>,
+    /// Number of requests, each on a new connection
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub requests: u32,
+    /// Also trust the CA certificates in this PEM file (an internal CA)
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Disk => commands::disk::run(&ctx).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
+        Command::Perf(PerfCommand::Api(args)) => commands::perf::api::run(&ctx, args).await,
         Command::Db(DbCommand::Maintain(operation)) => {
             commands::db::maintain::run(&ctx, operation).await
         }

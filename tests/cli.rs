@@ -25,6 +25,7 @@ const COMMANDS: &[&[&str]] = &[
     &["perf"],
     &["perf", "stats"],
     &["perf", "db"],
+    &["perf", "api"],
     &["db"],
     &["db", "maintain"],
     &["db", "maintain", "vacuum"],

@@ -165,3 +165,150 @@ fn perf_stats_reads_cpu_memory_and_pids_like_docker_stats() {
     let output = run(project.gymops().args(["perf", "stats", "--interval", "1s"]));
     assert_eq!(output.status.code(), Some(3), "--interval needs --watch");
 }
+
+#[test]
+fn perf_api_times_each_phase_over_plain_http_and_tls() {
+    let stack = support::Stack::start();
+    let output = run(stack.gymops().args([
+        "perf",
+        "api",
+        "--endpoint",
+        "login",
+        "-n",
+        "5",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["url"],
+        format!(
+            "http://127.0.0.1:{}/springboot1ngh61a2/user/login",
+            stack.backend_port
+        )
+    );
+    assert_eq!(
+        (report["requests"].as_u64(), report["succeeded"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert_eq!(report["statuses"], serde_json::json!({"200": 5}));
+    let phases = &report["phases_ms"];
+    assert!(phases["tls"].is_null(), "plain http has no TLS phase");
+    let (connect, first_byte, total) = (
+        phases["connect"]["p50"].as_f64().unwrap(),
+        phases["first_byte"]["p50"].as_f64().unwrap(),
+        phases["total"]["max"].as_f64().unwrap(),
+    );
+    assert!(
+        phases["dns"]["min"].as_f64().unwrap() <= connect
+            && connect <= first_byte
+            && first_byte <= total,
+        "{phases}"
+    );
+    for phase in ["dns", "connect", "first_byte", "total"] {
+        let s = &phases[phase];
+        let order = [
+            s["min"].as_f64(),
+            s["p50"].as_f64(),
+            s["p95"].as_f64(),
+            s["p99"].as_f64(),
+            s["max"].as_f64(),
+        ];
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{phase}: {s}");
+    }
+
+    // An answer of 404 is a failed request; a refused connection is counted by what went wrong.
+    let missing = format!(
+        "http://127.0.0.1:{}/springboot1ngh61a2/nope",
+        stack.backend_port
+    );
+    let output = run(stack
+        .gymops()
+        .args(["perf", "api", &missing, "-n", "2", "-o", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (output.status.code(), report["statuses"].clone()),
+        (Some(2), serde_json::json!({"404": 2}))
+    );
+    let closed = format!("http://127.0.0.1:{}/", support::free_port());
+    let output = run(stack
+        .gymops()
+        .args(["perf", "api", &closed, "-n", "2", "-o", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let (error, count) = report["errors"].as_object().unwrap().iter().next().unwrap();
+    assert!(error.starts_with("cannot connect to 127.0.0.1:"), "{error}");
+    assert_eq!(count, 2);
+
+    // TLS in front of the backend (stunnel, a test CA): the TLS phase appears.
+    let certs = tempfile::tempdir().unwrap();
+    support::make_certificates(certs.path());
+    let port = support::free_port();
+    let config = certs.path().join("stunnel.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "foreground = yes\npid =\n[backend]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{}\ncert = {}\nkey = {}\n",
+            stack.backend_port,
+            certs.path().join("server-cert.pem").display(),
+            certs.path().join("server-key.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut stunnel = std::process::Command::new("stunnel4");
+    stunnel.arg(&config);
+    let _terminator = support::listening(stunnel, port);
+    let https = format!("https://127.0.0.1:{port}/springboot1ngh61a2/user/login");
+    let ca = certs.path().join("ca.pem");
+    let output = run(stack.gymops().args([
+        "perf",
+        "api",
+        &https,
+        "-n",
+        "3",
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let phases = &report["phases_ms"];
+    let (connect, tls, first_byte) = (
+        phases["connect"]["p50"].as_f64().unwrap(),
+        phases["tls"]["p50"].as_f64().unwrap(),
+        phases["first_byte"]["p50"].as_f64().unwrap(),
+    );
+    assert!(connect <= tls && tls <= first_byte, "{phases}");
+    // Without the CA the server is not trusted.
+    let output = run(stack
+        .gymops()
+        .args(["perf", "api", &https, "-n", "1", "-o", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let error = report["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert!(
+        error.contains("TLS handshake with 127.0.0.1 failed"),
+        "{error}"
+    );
+
+    let table = run(stack.gymops().args(["perf", "api", "-n", "2"]));
+    assert!(
+        text(&table.stdout).starts_with("PHASE (ms from start)"),
+        "{}",
+        text(&table.stdout)
+    );
+}

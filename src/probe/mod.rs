@@ -5,6 +5,7 @@
 pub mod container;
 pub mod http;
 pub mod postgres;
+pub mod timing;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,4 +1,5 @@
 //! `gymops perf ...`: performance monitoring.
 
+pub mod api;
 pub mod db;
 pub mod stats;
