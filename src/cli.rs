@@ -28,13 +28,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Settings file [default: ./gymops.yaml when it exists]
-    #[arg(
-        short = 'c',
-        long,
-        global = true,
-        env = "GYMOPS_CONFIG",
-        value_name = "PATH"
-    )]
+    #[arg(long, global = true, env = "GYMOPS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Named environment: development, staging, production, or one from gymops.yaml
     /// (also GYMOPS_ENVIRONMENT)
@@ -142,6 +136,40 @@ pub enum PerfCommand {
     /// Time an HTTP endpoint by phase (DNS, connect, TLS, first byte, total) over N requests,
     /// like the guide's curl -w timing; min / p50 / p95 / p99 / max
     Api(PerfApiArgs),
+    /// HTTP load: keep-alive connections, requests/s, status codes, errors by kind, latency
+    /// percentiles (HDR histogram). Only loopback or the deployment's URLs without --allow-remote
+    Load(PerfLoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfLoadArgs {
+    /// The URL to load
+    #[arg(value_name = "URL", value_parser = parse_http_url)]
+    pub url: String,
+    /// Concurrent connections
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How long to run (at most 1h) [default: 10s, or until -n requests]
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// How many requests to send (the run still stops after --duration or 1h)
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub requests: Option<u64>,
+    /// Requests per second over all connections [default: as fast as the server answers]
+    #[arg(long, value_name = "RPS")]
+    pub rate: Option<f64>,
+    /// HTTP method
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// Request body
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+    /// Extra header, `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Allow a target that is neither loopback nor one of the deployment's configured URLs
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

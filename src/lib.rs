@@ -6,6 +6,7 @@ pub mod docker;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod load;
 pub mod logs;
 pub mod output;
 pub mod pg;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
         Command::Perf(PerfCommand::Api(args)) => commands::perf::api::run(&ctx, args).await,
+        Command::Perf(PerfCommand::Load(args)) => commands::perf::load::run(&ctx, args).await,
         Command::Db(DbCommand::Maintain(operation)) => {
             commands::db::maintain::run(&ctx, operation).await
         }

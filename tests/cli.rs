@@ -26,6 +26,7 @@ const COMMANDS: &[&[&str]] = &[
     &["perf", "stats"],
     &["perf", "db"],
     &["perf", "api"],
+    &["perf", "load"],
     &["db"],
     &["db", "maintain"],
     &["db", "maintain", "vacuum"],

@@ -312,3 +312,93 @@ fn perf_api_times_each_phase_over_plain_http_and_tls() {
         text(&table.stdout)
     );
 }
+
+#[test]
+fn perf_load_counts_requests_statuses_and_latency_and_refuses_remote_targets() {
+    let stack = support::Stack::start();
+    let login = format!(
+        "http://127.0.0.1:{}/springboot1ngh61a2/user/login",
+        stack.backend_port
+    );
+
+    // The stand-in closes every connection after its answer: reconnects are not errors.
+    let output = run(stack
+        .gymops()
+        .args(["perf", "load", &login, "-c", "4", "-n", "60", "-o", "json"]));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["requests"], 60);
+    assert_eq!(report["statuses"], serde_json::json!({"200": 60}));
+    assert_eq!(report["errors"], serde_json::json!({}));
+    let latency = &report["latency"];
+    let order: Vec<f64> = ["p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"]
+        .iter()
+        .map(|k| latency[k].as_f64().unwrap())
+        .collect();
+    assert!(
+        order[0] > 0.0 && order.windows(2).all(|w| w[0] <= w[1]),
+        "{latency}"
+    );
+    assert!(report["requests_per_second"].as_f64().unwrap() > 0.0);
+
+    // Paced: 20 requests/s for 1.5 s is about 30 requests.
+    let output = run(stack.gymops().args([
+        "perf", "load", &login, "-c", "2", "-d", "1500ms", "--rate", "20", "-o", "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sent = report["requests"].as_u64().unwrap();
+    assert!((25..=31).contains(&sent), "paced to 20/s for 1.5 s: {sent}");
+
+    // POST with a body and a header; a 404 path is counted by status.
+    let missing = format!("http://127.0.0.1:{}/nope", stack.backend_port);
+    let output = run(stack.gymops().args([
+        "perf",
+        "load",
+        &missing,
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "--method",
+        "post",
+        "--body",
+        "{}",
+        "--header",
+        "Content-Type: application/json",
+        "-o",
+        "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["statuses"], serde_json::json!({"404": 5}));
+
+    // A port nobody listens on: connection errors, counted, bounded by -n.
+    let closed = format!("http://127.0.0.1:{}/", support::free_port());
+    let output = run(stack
+        .gymops()
+        .args(["perf", "load", &closed, "-n", "3", "-c", "1", "-o", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (output.status.code(), report["errors"]["connect"].as_u64()),
+        (Some(1), Some(3))
+    );
+
+    // Not loopback, not the deployment: refused before any request.
+    for target in ["http://10.11.12.13/", "http://example.invalid/"] {
+        let output = run(stack.gymops().args(["perf", "load", target, "-n", "1"]));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("neither loopback nor a host of the deployment")
+                && stderr.contains("no request was sent"),
+            "{stderr}"
+        );
+    }
+    let output = run(stack.gymops().args(["perf", "load", &login, "-d", "2h"]));
+    assert!(text(&output.stderr).contains("longer than the 1h bound"));
+}

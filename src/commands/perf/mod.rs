@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod db;
+pub mod load;
 pub mod stats;
