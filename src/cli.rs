@@ -71,6 +71,29 @@ pub enum Command {
     /// Database maintenance
     #[command(subcommand)]
     Db(DbCommand),
+    /// The guide's monitor.sh: CPU and memory of every container and the host disks against
+    /// thresholds; exit codes as `health`
+    #[command(after_help = EXIT_CODES)]
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// CPU % threshold per container [default: monitor.cpu_percent, 80]
+    #[arg(long, value_name = "PERCENT")]
+    pub cpu: Option<f64>,
+    /// Memory % (of the container's limit) threshold [default: monitor.memory_percent, 80]
+    #[arg(long, value_name = "PERCENT")]
+    pub memory: Option<f64>,
+    /// Disk used % threshold [default: monitor.disk_percent, 90]
+    #[arg(long, value_name = "PERCENT")]
+    pub disk: Option<f64>,
+    /// One round, then exit with its status (the default)
+    #[arg(long, conflicts_with = "interval")]
+    pub once: bool,
+    /// Keep going, a round every DURATION, until Ctrl+C
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ pub mod docker;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod hostfs;
 pub mod load;
 pub mod logs;
 pub mod output;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Db(DbCommand::Maintain(operation)) => {
             commands::db::maintain::run(&ctx, operation).await
         }
+        Command::Monitor(args) => commands::monitor::run(&ctx, args).await,
     }
 }
 

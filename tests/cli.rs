@@ -27,6 +27,7 @@ const COMMANDS: &[&[&str]] = &[
     &["perf", "db"],
     &["perf", "api"],
     &["perf", "load"],
+    &["monitor"],
     &["db"],
     &["db", "maintain"],
     &["db", "maintain", "vacuum"],

@@ -402,3 +402,75 @@ fn perf_load_counts_requests_statuses_and_latency_and_refuses_remote_targets() {
     let output = run(stack.gymops().args(["perf", "load", &login, "-d", "2h"]));
     assert!(text(&output.stderr).contains("longer than the 1h bound"));
 }
+
+#[test]
+fn monitor_checks_containers_and_disks_against_thresholds_with_health_exit_codes() {
+    let project = Project::new();
+    project.run("burner", &[], &["/usr/bin/sha256sum", "/dev/zero"]);
+    project.run("limited", &["--memory", "64m"], &["/usr/bin/sleep", "600"]);
+    let stopped = project.run("stopped", &[], &["/usr/bin/true"]);
+    let _ = docker_ok(&["wait", &stopped]);
+    let config = |services: &[&str]| {
+        let mut yaml = format!("project: {}\nservices:\n", project.name);
+        for service in services {
+            yaml.push_str(&format!("  {service}: {{container: null}}\n"));
+        }
+        project.write_config(&yaml);
+    };
+
+    config(&["burner", "limited", "stopped"]);
+    let output = run(project
+        .gymops()
+        .args(["monitor", "--cpu", "30", "--output", "json"]));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a stopped container is critical: {}",
+        text(&output.stdout)
+    );
+    let round: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let find = |check: &str, target: &str| -> serde_json::Value {
+        round["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check && f["target"] == target)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check}/{target}: {round:#}"))
+    };
+    assert_eq!(find("cpu", "burner")["status"], "warning");
+    assert_eq!(find("cpu", "limited")["status"], "ok");
+    assert_eq!(find("memory", "limited")["status"], "ok");
+    assert_eq!(find("container", "stopped")["status"], "critical");
+    assert_eq!(find("disk", "host /")["threshold_percent"], 90.0);
+    assert_eq!(round["thresholds"]["cpu_percent"], 30.0);
+    assert!(
+        text(&output.stderr).contains("warning: cpu of burner: CPU"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    config(&["limited"]);
+    let output = run(project.gymops().args(["monitor", "--once"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    assert!(text(&output.stdout).contains("status: OK"));
+    let output = run(project
+        .gymops()
+        .args(["monitor", "--disk", "0.001", "-o", "json"]));
+    let round: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (output.status.code(), round["status"].as_str()),
+        (Some(1), Some("warning"))
+    );
+
+    let output = run(project.gymops().args(["monitor", "--cpu", "-5"]));
+    assert_eq!(output.status.code(), Some(3));
+    let output = run(project
+        .gymops()
+        .args(["monitor", "--once", "--interval", "1s"]));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "--once and --interval exclude each other"
+    );
+}

@@ -6,6 +6,7 @@ pub mod db;
 pub mod disk;
 pub mod health;
 pub mod logs;
+pub mod monitor;
 pub mod perf;
 pub mod ps;
 

@@ -17,6 +17,11 @@ pub fn flatten(value: &Value, shape: &Value) -> FlatMap {
 
 fn walk(value: &Value, shape: Option<&Value>, prefix: String, out: &mut FlatMap) {
     match value {
+        // An empty mapping the defaults do not know (`worker: {}` under services) is an
+        // entry of its own, with default fields.
+        Value::Mapping(map) if map.is_empty() && shape.is_none() && !prefix.is_empty() => {
+            out.insert(prefix, value.clone());
+        }
         Value::Mapping(map) => {
             for (key, child) in map {
                 let key = match key {

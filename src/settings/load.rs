@@ -443,7 +443,16 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
         return Err(anyhow!("{}: name `{name}` contains a dot", path.display()))
             .hint("service and environment names are compose names: letters, digits, `_` and `-`");
     }
-    for (key, child) in flatten(&value, &layers.defaults) {
+    let file_keys = flatten(&value, &layers.defaults);
+    // `services:` in the file is the deployment's list of services: it replaces the default
+    // three rather than adding to them (a deployment without MinIO lists no minio).
+    if file_keys.keys().any(|key| key.starts_with("services.")) {
+        layers.flat.retain(|key, _| !key.starts_with("services."));
+        layers
+            .sources
+            .retain(|key, _| !key.starts_with("services."));
+    }
+    for (key, child) in file_keys {
         layers.set(
             &key,
             child,
@@ -840,6 +849,30 @@ mod tests {
         )
         .unwrap();
         assert!(load(&Overrides::default(), &env(&[]), dir.path()).is_err());
+    }
+
+    #[test]
+    fn services_in_the_file_replace_the_default_list() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gymops.yaml"),
+            "services:\n  backend: {container: api}\n  worker: {}\n",
+        )
+        .unwrap();
+        let loaded = load(&Overrides::default(), &env(&[]), dir.path()).unwrap();
+        let names: Vec<&String> = loaded.settings.services.keys().collect();
+        assert_eq!(names, vec!["backend", "worker"]);
+        assert_eq!(
+            loaded.settings.services["backend"].container.as_deref(),
+            Some("api")
+        );
+        let defaults = load(
+            &Overrides::default(),
+            &env(&[]),
+            tempfile::tempdir().unwrap().path(),
+        )
+        .unwrap();
+        assert_eq!(defaults.settings.services.len(), 3);
     }
 
     #[test]

@@ -37,6 +37,32 @@ pub struct Settings {
     pub logs: LogsSettings,
     pub backup: BackupSettings,
     pub disk: DiskSettings,
+    pub monitor: MonitorSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSettings {
+    /// A container at or above this CPU % is a warning (100% = one CPU).
+    pub cpu_percent: f64,
+    /// A container at or above this share of its memory limit is a warning.
+    pub memory_percent: f64,
+    /// A file system at or above this share used is a warning.
+    pub disk_percent: f64,
+    /// Time between rounds with `monitor --interval` when no value is given.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings {
+            cpu_percent: 80.0,
+            memory_percent: 80.0,
+            disk_percent: 90.0,
+            interval: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +275,7 @@ impl Default for Settings {
             logs: LogsSettings::default(),
             backup: BackupSettings::default(),
             disk: DiskSettings::default(),
+            monitor: MonitorSettings::default(),
         }
     }
 }
