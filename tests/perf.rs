@@ -60,9 +60,11 @@ fn perf_stats_reads_cpu_memory_and_pids_like_docker_stats() {
         (burning.container.as_deref(), burning.state.as_str()),
         (Some(burner.as_str()), "running")
     );
+    // A busy loop takes whatever CPU it is given; on a loaded 2-core CI machine that can be
+    // well under one CPU, so only "clearly busy" is asserted.
     assert!(
-        burning.cpu_percent.unwrap() > 30.0,
-        "a busy loop uses most of a CPU: {burning:?}"
+        burning.cpu_percent.unwrap() > 3.0,
+        "a busy loop uses CPU: {burning:?}"
     );
     assert!(burning.pids.unwrap() >= 1);
 
@@ -74,7 +76,7 @@ fn perf_stats_reads_cpu_memory_and_pids_like_docker_stats() {
     let percent = capped.memory_percent.unwrap();
     assert!((percent - used as f64 * 100.0 / (64.0 * 1024.0 * 1024.0)).abs() < 1e-6);
     assert!(
-        capped.cpu_percent.unwrap() < 20.0,
+        capped.cpu_percent.unwrap() < 1.0,
         "sleep is idle: {capped:?}"
     );
     assert!(
@@ -421,7 +423,8 @@ fn monitor_checks_containers_and_disks_against_thresholds_with_health_exit_codes
     config(&["burner", "limited", "stopped"]);
     let output = run(project
         .gymops()
-        .args(["monitor", "--cpu", "30", "--output", "json"]));
+        // 3%: a busy loop is above it even on a loaded machine; sleep stays near 0%.
+        .args(["monitor", "--cpu", "3", "--output", "json"]));
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -443,7 +446,7 @@ fn monitor_checks_containers_and_disks_against_thresholds_with_health_exit_codes
     assert_eq!(find("memory", "limited")["status"], "ok");
     assert_eq!(find("container", "stopped")["status"], "critical");
     assert_eq!(find("disk", "host /")["threshold_percent"], 90.0);
-    assert_eq!(round["thresholds"]["cpu_percent"], 30.0);
+    assert_eq!(round["thresholds"]["cpu_percent"], 3.0);
     assert!(
         text(&output.stderr).contains("warning: cpu of burner: CPU"),
         "{}",
