@@ -75,6 +75,29 @@ pub enum Command {
     /// thresholds; exit codes as `health`
     #[command(after_help = EXIT_CODES)]
     Monitor(MonitorArgs),
+    /// The guide's daily or weekly checklist as one report (table, json or markdown); exit
+    /// code by the worst finding
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checklist {
+    /// Services, health, resource use, disk, errors in the last 24 h
+    Daily,
+    /// Backups present and fresh, old log files, write-heavy tables, roles expiring in 7 days
+    Weekly,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Which checklist
+    #[arg(value_enum)]
+    pub checklist: Checklist,
+    /// Write the report to this file (atomically) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

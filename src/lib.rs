@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             commands::db::maintain::run(&ctx, operation).await
         }
         Command::Monitor(args) => commands::monitor::run(&ctx, args).await,
+        Command::Check(args) => commands::check::run(&ctx, args).await,
     }
 }
 

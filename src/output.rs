@@ -18,6 +18,8 @@ pub enum OutputFormat {
     Table,
     /// JSON for machines (shapes documented in docs/json-output.md).
     Json,
+    /// Markdown tables, for reports and tickets.
+    Markdown,
 }
 
 /// Renders rows and writes them out.
@@ -58,7 +60,11 @@ impl Printer {
     /// Render a table: borders on a terminal, plain aligned columns otherwise.
     pub fn table(&self, headers: &[&str], rows: Vec<Vec<Cell>>) -> String {
         let mut table = Table::new();
-        if self.terminal {
+        if self.format == OutputFormat::Markdown {
+            table
+                .load_preset(presets::ASCII_MARKDOWN)
+                .set_content_arrangement(ContentArrangement::Disabled);
+        } else if self.terminal {
             table.load_preset(presets::UTF8_FULL_CONDENSED);
             // Wrap to the terminal's width when it is known and sane; a pseudo-terminal
             // that reports no size must not squeeze every column to one character.
@@ -76,7 +82,7 @@ impl Printer {
         for row in rows {
             table.add_row(row);
         }
-        if !self.terminal {
+        if !self.terminal && self.format != OutputFormat::Markdown {
             for column in table.column_iter_mut() {
                 column.set_padding((0, 2));
             }
@@ -99,7 +105,7 @@ impl Printer {
 
     /// Color a cell by a status, when colors are on.
     pub fn paint(&self, cell: Cell, status: Status) -> Cell {
-        if !self.color {
+        if !self.color || self.format == OutputFormat::Markdown {
             return cell;
         }
         cell.fg(match status {

@@ -28,6 +28,7 @@ const COMMANDS: &[&[&str]] = &[
     &["perf", "api"],
     &["perf", "load"],
     &["monitor"],
+    &["check"],
     &["db"],
     &["db", "maintain"],
     &["db", "maintain", "vacuum"],

@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     };
     let text = match printer.format {
         OutputFormat::Json => Printer::json(&report)?,
-        OutputFormat::Table => render(&printer, &report),
+        OutputFormat::Table | OutputFormat::Markdown => render(&printer, &report),
     };
     printer.emit(&text, args.output_file.as_deref())?;
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {

@@ -1,6 +1,7 @@
 //! One file per leaf command. Commands are thin: settings in, logic from the modules,
 //! data out through the printer.
 
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod disk;

@@ -78,7 +78,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
         let text = match ctx.printer.format {
             OutputFormat::Json if args.interval.is_some() => serde_json::to_string(&round)? + "\n",
             OutputFormat::Json => Printer::json(&round)?,
-            OutputFormat::Table => render(&ctx.printer, &round),
+            OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &round),
         };
         ctx.printer.emit(&text, None)?;
         let Some(interval) = args.interval else {
@@ -91,7 +91,11 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
     }
 }
 
-async fn round(ctx: &Context, engine: &Engine, thresholds: &Thresholds) -> Result<MonitorRound> {
+pub async fn round(
+    ctx: &Context,
+    engine: &Engine,
+    thresholds: &Thresholds,
+) -> Result<MonitorRound> {
     let settings = ctx.settings();
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;

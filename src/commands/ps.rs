@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
     };
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table => render(&ctx.printer, &output),
+        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
     };
     ctx.printer.emit(&text, None)?;
     Ok(Status::Ok)

@@ -29,7 +29,7 @@ pub fn run(ctx: &Context) -> Result<ExitStatus> {
     let output = ConfigCheckOutput { status, findings };
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let rows = output
                 .findings
                 .iter()

@@ -74,7 +74,7 @@ pub async fn run(ctx: &Context, command: &MaintainCommand) -> Result<ExitStatus>
     let outcome = outcome?;
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&outcome)?,
-        OutputFormat::Table => render(&ctx.printer, &outcome),
+        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &outcome),
     };
     ctx.printer.emit(&text, None)?;
     Ok(Status::Ok)

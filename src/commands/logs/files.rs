@@ -155,7 +155,7 @@ pub async fn run(ctx: &Context, args: &LogsFilesArgs) -> Result<ExitStatus> {
     };
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Markdown => {
             let mut text = ctx.printer.table(
                 &["NAME", "KIND", "SIZE", "MODIFIED", "AGE"],
                 output

@@ -162,6 +162,10 @@ pub async fn run(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
 }
 
 async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
+    if ctx.printer.format == crate::output::OutputFormat::Markdown {
+        return Err(anyhow!("--output markdown does not apply to log lines"))
+            .hint("use --output table (prefixed lines) or --output json (JSON Lines)");
+    }
     let settings = ctx.settings();
     ctx.check_services(&args.services)?;
     let grep = args

@@ -97,7 +97,7 @@ pub async fn run(ctx: &Context, args: &PerfApiArgs) -> Result<ExitStatus> {
     };
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table => render(&ctx.printer, &output),
+        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
     };
     ctx.printer.emit(&text, None)?;
     Ok(match (output.succeeded, output.failed) {

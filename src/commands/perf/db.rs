@@ -36,7 +36,7 @@ pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
     .await?;
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&result)?,
-        OutputFormat::Table => render(&ctx.printer, &result),
+        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &result),
     };
     ctx.printer.emit(&text, None)?;
     Ok(Status::Ok)

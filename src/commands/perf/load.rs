@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, args: &PerfLoadArgs) -> Result<ExitStatus> {
     }
     let text = match ctx.printer.format {
         OutputFormat::Json => Printer::json(&report)?,
-        OutputFormat::Table => render(&ctx.printer, &report),
+        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &report),
     };
     ctx.printer.emit(&text, None)?;
     let server_errors = report.statuses.iter().any(|(code, _)| *code >= 500);

@@ -49,7 +49,7 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
             // With --watch, one compact JSON document per line (JSON Lines).
             OutputFormat::Json if args.watch => serde_json::to_string(&output)? + "\n",
             OutputFormat::Json => Printer::json(&output)?,
-            OutputFormat::Table => render(&ctx.printer, &output),
+            OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
         };
         let text = if refresh_in_place {
             format!("\u{1b}[H\u{1b}[2J{text}")

@@ -1,0 +1,172 @@
+//! `gymops check daily|weekly` against a real stack: every part of the guide's checklists in
+//! one report, with what to do about each finding.
+
+mod support;
+
+use serde::Deserialize;
+use support::{docker_ok, run, text, Stack};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    checklist: String,
+    status: String,
+    checked_at: String,
+    findings: Vec<Finding>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Finding {
+    area: String,
+    item: String,
+    status: String,
+    detail: String,
+    action: String,
+}
+
+fn report(stack: &Stack, args: &[&str]) -> (i32, Report) {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--output", "json"]);
+    let output = run(stack.gymops().args(&all));
+    let parsed = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}{}", text(&output.stdout), text(&output.stderr)));
+    (output.status.code().unwrap(), parsed)
+}
+
+#[test]
+fn daily_and_weekly_checklists_report_every_part_with_actions() {
+    let stack = Stack::start();
+    let (code, daily) = report(&stack, &["daily"]);
+    assert_eq!(daily.checklist, "daily");
+    assert!(chrono::DateTime::parse_from_rfc3339(&daily.checked_at).is_ok());
+    let areas: std::collections::BTreeSet<&str> =
+        daily.findings.iter().map(|f| f.area.as_str()).collect();
+    assert_eq!(
+        areas.into_iter().collect::<Vec<_>>(),
+        vec!["disk", "health", "logs", "resources"]
+    );
+    let item = |r: &Report, item: &str| -> (String, String, String) {
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.item == item)
+            .unwrap_or_else(|| panic!("no {item}: {:#?}", r.findings));
+        (f.status.clone(), f.detail.clone(), f.action.clone())
+    };
+    assert_eq!(item(&daily, "db postgres").0, "ok");
+    assert_eq!(item(&daily, "container backend").0, "ok");
+    assert_eq!(item(&daily, "cpu backend").0, "ok");
+    let (status, detail, action) = item(&daily, "errors in 24h (backend)");
+    assert_eq!(status, "ok", "{detail}");
+    assert!(action.is_empty());
+    assert!(daily
+        .findings
+        .iter()
+        .filter(|f| f.status != "ok")
+        .all(|f| !f.action.is_empty()));
+    let expected = match daily.status.as_str() {
+        "ok" => 0,
+        "warning" => 1,
+        "critical" => 2,
+        _ => 3,
+    };
+    assert_eq!(code, expected);
+
+    // Weekly: no backups yet is critical, with what to do.
+    let (code, weekly) = report(&stack, &["weekly"]);
+    assert_eq!(code, 2, "{weekly:#?}");
+    let backups = weekly
+        .findings
+        .iter()
+        .find(|f| f.area == "backups")
+        .unwrap();
+    assert_eq!(
+        (backups.status.as_str(), backups.detail.as_str()),
+        (
+            "critical",
+            "cannot read the directory: No such file or directory (os error 2)"
+        )
+    );
+    assert!(!backups.action.is_empty());
+
+    // A fresh backup, an expiring role, old log files.
+    let dir = stack.rig.dir.path().join("backups");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("fitness_gym_db_backup_full_20261125_020000.sql.zst.age"),
+        vec![7u8; 4096],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("fitness_gym_db_backup_full_20261125_020000.sql.zst.age.json"),
+        "{}",
+    )
+    .unwrap();
+    let psql = format!("{}/psql", support::pg_bin_dir().display());
+    docker_ok(&["exec", &stack.postgres, &psql, "-h", "/var/run/postgresql", "-U", "postgres", "-d", "fitness_gym", "-c",
+        "DO $$ BEGIN EXECUTE format('CREATE ROLE report_reader LOGIN VALID UNTIL %L', now() + interval '2 days'); END $$;"]);
+    let logs = tempfile::tempdir().unwrap();
+    let old = logs.path().join("springboot-schema.log.2024-01-01.0");
+    std::fs::write(&old, "old line\n".repeat(100)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400))
+        .unwrap();
+    docker_ok(&[
+        "cp",
+        &format!("{}/.", logs.path().display()),
+        &format!("{}:/app/logs/", stack.backend),
+    ]);
+
+    let (code, weekly) = report(&stack, &["weekly"]);
+    assert_eq!(code, 1, "{weekly:#?}");
+    let (status, detail, _) = item(&weekly, &format!("backups in {}", dir.display()));
+    assert_eq!(status, "ok");
+    assert!(
+        detail.starts_with("newest fitness_gym_db_backup_full_20261125_020000.sql.zst.age:")
+            && detail.ends_with("4.0 KiB"),
+        "{detail}"
+    );
+    let (status, detail, action) = item(&weekly, "role report_reader");
+    assert_eq!(status, "warning", "{detail}");
+    assert!(action.contains("ALTER ROLE \"report_reader\" VALID UNTIL"));
+    let (status, detail, action) = item(&weekly, "log files older than 7 days (/app/logs)");
+    assert_eq!(
+        (status.as_str(), detail.as_str()),
+        ("warning", "1 files, 900 B")
+    );
+    assert!(action.contains("gymops logs clean"));
+    assert_eq!(item(&weekly, "write-heavy tables").0, "ok");
+
+    // Markdown for a ticket or the wiki, written atomically to a file.
+    let file = stack.rig.dir.path().join("weekly.md");
+    let output = run(stack
+        .gymops()
+        .args(["check", "weekly", "--output", "markdown", "--output-file"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1));
+    let markdown = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        markdown.starts_with("# Weekly check — ") && markdown.contains(" — WARNING\n"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| AREA") && markdown.contains("| role report_reader"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains('\u{1b}'));
+
+    // Docker unreachable: still a report, with the engine unknown.
+    let output = run(stack
+        .gymops()
+        .args(["check", "daily", "-o", "json"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1"));
+    let unreachable: Report = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(unreachable.findings[0].item, "engine");
+    assert_eq!(unreachable.findings[0].status, "unknown");
+    assert!(matches!(output.status.code(), Some(2 | 3)));
+}
