@@ -129,6 +129,26 @@ impl Printer {
         Ok(text)
     }
 
+    /// Print a result: JSON, or `render` (a table, or Markdown) with this printer, or, when a
+    /// file is given, with a file printer (no colors, no borders) into the file atomically.
+    pub fn emit_result<T: Serialize>(
+        &self,
+        value: &T,
+        file: Option<&Path>,
+        render: impl FnOnce(&Printer) -> String,
+    ) -> Result<()> {
+        let printer = if file.is_some() {
+            self.for_file()
+        } else {
+            self.clone()
+        };
+        let text = match printer.format {
+            OutputFormat::Json => Printer::json(value)?,
+            OutputFormat::Table | OutputFormat::Markdown => render(&printer),
+        };
+        printer.emit(&text, file)
+    }
+
     /// Write data: to `file` atomically when given, else to stdout.
     pub fn emit(&self, text: &str, file: Option<&Path>) -> Result<()> {
         match file {

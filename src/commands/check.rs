@@ -88,16 +88,10 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
         checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         findings,
     };
-    let printer = if args.output_file.is_some() {
-        ctx.printer.for_file()
-    } else {
-        ctx.printer.clone()
-    };
-    let text = match printer.format {
-        OutputFormat::Json => Printer::json(&report)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&printer, &report),
-    };
-    printer.emit(&text, args.output_file.as_deref())?;
+    ctx.printer
+        .emit_result(&report, args.output_file.as_deref(), |printer| {
+            render(printer, &report)
+        })?;
     Ok(status)
 }
 

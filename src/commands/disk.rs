@@ -12,7 +12,7 @@ use crate::docker::df::{usage, UsageRow};
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::{measure, FileSystem};
-use crate::output::{human_bytes, OutputFormat, Printer};
+use crate::output::{human_bytes, Printer};
 
 #[derive(Debug, Serialize)]
 pub struct DiskOutput {
@@ -68,11 +68,8 @@ pub async fn run(ctx: &Context) -> Result<ExitStatus> {
         docker,
         filesystems,
     };
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(status)
 }
 

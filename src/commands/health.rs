@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use super::Context;
 use crate::cli::HealthArgs;
 use crate::exit::{ExitStatus, Status};
-use crate::output::{OutputFormat, Printer};
+use crate::output::Printer;
 use crate::probe::{self, HealthPlan, HealthReport};
 
 pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
@@ -17,16 +17,10 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
         endpoints: args.endpoint.clone(),
     };
     let report = probe::run(ctx.settings(), &plan).await?;
-    let printer = if args.output_file.is_some() {
-        ctx.printer.for_file()
-    } else {
-        ctx.printer.clone()
-    };
-    let text = match printer.format {
-        OutputFormat::Json => Printer::json(&report)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&printer, &report),
-    };
-    printer.emit(&text, args.output_file.as_deref())?;
+    ctx.printer
+        .emit_result(&report, args.output_file.as_deref(), |printer| {
+            render(printer, &report)
+        })?;
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {
         if let Some(hint) = &check.hint {
             ctx.printer.note(&format!(

@@ -105,25 +105,19 @@ pub async fn round(
             let service = state.service;
             let container = match state.container {
                 Some(container) if container.state == "running" => container,
-                Some(container) => {
+                stopped => {
+                    let detail = match stopped {
+                        Some(container) => format!("{} is {}", container.name, container.state),
+                        None => "no container".into(),
+                    };
                     return vec![Finding {
                         check: "container".into(),
                         target: service,
                         value_percent: None,
                         threshold_percent: None,
                         status: Status::Critical,
-                        detail: format!("{} is {}", container.name, container.state),
-                    }]
-                }
-                None => {
-                    return vec![Finding {
-                        check: "container".into(),
-                        target: service,
-                        value_percent: None,
-                        threshold_percent: None,
-                        status: Status::Critical,
-                        detail: "no container".into(),
-                    }]
+                        detail,
+                    }];
                 }
             };
             match engine.stats(&container.name).await {

@@ -10,7 +10,7 @@ use crate::cli::PsArgs;
 use crate::docker::resolve::Resolution;
 use crate::docker::{split_image, Engine, ServiceState};
 use crate::exit::{ExitStatus, Status};
-use crate::output::{short_duration, OutputFormat, Printer};
+use crate::output::{short_duration, Printer};
 
 /// One service, as `ps --output json` prints it.
 #[derive(Debug, Serialize)]
@@ -51,11 +51,8 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
         docker_host: engine.address.clone(),
         services: states.iter().map(|state| row(state, now)).collect(),
     };
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(Status::Ok)
 }
 

@@ -10,7 +10,7 @@ use crate::cli::{MaintainCommand, MaintainTarget};
 use crate::commands::Context;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
-use crate::output::{OutputFormat, Printer};
+use crate::output::Printer;
 use crate::pg::maintain::{resolve_table, run as run_maintenance, Operation, Outcome};
 
 pub async fn run(ctx: &Context, command: &MaintainCommand) -> Result<ExitStatus> {
@@ -72,11 +72,8 @@ pub async fn run(ctx: &Context, command: &MaintainCommand) -> Result<ExitStatus>
         eprint!("\r\u{1b}[2K");
     }
     let outcome = outcome?;
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&outcome)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &outcome),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&outcome, None, |printer| render(printer, &outcome))?;
     Ok(Status::Ok)
 }
 

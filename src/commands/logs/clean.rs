@@ -14,7 +14,7 @@ use crate::commands::Context;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::logs::retention::{plan, Action, Rules};
-use crate::output::{human_bytes, OutputFormat, Printer};
+use crate::output::{human_bytes, Printer};
 
 #[derive(Debug, Serialize)]
 pub struct Touched {
@@ -99,11 +99,8 @@ pub async fn run(ctx: &Context, args: &LogsCleanArgs) -> Result<ExitStatus> {
         kept,
         touched,
     };
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(if failed > 0 {
         Status::Warning
     } else {

@@ -14,7 +14,7 @@ use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::logs::files;
 use crate::logs::stats::{Collector, LogStats, StatsOptions};
-use crate::output::{OutputFormat, Printer};
+use crate::output::Printer;
 
 #[derive(Debug, Serialize)]
 pub struct StatsOutput {
@@ -81,11 +81,8 @@ pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
         sources,
         stats: collector.finish(),
     };
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(Status::Ok)
 }
 

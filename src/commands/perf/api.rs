@@ -10,7 +10,7 @@ use crate::cli::{BackendEndpoint, PerfApiArgs};
 use crate::commands::Context;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
-use crate::output::{OutputFormat, Printer};
+use crate::output::Printer;
 use crate::probe::timing::{summarize, time_request, tls_config, Phases, Summary};
 use crate::settings::join_url;
 
@@ -95,11 +95,8 @@ pub async fn run(ctx: &Context, args: &PerfApiArgs) -> Result<ExitStatus> {
             total: collect(|p| Some(p.total_ms)),
         },
     };
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&output)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(match (output.succeeded, output.failed) {
         (_, 0) => Status::Ok,
         (0, _) => Status::Critical,

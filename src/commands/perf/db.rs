@@ -8,7 +8,7 @@ use crate::cli::PerfDbArgs;
 use crate::commands::Context;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
-use crate::output::{human_bytes, OutputFormat, Printer};
+use crate::output::{human_bytes, Printer};
 use crate::pg::insight::{read_only, run_view, DbView, ViewResult};
 
 pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
@@ -34,11 +34,8 @@ pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
         args.within_days.unwrap_or(7),
     )
     .await?;
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&result)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &result),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&result, None, |printer| render(printer, &result))?;
     Ok(Status::Ok)
 }
 

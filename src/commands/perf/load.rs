@@ -12,7 +12,7 @@ use crate::commands::Context;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::load::{run as run_load, target_allowed, LoadPlan, LoadReport, MAX_DURATION};
-use crate::output::{OutputFormat, Printer};
+use crate::output::Printer;
 
 pub async fn run(ctx: &Context, args: &PerfLoadArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
@@ -88,11 +88,8 @@ pub async fn run(ctx: &Context, args: &PerfLoadArgs) -> Result<ExitStatus> {
     if live {
         eprint!("\r\u{1b}[2K");
     }
-    let text = match ctx.printer.format {
-        OutputFormat::Json => Printer::json(&report)?,
-        OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &report),
-    };
-    ctx.printer.emit(&text, None)?;
+    ctx.printer
+        .emit_result(&report, None, |printer| render(printer, &report))?;
     let server_errors = report.statuses.iter().any(|(code, _)| *code >= 500);
     Ok(if report.errors.is_empty() && !server_errors {
         Status::Ok
