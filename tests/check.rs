@@ -104,9 +104,9 @@ fn daily_and_weekly_checklists_report_every_part_with_actions() {
         "{}",
     )
     .unwrap();
-    let psql = format!("{}/psql", support::pg_bin_dir().display());
-    docker_ok(&["exec", &stack.postgres, &psql, "-h", "/var/run/postgresql", "-U", "postgres", "-d", "fitness_gym", "-c",
-        "DO $$ BEGIN EXECUTE format('CREATE ROLE report_reader LOGIN VALID UNTIL %L', now() + interval '2 days'); END $$;"]);
+    stack.psql(
+        "DO $$ BEGIN EXECUTE format('CREATE ROLE report_reader LOGIN VALID UNTIL %L', now() + interval '2 days'); END $$;",
+    );
     let logs = tempfile::tempdir().unwrap();
     let old = logs.path().join("springboot-schema.log.2024-01-01.0");
     std::fs::write(&old, "old line\n".repeat(100)).unwrap();

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use support::{docker_ok, run, text, Stack};
+use support::{run, text, Stack};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,26 +17,6 @@ struct View {
     columns: Vec<String>,
     rows: Vec<serde_json::Map<String, serde_json::Value>>,
     note: Option<String>,
-}
-
-fn psql(stack: &Stack, sql: &str) -> String {
-    let psql = format!("{}/psql", support::pg_bin_dir().display());
-    docker_ok(&[
-        "exec",
-        &stack.postgres,
-        &psql,
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
-        "fitness_gym",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-qAt",
-        "-c",
-        sql,
-    ])
 }
 
 fn view(stack: &Stack, args: &[&str]) -> View {
@@ -57,8 +37,7 @@ fn view(stack: &Stack, args: &[&str]) -> View {
 #[test]
 fn database_views_show_real_load() {
     let stack = Stack::start();
-    psql(
-        &stack,
+    stack.psql(
         "CREATE TABLE member (id bigint PRIMARY KEY, name text); \
          CREATE INDEX member_name_idx ON member (name); \
          INSERT INTO member SELECT g, 'member_' || g FROM generate_series(1, 5000) g; \
@@ -69,7 +48,7 @@ fn database_views_show_real_load() {
          ANALYZE member; ANALYZE checkin; \
          SELECT count(*) FROM member WHERE id < 50;",
     );
-    psql(&stack, "DO $$ BEGIN EXECUTE format('CREATE ROLE expiring_soon LOGIN VALID UNTIL %L', now() + interval '3 days'); \
+    stack.psql("DO $$ BEGIN EXECUTE format('CREATE ROLE expiring_soon LOGIN VALID UNTIL %L', now() + interval '3 days'); \
                   EXECUTE format('CREATE ROLE expiring_later LOGIN VALID UNTIL %L', now() + interval '30 days'); END $$;");
 
     let size = view(&stack, &["size"]);
@@ -160,26 +139,11 @@ fn database_views_show_real_load() {
         .any(|r| r["application"] == "gymops perf db"));
 
     // A lock held while another session waits on it.
-    let psql_bin = format!("{}/psql", support::pg_bin_dir().display());
-    let session = |sql: &str| {
-        docker_ok(&[
-            "exec",
-            "-d",
-            &stack.postgres,
-            &psql_bin,
-            "-h",
-            "/var/run/postgresql",
-            "-U",
-            "postgres",
-            "-d",
-            "fitness_gym",
-            "-c",
-            sql,
-        ]);
-    };
-    session("BEGIN; LOCK TABLE checkin IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;");
+    stack.psql_detached(
+        "BEGIN; LOCK TABLE checkin IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;",
+    );
     std::thread::sleep(Duration::from_millis(500));
-    session("SELECT count(*) FROM checkin");
+    stack.psql_detached("SELECT count(*) FROM checkin");
     let deadline = Instant::now() + Duration::from_secs(20);
     let locks = loop {
         let locks = view(&stack, &["locks"]);
@@ -272,8 +236,7 @@ fn slow_queries_without_the_extension_says_how_to_enable_it_and_bad_flags_are_re
 #[test]
 fn maintenance_runs_quotes_tables_and_asks_before_locking() {
     let stack = Stack::start();
-    psql(
-        &stack,
+    stack.psql(
         "CREATE TABLE member (id bigint PRIMARY KEY, name text); \
          INSERT INTO member SELECT g, 'member_' || g FROM generate_series(1, 20000) g; \
          DELETE FROM member WHERE id % 2 = 0;",
@@ -348,7 +311,7 @@ fn maintenance_runs_quotes_tables_and_asks_before_locking() {
     let output = maintain(&["analyze", "--table", "member; DROP TABLE member"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(text(&output.stderr).contains("no table `member; DROP TABLE member`"));
-    assert_eq!(psql(&stack, "SELECT count(*) FROM member"), "10000");
+    assert_eq!(stack.psql("SELECT count(*) FROM member"), "10000");
 
     let output = maintain(&["vacuum", "--yes"]);
     assert_eq!(output.status.code(), Some(3), "--yes goes with --full");

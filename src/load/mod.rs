@@ -16,6 +16,8 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use crate::probe::timing::{authority, bare_host, handshake, request_target};
+
 /// The longest a run may last, whatever is asked.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// The most requests a run may send.
@@ -40,7 +42,7 @@ pub struct LoadPlan {
 /// Whether `host` may be loaded without --allow-remote: loopback, or a host of the
 /// deployment's own configured URLs.
 pub fn target_allowed(host: &str, deployment_hosts: &[String]) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = bare_host(host);
     if bare.eq_ignore_ascii_case("localhost") {
         return true;
     }
@@ -170,10 +172,7 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(plan: &LoadPlan, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Sender> {
     let host = plan.url.host_str().ok_or_else(|| anyhow!("no host"))?;
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let bare = bare_host(host).to_string();
     let port = plan.url.port_or_known_default().unwrap_or(80);
     let tcp = TcpStream::connect((bare.as_str(), port))
         .await
@@ -184,19 +183,9 @@ async fn connect(plan: &LoadPlan, tls: Option<&tokio_rustls::TlsConnector>) -> R
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(bare)
                 .map_err(|_| anyhow!("tls name"))?;
             let stream = connector.connect(name, tcp).await.context("tls")?;
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .context("http")?;
-            tokio::spawn(connection);
-            sender
+            handshake(TokioIo::new(stream)).await.context("http")?
         }
-        None => {
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .context("http")?;
-            tokio::spawn(connection);
-            sender
-        }
+        None => handshake(TokioIo::new(tcp)).await.context("http")?,
     };
     Ok(sender)
 }
@@ -229,6 +218,8 @@ async fn connection_loop(
         },
         _ => None,
     };
+    // The request line and Host header are the same for every request: built once.
+    let (target, authority) = (request_target(&plan.url), authority(&plan.url));
     let mut sender: Option<Sender> = None;
     loop {
         if shared.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
@@ -269,18 +260,10 @@ async fn connection_loop(
         let Some(active) = sender.as_mut() else {
             continue;
         };
-        let mut request =
-            hyper::Request::builder()
-                .method(plan.method.clone())
-                .uri(match plan.url.query() {
-                    Some(query) => format!("{}?{query}", plan.url.path()),
-                    None => plan.url.path().to_string(),
-                });
-        let authority = match plan.url.port() {
-            Some(port) => format!("{}:{port}", plan.url.host_str().unwrap_or_default()),
-            None => plan.url.host_str().unwrap_or_default().to_string(),
-        };
-        request = request.header(hyper::header::HOST, authority);
+        let mut request = hyper::Request::builder()
+            .method(plan.method.clone())
+            .uri(target.as_str())
+            .header(hyper::header::HOST, authority.as_str());
         for (name, value) in &plan.headers {
             request = request.header(name, value);
         }

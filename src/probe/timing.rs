@@ -70,10 +70,7 @@ pub async fn time_request(
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
     let started = Instant::now();
-    let lookup_host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let lookup_host = bare_host(&host).to_string();
     let address = tokio::net::lookup_host((lookup_host.as_str(), port))
         .await
         .with_context(|| format!("cannot resolve {host}"))?
@@ -85,16 +82,8 @@ pub async fn time_request(
         .with_context(|| format!("cannot connect to {address}"))?;
     tcp.set_nodelay(true).ok();
     let connect = started.elapsed();
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
-    };
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.clone(),
-    };
-    let request = hyper::Request::get(path)
-        .header(hyper::header::HOST, authority)
+    let request = hyper::Request::get(request_target(url))
+        .header(hyper::header::HOST, authority(url))
         .header(
             hyper::header::USER_AGENT,
             concat!("gymops/", env!("CARGO_PKG_VERSION")),
@@ -138,12 +127,7 @@ async fn exchange<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .context("HTTP handshake failed")?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let mut sender = handshake(io).await.context("HTTP handshake failed")?;
     let response = sender
         .send_request(request)
         .await
@@ -151,6 +135,45 @@ where
     let first_byte = started.elapsed();
     let status = response.status().as_u16();
     Ok((first_byte, status, response.into_body()))
+}
+
+/// A host without the brackets of an IPv6 literal, for lookups and TLS server names.
+pub fn bare_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// `path?query`, as the request line wants it.
+pub fn request_target(url: &url::Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+/// `host[:port]` for the Host header (the port only when the URL names one).
+pub fn authority(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// An HTTP/1.1 client handshake on an open stream; the connection runs on its own task.
+pub async fn handshake<S, B>(
+    io: TokioIo<S>,
+) -> Result<hyper::client::conn::http1::SendRequest<B>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// min / p50 / p95 / p99 / max of one phase, nearest-rank percentiles.
@@ -186,6 +209,21 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_line_parts_of_a_url() {
+        let url = url::Url::parse("http://[::1]:8080/a/b?x=1").unwrap();
+        assert_eq!(
+            (request_target(&url), authority(&url)),
+            ("/a/b?x=1".to_string(), "[::1]:8080".to_string())
+        );
+        assert_eq!(bare_host("[::1]"), "::1");
+        let plain = url::Url::parse("https://gym.example/login").unwrap();
+        assert_eq!(
+            (request_target(&plain), authority(&plain)),
+            ("/login".to_string(), "gym.example".to_string())
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -548,6 +548,35 @@ impl Stack {
         self.rig.write_config(&self.config_yaml());
     }
 
+    /// Run SQL with psql inside the PostgreSQL container (stopping at the first error);
+    /// its unaligned, tuples-only output.
+    pub fn psql(&self, sql: &str) -> String {
+        self.run_psql(&[], &["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+    }
+
+    /// Start SQL in a psql session of its own that keeps running (a lock holder, a waiter).
+    pub fn psql_detached(&self, sql: &str) {
+        self.run_psql(&["-d"], &["-c", sql]);
+    }
+
+    fn run_psql(&self, exec_options: &[&str], psql_options: &[&str]) -> String {
+        let psql = format!("{}/psql", pg_bin_dir().display());
+        let mut args = vec!["exec"];
+        args.extend_from_slice(exec_options);
+        args.extend([
+            self.postgres.as_str(),
+            psql.as_str(),
+            "-h",
+            "/var/run/postgresql",
+            "-U",
+            "postgres",
+            "-d",
+            "fitness_gym",
+        ]);
+        args.extend_from_slice(psql_options);
+        docker_ok(&args)
+    }
+
     /// gymops in the stack's directory, with the database password in the environment.
     pub fn gymops(&self) -> Command {
         let mut command = self.rig.gymops();
