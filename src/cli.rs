@@ -79,6 +79,143 @@ pub enum Command {
     /// code by the worst finding
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
+    /// Send notifications through Slack, a JSON webhook or email
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Prometheus metrics: `serve` an exporter, or `export` the text once
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// The monitoring stack's files: Prometheus, alert rules, Alertmanager, Grafana, compose
+    #[command(subcommand)]
+    Monitoring(MonitoringCommand),
+    /// Scheduled jobs (backup, health, daily report) for cron, Task Scheduler or systemd
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send one alert (the guide's alert-notifier.sh); retried with backoff when the
+    /// receiver fails transiently, one message per alert
+    Send(AlertSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlertSendArgs {
+    /// What happened, as a short name: ServiceDown, HighCPU, BackupStale...
+    #[arg(long, value_name = "TYPE")]
+    pub alert_type: String,
+    /// The message text
+    #[arg(long, value_name = "TEXT")]
+    pub message: String,
+    #[arg(long, value_enum, default_value_t = crate::settings::Severity::Warning)]
+    pub severity: crate::settings::Severity,
+    /// Channel to send to; repeat for several [default: notify.channels]
+    #[arg(long, value_enum, value_name = "CHANNEL")]
+    pub channel: Vec<crate::settings::Channel>,
+    /// Webhook URL for the slack or webhook channel. Visible in the process list: prefer
+    /// GYMOPS_SLACK_WEBHOOK_URL / GYMOPS_WEBHOOK_URL or the *_file settings
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+    /// Email recipient; repeat for several [default: notify.email.to]
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Vec<String>,
+    /// An extra fact shown with the alert; repeat for several
+    #[arg(long = "detail", value_name = "NAME=VALUE")]
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Serve Prometheus metrics over HTTP; collection runs on an interval and scrapes read
+    /// the newest result, so scrapes never load Docker or PostgreSQL
+    Serve(MetricsServeArgs),
+    /// Collect once and write the metrics text (for node-exporter's textfile collector)
+    Export(MetricsExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsServeArgs {
+    /// Address to listen on [default: metrics.listen, 127.0.0.1:9464]
+    #[arg(long, value_name = "ADDRESS")]
+    pub listen: Option<String>,
+    /// Time between collections [default: metrics.interval, 15s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsExportArgs {
+    /// Write to this file (atomically; name it *.prom for the textfile collector) instead of
+    /// stdout
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitoringCommand {
+    /// Write prometheus.yml, alerts.yml, alertmanager.yml, the Grafana dashboard and
+    /// provisioning, and the monitoring docker-compose.yml
+    Init(MonitoringInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitoringInitArgs {
+    /// Directory to write into
+    #[arg(long, value_name = "DIR", default_value = "monitoring")]
+    pub dir: PathBuf,
+    /// Overwrite files that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleTarget {
+    /// crontab lines
+    Cron,
+    /// Register-ScheduledTask PowerShell and Task Scheduler XML
+    Windows,
+    /// systemd service and timer units
+    Systemd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InstallTarget {
+    /// The user's crontab (or --crontab-file)
+    Cron,
+    /// systemd units in --unit-dir
+    Systemd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print the schedule from settings for a scheduler
+    Print(SchedulePrintArgs),
+    /// Install the schedule: a marked block in the crontab, or systemd units; idempotent
+    Install(ScheduleInstallArgs),
+    /// Take gymops's block out of the crontab, or its units out of systemd
+    Remove(ScheduleInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulePrintArgs {
+    #[arg(long, value_enum, default_value_t = ScheduleTarget::Cron)]
+    pub target: ScheduleTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleInstallArgs {
+    #[arg(long, value_enum, default_value_t = InstallTarget::Cron)]
+    pub target: InstallTarget,
+    /// Edit this crontab file instead of the user's crontab (through `crontab`)
+    #[arg(long, value_name = "PATH")]
+    pub crontab_file: Option<PathBuf>,
+    /// Directory for systemd units
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    pub unit_dir: PathBuf,
+    /// Do not run `systemctl daemon-reload` and `enable --now` / `disable --now`
+    #[arg(long)]
+    pub no_systemctl: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

@@ -1,5 +1,6 @@
 //! gymops: operations CLI for the fitness-gym system's Docker deployment.
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod docker;
@@ -9,16 +10,24 @@ pub mod fsutil;
 pub mod hostfs;
 pub mod load;
 pub mod logs;
+pub mod metrics;
+pub mod monitoring;
+pub mod notify;
 pub mod output;
 pub mod pg;
 pub mod probe;
+pub mod release;
+pub mod schedule;
 pub mod settings;
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 
-use cli::{Cli, Command, ConfigCommand, DbCommand, MaintainCommand, PerfCommand, ServiceCommand};
+use cli::{
+    AlertCommand, Cli, Command, ConfigCommand, DbCommand, MaintainCommand, MetricsCommand,
+    MonitoringCommand, PerfCommand, ServiceCommand,
+};
 use commands::Context;
 use exit::ExitStatus;
 use output::Printer;
@@ -54,6 +63,15 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         }
         Command::Monitor(args) => commands::monitor::run(&ctx, args).await,
         Command::Check(args) => commands::check::run(&ctx, args).await,
+        Command::Alert(AlertCommand::Send(args)) => commands::alert::send(&ctx, args).await,
+        Command::Metrics(MetricsCommand::Serve(args)) => commands::metrics::serve(&ctx, args).await,
+        Command::Metrics(MetricsCommand::Export(args)) => {
+            commands::metrics::export(&ctx, args).await
+        }
+        Command::Monitoring(MonitoringCommand::Init(args)) => {
+            commands::monitoring::init(&ctx, args)
+        }
+        Command::Schedule(command) => commands::schedule::run(&ctx, command),
     }
 }
 
@@ -84,6 +102,25 @@ fn overrides(cli: &Cli) -> Overrides {
             ));
         }
         overrides.db_connection = args.db_connection.clone();
+    }
+    if let Command::Alert(AlertCommand::Send(args)) = &cli.command {
+        if let Some(url) = &args.webhook_url {
+            let key = if args.channel.contains(&settings::Channel::Slack) {
+                "notify.slack.webhook_url"
+            } else {
+                "notify.webhook.url"
+            };
+            overrides.secrets.push((
+                key.into(),
+                settings::Secret::new(url.clone()),
+                "--webhook-url".into(),
+            ));
+        }
+        if !args.to.is_empty() {
+            overrides
+                .values
+                .push(("notify.email.to".into(), args.to.join(","), "--to".into()));
+        }
     }
     overrides
 }

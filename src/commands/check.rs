@@ -369,8 +369,8 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
 fn backups(dir: &Path) -> Finding {
     let item = format!("backups in {}", dir.display());
     let action = "check the nightly backup job and its log; run a backup now";
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let files = match crate::backup::catalog::list_local(dir) {
+        Ok(files) => files,
         Err(err) => {
             return finding(
                 "backups",
@@ -381,21 +381,10 @@ fn backups(dir: &Path) -> Finding {
             )
         }
     };
-    let newest = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.contains("_db_backup_") && !name.ends_with(".json") && !name.starts_with('.')
-        })
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_string_lossy().to_string(),
-                e.metadata().ok()?,
-            ))
-        })
-        .filter(|(_, m)| m.is_file())
-        .filter_map(|(name, m)| Some((name, m.len(), m.modified().ok()?)))
-        .max_by_key(|(_, _, modified)| *modified);
+    let newest = files
+        .into_iter()
+        .next()
+        .map(|file| (file.name, file.size, file.modified));
     match newest {
         None => finding(
             "backups",

@@ -1,15 +1,19 @@
 //! One file per leaf command. Commands are thin: settings in, logic from the modules,
 //! data out through the printer.
 
+pub mod alert;
 pub mod check;
 pub mod config;
 pub mod db;
 pub mod disk;
 pub mod health;
 pub mod logs;
+pub mod metrics;
 pub mod monitor;
+pub mod monitoring;
 pub mod perf;
 pub mod ps;
+pub mod schedule;
 
 use anyhow::{anyhow, Result};
 

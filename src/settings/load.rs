@@ -65,6 +65,8 @@ pub struct Overrides {
     pub values: Vec<(String, String, String)>,
     /// `--db-connection postgres://user:pw@host:port/db`.
     pub db_connection: Option<String>,
+    /// Flags that give a secret: (secret key, value, flag name).
+    pub secrets: Vec<(String, Secret, String)>,
 }
 
 /// One effective setting, for `config show`.
@@ -99,8 +101,45 @@ impl Loaded {
     }
 }
 
-/// Environment variables that are not settings keys.
-const SECRET_ENV_VARS: &[&str] = &["GYMOPS_POSTGRES_PASSWORD"];
+/// A secret: never read from gymops.yaml, never printed. It comes from its environment
+/// variable, a compose env file variable, a flag, or the file its `file_key` names.
+struct SecretSpec {
+    key: &'static str,
+    env: &'static str,
+    env_file_var: Option<&'static str>,
+    file_key: &'static str,
+}
+
+const SECRETS: &[SecretSpec] = &[
+    SecretSpec {
+        key: "postgres.password",
+        env: "GYMOPS_POSTGRES_PASSWORD",
+        env_file_var: Some("POSTGRES_PASSWORD"),
+        file_key: "postgres.password_file",
+    },
+    SecretSpec {
+        key: "notify.slack.webhook_url",
+        env: "GYMOPS_SLACK_WEBHOOK_URL",
+        env_file_var: None,
+        file_key: "notify.slack.webhook_url_file",
+    },
+    SecretSpec {
+        key: "notify.webhook.url",
+        env: "GYMOPS_WEBHOOK_URL",
+        env_file_var: None,
+        file_key: "notify.webhook.url_file",
+    },
+    SecretSpec {
+        key: "notify.email.password",
+        env: "GYMOPS_SMTP_PASSWORD",
+        env_file_var: None,
+        file_key: "notify.email.password_file",
+    },
+];
+
+fn secret_for_env(var: &str) -> Option<&'static SecretSpec> {
+    SECRETS.iter().find(|spec| spec.env == var)
+}
 const RESERVED_ENV_VARS: &[&str] = &["GYMOPS_CONFIG"];
 
 /// Compose `.env` variables that map onto settings.
@@ -124,11 +163,15 @@ struct Layers {
     defaults_flat: FlatMap,
     flat: FlatMap,
     sources: BTreeMap<String, Source>,
-    /// Password candidates: (secret, source).
-    passwords: Vec<(Secret, Source)>,
+    /// Candidates for each secret key: (secret, source).
+    secrets: BTreeMap<&'static str, Vec<(Secret, Source)>>,
 }
 
 impl Layers {
+    fn add_secret(&mut self, key: &'static str, secret: Secret, source: Source) {
+        self.secrets.entry(key).or_default().push((secret, source));
+    }
+
     fn set(&mut self, key: &str, value: Value, source: Source) {
         self.flat.insert(key.to_string(), value);
         self.sources.insert(key.to_string(), source);
@@ -228,7 +271,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         defaults_flat: flat.clone(),
         flat,
         sources,
-        passwords: Vec::new(),
+        secrets: BTreeMap::new(),
     };
     let mut warnings = Vec::new();
 
@@ -326,10 +369,12 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         if RESERVED_ENV_VARS.contains(&var.as_str()) || var == "GYMOPS_ENVIRONMENT" {
             continue;
         }
-        if var == "GYMOPS_POSTGRES_PASSWORD" {
-            layers
-                .passwords
-                .push((Secret::new(raw.clone()), Source::Env { var: var.clone() }));
+        if let Some(spec) = secret_for_env(var) {
+            layers.add_secret(
+                spec.key,
+                Secret::new(raw.clone()),
+                Source::Env { var: var.clone() },
+            );
             continue;
         }
         let Some(key) = layers.key_for_env_var(var) else {
@@ -350,32 +395,14 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     }
     let mut settings = layers.validate()?;
 
-    // The password: the highest layer wins; a password file counts at its own layer.
-    if let Some(path) = &settings.postgres.password_file {
-        let source = layers
-            .sources
-            .get("postgres.password_file")
-            .cloned()
-            .unwrap_or(Source::Default);
-        let path = base_dir.join(path);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| {
-                format!(
-                    "cannot read postgres.password_file {} (from {source})",
-                    path.display()
-                )
-            })
-            .hint("point postgres.password_file at a readable file holding only the password")?;
-        let password = text.trim_end_matches(['\n', '\r']).to_string();
-        layers.passwords.push((Secret::new(password), source));
+    for (key, value, flag) in &overrides.secrets {
+        let Some(spec) = SECRETS.iter().find(|spec| spec.key == key) else {
+            bail!("{key} is not a secret setting");
+        };
+        layers.add_secret(spec.key, value.clone(), Source::Flag { flag: flag.clone() });
     }
-    let password = layers
-        .passwords
-        .iter()
-        .max_by_key(|(_, source)| source.rank())
-        .cloned();
-    settings.postgres.password = password.as_ref().map(|(secret, _)| secret.clone());
 
+    // Each secret: the highest layer wins; a secret file counts at its own layer.
     let mut entries: Vec<Entry> = layers
         .flat
         .iter()
@@ -386,18 +413,53 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             secret: false,
         })
         .collect();
-    entries.push(Entry {
-        key: "postgres.password".into(),
-        value: if password.is_some() {
-            MASK.into()
-        } else {
-            "-".into()
-        },
-        source: password
-            .map(|(_, source)| source)
-            .unwrap_or(Source::Default),
-        secret: true,
-    });
+    for spec in SECRETS {
+        if let Some(Value::String(path)) = layers.flat.get(spec.file_key) {
+            let source = layers
+                .sources
+                .get(spec.file_key)
+                .cloned()
+                .unwrap_or(Source::Default);
+            let path = base_dir.join(path);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "cannot read {} {} (from {source})",
+                        spec.file_key,
+                        path.display()
+                    )
+                })
+                .hint(format!(
+                    "point {} at a readable file holding only the secret",
+                    spec.file_key
+                ))?;
+            let value = text.trim_end_matches(['\n', '\r']).to_string();
+            layers.add_secret(spec.key, Secret::new(value), source);
+        }
+        let chosen = layers
+            .secrets
+            .get(spec.key)
+            .and_then(|candidates| candidates.iter().max_by_key(|(_, source)| source.rank()))
+            .cloned();
+        let secret = chosen.as_ref().map(|(secret, _)| secret.clone());
+        match spec.key {
+            "postgres.password" => settings.postgres.password = secret,
+            "notify.slack.webhook_url" => settings.notify.slack.webhook_url = secret,
+            "notify.webhook.url" => settings.notify.webhook.url = secret,
+            "notify.email.password" => settings.notify.email.password = secret,
+            other => bail!("secret {other} has no place in the settings"),
+        }
+        entries.push(Entry {
+            key: spec.key.into(),
+            value: if chosen.is_some() {
+                MASK.into()
+            } else {
+                "-".into()
+            },
+            source: chosen.map(|(_, source)| source).unwrap_or(Source::Default),
+            secret: true,
+        });
+    }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
 
     Ok(Loaded {
@@ -418,12 +480,20 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
     if text.trim().is_empty() {
         return Ok(());
     }
-    if let Some(line) = secret_key_line(&text) {
+    if let Some((line, spec)) = secret_key_line(&text) {
+        let env_file = spec
+            .env_file_var
+            .map(|var| format!(", {var} in the env file"))
+            .unwrap_or_default();
         return Err(anyhow!(
-            "{}: line {line}: key `postgres.password`: secrets are not read from gymops.yaml",
-            path.display()
+            "{}: line {line}: key `{}`: secrets are not read from gymops.yaml",
+            path.display(),
+            spec.key
         ))
-        .hint("set GYMOPS_POSTGRES_PASSWORD, POSTGRES_PASSWORD in the env file, or postgres.password_file");
+        .hint(format!(
+            "set {}{env_file}, or {} (a file holding only the secret)",
+            spec.env, spec.file_key
+        ));
     }
     // Typed parse first: serde_yaml knows the key, line and column of an unknown key or bad value.
     if let Err(err) = serde_yaml::from_str::<Settings>(&text) {
@@ -475,22 +545,36 @@ fn dotted_name(value: &Value) -> Option<String> {
     })
 }
 
-/// The line (1-based) of a `password:` key inside a `postgres:` section, if any.
-fn secret_key_line(text: &str) -> Option<usize> {
-    let mut in_postgres = false;
+/// The line (1-based) of a secret key written in block style (`postgres:` then an indented
+/// `password:`), and which secret it is.
+fn secret_key_line(text: &str) -> Option<(usize, &'static SecretSpec)> {
+    let mut stack: Vec<(usize, String)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
+        if trimmed.starts_with('#') || trimmed.is_empty() || trimmed.starts_with('-') {
             continue;
         }
-        let indented = line.len() != trimmed.len();
-        if !indented {
-            in_postgres = trimmed.starts_with("postgres:");
-            if trimmed.starts_with("postgres:") && trimmed.contains("password:") {
-                return Some(index + 1);
-            }
-        } else if in_postgres && trimmed.starts_with("password:") {
-            return Some(index + 1);
+        let indent = line.len() - trimmed.len();
+        let Some((key, rest)) = trimmed.split_once(':') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']).to_string();
+        while stack.last().is_some_and(|(level, _)| *level >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key));
+        let path: Vec<&str> = stack.iter().map(|(_, key)| key.as_str()).collect();
+        let path = path.join(".");
+        if let Some(spec) = SECRETS.iter().find(|spec| spec.key == path) {
+            return Some((index + 1, spec));
+        }
+        // Flow style on one line: `postgres: {password: x}`.
+        if let Some(spec) = SECRETS.iter().find(|spec| {
+            spec.key
+                .strip_prefix(&format!("{path}."))
+                .is_some_and(|last| !last.contains('.') && rest.contains(&format!("{last}:")))
+        }) {
+            return Some((index + 1, spec));
         }
     }
     None
@@ -517,8 +601,11 @@ fn read_env_file(path: &Path, layers: &mut Layers) -> Result<()> {
             path: path.to_path_buf(),
             var: var.clone(),
         };
-        if var == "POSTGRES_PASSWORD" || SECRET_ENV_VARS.contains(&var.as_str()) {
-            layers.passwords.push((Secret::new(raw), source));
+        if let Some(spec) = SECRETS
+            .iter()
+            .find(|spec| spec.env == var || spec.env_file_var == Some(var.as_str()))
+        {
+            layers.add_secret(spec.key, Secret::new(raw), source);
         } else if let Some((_, key)) = COMPOSE_ENV_KEYS.iter().find(|(name, _)| *name == var) {
             layers.set_raw(key, &raw, source)?;
         } else if var.starts_with("GYMOPS_") {
@@ -579,9 +666,11 @@ fn apply_db_connection(raw: &str, layers: &mut Layers, warnings: &mut Vec<String
         warnings.push(
             "a password in --db-connection is visible to other users in the process list; prefer GYMOPS_POSTGRES_PASSWORD".into(),
         );
-        layers
-            .passwords
-            .push((Secret::new(percent_decode(password)), source()));
+        layers.add_secret(
+            "postgres.password",
+            Secret::new(percent_decode(password)),
+            source(),
+        );
     }
     Ok(())
 }

@@ -38,6 +38,295 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub disk: DiskSettings,
     pub monitor: MonitorSettings,
+    pub notify: NotifySettings,
+    pub metrics: MetricsSettings,
+    pub schedule: ScheduleSettings,
+}
+
+/// How bad an event is (the guide's section 7.7), least to most severe.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where a notification goes.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A Slack incoming webhook
+    Slack,
+    /// A generic JSON webhook (POST)
+    Webhook,
+    /// Email over SMTP
+    Email,
+}
+
+impl Channel {
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Slack => "slack",
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Channels that commands' notifications (`monitor`, `backup monitor --notify`, incidents)
+    /// go to; empty: commands do not notify.
+    pub channels: Vec<Channel>,
+    /// Events below this severity are not sent by commands (`alert send` always sends).
+    pub min_severity: Severity,
+    /// Timeout of one delivery attempt.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Further attempts after a failed one (network errors, HTTP 429/5xx, SMTP 4xx).
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    #[serde(with = "humantime_serde")]
+    pub backoff: Duration,
+    pub slack: SlackSettings,
+    pub webhook: WebhookSettings,
+    pub email: EmailSettings,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            channels: Vec::new(),
+            min_severity: Severity::Warning,
+            timeout: Duration::from_secs(10),
+            retries: 3,
+            backoff: Duration::from_secs(1),
+            slack: SlackSettings::default(),
+            webhook: WebhookSettings::default(),
+            email: EmailSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackSettings {
+    /// File holding the incoming-webhook URL; or `GYMOPS_SLACK_WEBHOOK_URL`.
+    pub webhook_url_file: Option<PathBuf>,
+    /// Resolved webhook URL; never read from gymops.yaml, never serialized.
+    #[serde(skip)]
+    pub webhook_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// File holding the webhook URL; or `GYMOPS_WEBHOOK_URL`.
+    pub url_file: Option<PathBuf>,
+    /// Resolved webhook URL; never read from gymops.yaml, never serialized.
+    #[serde(skip)]
+    pub url: Option<Secret>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required; port 587)
+    Starttls,
+    /// TLS from the first byte (port 465)
+    Tls,
+    /// No encryption (only for a relay on this host)
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SMTP server (the guide's Alertmanager uses smtp.gmail.com).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub tls: SmtpTls,
+    /// Extra CA certificate (PEM) to trust for the SMTP server, e.g. a company CA.
+    pub ca_file: Option<PathBuf>,
+    /// SMTP user; no user: no authentication.
+    pub username: Option<String>,
+    /// File holding the SMTP password; or `GYMOPS_SMTP_PASSWORD`.
+    pub password_file: Option<PathBuf>,
+    /// Resolved password; never read from gymops.yaml, never serialized.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: SmtpTls::Starttls,
+            ca_file: None,
+            username: None,
+            password_file: None,
+            password: None,
+            from: "alerts@fitness-gym.com".into(),
+            to: vec!["ops@fitness-gym.com".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address `gymops metrics serve` listens on.
+    pub listen: String,
+    /// Time between collections; scrapes read the newest collection.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Where Prometheus (in the monitoring stack's containers) reaches `gymops metrics serve`.
+    pub scrape_target: String,
+    /// The release history whose newest entry is published.
+    pub releases_file: PathBuf,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: "127.0.0.1:9464".into(),
+            interval: Duration::from_secs(15),
+            scrape_target: "host.docker.internal:9464".into(),
+            releases_file: PathBuf::from(".gymops/releases.json"),
+        }
+    }
+}
+
+/// One scheduled job: when, and which gymops command line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduledJob {
+    pub enabled: bool,
+    /// hourly, daily or weekly
+    pub every: Every,
+    /// `HH:MM` for daily and weekly jobs, `:MM` (or `MM`) for hourly ones.
+    pub at: String,
+    /// Day of the week for weekly jobs (mon..sun).
+    pub weekday: Option<String>,
+    /// The gymops arguments (no program name).
+    pub args: Vec<String>,
+}
+
+impl Default for ScheduledJob {
+    fn default() -> Self {
+        ScheduledJob {
+            enabled: true,
+            every: Every::Daily,
+            at: "00:00".into(),
+            weekday: None,
+            args: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Every {
+    Hourly,
+    Daily,
+    Weekly,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// The gymops binary the schedule runs; unset: the running binary's path.
+    pub binary: Option<PathBuf>,
+    /// Directory the jobs run in; unset: the directory of gymops.yaml.
+    pub working_dir: Option<PathBuf>,
+    /// Name prefix of Task Scheduler tasks and systemd units.
+    pub name_prefix: String,
+    /// The jobs, by name (the guide's: daily 02:00 backup, hourly health, 09:00 daily report).
+    pub jobs: BTreeMap<String, ScheduledJob>,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        let job = |every, at: &str, args: &[&str]| ScheduledJob {
+            enabled: true,
+            every,
+            at: at.into(),
+            weekday: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        ScheduleSettings {
+            binary: None,
+            working_dir: None,
+            name_prefix: "FitnessGym".into(),
+            jobs: BTreeMap::from([
+                (
+                    "backup".into(),
+                    job(Every::Daily, "02:00", &["backup", "create", "--quiet"]),
+                ),
+                (
+                    "health".into(),
+                    job(Every::Hourly, ":00", &["health", "--quiet"]),
+                ),
+                (
+                    "daily-report".into(),
+                    job(
+                        Every::Daily,
+                        "09:00",
+                        &[
+                            "check",
+                            "daily",
+                            "--output",
+                            "markdown",
+                            "--output-file",
+                            "reports/daily-check.md",
+                        ],
+                    ),
+                ),
+            ]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,6 +565,9 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             disk: DiskSettings::default(),
             monitor: MonitorSettings::default(),
+            notify: NotifySettings::default(),
+            metrics: MetricsSettings::default(),
+            schedule: ScheduleSettings::default(),
         }
     }
 }

@@ -1,0 +1,3 @@
+//! Backups of the deployment's database.
+
+pub mod catalog;
