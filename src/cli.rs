@@ -254,6 +254,10 @@ pub struct MonitorArgs {
     /// Keep going, a round every DURATION, until Ctrl+C
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub interval: Option<std::time::Duration>,
+    /// Do not send notifications even when notify.channels is set (they go out when a
+    /// finding turns bad or changes, and when it recovers)
+    #[arg(long)]
+    pub no_notify: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,14 @@ command -v socat >/dev/null || missing+=(socat)
 command -v stunnel4 >/dev/null || missing+=(stunnel4)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v docker >/dev/null || missing+=(docker.io)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+# promtool / amtool check the monitoring files; the SMTP sink and the metrics parser are
+# Debian's Python packages (run with /usr/bin/python3, whatever python3 is first on PATH).
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+[ -d /usr/lib/python3/dist-packages/aiosmtpd ] || missing+=(python3-aiosmtpd)
+[ -d /usr/lib/python3/dist-packages/prometheus_client ] || missing+=(python3-prometheus-client)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

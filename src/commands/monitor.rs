@@ -1,6 +1,7 @@
 //! `gymops monitor`: the guide's monitor.sh (section 4.3) done properly — every service's
 //! container and the host disks against thresholds, in one round or every interval.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
@@ -13,7 +14,9 @@ use crate::docker::stats::usage;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::measure;
+use crate::notify::{Event, Notifier};
 use crate::output::{OutputFormat, Printer};
+use crate::settings::{Settings, Severity};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -67,8 +70,30 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
         }
     }
     let engine = Engine::connect(&settings.docker).await?;
+    let notifier = Notifier::new(&settings.notify)?;
+    let notify = !args.no_notify && !notifier.command_channels().is_empty();
+    let mut previous: BTreeMap<(String, String), Status> = BTreeMap::new();
     loop {
         let round = round(ctx, &engine, &thresholds).await?;
+        if notify {
+            for event in changes(&previous, &round.findings) {
+                let event = event.into_event(settings);
+                for delivery in notifier.notify(&event).await {
+                    if !delivery.delivered {
+                        ctx.printer.warn(&format!(
+                            "notification to {} failed: {}",
+                            delivery.channel.label(),
+                            delivery.error.as_deref().unwrap_or("unknown error")
+                        ));
+                    }
+                }
+            }
+        }
+        previous = round
+            .findings
+            .iter()
+            .map(|f| ((f.check.clone(), f.target.clone()), f.status))
+            .collect();
         for finding in round.findings.iter().filter(|f| f.status != Status::Ok) {
             ctx.printer.warn(&format!(
                 "{} of {}: {}",
@@ -89,6 +114,80 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
             _ = tokio::signal::ctrl_c() => return Ok(round.status),
         }
     }
+}
+
+/// A finding worth a notification: it turned bad, changed, or recovered.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub finding: Finding,
+    /// The status before (Ok for a new problem).
+    pub was: Status,
+}
+
+impl Change {
+    fn into_event(self, settings: &Settings) -> Event {
+        let finding = &self.finding;
+        let recovered = finding.status == Status::Ok;
+        let severity = |status| match status {
+            Status::Critical => Severity::Critical,
+            Status::Unknown => Severity::Error,
+            _ => Severity::Warning,
+        };
+        // A recovery goes out at the severity of the problem it ends, so whoever got the
+        // problem also gets its end.
+        let (severity, message) = if recovered {
+            (
+                severity(self.was),
+                format!(
+                    "RESOLVED: {} of {}: {}",
+                    finding.check, finding.target, finding.detail
+                ),
+            )
+        } else {
+            (
+                severity(finding.status),
+                format!(
+                    "{} of {}: {}",
+                    finding.check, finding.target, finding.detail
+                ),
+            )
+        };
+        let alert_type = match finding.check.as_str() {
+            "cpu" => "HighCPUUsage",
+            "memory" => "HighMemoryUsage",
+            "disk" => "DiskSpaceLow",
+            _ => "ServiceDown",
+        };
+        let mut event = Event::new(settings, alert_type, severity, message)
+            .detail("check", finding.check.clone())
+            .detail("target", finding.target.clone())
+            .detail("status", finding.status.label());
+        if let Some(value) = finding.value_percent {
+            event = event.detail("value", format!("{value:.1}%"));
+        }
+        if let Some(threshold) = finding.threshold_percent {
+            event = event.detail("threshold", format!("{threshold}%"));
+        }
+        event
+    }
+}
+
+/// Findings that changed since the previous round: a new problem, a problem whose status
+/// changed, or a recovery. A problem that stays the same is not sent again.
+pub fn changes(previous: &BTreeMap<(String, String), Status>, findings: &[Finding]) -> Vec<Change> {
+    findings
+        .iter()
+        .filter_map(|finding| {
+            let was = previous
+                .get(&(finding.check.clone(), finding.target.clone()))
+                .copied()
+                .unwrap_or(Status::Ok);
+            (finding.status != was).then(|| Change {
+                finding: finding.clone(),
+                was,
+            })
+        })
+        .collect()
 }
 
 pub async fn round(
@@ -240,6 +339,42 @@ fn render(printer: &Printer, round: &MonitorRound) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finding(check: &str, status: Status) -> Finding {
+        Finding {
+            check: check.into(),
+            target: "backend".into(),
+            value_percent: Some(91.0),
+            threshold_percent: Some(80.0),
+            status,
+            detail: "CPU 91.0% (threshold 80%)".into(),
+        }
+    }
+
+    #[test]
+    fn only_changes_are_notified() {
+        let mut previous = BTreeMap::new();
+        let first = [
+            finding("cpu", Status::Warning),
+            finding("memory", Status::Ok),
+        ];
+        let changed = changes(&previous, &first);
+        assert_eq!(changed.len(), 1, "a new problem; an OK finding is not news");
+        assert_eq!(changed[0].finding.check, "cpu");
+        previous.insert(("cpu".to_string(), "backend".to_string()), Status::Warning);
+        previous.insert(("memory".to_string(), "backend".to_string()), Status::Ok);
+        assert!(
+            changes(&previous, &first).is_empty(),
+            "the same problem again"
+        );
+        let recovered = changes(&previous, &[finding("cpu", Status::Ok)]);
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].was, Status::Warning);
+        let event = recovered[0].clone().into_event(&Settings::default());
+        assert_eq!(event.severity, Severity::Warning);
+        assert!(event.message.starts_with("RESOLVED: cpu of backend"));
+        assert_eq!(event.alert_type, "HighCPUUsage");
+    }
 
     #[test]
     fn at_or_above_the_threshold_is_a_warning() {
