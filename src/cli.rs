@@ -108,6 +108,8 @@ pub struct AlertSendArgs {
     /// The message text
     #[arg(long, value_name = "TEXT")]
     pub message: String,
+    /// How bad it is (the guide's levels; response targets: warning 15 min, error 5 min,
+    /// critical 1 min)
     #[arg(long, value_enum, default_value_t = crate::settings::Severity::Warning)]
     pub severity: crate::settings::Severity,
     /// Channel to send to; repeat for several [default: notify.channels]
@@ -199,12 +201,14 @@ pub enum ScheduleCommand {
 
 #[derive(Debug, Args)]
 pub struct SchedulePrintArgs {
+    /// Which scheduler to render for
     #[arg(long, value_enum, default_value_t = ScheduleTarget::Cron)]
     pub target: ScheduleTarget,
 }
 
 #[derive(Debug, Args)]
 pub struct ScheduleInstallArgs {
+    /// Where the schedule lives
     #[arg(long, value_enum, default_value_t = InstallTarget::Cron)]
     pub target: InstallTarget,
     /// Edit this crontab file instead of the user's crontab (through `crontab`)

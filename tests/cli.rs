@@ -34,6 +34,17 @@ const COMMANDS: &[&[&str]] = &[
     &["db", "maintain", "vacuum"],
     &["db", "maintain", "analyze"],
     &["db", "maintain", "reindex"],
+    &["alert"],
+    &["alert", "send"],
+    &["metrics"],
+    &["metrics", "serve"],
+    &["metrics", "export"],
+    &["monitoring"],
+    &["monitoring", "init"],
+    &["schedule"],
+    &["schedule", "print"],
+    &["schedule", "install"],
+    &["schedule", "remove"],
 ];
 
 #[test]
