@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 
 use cli::{
-    AlertCommand, Cli, Command, ConfigCommand, DbCommand, MaintainCommand, MetricsCommand,
-    MonitoringCommand, PerfCommand, ServiceCommand,
+    AlertCommand, BackupCommand, Cli, Command, ConfigCommand, DbCommand, MaintainCommand,
+    MetricsCommand, MonitoringCommand, PerfCommand, ServiceCommand,
 };
 use commands::Context;
 use exit::ExitStatus;
@@ -63,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         }
         Command::Monitor(args) => commands::monitor::run(&ctx, args).await,
         Command::Check(args) => commands::check::run(&ctx, args).await,
+        Command::Backup(command) => commands::backup::run(&ctx, command).await,
         Command::Alert(AlertCommand::Send(args)) => commands::alert::send(&ctx, args).await,
         Command::Metrics(MetricsCommand::Serve(args)) => commands::metrics::serve(&ctx, args).await,
         Command::Metrics(MetricsCommand::Export(args)) => {
@@ -102,6 +103,28 @@ fn overrides(cli: &Cli) -> Overrides {
             ));
         }
         overrides.db_connection = args.db_connection.clone();
+    }
+    if let Command::Backup(command) = &cli.command {
+        let (dir, target) = match command {
+            BackupCommand::Create(a) => (&a.dir, Some(&a.target)),
+            BackupCommand::List(a) => (&a.dir, None),
+            BackupCommand::Verify(a) => (&a.dir, Some(&a.target)),
+            BackupCommand::Monitor(a) => (&a.dir, None),
+            BackupCommand::Prune(a) => (&a.dir, None),
+            BackupCommand::Restore(a) => (&a.dir, Some(&a.target)),
+        };
+        if let Some(dir) = &dir.dir {
+            // A directory on the command line is relative to where the command runs.
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            overrides.values.push((
+                "backup.dir".into(),
+                dir.to_string_lossy().into_owned(),
+                "--dir".into(),
+            ));
+        }
+        if let Some(target) = target {
+            overrides.db_connection = target.db_connection.clone();
+        }
     }
     if let Command::Alert(AlertCommand::Send(args)) = &cli.command {
         if let Some(url) = &args.webhook_url {

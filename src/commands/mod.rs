@@ -2,6 +2,7 @@
 //! data out through the printer.
 
 pub mod alert;
+pub mod backup;
 pub mod check;
 pub mod config;
 pub mod db;

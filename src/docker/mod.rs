@@ -2,6 +2,7 @@
 //! the deployment's service containers.
 
 pub mod df;
+pub mod exec;
 pub mod logs;
 pub mod raw;
 pub mod resolve;

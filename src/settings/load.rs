@@ -135,6 +135,24 @@ const SECRETS: &[SecretSpec] = &[
         env_file_var: None,
         file_key: "notify.email.password_file",
     },
+    SecretSpec {
+        key: "backup.passphrase",
+        env: "GYMOPS_BACKUP_PASSPHRASE",
+        env_file_var: None,
+        file_key: "backup.passphrase_file",
+    },
+    SecretSpec {
+        key: "backup.s3.access_key_id",
+        env: "GYMOPS_S3_ACCESS_KEY_ID",
+        env_file_var: None,
+        file_key: "backup.s3.access_key_id_file",
+    },
+    SecretSpec {
+        key: "backup.s3.secret_access_key",
+        env: "GYMOPS_S3_SECRET_ACCESS_KEY",
+        env_file_var: None,
+        file_key: "backup.s3.secret_access_key_file",
+    },
 ];
 
 fn secret_for_env(var: &str) -> Option<&'static SecretSpec> {
@@ -447,6 +465,9 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             "notify.slack.webhook_url" => settings.notify.slack.webhook_url = secret,
             "notify.webhook.url" => settings.notify.webhook.url = secret,
             "notify.email.password" => settings.notify.email.password = secret,
+            "backup.passphrase" => settings.backup.passphrase = secret,
+            "backup.s3.access_key_id" => settings.backup.s3.access_key_id = secret,
+            "backup.s3.secret_access_key" => settings.backup.s3.secret_access_key = secret,
             other => bail!("secret {other} has no place in the settings"),
         }
         entries.push(Entry {

@@ -533,7 +533,7 @@ impl Stack {
             "project: {project}\n\
              services:\n  backend: {{container: null}}\n  postgres: {{container: null}}\n  minio: {{container: {minio}}}\n\
              backend:\n  url: http://127.0.0.1:{backend_port}/springboot1ngh61a2\n\
-             postgres:\n  host: 127.0.0.1\n  port: {postgres_port}\n\
+             postgres:\n  host: 127.0.0.1\n  port: {postgres_port}\n  bin_dir: {pg_bin}\n\
              minio:\n  url: http://127.0.0.1:{minio_port}\n  console_url: http://127.0.0.1:{console_port}\n",
             project = self.rig.name,
             minio = self.minio,
@@ -541,6 +541,7 @@ impl Stack {
             postgres_port = self.postgres_port,
             minio_port = self.minio_port,
             console_port = self.console_port,
+            pg_bin = pg_bin_dir().display(),
         )
     }
 

@@ -1,0 +1,287 @@
+//! The PostgreSQL client tools (pg_dump, psql, pg_restore) as running processes, in the
+//! PostgreSQL container through the Engine API or on this host, behind one interface:
+//! output chunks on a bounded channel, input from one, and the exit status with the tail of
+//! standard error at the end. Argument vectors only; passwords only in the environment.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use bollard::container::LogOutput;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::docker::Engine;
+use crate::settings::Secret;
+
+/// Chunks in flight between a process and the pipeline; with 64 KiB reads, at most a few MiB.
+pub const CHANNEL_DEPTH: usize = 16;
+/// How much of standard error is kept (the end of it: where the error is).
+const STDERR_TAIL: usize = 64 * 1024;
+
+/// Where the tools run.
+#[derive(Clone)]
+pub enum Runner {
+    /// In this container, with the tools in `bin_dir` (or on its PATH).
+    Container {
+        engine: Arc<Engine>,
+        container: String,
+        bin_dir: Option<String>,
+    },
+    /// On this host (`--local`), with the tools on PATH.
+    Local,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// None when the process vanished without a status (its container was killed).
+    pub exit_code: Option<i64>,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// `pg_dump exited with 1: <the last lines of stderr>`.
+    pub fn describe(&self, program: &str) -> String {
+        let status = match self.exit_code {
+            Some(code) => format!("{program} exited with {code}"),
+            None => {
+                format!("{program} stopped without an exit status (was its container stopped?)")
+            }
+        };
+        let tail: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+        if tail.is_empty() {
+            status
+        } else {
+            format!("{status}: {tail}")
+        }
+    }
+}
+
+pub struct Running {
+    pub program: String,
+    /// Standard output, chunk by chunk; closed at the end of output.
+    pub stdout: mpsc::Receiver<Bytes>,
+    /// Standard input when asked for; drop it to close the process's input.
+    pub stdin: Option<mpsc::Sender<Bytes>>,
+    done: JoinHandle<Result<Finished>>,
+}
+
+impl Running {
+    /// Wait for the end: the exit code and standard error.
+    pub async fn finish(self) -> Result<Finished> {
+        drop(self.stdout);
+        drop(self.stdin);
+        self.done
+            .await
+            .map_err(|err| anyhow!("{} pump failed: {err}", self.program))?
+    }
+}
+
+fn keep_tail(buffer: &mut Vec<u8>, bytes: &[u8]) {
+    buffer.extend_from_slice(bytes);
+    if buffer.len() > STDERR_TAIL {
+        let cut = buffer.len() - STDERR_TAIL;
+        buffer.drain(..cut);
+    }
+}
+
+impl Runner {
+    pub fn describe(&self) -> String {
+        match self {
+            Runner::Container { container, .. } => format!("in container {container}"),
+            Runner::Local => "on this host".into(),
+        }
+    }
+
+    /// Start `program` with `args`; `env` goes to its environment.
+    pub async fn spawn(
+        &self,
+        program: &str,
+        args: &[String],
+        env: &[(&str, &Secret)],
+        with_stdin: bool,
+    ) -> Result<Running> {
+        let (out_tx, out_rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let name = program.to_string();
+        let done = match self {
+            Runner::Container {
+                engine,
+                container,
+                bin_dir,
+            } => {
+                let path = match bin_dir {
+                    Some(dir) => format!("{}/{program}", dir.trim_end_matches('/')),
+                    None => program.to_string(),
+                };
+                let mut argv = vec![path];
+                argv.extend(args.iter().cloned());
+                let env: Vec<String> = env
+                    .iter()
+                    .map(|(key, value)| format!("{key}={}", value.expose()))
+                    .collect();
+                let attached = engine
+                    .exec_attached(container, &argv, env, with_stdin)
+                    .await?;
+                let engine = engine.clone();
+                let id = attached.id.clone();
+                let mut output = attached.output;
+                let input = attached.input;
+                tokio::spawn(async move {
+                    let feeder = input.map(|mut input| {
+                        tokio::spawn(async move {
+                            while let Some(chunk) = in_rx.recv().await {
+                                if input.write_all(&chunk).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = input.flush().await;
+                            let _ = input.shutdown().await;
+                        })
+                    });
+                    let mut stderr = Vec::new();
+                    let mut reader_gone = false;
+                    while let Some(item) = output.next().await {
+                        match item {
+                            Ok(LogOutput::StdOut { message })
+                            | Ok(LogOutput::Console { message }) => {
+                                if !reader_gone && out_tx.send(message).await.is_err() {
+                                    // The pipeline stopped reading: stop the process by closing
+                                    // the attachment (it gets EPIPE on its next write).
+                                    reader_gone = true;
+                                    break;
+                                }
+                            }
+                            Ok(LogOutput::StdErr { message }) => keep_tail(&mut stderr, &message),
+                            Ok(LogOutput::StdIn { .. }) => {}
+                            Err(err) => {
+                                keep_tail(
+                                    &mut stderr,
+                                    format!("\n(engine stream: {err})").as_bytes(),
+                                );
+                                break;
+                            }
+                        }
+                    }
+                    drop(output);
+                    drop(out_tx);
+                    if let Some(feeder) = feeder {
+                        feeder.abort();
+                    }
+                    // The exit code is known shortly after the stream ends.
+                    let mut exit_code = None;
+                    for _ in 0..50 {
+                        match engine.exec_exit_code(&id).await {
+                            Ok(Some(code)) => {
+                                exit_code = Some(code);
+                                break;
+                            }
+                            Ok(None) if !reader_gone => {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                            }
+                            _ => break,
+                        }
+                    }
+                    Ok(Finished {
+                        exit_code,
+                        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                    })
+                })
+            }
+            Runner::Local => {
+                let mut command = tokio::process::Command::new(program);
+                command
+                    .args(args)
+                    .stdin(if with_stdin {
+                        std::process::Stdio::piped()
+                    } else {
+                        std::process::Stdio::null()
+                    })
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .kill_on_drop(true);
+                for (key, value) in env {
+                    command.env(key, value.expose());
+                }
+                let mut child = command
+                    .spawn()
+                    .with_context(|| format!("cannot run {program} on this host"))
+                    .map_err(|err| {
+                        err.context(crate::error::Hint(format!(
+                            "install the PostgreSQL client tools (Debian: apt-get install postgresql-client) or leave out --local"
+                        )))
+                    })?;
+                let mut stdout = child.stdout.take().context("no stdout")?;
+                let mut stderr_pipe = child.stderr.take().context("no stderr")?;
+                let stdin = child.stdin.take();
+                tokio::spawn(async move {
+                    let feeder = stdin.map(|mut stdin| {
+                        tokio::spawn(async move {
+                            while let Some(chunk) = in_rx.recv().await {
+                                if stdin.write_all(&chunk).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = stdin.shutdown().await;
+                        })
+                    });
+                    let stderr_task = tokio::spawn(async move {
+                        let mut tail = Vec::new();
+                        let mut buffer = vec![0u8; 8192];
+                        while let Ok(n) = stderr_pipe.read(&mut buffer).await {
+                            if n == 0 {
+                                break;
+                            }
+                            keep_tail(&mut tail, &buffer[..n]);
+                        }
+                        tail
+                    });
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        match stdout.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if out_tx
+                                    .send(Bytes::copy_from_slice(&buffer[..n]))
+                                    .await
+                                    .is_err()
+                                {
+                                    let _ = child.start_kill();
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    drop(out_tx);
+                    if let Some(feeder) = feeder {
+                        let _ = feeder.await;
+                    }
+                    let status = child.wait().await.context("cannot wait for the process")?;
+                    let stderr = stderr_task.await.unwrap_or_default();
+                    Ok(Finished {
+                        exit_code: status.code().map(i64::from),
+                        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                    })
+                })
+            }
+        };
+        Ok(Running {
+            program: name,
+            stdout: out_rx,
+            stdin: with_stdin.then_some(in_tx),
+            done,
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! `gymops backup create`.
+
+use std::io::IsTerminal;
+
+use anyhow::{anyhow, Context as _, Result};
+use comfy_table::Cell;
+
+use super::super::Context;
+use crate::backup::create::{create, Created, Options};
+use crate::backup::manifest::{self, Encryption, EncryptionMethod};
+use crate::backup::pipeline::{default_level, Encrypt};
+use crate::cli::BackupCreateArgs;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::output::{human_bytes, Printer};
+use crate::settings::{Compression, Settings};
+
+/// age recipients from a file: one per line, `#` comments (like `age -R`).
+fn recipients_from_file(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the recipients file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The encryption of a new backup: flags first, then settings.
+pub fn encryption(ctx: &Context, args: &BackupCreateArgs) -> Result<(Encrypt, Encryption)> {
+    if args.passphrase.is_some() {
+        return Err(anyhow!(
+            "--passphrase is refused: a passphrase on the command line is visible to every user of this machine"
+        ))
+        .hint("put it in a file (mode 0600) and use --passphrase-file FILE, or set GYMOPS_BACKUP_PASSPHRASE");
+    }
+    let none = (
+        Encrypt::None,
+        Encryption {
+            method: EncryptionMethod::None,
+            recipients: Vec::new(),
+        },
+    );
+    if args.no_encryption {
+        return Ok(none);
+    }
+    let settings = ctx.settings();
+    let mut keys = args.recipient.clone();
+    if let Some(path) = &args.recipients_file {
+        keys.extend(recipients_from_file(path)?);
+    }
+    let passphrase = match &args.passphrase_file {
+        Some(path) => Some(super::read_passphrase(path)?),
+        None => None,
+    };
+    // Settings only when no flag chose.
+    let (keys, passphrase) = if keys.is_empty() && passphrase.is_none() {
+        let mut keys = settings.backup.recipients.clone();
+        if let Some(path) = &settings.backup.recipients_file {
+            keys.extend(recipients_from_file(&ctx.loaded.resolve_path(path))?);
+        }
+        (keys, settings.backup.passphrase.clone())
+    } else {
+        (keys, passphrase)
+    };
+    match (keys.is_empty(), passphrase) {
+        (true, None) => Ok(none),
+        (false, Some(_)) => Err(anyhow!(
+            "both recipients and a passphrase are set; age encrypts to one or the other"
+        ))
+        .hint("use recipients (public keys: only they are needed on this host) or a passphrase, not both"),
+        (true, Some(passphrase)) => Ok((
+            Encrypt::Passphrase(passphrase),
+            Encryption {
+                method: EncryptionMethod::Passphrase,
+                recipients: Vec::new(),
+            },
+        )),
+        (false, None) => {
+            let mut parsed = Vec::new();
+            for key in &keys {
+                let recipient: age::x25519::Recipient = key.parse().map_err(|_| {
+                    anyhow!("`{key}` is not an age X25519 public key (age1...)")
+                })
+                .hint("give the public key from `age-keygen -y key.txt` (never the secret key)")?;
+                parsed.push(recipient);
+            }
+            let fingerprints = keys.iter().map(|k| manifest::fingerprint(k)).collect();
+            Ok((
+                Encrypt::Recipients(parsed),
+                Encryption {
+                    method: EncryptionMethod::X25519,
+                    recipients: fingerprints,
+                },
+            ))
+        }
+    }
+}
+
+pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> Result<Options> {
+    let format = args.format.unwrap_or(settings.backup.format);
+    let compression = args.compression.unwrap_or(settings.backup.compression);
+    let level = args
+        .level
+        .or(settings.backup.level)
+        .unwrap_or(default_level(compression));
+    match compression {
+        Compression::Zstd if !(1..=22).contains(&level) => {
+            return Err(anyhow!("zstd level {level} is not 1-22")).hint("3 is fast, 19 is small");
+        }
+        Compression::Gzip if !(1..=9).contains(&level) => {
+            return Err(anyhow!("gzip level {level} is not 1-9")).hint("6 is gzip's default");
+        }
+        _ => {}
+    }
+    if let Some(label) = &args.label {
+        manifest::check_label(label).hint("for example --label pre-deploy")?;
+    }
+    let (encrypt, encryption) = encryption(ctx, args)?;
+    let s3 = if args.upload_s3 {
+        Some(super::s3(ctx)?)
+    } else {
+        None
+    };
+    Ok(Options {
+        format,
+        compression,
+        level,
+        encrypt,
+        encryption,
+        dir: ctx.loaded.resolve_path(&settings.backup.dir),
+        label: args.label.clone(),
+        s3,
+        progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
+        connect_timeout: settings.health.timeout,
+    })
+}
+
+pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    let options = options(ctx, args, settings)?;
+    if options.encryption.method == EncryptionMethod::None {
+        ctx.printer.warn(
+            "this backup is not encrypted (set backup.recipients or use --recipient to encrypt it)",
+        );
+    }
+    let runner = super::runner(ctx, args.target.local).await?;
+    let created = create(
+        &runner,
+        &settings.postgres,
+        settings.postgres.password.as_ref(),
+        options,
+    )
+    .await?;
+    ctx.printer
+        .emit_result(&created, None, |printer| render(printer, &created))?;
+    if let Some(error) = &created.upload_error {
+        return Err(anyhow!(
+            "the backup {} is complete here, but the S3 upload failed: {error}",
+            created.path.display()
+        ))
+        .hint("check backup.s3.* and the S3 endpoint, then upload again with a new backup create --upload-s3");
+    }
+    Ok(Status::Ok)
+}
+
+fn render(printer: &Printer, created: &Created) -> String {
+    let m = &created.manifest;
+    let rate = if created.seconds > 0.0 {
+        format!(
+            "{}/s",
+            human_bytes((m.dump_bytes as f64 / created.seconds) as u64)
+        )
+    } else {
+        "-".into()
+    };
+    let ratio = if m.stored_bytes > 0 {
+        format!("{:.1}x", m.dump_bytes as f64 / m.stored_bytes as f64)
+    } else {
+        "-".into()
+    };
+    let encryption = match m.encryption.method {
+        EncryptionMethod::None => "none".to_string(),
+        EncryptionMethod::Passphrase => "age (passphrase)".to_string(),
+        EncryptionMethod::X25519 => format!("age ({} recipient(s))", m.encryption.recipients.len()),
+    };
+    let rows: Vec<Vec<Cell>> = [
+        ("file", created.path.display().to_string()),
+        ("database", m.database.clone()),
+        (
+            "format",
+            format!("{:?}, {:?}", m.format, m.compression).to_lowercase(),
+        ),
+        ("encryption", encryption),
+        ("dump size", human_bytes(m.dump_bytes)),
+        (
+            "stored size",
+            format!("{} ({ratio})", human_bytes(m.stored_bytes)),
+        ),
+        ("time", format!("{:.1} s ({rate})", created.seconds)),
+        ("sha256", m.sha256.clone()),
+        (
+            "tables",
+            format!(
+                "{} ({} rows, counted from the {})",
+                m.tables.len(),
+                m.tables.values().sum::<u64>(),
+                m.row_counts
+            ),
+        ),
+        (
+            "s3",
+            created
+                .uploaded
+                .clone()
+                .or_else(|| {
+                    created
+                        .upload_error
+                        .as_ref()
+                        .map(|e| format!("FAILED: {e}"))
+                })
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![Cell::new(k), Cell::new(v)])
+    .collect();
+    printer.table(&["BACKUP", ""], rows)
+}

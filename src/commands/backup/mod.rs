@@ -1,0 +1,163 @@
+//! `gymops backup` and its subcommands; what they share: where the tools run, the keys, the
+//! S3 client, where a backup is read from.
+
+pub mod create;
+pub mod list;
+pub mod monitor;
+pub mod prune;
+pub mod restore;
+pub mod verify;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+
+use super::Context;
+use crate::backup::process::Runner;
+use crate::backup::restore::{read_identities, Key, Source};
+use crate::backup::s3::{parse_s3_url, S3};
+use crate::cli::{BackupCommand, BackupKeyArgs};
+use crate::docker::Engine;
+use crate::error::HintExt;
+use crate::exit::ExitStatus;
+
+pub async fn run(ctx: &Context, command: &BackupCommand) -> Result<ExitStatus> {
+    match command {
+        BackupCommand::Create(args) => create::run(ctx, args).await,
+        BackupCommand::List(args) => list::run(ctx, args).await,
+        BackupCommand::Verify(args) => verify::run(ctx, args).await,
+        BackupCommand::Monitor(args) => monitor::run(ctx, args).await,
+        BackupCommand::Prune(args) => prune::run(ctx, args).await,
+        BackupCommand::Restore(args) => restore::run(ctx, args).await,
+    }
+}
+
+/// Where pg_dump / psql / pg_restore run: this host, or the running PostgreSQL container.
+pub async fn runner(ctx: &Context, local: bool) -> Result<Runner> {
+    if local {
+        return Ok(Runner::Local);
+    }
+    let settings = ctx.settings();
+    let engine = Engine::connect(&settings.docker).await?;
+    let service = settings.postgres.service.clone();
+    let states = engine
+        .service_states(settings, std::slice::from_ref(&service))
+        .await?;
+    let container = states
+        .into_iter()
+        .next()
+        .and_then(|state| state.container)
+        .ok_or_else(|| anyhow!("no container for the {service} service"))
+        .hint("start PostgreSQL, or use --local with the client tools on this host")?;
+    if container.state != "running" {
+        return Err(anyhow!(
+            "the {service} container {} is {}",
+            container.name,
+            container.state
+        ))
+        .hint("start it (gymops health shows why it stopped), or use --local");
+    }
+    Ok(Runner::Container {
+        engine: Arc::new(engine),
+        container: container.name,
+        bin_dir: settings.postgres.bin_dir.clone(),
+    })
+}
+
+/// The S3 client from settings.
+pub fn s3(ctx: &Context) -> Result<Arc<S3>> {
+    Ok(Arc::new(S3::new(&ctx.settings().backup.s3)?))
+}
+
+/// A backup named on the command line: a path, or s3://BUCKET/KEY.
+pub fn source(ctx: &Context, text: &str) -> Result<Source> {
+    if text.starts_with("s3://") {
+        let (bucket, key) = parse_s3_url(text)
+            .ok_or_else(|| anyhow!("`{text}` is not s3://BUCKET/KEY"))
+            .hint("for example s3://gym-backups/backups/fitness_gym_db_backup_full_20261127_020000.sql.zst.age")?;
+        let mut settings = ctx.settings().backup.s3.clone();
+        settings.bucket = Some(bucket);
+        return Ok(Source::S3 {
+            s3: Arc::new(S3::new(&settings)?),
+            key,
+        });
+    }
+    let path = Path::new(text);
+    if !path.is_file() {
+        return Err(anyhow!("no backup file {text}"))
+            .hint("`gymops backup list` shows the backups; give a path or s3://BUCKET/KEY");
+    }
+    Ok(Source::Local(path.to_path_buf()))
+}
+
+/// The key to read an encrypted backup: flags, then settings.
+pub fn key(ctx: &Context, args: &BackupKeyArgs) -> Result<Key> {
+    let backup = &ctx.settings().backup;
+    if let Some(path) = &args.identity {
+        return Ok(Key::Identities(read_identities(path)?));
+    }
+    if let Some(path) = &args.passphrase_file {
+        return Ok(Key::Passphrase(read_passphrase(path)?));
+    }
+    if let Some(path) = &backup.identity_file {
+        return Ok(Key::Identities(read_identities(
+            &ctx.loaded.resolve_path(path),
+        )?));
+    }
+    if let Some(passphrase) = &backup.passphrase {
+        return Ok(Key::Passphrase(passphrase.clone()));
+    }
+    Ok(Key::None)
+}
+
+pub fn read_passphrase(path: &Path) -> Result<crate::settings::Secret> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| anyhow!("cannot read the passphrase file {}: {err}", path.display()))?;
+    let passphrase = text.trim_end_matches(['\n', '\r']).to_string();
+    if passphrase.is_empty() {
+        return Err(anyhow!("the passphrase file {} is empty", path.display()));
+    }
+    Ok(crate::settings::Secret::new(passphrase))
+}
+
+/// `50MiB`, `1G`, `500MB`, `1024` -> bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| anyhow!("`{text}` is not a size"))
+        .hint("write a size like 500MB, 50MiB or 1G")?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(anyhow!("`{other}` in `{text}` is not a size unit"))
+                .hint("use B, KB, KiB, MB, MiB, GB or GiB")
+        }
+    };
+    Ok((number * factor) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("50MiB").unwrap(), 50 * 1024 * 1024);
+        assert_eq!(parse_size("1.5G").unwrap(), 1_500_000_000);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+}

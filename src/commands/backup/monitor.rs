@@ -1,0 +1,364 @@
+//! `gymops backup monitor`: the guide's backup-monitor.ps1 — backups that silently stopped
+//! are the failure every backup tool's users fear most.
+
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::Utc;
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::super::Context;
+use super::list::{local_entries, Entry};
+use crate::backup::create::{Run, RUNS_FILE};
+use crate::cli::BackupMonitorArgs;
+use crate::exit::{ExitStatus, Status};
+use crate::notify::{Event, Notifier};
+use crate::output::{human_bytes, short_duration, OutputFormat, Printer};
+use crate::settings::Severity;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: String,
+    pub status: Status,
+    pub detail: String,
+    pub action: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub checked_at: String,
+    pub dir: String,
+    pub backups: usize,
+    pub newest: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+fn finding(check: &str, status: Status, detail: String, action: &str) -> Finding {
+    Finding {
+        check: check.into(),
+        status,
+        detail,
+        action: if status == Status::Ok {
+            String::new()
+        } else {
+            action.into()
+        },
+    }
+}
+
+/// The median of the sizes (the middle one; the lower middle for an even count).
+fn median(mut sizes: Vec<u64>) -> Option<u64> {
+    if sizes.is_empty() {
+        return None;
+    }
+    sizes.sort_unstable();
+    Some(sizes[(sizes.len() - 1) / 2])
+}
+
+/// The checks, from the backups (newest first) and the run log: pure.
+pub fn evaluate(
+    entries: &[Entry],
+    runs: &[Run],
+    max_age_seconds: i64,
+    min_size: Option<u64>,
+    drop_percent: u8,
+    now: chrono::DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let rerun =
+        "run `gymops backup create` now and check the scheduled job (`gymops schedule print`)";
+    let Some(newest) = entries.first() else {
+        findings.push(finding(
+            "freshness",
+            Status::Critical,
+            "no backups at all".into(),
+            rerun,
+        ));
+        return findings;
+    };
+    let age = newest
+        .time
+        .map(|t| now.signed_duration_since(t).num_seconds())
+        .unwrap_or(i64::MAX);
+    findings.push(finding(
+        "freshness",
+        if age <= max_age_seconds {
+            Status::Ok
+        } else {
+            Status::Critical
+        },
+        format!(
+            "newest {} is {} old (limit {})",
+            newest.name,
+            short_duration(age),
+            short_duration(max_age_seconds)
+        ),
+        rerun,
+    ));
+    if let Some(min) = min_size {
+        findings.push(finding(
+            "size",
+            if newest.size >= min {
+                Status::Ok
+            } else {
+                Status::Critical
+            },
+            format!(
+                "newest is {} (minimum {})",
+                human_bytes(newest.size),
+                human_bytes(min)
+            ),
+            "look at the backup's log and the database: a dump this small has lost data or failed",
+        ));
+    }
+    let previous: Vec<u64> = entries.iter().skip(1).take(5).map(|e| e.size).collect();
+    if let Some(median) = median(previous) {
+        let floor = median * u64::from(drop_percent) / 100;
+        findings.push(finding(
+            "size drop",
+            if newest.size >= floor {
+                Status::Ok
+            } else {
+                Status::Warning
+            },
+            format!(
+                "newest {} against {} (median of the previous {})",
+                human_bytes(newest.size),
+                human_bytes(median),
+                entries.len().saturating_sub(1).min(5)
+            ),
+            "compare the row counts of the newest manifest with the previous one: was data deleted, or was the dump cut short?",
+        ));
+    }
+    if let Some(last) = runs.last() {
+        let status = if last.ok {
+            Status::Ok
+        } else {
+            Status::Critical
+        };
+        let detail = match &last.error {
+            Some(error) if !last.ok => format!(
+                "the last run ({}) failed: {error}",
+                last.time.format("%Y-%m-%d %H:%M UTC")
+            ),
+            _ => format!(
+                "the last run ({}) succeeded",
+                last.time.format("%Y-%m-%d %H:%M UTC")
+            ),
+        };
+        findings.push(finding(
+            "last run",
+            status,
+            detail,
+            "fix the error shown and run `gymops backup create`",
+        ));
+    }
+    let unverified = entries.iter().take_while(|e| !e.verified()).count();
+    findings.push(finding(
+        "verified",
+        if entries.iter().any(Entry::verified) {
+            Status::Ok
+        } else {
+            Status::Warning
+        },
+        if unverified == 0 {
+            "the newest backup is verified".into()
+        } else if unverified == entries.len() {
+            "no backup has been verified".into()
+        } else {
+            format!("{unverified} backup(s) newer than the newest verified one")
+        },
+        "run `gymops backup verify --latest --restore-test` (a backup never restored is a hope, not a backup)",
+    ));
+    findings
+}
+
+fn read_runs(dir: &Path) -> Vec<Run> {
+    std::fs::read_to_string(dir.join(RUNS_FILE))
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    let dir = ctx.loaded.resolve_path(&settings.backup.dir);
+    let max_age = args.max_age.unwrap_or(settings.backup.max_age);
+    let min_size = match &args.min_size {
+        Some(text) => Some(super::parse_size(text)?),
+        None => None,
+    };
+    let entries = local_entries(ctx)?;
+    let runs = read_runs(&dir);
+    let findings = evaluate(
+        &entries,
+        &runs,
+        max_age.as_secs() as i64,
+        min_size,
+        settings.backup.size_drop_percent,
+        Utc::now(),
+    );
+    let status = Status::combine(findings.iter().map(|f| f.status));
+    let report = Report {
+        status,
+        checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        dir: dir.display().to_string(),
+        backups: entries.len(),
+        newest: entries.first().map(|e| e.name.clone()),
+        findings,
+    };
+    if let Some(path) = &args.report {
+        let markdown = path
+            .extension()
+            .is_some_and(|e| e == "md" || e == "markdown");
+        let text = if markdown {
+            let printer = Printer::new(OutputFormat::Markdown, true).for_file();
+            render(&printer, &report)
+        } else {
+            Printer::json(&report)?
+        };
+        crate::fsutil::write_atomic(path, text.as_bytes(), None)?;
+    }
+    ctx.printer
+        .emit_result(&report, None, |printer| render(printer, &report))?;
+    if args.notify && status != Status::Ok {
+        let notifier = Notifier::new(&settings.notify)?;
+        let bad: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.status != Status::Ok)
+            .collect();
+        let severity = match status {
+            Status::Critical => Severity::Critical,
+            Status::Unknown => Severity::Error,
+            _ => Severity::Warning,
+        };
+        let alert_type = if bad.iter().any(|f| f.check == "last run") {
+            "BackupFailed"
+        } else {
+            "BackupStale"
+        };
+        let message = bad
+            .iter()
+            .map(|f| format!("{}: {}", f.check, f.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let event = Event::new(settings, alert_type, severity, message)
+            .detail("dir", report.dir.clone())
+            .detail("backups", report.backups.to_string());
+        let deliveries = notifier.notify(&event).await;
+        if deliveries.is_empty() {
+            ctx.printer.warn(
+                "--notify: no notification sent (notify.channels is empty, or below notify.min_severity)",
+            );
+        }
+        for delivery in deliveries.iter().filter(|d| !d.delivered) {
+            ctx.printer.warn(&format!(
+                "notification to {} failed: {}",
+                delivery.channel.label(),
+                delivery.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
+    Ok(status)
+}
+
+fn render(printer: &Printer, report: &Report) -> String {
+    let mut text = String::new();
+    if printer.format == OutputFormat::Markdown {
+        text.push_str(&format!(
+            "# Backup monitor — {} — {}\n\n",
+            report.checked_at,
+            report.status.label()
+        ));
+    }
+    text.push_str(
+        &printer.table(
+            &["CHECK", "STATUS", "DETAIL", "WHAT TO DO"],
+            report
+                .findings
+                .iter()
+                .map(|f| {
+                    vec![
+                        Cell::new(&f.check),
+                        printer.status_cell(f.status),
+                        Cell::new(&f.detail),
+                        Cell::new(&f.action),
+                    ]
+                })
+                .collect(),
+        ),
+    );
+    if printer.format != OutputFormat::Markdown {
+        text.push_str(&format!(
+            "status: {} ({} backups in {})\n",
+            report.status.label(),
+            report.backups,
+            report.dir
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, hours_ago: i64, size: u64, now: chrono::DateTime<Utc>) -> Entry {
+        Entry {
+            name: name.into(),
+            location: name.into(),
+            time: Some(now - chrono::Duration::hours(hours_ago)),
+            size,
+            manifest: None,
+        }
+    }
+
+    #[test]
+    fn stale_small_dropped_and_failed_are_each_found() {
+        let now = Utc::now();
+        let entries = vec![
+            entry("d", 30, 100, now),
+            entry("c", 54, 1000, now),
+            entry("b", 78, 1000, now),
+            entry("a", 102, 1000, now),
+        ];
+        let runs = vec![Run {
+            time: now - chrono::Duration::hours(2),
+            ok: false,
+            file: None,
+            error: Some("pg_dump exited with 1: connection refused".into()),
+            seconds: 0.5,
+        }];
+        let findings = evaluate(&entries, &runs, 26 * 3600, Some(500), 50, now);
+        let status = |check: &str| findings.iter().find(|f| f.check == check).unwrap().status;
+        assert_eq!(status("freshness"), Status::Critical);
+        assert_eq!(status("size"), Status::Critical);
+        assert_eq!(status("size drop"), Status::Warning);
+        assert_eq!(status("last run"), Status::Critical);
+        assert_eq!(status("verified"), Status::Warning);
+        assert!(findings
+            .iter()
+            .find(|f| f.check == "last run")
+            .unwrap()
+            .detail
+            .contains("connection refused"));
+    }
+
+    #[test]
+    fn a_fresh_regular_backup_is_ok_and_none_is_critical() {
+        let now = Utc::now();
+        let entries = vec![entry("b", 1, 1000, now), entry("a", 25, 990, now)];
+        let findings = evaluate(&entries, &[], 26 * 3600, None, 50, now);
+        assert_eq!(findings[0].status, Status::Ok);
+        assert_eq!(findings[1].status, Status::Ok);
+        let none = evaluate(&[], &[], 26 * 3600, None, 50, now);
+        assert_eq!(none[0].status, Status::Critical);
+        assert_eq!(none[0].detail, "no backups at all");
+    }
+}

@@ -1,0 +1,166 @@
+//! `gymops backup prune`: restic's retention for local backups or those in S3.
+
+use anyhow::{anyhow, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::super::Context;
+use super::list::{local_entries, remote_entries, Entry};
+use crate::backup::lock;
+use crate::backup::manifest::{manifest_path, plan, Candidate, Policy};
+use crate::cli::BackupPruneArgs;
+use crate::exit::{ExitStatus, Status};
+use crate::output::{human_bytes, Printer};
+
+#[derive(Debug, Serialize)]
+pub struct Decision {
+    pub name: String,
+    pub location: String,
+    pub time: Option<String>,
+    pub size: u64,
+    pub keep: bool,
+    /// The rules that keep it (last, daily, weekly, monthly, newest verified).
+    pub reasons: Vec<String>,
+    pub deleted: bool,
+}
+
+pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
+    let backup = &ctx.settings().backup;
+    let policy = Policy {
+        last: args.keep_last.unwrap_or(backup.keep_last),
+        daily: args.keep_daily.unwrap_or(backup.keep_daily),
+        weekly: args.keep_weekly.unwrap_or(backup.keep_weekly),
+        monthly: args.keep_monthly.unwrap_or(backup.keep_monthly),
+    };
+    if policy.last + policy.daily + policy.weekly + policy.monthly == 0 {
+        return Err(anyhow!("this policy keeps nothing")).map_err(|e| {
+            e.context(crate::error::Hint(
+                "give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly above 0".into(),
+            ))
+        });
+    }
+    let dir = ctx.loaded.resolve_path(&backup.dir);
+    // Deleting while a backup is written could remove what the run is about to rely on.
+    let _lock = if args.dry_run || args.remote {
+        None
+    } else {
+        Some(lock::acquire(&dir, "gymops backup prune")?)
+    };
+    let entries: Vec<Entry> = if args.remote {
+        remote_entries(ctx).await?
+    } else {
+        local_entries(ctx)?
+    };
+    let candidates: Vec<Candidate> = entries
+        .iter()
+        .filter_map(|e| {
+            Some(Candidate {
+                name: e.location.clone(),
+                time: e.time?,
+                verified: e.verified(),
+            })
+        })
+        .collect();
+    let planned = plan(&candidates, policy);
+    let s3 = if args.remote {
+        Some(super::s3(ctx)?)
+    } else {
+        None
+    };
+    let mut decisions = Vec::new();
+    let mut failures = Vec::new();
+    for (candidate, reasons) in planned {
+        let Some(entry) = entries.iter().find(|e| e.location == candidate.name) else {
+            continue;
+        };
+        let keep = !reasons.is_empty();
+        let mut deleted = false;
+        if !keep && !args.dry_run {
+            let result = match &s3 {
+                Some(s3) => {
+                    let key = entry
+                        .location
+                        .strip_prefix(&format!("s3://{}/", s3.bucket()))
+                        .unwrap_or(&entry.location)
+                        .to_string();
+                    match s3.delete(&key).await {
+                        Ok(()) => s3.delete(&format!("{key}.json")).await,
+                        Err(err) => Err(err),
+                    }
+                }
+                None => {
+                    let path = std::path::Path::new(&entry.location);
+                    std::fs::remove_file(path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|()| match std::fs::remove_file(manifest_path(path)) {
+                            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                                Err(err.into())
+                            }
+                            _ => Ok(()),
+                        })
+                }
+            };
+            match result {
+                Ok(()) => deleted = true,
+                Err(err) => failures.push(format!(
+                    "{}: {}",
+                    entry.name,
+                    crate::error::describe(&err).0
+                )),
+            }
+        }
+        decisions.push(Decision {
+            name: entry.name.clone(),
+            location: entry.location.clone(),
+            time: entry.time.map(|t| t.to_rfc3339()),
+            size: entry.size,
+            keep,
+            reasons,
+            deleted,
+        });
+    }
+    ctx.printer.emit_result(&decisions, None, |printer| {
+        render(printer, &decisions, args.dry_run)
+    })?;
+    if !failures.is_empty() {
+        return Err(anyhow!(
+            "some backups could not be deleted: {}",
+            failures.join("; ")
+        ));
+    }
+    Ok(Status::Ok)
+}
+
+fn render(printer: &Printer, decisions: &[Decision], dry_run: bool) -> String {
+    let rows = decisions
+        .iter()
+        .map(|d| {
+            let action = match (d.keep, d.deleted, dry_run) {
+                (true, _, _) => "keep",
+                (false, true, _) => "deleted",
+                (false, false, true) => "would delete",
+                (false, false, false) => "FAILED",
+            };
+            vec![
+                Cell::new(&d.name),
+                Printer::number_cell(human_bytes(d.size)),
+                Cell::new(action),
+                Cell::new(d.reasons.join(", ")),
+            ]
+        })
+        .collect();
+    let freed: u64 = decisions.iter().filter(|d| !d.keep).map(|d| d.size).sum();
+    let mut text = printer.table(&["BACKUP", "SIZE", "ACTION", "KEPT BY"], rows);
+    text.push_str(&format!(
+        "{} kept, {} {} ({})\n",
+        decisions.iter().filter(|d| d.keep).count(),
+        decisions.iter().filter(|d| !d.keep).count(),
+        if dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        },
+        human_bytes(freed)
+    ));
+    text
+}

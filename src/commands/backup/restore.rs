@@ -1,0 +1,309 @@
+//! `gymops backup restore FILE | s3://BUCKET/KEY`.
+
+use anyhow::{anyhow, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::super::Context;
+use crate::backup::create::{create_locked, Options};
+use crate::backup::manifest::{Encryption, EncryptionMethod};
+use crate::backup::pipeline::{default_level, Encrypt};
+use crate::backup::restore::{
+    compare_rows, decrypt_for, load, problems_error, read_through, shape, Load,
+};
+use crate::backup::{lock, sql};
+use crate::cli::BackupRestoreArgs;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::output::{human_bytes, Printer};
+
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    pub backup: String,
+    pub database: String,
+    pub created: bool,
+    pub replaced: bool,
+    pub safety_backup: Option<String>,
+    pub no_owner: bool,
+    pub tables: usize,
+    pub rows: u64,
+    pub seconds: f64,
+    /// Differences between restored rows and the backup's manifest (empty when equal).
+    pub problems: Vec<String>,
+}
+
+pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> {
+    let started = std::time::Instant::now();
+    let settings = ctx.settings();
+    let pg = &settings.postgres;
+    let timeout = settings.health.timeout;
+    let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
+    let source = super::source(ctx, &args.file)?;
+    let dir = ctx.loaded.resolve_path(&settings.backup.dir);
+    let _lock = lock::acquire(&dir, "gymops backup restore")?;
+
+    // 1. Read the backup through before anything is touched.
+    let manifest = source.manifest().await?;
+    if manifest.is_none() {
+        ctx.printer.warn(&format!(
+            "{} has no manifest: no checksum or row counts to check it against",
+            source.describe()
+        ));
+    }
+    let shape = shape(&source.name(), manifest.as_ref());
+    let key = super::key(ctx, &args.key)?;
+    let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
+    ctx.printer.note(&format!(
+        "reading {} through before restoring",
+        source.describe()
+    ));
+    let read = read_through(&source, manifest.as_ref(), &shape, decrypt).await?;
+    if !read.problems.is_empty() {
+        return Err(problems_error(&source, &read.problems)
+            .context(format!("nothing was restored into {database}")));
+    }
+
+    // 2. The target: exists? empty? the roles the backup's objects belong to?
+    let admin = sql::connect_to(pg, "postgres", timeout)
+        .await
+        .hint("a restore needs PostgreSQL reachable at postgres.host:port (or --db-connection)")?;
+    let exists = sql::database_exists(&admin, &database).await?;
+    let mut replace = false;
+    match (args.create, exists) {
+        (true, true) => {
+            return Err(anyhow!("database {database} already exists; nothing was restored"))
+                .hint("leave out --create to restore into it (over tables: --force), or pick another --database");
+        }
+        (false, false) => {
+            return Err(anyhow!(
+                "database {database} does not exist; nothing was restored"
+            ))
+            .hint("add --create to create it");
+        }
+        (false, true) => {
+            let client = sql::connect_to(pg, &database, timeout).await?;
+            let objects = sql::user_objects(&client).await?;
+            if objects > 0 {
+                if !args.force {
+                    return Err(anyhow!(
+                        "database {database} is not empty ({objects} objects); nothing was restored"
+                    ))
+                    .hint("--force replaces it (a safety backup is taken first), or restore into a new one with --database NEW --create");
+                }
+                replace = true;
+            }
+        }
+        (true, false) => {}
+    }
+    let mut roles: Vec<String> = manifest
+        .as_ref()
+        .map(|m| m.roles.clone())
+        .unwrap_or_default();
+    roles.extend(read.roles.iter().cloned());
+    roles.sort();
+    roles.dedup();
+    let missing = sql::missing_roles(&admin, &roles).await?;
+    if !missing.is_empty() && !args.no_owner {
+        return Err(anyhow!(
+            "the backup's objects belong to role(s) this server does not have: {}; nothing was restored",
+            missing.join(", ")
+        ))
+        .hint(format!(
+            "create them first (CREATE ROLE {}), or restore with --no-owner",
+            missing
+                .iter()
+                .map(|r| crate::pg::maintain::quote_identifier(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    let runner = super::runner(ctx, args.target.local).await?;
+
+    // 3. Replacing: a safety backup of what is there now, then a fresh database.
+    let mut safety_backup = None;
+    if replace {
+        if !args.no_safety_backup {
+            ctx.printer
+                .note(&format!("taking a safety backup of {database} first"));
+            let mut target = pg.clone();
+            target.database = database.clone();
+            let options = Options {
+                format: settings.backup.format,
+                compression: settings.backup.compression,
+                level: settings
+                    .backup
+                    .level
+                    .unwrap_or(default_level(settings.backup.compression)),
+                encrypt: Encrypt::None,
+                encryption: Encryption {
+                    method: EncryptionMethod::None,
+                    recipients: Vec::new(),
+                },
+                dir: dir.clone(),
+                label: Some("pre-restore".into()),
+                s3: None,
+                progress: false,
+                connect_timeout: timeout,
+            };
+            let options = safety_encryption(ctx, options)?;
+            let created = create_locked(&runner, &target, pg.password.as_ref(), options)
+                .await
+                .map_err(|err| {
+                    err.context(format!(
+                        "the safety backup of {database} failed; nothing was restored"
+                    ))
+                })?;
+            safety_backup = Some(created.path.display().to_string());
+        }
+        sql::drop_database(&admin, &database).await?;
+        sql::create_database(&admin, &database).await?;
+    } else if args.create {
+        sql::create_database(&admin, &database).await?;
+    }
+
+    // 4. Load, in one transaction.
+    let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
+    ctx.printer.note(&format!("restoring into {database}"));
+    let loaded = load(
+        &source,
+        &shape,
+        decrypt,
+        &Load {
+            runner: &runner,
+            pg,
+            password: pg.password.as_ref(),
+            database: &database,
+            no_owner: args.no_owner,
+        },
+    )
+    .await;
+    if let Err(err) = loaded {
+        let mut err = err;
+        if args.create {
+            let _ = sql::drop_database(&admin, &database).await;
+            err = err.context(format!("the new database {database} was dropped again"));
+        }
+        if let Some(path) = &safety_backup {
+            err = err.context(format!(
+                "{database} is empty now; what it held is in the safety backup {path}"
+            ));
+        }
+        return Err(err);
+    }
+
+    // 5. Compare with the backup's row counts.
+    let expected = manifest
+        .as_ref()
+        .map(|m| m.tables.clone())
+        .unwrap_or_default();
+    let problems = compare_rows(pg, &database, &expected, timeout).await?;
+    let report = RestoreReport {
+        backup: source.describe(),
+        database: database.clone(),
+        created: args.create,
+        replaced: replace,
+        safety_backup,
+        no_owner: args.no_owner,
+        tables: expected.len(),
+        rows: expected.values().sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        problems,
+    };
+    ctx.printer.emit_result(&report, None, |printer| {
+        render(printer, &report, read.dump_bytes)
+    })?;
+    Ok(if report.problems.is_empty() {
+        Status::Ok
+    } else {
+        Status::Critical
+    })
+}
+
+/// The safety backup is encrypted like a regular one when settings say so.
+fn safety_encryption(ctx: &Context, mut options: Options) -> Result<Options> {
+    let backup = &ctx.settings().backup;
+    let mut keys = backup.recipients.clone();
+    if let Some(path) = &backup.recipients_file {
+        if let Ok(text) = std::fs::read_to_string(ctx.loaded.resolve_path(path)) {
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+    }
+    if !keys.is_empty() {
+        let parsed: Result<Vec<age::x25519::Recipient>> = keys
+            .iter()
+            .map(|k| {
+                k.parse()
+                    .map_err(|_| anyhow!("backup.recipients: `{k}` is not an age public key"))
+            })
+            .collect();
+        options.encrypt = Encrypt::Recipients(parsed?);
+        options.encryption = Encryption {
+            method: EncryptionMethod::X25519,
+            recipients: keys
+                .iter()
+                .map(|k| crate::backup::manifest::fingerprint(k))
+                .collect(),
+        };
+    } else if let Some(passphrase) = &backup.passphrase {
+        options.encrypt = Encrypt::Passphrase(passphrase.clone());
+        options.encryption = Encryption {
+            method: EncryptionMethod::Passphrase,
+            recipients: Vec::new(),
+        };
+    }
+    Ok(options)
+}
+
+fn render(printer: &Printer, report: &RestoreReport, dump_bytes: u64) -> String {
+    let mut rows = vec![
+        vec![Cell::new("backup"), Cell::new(&report.backup)],
+        vec![
+            Cell::new("database"),
+            Cell::new(format!(
+                "{}{}",
+                report.database,
+                if report.created {
+                    " (created)"
+                } else if report.replaced {
+                    " (replaced)"
+                } else {
+                    ""
+                }
+            )),
+        ],
+        vec![
+            Cell::new("restored"),
+            Cell::new(format!(
+                "{} in {:.1} s, one transaction{}",
+                human_bytes(dump_bytes),
+                report.seconds,
+                if report.no_owner {
+                    ", without ownership"
+                } else {
+                    ""
+                }
+            )),
+        ],
+    ];
+    if let Some(path) = &report.safety_backup {
+        rows.push(vec![Cell::new("safety backup"), Cell::new(path)]);
+    }
+    rows.push(vec![
+        Cell::new("rows"),
+        Cell::new(if report.problems.is_empty() {
+            format!(
+                "{} tables, {} rows: as in the backup",
+                report.tables, report.rows
+            )
+        } else {
+            report.problems.join("\n")
+        }),
+    ]);
+    printer.table(&["RESTORE", ""], rows)
+}

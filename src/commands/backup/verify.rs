@@ -1,0 +1,197 @@
+//! `gymops backup verify FILE | --latest [--restore-test]`.
+
+use anyhow::{anyhow, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::super::Context;
+use crate::backup::restore::{
+    self, compare_rows, decrypt_for, mark_verified, read_through, shape, Load, ReadReport, Source,
+};
+use crate::backup::{lock, sql};
+use crate::cli::BackupVerifyArgs;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::output::{human_bytes, Printer};
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub backup: String,
+    pub status: Status,
+    pub manifest: bool,
+    pub read: ReadReport,
+    pub restore_test: Option<RestoreTest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreTest {
+    pub database: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub problems: Vec<String>,
+}
+
+pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    let source = match (&args.file, args.latest) {
+        (Some(file), _) => super::source(ctx, file)?,
+        (None, _) => {
+            let newest = super::list::local_entries(ctx)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("no backups in {}", settings.backup.dir.display()))
+                .hint("take one with `gymops backup create`")?;
+            Source::Local(newest.location.into())
+        }
+    };
+    let manifest = source.manifest().await?;
+    if manifest.is_none() {
+        ctx.printer.warn(&format!(
+            "{} has no manifest: checking decryption and decompression only (no checksum, no row counts)",
+            source.describe()
+        ));
+    }
+    let shape = shape(&source.name(), manifest.as_ref());
+    let key = super::key(ctx, &args.key)?;
+    let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
+    let read = read_through(&source, manifest.as_ref(), &shape, decrypt).await?;
+    let mut report = VerifyReport {
+        backup: source.describe(),
+        status: if read.problems.is_empty() {
+            Status::Ok
+        } else {
+            Status::Critical
+        },
+        manifest: manifest.is_some(),
+        read,
+        restore_test: None,
+    };
+    if args.restore_test && report.status == Status::Ok {
+        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), &key).await?;
+        if !test.problems.is_empty() {
+            report.status = Status::Critical;
+        }
+        report.restore_test = Some(test);
+    }
+    if report.status == Status::Ok {
+        if let Some(manifest) = &manifest {
+            if let Err(err) = mark_verified(&source, manifest, args.restore_test).await {
+                ctx.printer.warn(&format!(
+                    "verified, but the manifest could not be updated: {}",
+                    crate::error::describe(&err).0
+                ));
+            }
+        }
+    }
+    ctx.printer
+        .emit_result(&report, None, |printer| render(printer, &report))?;
+    Ok(report.status)
+}
+
+async fn restore_test(
+    ctx: &Context,
+    args: &BackupVerifyArgs,
+    source: &Source,
+    shape: &restore::Shape,
+    manifest: Option<&crate::backup::manifest::Manifest>,
+    key: &restore::Key,
+) -> Result<RestoreTest> {
+    let settings = ctx.settings();
+    let pg = &settings.postgres;
+    let timeout = settings.health.timeout;
+    let dir = ctx.loaded.resolve_path(&settings.backup.dir);
+    let _lock = lock::acquire(&dir, "gymops backup verify --restore-test")?;
+    let database = format!(
+        "gymops_verify_{}_{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        std::process::id()
+    );
+    let admin = sql::connect_to(pg, "postgres", timeout)
+        .await
+        .hint("a restore test needs PostgreSQL reachable at postgres.host:port (as `gymops health` uses it)")?;
+    // Roles the server lacks would fail the owner statements; the test is about the data.
+    let roles: Vec<String> = manifest.map(|m| m.roles.clone()).unwrap_or_default();
+    let missing = sql::missing_roles(&admin, &roles).await?;
+    if !missing.is_empty() {
+        ctx.printer.note(&format!(
+            "restore test without ownership: this server lacks the role(s) {}",
+            missing.join(", ")
+        ));
+    }
+    sql::create_database(&admin, &database).await?;
+    let runner = super::runner(ctx, args.target.local).await;
+    let outcome = async {
+        let runner = runner?;
+        let load = Load {
+            runner: &runner,
+            pg,
+            password: pg.password.as_ref(),
+            database: &database,
+            no_owner: !missing.is_empty(),
+        };
+        restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
+        let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
+        let problems = compare_rows(pg, &database, &expected, timeout).await?;
+        Ok::<_, anyhow::Error>(RestoreTest {
+            database: database.clone(),
+            tables: expected.len(),
+            rows: expected.values().sum(),
+            problems,
+        })
+    }
+    .await;
+    // The scratch database goes whatever happened.
+    if let Err(err) = sql::drop_database(&admin, &database).await {
+        ctx.printer.warn(&format!(
+            "cannot drop the scratch database {database}: {}",
+            crate::error::describe(&err).0
+        ));
+    }
+    outcome
+}
+
+fn render(printer: &Printer, report: &VerifyReport) -> String {
+    let read = &report.read;
+    let mut rows = vec![
+        vec![Cell::new("backup"), Cell::new(&report.backup)],
+        vec![
+            Cell::new("read"),
+            Cell::new(format!(
+                "{} stored, {} dump, sha256 {}",
+                human_bytes(read.stored_bytes),
+                human_bytes(read.dump_bytes),
+                &read.sha256
+            )),
+        ],
+        vec![
+            Cell::new("checks"),
+            Cell::new(if read.problems.is_empty() {
+                if report.manifest {
+                    "checksum, size, decryption, decompression, end of dump and rows match the manifest".to_string()
+                } else {
+                    "decryption and decompression work (no manifest to compare with)".to_string()
+                }
+            } else {
+                read.problems.join("\n")
+            }),
+        ],
+    ];
+    if let Some(test) = &report.restore_test {
+        rows.push(vec![
+            Cell::new("restore test"),
+            Cell::new(if test.problems.is_empty() {
+                format!(
+                    "restored into {} and dropped: {} tables, {} rows as in the backup",
+                    test.database, test.tables, test.rows
+                )
+            } else {
+                test.problems.join("\n")
+            }),
+        ]);
+    }
+    rows.push(vec![
+        Cell::new("status"),
+        printer.status_cell(report.status),
+    ]);
+    printer.table(&["VERIFY", ""], rows)
+}
