@@ -415,3 +415,129 @@ fn missing_roles_are_found_before_restoring_and_no_owner_restores_anyway() {
         stack.psql("DROP DATABASE no_roles");
     }
 }
+
+#[test]
+fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_work() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    let dir = stack.rig.dir.path();
+    let backups_dir = dir.join("backups");
+
+    // --local: the host's pg_dump and psql against the server in --db-connection.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/fitness_gym",
+        stack.postgres_port
+    );
+    let created = gymops_ok(stack.gymops().args([
+        "-o",
+        "json",
+        "backup",
+        "create",
+        "--local",
+        "--no-encryption",
+        "--db-connection",
+        &url,
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["manifest"]["source"], "on this host");
+    let path = created["path"].as_str().unwrap().to_string();
+    gymops_ok(stack.gymops().args([
+        "backup",
+        "restore",
+        &path,
+        "--local",
+        "--db-connection",
+        &url,
+        "--database",
+        "local_copy",
+        "--create",
+    ]));
+    assert_eq!(counts(&stack, "local_copy"), expected());
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(format!("{path}.json")).unwrap();
+
+    // Enough data that gzip -9 takes a few seconds over it.
+    stack.psql(
+        "CREATE TABLE big (id bigint, a text, b text); \
+         INSERT INTO big SELECT g, md5(g::text) || md5((g * 3)::text), md5((g * 7)::text) FROM generate_series(1, 600000) g;",
+    );
+    let child = stack
+        .gymops()
+        .args([
+            "backup",
+            "create",
+            "--no-encryption",
+            "--compress",
+            "gzip",
+            "--level",
+            "9",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the dump is under way (its hidden partial file grows).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let partial = std::fs::read_dir(&backups_dir)
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).any(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.ends_with(".partial") && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+                })
+            })
+            .unwrap_or(false);
+        if partial {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A second backup while the first runs: refused, naming the holder.
+    let output = run(stack.gymops().args(["backup", "create", "--no-encryption"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("another backup or restore is running")
+            && stderr.contains(&format!("pid {}", child.id()))
+            && stderr.contains("gymops backup create"),
+        "{stderr}"
+    );
+    support::docker_ok(&["kill", &stack.postgres]);
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("failed; nothing was kept"), "{stderr}");
+    assert!(
+        backups(&backups_dir).is_empty(),
+        "no file that looks like a backup"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&backups_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".json"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // backup monitor sees the failed run (and no backup).
+    let output =
+        run(stack
+            .gymops()
+            .args(["-o", "json", "backup", "monitor", "--report", "report.md"]));
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let last_run = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "last run")
+        .unwrap();
+    assert_eq!(last_run["status"], "critical");
+    assert!(last_run["detail"].as_str().unwrap().contains("failed"));
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(markdown.starts_with("# Backup monitor"), "{markdown}");
+}

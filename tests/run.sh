@@ -25,6 +25,9 @@ command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 [ -d /usr/lib/python3/dist-packages/aiosmtpd ] || missing+=(python3-aiosmtpd)
 [ -d /usr/lib/python3/dist-packages/prometheus_client ] || missing+=(python3-prometheus-client)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# Backups: the standard age and zstd tools for the interop test.
+command -v age >/dev/null || missing+=(age)
+command -v zstd >/dev/null || missing+=(zstd)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -33,6 +36,11 @@ if ((${#missing[@]})); then
 fi
 getent passwd postgres >/dev/null || { say "error: no postgres user after installing postgresql"; exit 1; }
 command -v cargo >/dev/null || { say "error: no cargo: install Rust (rustup) first"; exit 1; }
+# A real S3 server for the backup tests (a Rust crate's server over a directory).
+if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  say "installing s3s-fs (S3 server for the tests; a few minutes)"
+  cargo install s3s-fs@0.14.1 --features binary --locked
+fi
 
 # --- the Docker engine ----------------------------------------------------------------
 if ! timeout 15 docker info >/dev/null 2>&1; then

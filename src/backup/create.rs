@@ -121,10 +121,12 @@ pub fn dump_args(
 /// For a custom-format dump, rows per table and owner roles counted in the very snapshot
 /// pg_dump dumps (exported here, imported by pg_dump). Best effort: None when PostgreSQL
 /// cannot be reached from here.
+type CountsAndRoles = (BTreeMap<String, u64>, Vec<String>);
+
 struct SnapshotCounts {
     id: String,
     done: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(BTreeMap<String, u64>, Vec<String>)>>,
+    task: tokio::task::JoinHandle<Result<CountsAndRoles>>,
 }
 
 async fn export_snapshot(pg: &PostgresSettings, timeout: Duration) -> Option<SnapshotCounts> {
@@ -328,16 +330,14 @@ async fn run(
     };
     let pipeline_progress = progress.clone();
     let pipeline = tokio::task::spawn_blocking(move || {
-        let (file, stored) = pipeline::store(
-            &mut stdout,
-            file,
+        let spec = pipeline::StoreSpec {
             compression,
             level,
-            &encrypt,
+            encrypt: &encrypt,
             inspect,
-            upload_tx,
-            pipeline_progress,
-        )?;
+        };
+        let (file, stored) =
+            pipeline::store(&mut stdout, file, &spec, upload_tx, pipeline_progress)?;
         file.sync_all().context("cannot flush the backup to disk")?;
         Ok::<_, anyhow::Error>(stored)
     });

@@ -224,18 +224,30 @@ pub struct Stored {
     pub inspector: Option<Inspector>,
 }
 
+/// How the store pipeline treats the dump.
+pub struct StoreSpec<'a> {
+    pub compression: Compression,
+    pub level: i32,
+    pub encrypt: &'a Encrypt,
+    /// Read a plain dump as it passes (rows, roles, completeness).
+    pub inspect: bool,
+}
+
 /// Run the store pipeline until `input` closes. `output` is the open temporary file (or any
-/// writer); `inspect` reads a plain dump as it passes.
+/// writer).
 pub fn store<W: Write>(
     input: &mut mpsc::Receiver<Bytes>,
     output: W,
-    compression: Compression,
-    level: i32,
-    encrypt: &Encrypt,
-    inspect: bool,
+    spec: &StoreSpec,
     upload: Option<mpsc::Sender<Bytes>>,
     progress: Arc<AtomicU64>,
 ) -> Result<(W, Stored)> {
+    let StoreSpec {
+        compression,
+        level,
+        encrypt,
+        inspect,
+    } = *spec;
     let tee = Tee::new(BufWriter::with_capacity(1 << 20, output), upload, progress);
     let encrypted = Encrypted::new(tee, encrypt)?;
     let mut compressed = Compressed::new(encrypted, compression, level)?;
@@ -475,17 +487,14 @@ mod tests {
             }
         });
         let progress = Arc::new(AtomicU64::new(0));
-        let (stored_bytes, stored) = store(
-            &mut rx,
-            Vec::new(),
+        let spec = StoreSpec {
             compression,
-            default_level(compression),
-            &encrypt,
-            false,
-            None,
-            progress.clone(),
-        )
-        .unwrap();
+            level: default_level(compression),
+            encrypt: &encrypt,
+            inspect: false,
+        };
+        let (stored_bytes, stored) =
+            store(&mut rx, Vec::new(), &spec, None, progress.clone()).unwrap();
         producer.join().unwrap();
         assert_eq!(stored.dump_bytes, data.len() as u64);
         assert_eq!(stored.stored_bytes, stored_bytes.len() as u64);
@@ -532,17 +541,14 @@ mod tests {
         let other = age::x25519::Identity::generate();
         let (tx, mut rx) = mpsc::channel(1);
         drop(tx);
-        let (bytes, _) = store(
-            &mut rx,
-            Vec::new(),
-            Compression::Zstd,
-            3,
-            &Encrypt::Recipients(vec![identity.to_public()]),
-            false,
-            None,
-            Arc::default(),
-        )
-        .unwrap();
+        let encrypt = Encrypt::Recipients(vec![identity.to_public()]);
+        let spec = StoreSpec {
+            compression: Compression::Zstd,
+            level: 3,
+            encrypt: &encrypt,
+            inspect: false,
+        };
+        let (bytes, _) = store(&mut rx, Vec::new(), &spec, None, Arc::default()).unwrap();
         let err = open(
             io::Cursor::new(bytes),
             Compression::Zstd,

@@ -219,9 +219,9 @@ impl Runner {
                     .spawn()
                     .with_context(|| format!("cannot run {program} on this host"))
                     .map_err(|err| {
-                        err.context(crate::error::Hint(format!(
-                            "install the PostgreSQL client tools (Debian: apt-get install postgresql-client) or leave out --local"
-                        )))
+                        err.context(crate::error::Hint(
+                            "install the PostgreSQL client tools (Debian: apt-get install postgresql-client) or leave out --local".to_string(),
+                        ))
                     })?;
                 let mut stdout = child.stdout.take().context("no stdout")?;
                 let mut stderr_pipe = child.stderr.take().context("no stderr")?;

@@ -69,6 +69,29 @@ pub fn evaluate(
     let mut findings = Vec::new();
     let rerun =
         "run `gymops backup create` now and check the scheduled job (`gymops schedule print`)";
+    let last_run = runs.last().map(|last| {
+        let status = if last.ok {
+            Status::Ok
+        } else {
+            Status::Critical
+        };
+        let detail = match &last.error {
+            Some(error) if !last.ok => format!(
+                "the last run ({}) failed: {error}",
+                last.time.format("%Y-%m-%d %H:%M UTC")
+            ),
+            _ => format!(
+                "the last run ({}) succeeded",
+                last.time.format("%Y-%m-%d %H:%M UTC")
+            ),
+        };
+        finding(
+            "last run",
+            status,
+            detail,
+            "fix the error shown and run `gymops backup create`",
+        )
+    });
     let Some(newest) = entries.first() else {
         findings.push(finding(
             "freshness",
@@ -76,6 +99,7 @@ pub fn evaluate(
             "no backups at all".into(),
             rerun,
         ));
+        findings.extend(last_run);
         return findings;
     };
     let age = newest
@@ -130,29 +154,6 @@ pub fn evaluate(
                 entries.len().saturating_sub(1).min(5)
             ),
             "compare the row counts of the newest manifest with the previous one: was data deleted, or was the dump cut short?",
-        ));
-    }
-    if let Some(last) = runs.last() {
-        let status = if last.ok {
-            Status::Ok
-        } else {
-            Status::Critical
-        };
-        let detail = match &last.error {
-            Some(error) if !last.ok => format!(
-                "the last run ({}) failed: {error}",
-                last.time.format("%Y-%m-%d %H:%M UTC")
-            ),
-            _ => format!(
-                "the last run ({}) succeeded",
-                last.time.format("%Y-%m-%d %H:%M UTC")
-            ),
-        };
-        findings.push(finding(
-            "last run",
-            status,
-            detail,
-            "fix the error shown and run `gymops backup create`",
         ));
     }
     let unverified = entries.iter().take_while(|e| !e.verified()).count();
