@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Backup and restore benchmark (issue: backups, item 8), run by hand:
+#   bench/backup/run.sh
+# On the guide-shaped stack (bench/stack.sh) with the realistic gym database
+# (../shared/bench/gym_dataset.sql, about 1 GB), in one hyperfine run each:
+#   backup:  gymops backup create --compress zstd --recipient AGE_KEY
+#            vs the guide-style `docker exec pg_dump | gzip | openssl enc -aes-256-cbc`
+#            vs the limit, `docker exec pg_dump > /dev/null`
+#   memory:  gymops's peak RSS (GNU time) during a backup
+#   restore: gymops backup restore (reads the backup through first, then psql in one
+#            transaction, then compares row counts) vs `gunzip -c | docker exec -i psql`
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dataset=${DATASET:-$here/../../../shared/bench/gym_dataset.sql}
+runs=${RUNS:-3}
+source "$here/../stack.sh"
+for tool in age-keygen gzip openssl /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+stack_up
+cd "$stack_dir"
+cat > gymops.yaml <<YAML
+postgres:
+  bin_dir: $PGBIN
+backup:
+  dir: $stack_dir/backups
+YAML
+psql_in() { docker exec -i fitness_gym_postgres "$PGBIN/psql" -X -q -h /var/run/postgresql -U postgres "$@"; }
+echo "loading $dataset (a few minutes)" >&2
+psql_in -d fitness_gym -v ON_ERROR_STOP=1 < "$dataset" >/dev/null
+psql_in -d fitness_gym -At -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('fitness_gym'))"
+
+age-keygen -o key.txt 2>/dev/null
+recipient=$(age-keygen -y key.txt)
+head -c 32 /dev/urandom | base64 > openssl.pass
+dump="docker exec fitness_gym_postgres $PGBIN/pg_dump -h /var/run/postgresql -U postgres fitness_gym"
+
+hyperfine --runs "$runs" --export-markdown backup.md \
+  --prepare "rm -rf $stack_dir/backups $stack_dir/guide.sql.gz.enc" \
+  -n "gymops backup create (zstd + age)" "$gymops -q backup create --compress zstd --recipient $recipient" \
+  -n "pg_dump | gzip | openssl enc (guide)" "bash -o pipefail -c '$dump | gzip | openssl enc -aes-256-cbc -pbkdf2 -salt -pass file:openssl.pass > guide.sql.gz.enc'" \
+  -n "pg_dump > /dev/null (limit)" "bash -o pipefail -c '$dump > /dev/null'"
+
+rm -rf backups
+/usr/bin/time -v "$gymops" -q backup create --compress zstd --recipient "$recipient" 2> time.txt
+grep -E 'Maximum resident set size|Elapsed' time.txt
+backup=$(ls backups/*.age)
+ls -l "$backup" guide.sql.gz.enc 2>/dev/null || true
+bash -o pipefail -c "$dump | gzip > guide.sql.gz"
+ls -l guide.sql.gz
+
+hyperfine --runs "$runs" --export-markdown restore.md \
+  --prepare "docker exec fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS r_gymops' -c 'DROP DATABASE IF EXISTS r_guide' -c 'CREATE DATABASE r_guide'" \
+  -n "gymops backup restore (age + zstd)" "$gymops -q backup restore $backup --database r_gymops --create --identity key.txt" \
+  -n "gunzip | psql (guide)" "bash -o pipefail -c 'gunzip -c guide.sql.gz | docker exec -i fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d r_guide > /dev/null'"
+
+/usr/bin/time -v "$gymops" -q backup restore "$backup" --database r_mem --create --identity key.txt 2> time-restore.txt || true
+grep -E 'Maximum resident set size|Elapsed' time-restore.txt
+cat backup.md restore.md
