@@ -147,14 +147,10 @@ async fn handle(
     let text = String::from_utf8_lossy(&head);
     let mut words = text.lines().next().unwrap_or_default().split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
-    let path = words
-        .next()
-        .unwrap_or_default()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let (code, content_type, body) = route(role, backend.as_deref(), &path).await;
+    let target = words.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    let (code, content_type, body) = route(role, backend.as_deref(), &path, &query).await;
     println!("{method} {path} {code}");
     let reason = match code {
         200 => "OK",
@@ -170,7 +166,12 @@ async fn handle(
     stream.shutdown().await
 }
 
-async fn route(role: Role, backend: Option<&Backend>, path: &str) -> (u16, &'static str, String) {
+async fn route(
+    role: Role,
+    backend: Option<&Backend>,
+    path: &str,
+    query: &str,
+) -> (u16, &'static str, String) {
     const JSON: &str = "application/json";
     match role {
         Role::MinioApi => match path {
@@ -200,10 +201,94 @@ async fn route(role: Role, backend: Option<&Backend>, path: &str) -> (u16, &'sta
                     Ok(()) => (200, JSON, "{\"status\":\"UP\",\"details\":{\"database\":\"PostgreSQL\",\"validationQuery\":\"SELECT 1\"}}".into()),
                     Err(err) => (503, JSON, format!("{{\"status\":\"DOWN\",\"details\":{{\"error\":{err:?}}}}}")),
                 },
-                _ => (404, JSON, "{\"error\":\"Not Found\"}".into()),
+                "/actuator/threaddump" => (200, JSON, threaddump()),
+                _ => match rest.strip_prefix("/actuator/metrics/") {
+                    Some(name) => match metric(name, query) {
+                        Some(body) => (200, JSON, body),
+                        None => (404, JSON, "{\"error\":\"Not Found\"}".into()),
+                    },
+                    None => (404, JSON, "{\"error\":\"Not Found\"}".into()),
+                },
             }
         }
     }
+}
+
+/// A line of /proc/self/status as a number (`VmRSS:  1234 kB` -> 1234).
+fn proc_status(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The stand-in answers Spring Boot's actuator metrics about its own process (memory as
+/// "heap", its threads), in Micrometer's shape, so `gymops perf jvm` has a real endpoint.
+/// Memory metrics need the `area` tag, as Micrometer's do per area.
+fn metric(name: &str, query: &str) -> Option<String> {
+    let tag = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("tag="))
+        .map(|t| {
+            t.replace("%3A", ":")
+                .replace("%3a", ":")
+                .replace('+', " ")
+                .replace("%20", " ")
+        });
+    let rss = proc_status("VmRSS:") * 1024;
+    let threads = proc_status("Threads:").max(1);
+    let value = |v: f64| format!("[{{\"statistic\":\"VALUE\",\"value\":{v}}}]");
+    let (measurements, tags) = match (name, tag.as_deref()) {
+        ("jvm.memory.used", None) => (value(rss as f64 + 50_331_648.0), "[{\"tag\":\"area\",\"values\":[\"heap\",\"nonheap\"]}]".to_string()),
+        ("jvm.memory.used", Some("area:heap")) => (value(rss as f64), "[]".into()),
+        ("jvm.memory.used", Some("area:nonheap")) => (value(50_331_648.0), "[]".into()),
+        ("jvm.memory.committed", Some("area:heap")) => (value(rss as f64 * 2.0), "[]".into()),
+        ("jvm.memory.committed", Some("area:nonheap")) => (value(67_108_864.0), "[]".into()),
+        ("jvm.memory.max", Some("area:heap")) => (value(536_870_912.0), "[]".into()),
+        ("jvm.memory.max", Some("area:nonheap")) => (value(-1.0), "[]".into()),
+        ("jvm.gc.pause", None) => (
+            "[{\"statistic\":\"COUNT\",\"value\":3},{\"statistic\":\"TOTAL_TIME\",\"value\":0.021},{\"statistic\":\"MAX\",\"value\":0.009}]".into(),
+            "[{\"tag\":\"action\",\"values\":[\"end of minor GC\"]}]".into(),
+        ),
+        ("jvm.gc.pause", Some("action:end of minor GC")) => (
+            "[{\"statistic\":\"COUNT\",\"value\":3},{\"statistic\":\"TOTAL_TIME\",\"value\":0.021},{\"statistic\":\"MAX\",\"value\":0.009}]".into(),
+            "[]".into(),
+        ),
+        ("jvm.threads.live", None) => (value(threads as f64), "[]".into()),
+        ("jvm.threads.daemon", None) => (value((threads - 1) as f64), "[]".into()),
+        ("jvm.threads.peak", None) => (value(threads as f64), "[]".into()),
+        ("jvm.threads.states", None) => (value(threads as f64), "[{\"tag\":\"state\",\"values\":[\"runnable\",\"waiting\"]}]".into()),
+        ("jvm.threads.states", Some("state:runnable")) => (value(1.0), "[]".into()),
+        ("jvm.threads.states", Some("state:waiting")) => (value((threads - 1) as f64), "[]".into()),
+        _ => return None,
+    };
+    Some(format!(
+        "{{\"name\":\"{name}\",\"measurements\":{measurements},\"availableTags\":{tags}}}"
+    ))
+}
+
+/// `/actuator/threaddump` in Spring Boot's JSON shape, about the stand-in's own threads.
+fn threaddump() -> String {
+    let threads = proc_status("Threads:").max(1);
+    let entries: Vec<String> = (0..threads)
+        .map(|i| {
+            let (name, state, frames) = if i == 0 {
+                ("main", "RUNNABLE", "[{\"className\":\"sun.nio.ch.EPoll\",\"methodName\":\"wait\"},{\"className\":\"org.apache.tomcat.util.net.NioEndpoint$Poller\",\"methodName\":\"run\"}]")
+            } else {
+                ("http-nio-8080-exec", "WAITING", "[{\"className\":\"jdk.internal.misc.Unsafe\",\"methodName\":\"park\"},{\"className\":\"java.util.concurrent.locks.LockSupport\",\"methodName\":\"park\"}]")
+            };
+            format!(
+                "{{\"threadName\":\"{name}-{i}\",\"threadId\":{i},\"daemon\":{},\"threadState\":\"{state}\",\"lockName\":null,\"lockOwnerName\":null,\"stackTrace\":{frames}}}",
+                i > 0
+            )
+        })
+        .collect();
+    format!("{{\"threads\":[{}]}}", entries.join(","))
 }
 
 /// Like Spring's DataSourceHealthIndicator: a connection and a validation query. No deadline

@@ -527,6 +527,30 @@ pub enum PerfCommand {
     /// HTTP load: keep-alive connections, requests/s, status codes, errors by kind, latency
     /// percentiles (HDR histogram). Only loopback or the deployment's URLs without --allow-remote
     Load(PerfLoadArgs),
+    /// The backend's JVM: heap / non-heap, GC counts and pause time, threads — from Spring
+    /// Boot's actuator metrics, or jstat / jcmd in the backend container
+    Jvm(PerfJvmArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JvmSource {
+    /// The actuator when it answers, else jcmd / jstat in the container
+    Auto,
+    /// Spring Boot actuator metrics (and /actuator/threaddump)
+    Actuator,
+    /// jstat and jcmd run in the backend container (a JDK image)
+    Jcmd,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfJvmArgs {
+    /// Also take a thread dump and summarize it: states, the most common stacks, blocked
+    /// threads and their locks
+    #[arg(long)]
+    pub threads: bool,
+    /// Where to read the JVM from
+    #[arg(long, value_enum, default_value_t = JvmSource::Auto)]
+    pub source: JvmSource,
 }
 
 #[derive(Debug, Args)]

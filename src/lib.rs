@@ -8,6 +8,7 @@ pub mod error;
 pub mod exit;
 pub mod fsutil;
 pub mod hostfs;
+pub mod jvm;
 pub mod load;
 pub mod logs;
 pub mod metrics;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
         Command::Perf(PerfCommand::Api(args)) => commands::perf::api::run(&ctx, args).await,
         Command::Perf(PerfCommand::Load(args)) => commands::perf::load::run(&ctx, args).await,
+        Command::Perf(PerfCommand::Jvm(args)) => commands::perf::jvm::run(&ctx, args).await,
         Command::Db(DbCommand::Maintain(operation)) => {
             commands::db::maintain::run(&ctx, operation).await
         }

@@ -27,6 +27,7 @@ const COMMANDS: &[&[&str]] = &[
     &["perf", "db"],
     &["perf", "api"],
     &["perf", "load"],
+    &["perf", "jvm"],
     &["monitor"],
     &["check"],
     &["db"],

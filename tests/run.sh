@@ -27,6 +27,8 @@ command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 # Backups: the standard age and zstd tools for the interop test.
 command -v age >/dev/null || missing+=(age)
+# perf jvm reads a real JVM with jstat / jcmd (the JDK is bind-mounted with /usr).
+compgen -G '/usr/lib/jvm/*/bin/jcmd' >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v zstd >/dev/null || missing+=(zstd)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"

@@ -563,6 +563,8 @@ pub struct BackendSettings {
     /// Base URL of the backend, including the servlet context path.
     pub url: Url,
     pub endpoints: BackendEndpoints,
+    /// Directory of jcmd and jstat inside the backend container; unset: on its PATH.
+    pub jdk_bin_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -571,6 +573,10 @@ pub struct BackendEndpoints {
     pub login: String,
     pub health: String,
     pub health_db: String,
+    /// Spring Boot actuator metrics (`perf jvm`).
+    pub metrics: String,
+    /// Spring Boot actuator thread dump (`perf jvm --threads`).
+    pub threaddump: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -707,6 +713,7 @@ impl Default for BackendSettings {
             service: "backend".into(),
             url: Url::parse("http://localhost:8080/springboot1ngh61a2").expect("valid default URL"),
             endpoints: BackendEndpoints::default(),
+            jdk_bin_dir: None,
         }
     }
 }
@@ -717,6 +724,8 @@ impl Default for BackendEndpoints {
             login: "/user/login".into(),
             health: "/actuator/health".into(),
             health_db: "/actuator/health/db".into(),
+            metrics: "/actuator/metrics".into(),
+            threaddump: "/actuator/threaddump".into(),
         }
     }
 }

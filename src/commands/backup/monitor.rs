@@ -156,6 +156,7 @@ pub fn evaluate(
             "compare the row counts of the newest manifest with the previous one: was data deleted, or was the dump cut short?",
         ));
     }
+    findings.extend(last_run);
     let unverified = entries.iter().take_while(|e| !e.verified()).count();
     findings.push(finding(
         "verified",

@@ -2,5 +2,6 @@
 
 pub mod api;
 pub mod db;
+pub mod jvm;
 pub mod load;
 pub mod stats;
