@@ -11,6 +11,8 @@ const KEEP: usize = 4096;
 pub struct Inspector {
     /// `schema.table` (as pg_dump writes it) -> rows.
     pub tables: BTreeMap<String, u64>,
+    /// The tables in the order their COPY blocks appear.
+    pub order: Vec<String>,
     pub roles: BTreeSet<String>,
     pub server_version: Option<String>,
     pub bytes: u64,
@@ -82,6 +84,7 @@ impl Inspector {
                 let text = String::from_utf8_lossy(rest);
                 let name = table_name(&text);
                 self.tables.entry(name.clone()).or_insert(0);
+                self.order.push(name.clone());
                 self.in_copy = Some(name);
             }
         } else if line.starts_with(b"ALTER ") {
@@ -194,6 +197,10 @@ COPY \"Reports\".\"Big Table\" (id) FROM stdin;\n\\.\n\n--\n-- PostgreSQL databa
             inspector.finish();
             assert_eq!(inspector.tables["public.member"], 3, "chunk {size}");
             assert_eq!(inspector.tables["\"Reports\".\"Big Table\""], 0);
+            assert_eq!(
+                inspector.order,
+                ["public.member", "\"Reports\".\"Big Table\""]
+            );
             assert_eq!(
                 inspector.roles.iter().cloned().collect::<Vec<_>>(),
                 ["Report Role", "gym_owner"]

@@ -193,6 +193,9 @@ pub struct ReadReport {
     /// Rows per table found in a plain dump.
     pub tables: BTreeMap<String, u64>,
     pub roles: Vec<String>,
+    /// The tables of a plain dump in COPY order (matched with psql's `COPY n` tags).
+    #[serde(skip)]
+    pub copy_order: Vec<String>,
     /// Problems found; empty when the backup reads back as written.
     pub problems: Vec<String>,
 }
@@ -297,6 +300,10 @@ pub async fn read_through(
                 .as_ref()
                 .map(|i| i.roles.iter().cloned().collect())
                 .unwrap_or_default(),
+            copy_order: inspector
+                .as_ref()
+                .map(|i| i.order.clone())
+                .unwrap_or_default(),
             problems: Vec::new(),
         };
         if let Some(broken) = broken {
@@ -347,9 +354,9 @@ fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
     }
     match format {
         DumpFormat::Plain => {
+            // Not --quiet: psql's `COPY n` tags are the server's own row counts.
             args.extend([
                 "--no-psqlrc".into(),
-                "--quiet".into(),
                 "--set".into(),
                 "ON_ERROR_STOP=1".into(),
                 "--single-transaction".into(),
@@ -368,8 +375,23 @@ fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
     }
 }
 
-/// Stream the backup into the database (psql or pg_restore), in one transaction.
-pub async fn load(source: &Source, shape: &Shape, decrypt: Decrypt, load: &Load<'_>) -> Result<()> {
+/// Rows the server reported for each `COPY` (psql's command tags), in order.
+pub fn copy_tags(output: &str) -> Vec<u64> {
+    output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("COPY "))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect()
+}
+
+/// Stream the backup into the database (psql or pg_restore), in one transaction. For a
+/// plain dump, the rows the server reported for each COPY, in order.
+pub async fn load(
+    source: &Source,
+    shape: &Shape,
+    decrypt: Decrypt,
+    load: &Load<'_>,
+) -> Result<Option<Vec<u64>>> {
     let (program, args) = loader_args(load, shape.format);
     let env: Vec<(&str, &Secret)> = load
         .password
@@ -382,9 +404,21 @@ pub async fn load(source: &Source, shape: &Shape, decrypt: Decrypt, load: &Load<
         .stdin
         .take()
         .ok_or_else(|| anyhow!("{program} has no input"))?;
-    // Drain what the loader prints so it never blocks on a full pipe.
+    // Read what the loader prints (so it never blocks on a full pipe): psql's command tags.
     let mut stdout = std::mem::replace(&mut running.stdout, mpsc::channel::<Bytes>(1).1);
-    let drain = tokio::spawn(async move { while stdout.recv().await.is_some() {} });
+    let drain = tokio::spawn(async move {
+        let mut tags = Vec::new();
+        let mut partial = Vec::new();
+        while let Some(chunk) = stdout.recv().await {
+            partial.extend_from_slice(&chunk);
+            if let Some(end) = partial.iter().rposition(|b| *b == b'\n') {
+                tags.extend(copy_tags(&String::from_utf8_lossy(&partial[..end])));
+                partial.drain(..=end);
+            }
+        }
+        tags.extend(copy_tags(&String::from_utf8_lossy(&partial)));
+        tags
+    });
     let compression = shape.compression;
     let filter_owner = load.no_owner && shape.format == DumpFormat::Plain;
     let feeder = tokio::task::spawn_blocking(move || {
@@ -426,14 +460,38 @@ pub async fn load(source: &Source, shape: &Shape, decrypt: Decrypt, load: &Load<
         .await
         .map_err(|err| anyhow!("the restore pipeline failed: {err}"))?;
     let finished = running.finish().await?;
-    drain.abort();
+    let tags = drain.await.unwrap_or_default();
     if !finished.success() {
         return Err(anyhow!("{}", finished.describe(program)))
             .context(format!("restore into {} failed and was rolled back", load.database))
             .hint("fix the cause shown and run the restore again; nothing of this attempt was committed");
     }
     fed?;
-    Ok(())
+    Ok((shape.format == DumpFormat::Plain).then_some(tags))
+}
+
+/// Compare the server's COPY counts (in dump order) with the manifest; None when they
+/// cannot be matched up (then count with SQL).
+pub fn compare_copy_tags(
+    order: &[String],
+    tags: &[u64],
+    expected: &BTreeMap<String, u64>,
+) -> Option<Vec<String>> {
+    if order.len() != tags.len() || order.is_empty() {
+        return None;
+    }
+    let mut problems = Vec::new();
+    for (table, want) in expected {
+        match order.iter().position(|t| t == table) {
+            Some(index) if tags[index] != *want => problems.push(format!(
+                "table {table}: {} rows restored, {want} in the backup",
+                tags[index]
+            )),
+            Some(_) => {}
+            None => problems.push(format!("table {table} was not restored")),
+        }
+    }
+    Some(problems)
 }
 
 /// Compare the rows of the restored tables with the manifest; the differences.
@@ -492,4 +550,33 @@ pub fn problems_error(source: &Source, problems: &[String]) -> anyhow::Error {
         .context(Hint(
             "do not rely on this backup: take a new one (gymops backup create) and restore an older verified one if needed".into(),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_copy_tags_are_matched_to_the_dump_order() {
+        let output = "SET\nSET\nCREATE TABLE\nALTER TABLE\nCOPY 3000\nCOPY 0\nCOPY 2\nCREATE INDEX\n";
+        let tags = copy_tags(output);
+        assert_eq!(tags, [3000, 0, 2]);
+        let order = vec![
+            "public.member".to_string(),
+            "public.empty".to_string(),
+            "\"Reports\".\"Monthly Sum\"".to_string(),
+        ];
+        let expected = BTreeMap::from([
+            ("public.member".to_string(), 3000),
+            ("public.empty".to_string(), 0),
+            ("\"Reports\".\"Monthly Sum\"".to_string(), 2),
+        ]);
+        assert_eq!(compare_copy_tags(&order, &tags, &expected), Some(vec![]));
+        let short = BTreeMap::from([("public.member".to_string(), 2999)]);
+        assert_eq!(
+            compare_copy_tags(&order, &tags, &short),
+            Some(vec!["table public.member: 3000 rows restored, 2999 in the backup".to_string()])
+        );
+        assert_eq!(compare_copy_tags(&order, &tags[..2], &expected), None);
+    }
 }

@@ -9,7 +9,7 @@ use crate::backup::create::{create_locked, Options};
 use crate::backup::manifest::{Encryption, EncryptionMethod};
 use crate::backup::pipeline::{default_level, Encrypt};
 use crate::backup::restore::{
-    compare_rows, decrypt_for, load, problems_error, read_through, shape, Load,
+    compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through, shape, Load,
 };
 use crate::backup::{lock, sql};
 use crate::cli::BackupRestoreArgs;
@@ -58,6 +58,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         source.describe()
     ));
     let read = read_through(&source, manifest.as_ref(), &shape, decrypt).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "read through");
     if !read.problems.is_empty() {
         return Err(problems_error(&source, &read.problems)
             .context(format!("nothing was restored into {database}")));
@@ -119,6 +120,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     }
 
     let runner = super::runner(ctx, args.target.local).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "target checked");
 
     // 3. Replacing: a safety backup of what is there now, then a fresh database.
     let mut safety_backup = None;
@@ -178,26 +180,39 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         },
     )
     .await;
-    if let Err(err) = loaded {
-        let mut err = err;
-        if args.create {
-            let _ = sql::drop_database(&admin, &database).await;
-            err = err.context(format!("the new database {database} was dropped again"));
+    let tags = match loaded {
+        Ok(tags) => tags,
+        Err(err) => {
+            let mut err = err;
+            if args.create {
+                let _ = sql::drop_database(&admin, &database).await;
+                err = err.context(format!("the new database {database} was dropped again"));
+            }
+            if let Some(path) = &safety_backup {
+                err = err.context(format!(
+                    "{database} is empty now; what it held is in the safety backup {path}"
+                ));
+            }
+            return Err(err);
         }
-        if let Some(path) = &safety_backup {
-            err = err.context(format!(
-                "{database} is empty now; what it held is in the safety backup {path}"
-            ));
-        }
-        return Err(err);
-    }
+    };
+
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "loaded");
 
     // 5. Compare with the backup's row counts.
     let expected = manifest
         .as_ref()
         .map(|m| m.tables.clone())
         .unwrap_or_default();
-    let problems = compare_rows(pg, &database, &expected, timeout).await?;
+    // psql's COPY tags are the server's own counts, free; otherwise count with SQL.
+    let problems = match tags
+        .as_deref()
+        .and_then(|tags| compare_copy_tags(&read.copy_order, tags, &expected))
+    {
+        Some(problems) => problems,
+        None => compare_rows(pg, &database, &expected, timeout).await?,
+    };
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rows compared");
     let report = RestoreReport {
         backup: source.describe(),
         database: database.clone(),

@@ -67,7 +67,16 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         restore_test: None,
     };
     if args.restore_test && report.status == Status::Ok {
-        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), &key).await?;
+        let test = restore_test(
+            ctx,
+            args,
+            &source,
+            &shape,
+            manifest.as_ref(),
+            &key,
+            &report.read.copy_order,
+        )
+        .await?;
         if !test.problems.is_empty() {
             report.status = Status::Critical;
         }
@@ -95,6 +104,7 @@ async fn restore_test(
     shape: &restore::Shape,
     manifest: Option<&crate::backup::manifest::Manifest>,
     key: &restore::Key,
+    copy_order: &[String],
 ) -> Result<RestoreTest> {
     let settings = ctx.settings();
     let pg = &settings.postgres;
@@ -129,9 +139,15 @@ async fn restore_test(
             database: &database,
             no_owner: !missing.is_empty(),
         };
-        restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
+        let tags = restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
-        let problems = compare_rows(pg, &database, &expected, timeout).await?;
+        let problems = match tags
+            .as_deref()
+            .and_then(|tags| restore::compare_copy_tags(copy_order, tags, &expected))
+        {
+            Some(problems) => problems,
+            None => compare_rows(pg, &database, &expected, timeout).await?,
+        };
         Ok::<_, anyhow::Error>(RestoreTest {
             database: database.clone(),
             tables: expected.len(),
