@@ -35,12 +35,14 @@ recipient=$(age-keygen -y key.txt)
 head -c 32 /dev/urandom | base64 > openssl.pass
 dump="docker exec fitness_gym_postgres $PGBIN/pg_dump -h /var/run/postgresql -U postgres fitness_gym"
 
+if [ "${ONLY:-}" != restore ]; then
 hyperfine --runs "$runs" --export-markdown backup.md \
   --prepare "rm -rf $stack_dir/backups $stack_dir/guide.sql.gz.enc" \
   -n "gymops backup create (zstd + age)" "$gymops -q backup create --compress zstd --recipient $recipient" \
   -n "pg_dump | gzip | openssl enc (guide)" "bash -o pipefail -c '$dump | gzip | openssl enc -aes-256-cbc -pbkdf2 -salt -pass file:openssl.pass > guide.sql.gz.enc'" \
   -n "pg_dump > /dev/null (limit)" "bash -o pipefail -c '$dump > /dev/null'"
 
+fi
 rm -rf backups
 /usr/bin/time -v "$gymops" -q backup create --compress zstd --recipient "$recipient" 2> time.txt
 grep -E 'Maximum resident set size|Elapsed' time.txt
@@ -56,4 +58,4 @@ hyperfine --runs "$runs" --export-markdown restore.md \
 
 /usr/bin/time -v "$gymops" -q backup restore "$backup" --database r_mem --create --identity key.txt 2> time-restore.txt || true
 grep -E 'Maximum resident set size|Elapsed' time-restore.txt
-cat backup.md restore.md
+cat backup.md restore.md 2>/dev/null || cat restore.md

@@ -301,6 +301,13 @@ impl<R: Read> Hashing<R> {
     }
 }
 
+impl<R: Read> Hashing<R> {
+    /// The SHA-256 (hex) and size of what was read.
+    pub fn digest(&self) -> (String, u64) {
+        (hex(&self.hasher.clone().finalize()), self.bytes)
+    }
+}
+
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;

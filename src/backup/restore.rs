@@ -391,7 +391,7 @@ pub async fn load(
     shape: &Shape,
     decrypt: Decrypt,
     load: &Load<'_>,
-) -> Result<Option<Vec<u64>>> {
+) -> Result<Option<Loaded>> {
     let (program, args) = loader_args(load, shape.format);
     let env: Vec<(&str, &Secret)> = load
         .password
@@ -421,12 +421,18 @@ pub async fn load(
     });
     let compression = shape.compression;
     let filter_owner = load.no_owner && shape.format == DumpFormat::Plain;
+    let inspect = shape.format == DumpFormat::Plain;
     let feeder = tokio::task::spawn_blocking(move || {
         let (mut reader, _) = pipeline::open(raw, compression, &decrypt)?;
         let mut filter = filter_owner.then(OwnerFilter::default);
+        // The COPY order, to match psql's COPY tags with tables.
+        let mut inspector = inspect.then(Inspector::default);
         let mut buffer = vec![0u8; 256 * 1024];
         loop {
             let n = reader.read(&mut buffer).map_err(pipeline::read_error)?;
+            if let Some(inspector) = &mut inspector {
+                inspector.feed(&buffer[..n]);
+            }
             let chunk = if n == 0 {
                 match &mut filter {
                     Some(filter) => {
@@ -454,7 +460,7 @@ pub async fn load(
                 break;
             }
         }
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(inspector.map(|i| i.order).unwrap_or_default())
     });
     let fed = feeder
         .await
@@ -466,8 +472,64 @@ pub async fn load(
             .context(format!("restore into {} failed and was rolled back", load.database))
             .hint("fix the cause shown and run the restore again; nothing of this attempt was committed");
     }
-    fed?;
-    Ok((shape.format == DumpFormat::Plain).then_some(tags))
+    let order = fed?;
+    Ok((shape.format == DumpFormat::Plain).then_some(Loaded { order, tags }))
+}
+
+/// What a plain-format load saw: tables in COPY order, and psql's COPY counts.
+pub struct Loaded {
+    pub order: Vec<String>,
+    pub tags: Vec<u64>,
+}
+
+/// The check before a restore when the backup has a manifest: the stored bytes' size and
+/// SHA-256 against it (exactly the bytes backup create wrote and checked complete), and the
+/// key against the age header. Reading ciphertext once is much cheaper than decrypting and
+/// decompressing everything first.
+pub async fn check_stored(
+    source: &Source,
+    manifest: &Manifest,
+    shape: &Shape,
+    decrypt: &Decrypt,
+) -> Result<Vec<String>> {
+    let raw = source.open_raw().await?;
+    let digest = tokio::task::spawn_blocking(move || {
+        let mut hashing = pipeline::Hashing::new(raw);
+        std::io::copy(&mut hashing, &mut std::io::sink()).map(|_| hashing.digest())
+    })
+    .await
+    .map_err(|err| anyhow!("the checksum pass failed: {err}"))?;
+    let mut problems = Vec::new();
+    match digest {
+        Err(err) => problems.push(crate::error::describe(&pipeline::read_error(err)).0),
+        Ok((sha256, bytes)) => {
+            if bytes != manifest.stored_bytes {
+                problems.push(format!(
+                    "size: {bytes} bytes, the manifest says {} (truncated or appended to)",
+                    manifest.stored_bytes
+                ));
+            } else if sha256 != manifest.sha256 {
+                problems.push(
+                    "checksum mismatch: the file is not the one backup create wrote (damaged or replaced)"
+                        .into(),
+                );
+            }
+        }
+    }
+    if problems.is_empty() && shape.encrypted {
+        // Open the header: a wrong key or passphrase fails here.
+        let raw = source.open_raw().await?;
+        let compression = shape.compression;
+        let decrypt = match decrypt {
+            Decrypt::None => Decrypt::None,
+            Decrypt::Identities(i) => Decrypt::Identities(i.clone()),
+            Decrypt::Passphrase(p) => Decrypt::Passphrase(p.clone()),
+        };
+        tokio::task::spawn_blocking(move || pipeline::open(raw, compression, &decrypt).map(|_| ()))
+            .await
+            .map_err(|err| anyhow!("the key check failed: {err}"))??;
+    }
+    Ok(problems)
 }
 
 /// Compare the server's COPY counts (in dump order) with the manifest; None when they
@@ -558,7 +620,8 @@ mod tests {
 
     #[test]
     fn psql_copy_tags_are_matched_to_the_dump_order() {
-        let output = "SET\nSET\nCREATE TABLE\nALTER TABLE\nCOPY 3000\nCOPY 0\nCOPY 2\nCREATE INDEX\n";
+        let output =
+            "SET\nSET\nCREATE TABLE\nALTER TABLE\nCOPY 3000\nCOPY 0\nCOPY 2\nCREATE INDEX\n";
         let tags = copy_tags(output);
         assert_eq!(tags, [3000, 0, 2]);
         let order = vec![
@@ -575,7 +638,9 @@ mod tests {
         let short = BTreeMap::from([("public.member".to_string(), 2999)]);
         assert_eq!(
             compare_copy_tags(&order, &tags, &short),
-            Some(vec!["table public.member: 3000 rows restored, 2999 in the backup".to_string()])
+            Some(vec![
+                "table public.member: 3000 rows restored, 2999 in the backup".to_string()
+            ])
         );
         assert_eq!(compare_copy_tags(&order, &tags[..2], &expected), None);
     }

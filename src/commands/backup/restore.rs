@@ -9,7 +9,8 @@ use crate::backup::create::{create_locked, Options};
 use crate::backup::manifest::{Encryption, EncryptionMethod};
 use crate::backup::pipeline::{default_level, Encrypt};
 use crate::backup::restore::{
-    compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through, shape, Load,
+    check_stored, compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through,
+    shape, Load,
 };
 use crate::backup::{lock, sql};
 use crate::cli::BackupRestoreArgs;
@@ -53,14 +54,24 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let shape = shape(&source.name(), manifest.as_ref());
     let key = super::key(ctx, &args.key)?;
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
-    ctx.printer.note(&format!(
-        "reading {} through before restoring",
-        source.describe()
-    ));
-    let read = read_through(&source, manifest.as_ref(), &shape, decrypt).await?;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "read through");
-    if !read.problems.is_empty() {
-        return Err(problems_error(&source, &read.problems)
+    // With a manifest, its size, SHA-256 and the key are checked; without, everything is read.
+    let (problems, copy_roles) = match &manifest {
+        Some(manifest) => (
+            check_stored(&source, manifest, &shape, &decrypt).await?,
+            Vec::new(),
+        ),
+        None => {
+            ctx.printer.note(&format!(
+                "reading {} through before restoring",
+                source.describe()
+            ));
+            let read = read_through(&source, None, &shape, decrypt).await?;
+            (read.problems, read.roles)
+        }
+    };
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "checked");
+    if !problems.is_empty() {
+        return Err(problems_error(&source, &problems)
             .context(format!("nothing was restored into {database}")));
     }
 
@@ -100,7 +111,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         .as_ref()
         .map(|m| m.roles.clone())
         .unwrap_or_default();
-    roles.extend(read.roles.iter().cloned());
+    roles.extend(copy_roles);
     roles.sort();
     roles.dedup();
     let missing = sql::missing_roles(&admin, &roles).await?;
@@ -180,8 +191,8 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         },
     )
     .await;
-    let tags = match loaded {
-        Ok(tags) => tags,
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
         Err(err) => {
             let mut err = err;
             if args.create {
@@ -205,9 +216,9 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         .map(|m| m.tables.clone())
         .unwrap_or_default();
     // psql's COPY tags are the server's own counts, free; otherwise count with SQL.
-    let problems = match tags
-        .as_deref()
-        .and_then(|tags| compare_copy_tags(&read.copy_order, tags, &expected))
+    let problems = match loaded
+        .as_ref()
+        .and_then(|l| compare_copy_tags(&l.order, &l.tags, &expected))
     {
         Some(problems) => problems,
         None => compare_rows(pg, &database, &expected, timeout).await?,
@@ -226,7 +237,11 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         problems,
     };
     ctx.printer.emit_result(&report, None, |printer| {
-        render(printer, &report, read.dump_bytes)
+        render(
+            printer,
+            &report,
+            manifest.as_ref().map(|m| m.dump_bytes).unwrap_or(0),
+        )
     })?;
     Ok(if report.problems.is_empty() {
         Status::Ok

@@ -67,16 +67,7 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         restore_test: None,
     };
     if args.restore_test && report.status == Status::Ok {
-        let test = restore_test(
-            ctx,
-            args,
-            &source,
-            &shape,
-            manifest.as_ref(),
-            &key,
-            &report.read.copy_order,
-        )
-        .await?;
+        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), &key).await?;
         if !test.problems.is_empty() {
             report.status = Status::Critical;
         }
@@ -104,7 +95,6 @@ async fn restore_test(
     shape: &restore::Shape,
     manifest: Option<&crate::backup::manifest::Manifest>,
     key: &restore::Key,
-    copy_order: &[String],
 ) -> Result<RestoreTest> {
     let settings = ctx.settings();
     let pg = &settings.postgres;
@@ -139,11 +129,12 @@ async fn restore_test(
             database: &database,
             no_owner: !missing.is_empty(),
         };
-        let tags = restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
+        let loaded =
+            restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
-        let problems = match tags
-            .as_deref()
-            .and_then(|tags| restore::compare_copy_tags(copy_order, tags, &expected))
+        let problems = match loaded
+            .as_ref()
+            .and_then(|l| restore::compare_copy_tags(&l.order, &l.tags, &expected))
         {
             Some(problems) => problems,
             None => compare_rows(pg, &database, &expected, timeout).await?,
