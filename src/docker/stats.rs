@@ -119,16 +119,13 @@ pub fn usage(stats: &ContainerStatsResponse) -> Usage {
     }
 }
 
-/// The window CPU use is measured over: two one-shot samples this far apart.
-pub const CPU_WINDOW: Duration = Duration::from_millis(500);
-
 impl Engine {
-    /// One stats read from the engine. `one_shot`: the current counters at once (API 1.41+)
-    /// instead of waiting for the engine's next collection tick (about a second).
-    async fn stats_read(&self, container: &str, one_shot: bool) -> Result<ContainerStatsResponse> {
+    /// One stats sample with the previous CPU reading filled in (the engine samples twice,
+    /// about a second apart), like `docker stats --no-stream`.
+    pub async fn stats(&self, container: &str) -> Result<ContainerStatsResponse> {
         let options = StatsOptionsBuilder::default()
             .stream(false)
-            .one_shot(one_shot)
+            .one_shot(false)
             .build();
         let mut stream = self.docker.stats(container, Some(options));
         let deadline = self.timeout.max(Duration::from_secs(5));
@@ -142,26 +139,6 @@ impl Engine {
                 humantime::format_duration(deadline)
             )),
         }
-    }
-
-    /// A stats sample with the previous CPU reading filled in, like `docker stats
-    /// --no-stream`, but over [`CPU_WINDOW`] between two one-shot reads rather than the
-    /// engine's own collection interval: the same arithmetic, in a quarter of the time.
-    /// Engines before API 1.41 ignore one-shot and fill the previous reading themselves.
-    pub async fn stats(&self, container: &str) -> Result<ContainerStatsResponse> {
-        let first = self.stats_read(container, true).await?;
-        let has_previous = first
-            .precpu_stats
-            .as_ref()
-            .and_then(|p| p.system_cpu_usage)
-            .is_some_and(|s| s > 0);
-        if has_previous {
-            return Ok(first);
-        }
-        tokio::time::sleep(CPU_WINDOW).await;
-        let mut second = self.stats_read(container, true).await?;
-        second.precpu_stats = first.cpu_stats;
-        Ok(second)
     }
 }
 
