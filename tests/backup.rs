@@ -23,22 +23,12 @@ CREATE TABLE empty_table (id int);
 ";
 
 fn counts(stack: &Stack, database: &str) -> BTreeMap<String, i64> {
-    let out = support::docker_ok(&[
-        "exec",
-        &stack.postgres,
-        &format!("{}/psql", support::pg_bin_dir().display()),
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
+    let out = stack.psql_in(
         database,
-        "-qAt",
-        "-c",
         "SELECT 'member', count(*) FROM member UNION ALL SELECT 'checkin', count(*) FROM checkin \
          UNION ALL SELECT 'monthly', count(*) FROM \"Reports\".\"Monthly Sum\" \
          UNION ALL SELECT 'empty', count(*) FROM empty_table",
-    ]);
+    );
     out.lines()
         .map(|line| {
             let (name, count) = line.split_once('|').unwrap();
@@ -397,20 +387,7 @@ fn missing_roles_are_found_before_restoring_and_no_owner_restores_anyway() {
             "--create",
             "--no-owner",
         ]));
-        let rows = support::docker_ok(&[
-            "exec",
-            &stack.postgres,
-            &format!("{}/psql", support::pg_bin_dir().display()),
-            "-h",
-            "/var/run/postgresql",
-            "-U",
-            "postgres",
-            "-d",
-            "no_roles",
-            "-qAt",
-            "-c",
-            "SELECT count(*) FROM owned",
-        ]);
+        let rows = stack.psql_in("no_roles", "SELECT count(*) FROM owned");
         assert_eq!(rows, "2");
         stack.psql("DROP DATABASE no_roles");
     }

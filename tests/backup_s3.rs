@@ -49,20 +49,10 @@ fn object(server: &S3Server, name: &str) -> std::path::PathBuf {
 }
 
 fn member_count(stack: &Stack, database: &str) -> String {
-    support::docker_ok(&[
-        "exec",
-        &stack.postgres,
-        &format!("{}/psql", support::pg_bin_dir().display()),
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
+    stack.psql_in(
         database,
-        "-qAt",
-        "-c",
         "SELECT (SELECT count(*) FROM member) || '/' || (SELECT count(*) FROM payment)",
-    ])
+    )
 }
 
 #[test]

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use bollard::container::LogOutput;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::ExecConfig;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -170,41 +168,25 @@ impl Engine {
         timeout: Duration,
     ) -> Result<ExecOutput> {
         let run = async {
-            let config = ExecConfig {
-                cmd: Some(argv.to_vec()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..ExecConfig::default()
-            };
-            let created = self.docker.create_exec(container, config).await?;
-            let started = self
-                .docker
-                .start_exec(
-                    &created.id,
-                    Some(StartExecOptions {
-                        detach: false,
-                        tty: false,
-                        output_capacity: None,
-                    }),
-                )
+            let attached = self
+                .exec_attached(container, argv, Vec::new(), false)
                 .await?;
+            let mut output = attached.output;
             let mut out = ExecOutput::default();
-            if let StartExecResults::Attached { mut output, .. } = started {
-                while let Some(chunk) = output.next().await {
-                    let (target, bytes) = match chunk? {
-                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                            (&mut out.stdout, message)
-                        }
-                        LogOutput::StdErr { message } => (&mut out.stderr, message),
-                        LogOutput::StdIn { .. } => continue,
-                    };
-                    let room = limit.saturating_sub(target.len());
-                    target.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                }
+            while let Some(chunk) = output.next().await {
+                let (target, bytes) = match chunk? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (&mut out.stdout, message)
+                    }
+                    LogOutput::StdErr { message } => (&mut out.stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+                let room = limit.saturating_sub(target.len());
+                target.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
-            let inspected = self.docker.inspect_exec(&created.id).await?;
+            let inspected = self.docker.inspect_exec(&attached.id).await?;
             out.exit_code = inspected.exit_code.unwrap_or(-1);
-            Ok::<_, bollard::errors::Error>(out)
+            Ok::<_, anyhow::Error>(out)
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(result) => {

@@ -555,6 +555,14 @@ impl Stack {
         self.run_psql(&[], &["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
     }
 
+    /// [`Stack::psql`] in another database of the server.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
+        self.run_psql(
+            &[],
+            &["-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+        )
+    }
+
     /// Start SQL in a psql session of its own that keeps running (a lock holder, a waiter).
     pub fn psql_detached(&self, sql: &str) {
         self.run_psql(&["-d"], &["-c", sql]);
