@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{run, text, Stack, PASSWORD};
+use support::{age_keygen, run, run_ok, text, Stack, PASSWORD};
 
 const SEED: &str = "
 CREATE TABLE member (id bigint PRIMARY KEY, name text NOT NULL, notes text);
@@ -46,18 +46,6 @@ fn expected() -> BTreeMap<String, i64> {
     ])
 }
 
-fn age_keygen(dir: &Path) -> (PathBuf, String) {
-    let key = dir.join("key.txt");
-    let output = run(Command::new("age-keygen").arg("-o").arg(&key));
-    assert!(
-        output.status.success(),
-        "age-keygen: {}",
-        text(&output.stderr)
-    );
-    let public = run(Command::new("age-keygen").arg("-y").arg(&key));
-    (key, text(&public.stdout).trim().to_string())
-}
-
 /// The backup files (not manifests) in a directory, sorted.
 fn backups(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -80,18 +68,6 @@ fn backups(dir: &Path) -> Vec<PathBuf> {
 
 fn newest_backup(dir: &Path) -> PathBuf {
     backups(dir).pop().expect("a backup file")
-}
-
-fn gymops_ok(command: &mut Command) -> String {
-    let output = run(command);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 #[test]
@@ -131,7 +107,7 @@ fn every_format_compression_and_encryption_round_trips_with_equal_row_counts() {
                     _ => {}
                 }
                 let created: serde_json::Value =
-                    serde_json::from_str(&gymops_ok(&mut create)).unwrap();
+                    serde_json::from_str(&run_ok(&mut create)).unwrap();
                 let path = created["path"].as_str().unwrap().to_string();
                 let manifest = &created["manifest"];
                 assert_eq!(manifest["format"], format);
@@ -165,7 +141,7 @@ fn every_format_compression_and_encryption_round_trips_with_equal_row_counts() {
                     }
                     _ => {}
                 }
-                let out = gymops_ok(&mut restore);
+                let out = run_ok(&mut restore);
                 assert!(out.contains("as in the backup"), "{out}");
                 assert_eq!(
                     counts(&stack, &database),
@@ -175,7 +151,7 @@ fn every_format_compression_and_encryption_round_trips_with_equal_row_counts() {
             }
         }
     }
-    let list = gymops_ok(stack.gymops().args(["-o", "json", "backup", "list"]));
+    let list = run_ok(stack.gymops().args(["-o", "json", "backup", "list"]));
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 18);
 }
@@ -189,7 +165,7 @@ fn damaged_backups_and_wrong_keys_fail_before_the_target_is_touched() {
     let other_dir = dir.join("other");
     std::fs::create_dir(&other_dir).unwrap();
     let (other_key, _) = age_keygen(&other_dir);
-    gymops_ok(
+    run_ok(
         stack
             .gymops()
             .args(["backup", "create", "--recipient", &public]),
@@ -211,7 +187,7 @@ fn damaged_backups_and_wrong_keys_fail_before_the_target_is_touched() {
     assert_eq!(counts(&stack, "interop"), expected());
 
     // verify: a good backup reads back as written, and the manifest records it.
-    let out = gymops_ok(
+    let out = run_ok(
         stack
             .gymops()
             .args(["backup", "verify", "--latest", "--identity"])
@@ -311,7 +287,7 @@ fn damaged_backups_and_wrong_keys_fail_before_the_target_is_touched() {
     );
     stack.psql("INSERT INTO member VALUES (9999, 'added after the backup', NULL)");
     let before = backups(&dir.join("backups")).len();
-    let out = gymops_ok(
+    let out = run_ok(
         stack
             .gymops()
             .args(["backup", "restore", path, "--force", "--identity"])
@@ -344,7 +320,7 @@ fn missing_roles_are_found_before_restoring_and_no_owner_restores_anyway() {
     let stack = Stack::start();
     stack.psql("CREATE ROLE gym_owner; CREATE TABLE owned (id int); INSERT INTO owned VALUES (1), (2); ALTER TABLE owned OWNER TO gym_owner;");
     for format in ["plain", "custom"] {
-        let created = gymops_ok(stack.gymops().args([
+        let created = run_ok(stack.gymops().args([
             "-o",
             "json",
             "backup",
@@ -378,7 +354,7 @@ fn missing_roles_are_found_before_restoring_and_no_owner_restores_anyway() {
             stack.psql("SELECT count(*) FROM pg_database WHERE datname = 'no_roles'"),
             "0"
         );
-        gymops_ok(stack.gymops().args([
+        run_ok(stack.gymops().args([
             "backup",
             "restore",
             path,
@@ -405,7 +381,7 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
         "postgres://postgres@127.0.0.1:{}/fitness_gym",
         stack.postgres_port
     );
-    let created = gymops_ok(stack.gymops().args([
+    let created = run_ok(stack.gymops().args([
         "-o",
         "json",
         "backup",
@@ -418,7 +394,7 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
     let created: serde_json::Value = serde_json::from_str(&created).unwrap();
     assert_eq!(created["manifest"]["source"], "on this host");
     let path = created["path"].as_str().unwrap().to_string();
-    gymops_ok(stack.gymops().args([
+    run_ok(stack.gymops().args([
         "backup",
         "restore",
         &path,

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{run, text, CutProxy, S3Server, Stack, S3_ACCESS_KEY, S3_SECRET_KEY};
+use support::{
+    age_keygen, run, run_ok, text, CutProxy, S3Server, Stack, S3_ACCESS_KEY, S3_SECRET_KEY,
+};
 
 /// About 9 MB of dump that does not compress away: two 5 MiB parts.
 const SEED: &str = "
@@ -32,18 +34,6 @@ fn config(stack: &Stack, port: u16, extra: &str) {
     ));
 }
 
-fn ok(command: &mut Command) -> String {
-    let output = run(command);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
-
 fn object(server: &S3Server, name: &str) -> std::path::PathBuf {
     server.root.path().join("gym-backups/nightly").join(name)
 }
@@ -62,17 +52,11 @@ fn backups_go_to_s3_in_parts_and_come_back_from_it() {
     let server = S3Server::start(&["gym-backups"]);
     config(&stack, server.port, "");
     let dir = stack.rig.dir.path();
-    let key = dir.join("key.txt");
-    assert!(run(Command::new("age-keygen").arg("-o").arg(&key))
-        .status
-        .success());
-    let public = text(&run(Command::new("age-keygen").arg("-y").arg(&key)).stdout)
-        .trim()
-        .to_string();
+    let (key, public) = age_keygen(dir);
 
     let mut names = Vec::new();
     for label in ["one", "two", "three"] {
-        let created = ok(gymops(&stack).args([
+        let created = run_ok(gymops(&stack).args([
             "-o",
             "json",
             "backup",
@@ -99,33 +83,37 @@ fn backups_go_to_s3_in_parts_and_come_back_from_it() {
         std::thread::sleep(Duration::from_millis(1100));
     }
 
-    let listed: serde_json::Value = serde_json::from_str(&ok(
-        gymops(&stack).args(["-o", "json", "backup", "list", "--remote"])
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        gymops(&stack).args(["-o", "json", "backup", "list", "--remote"]),
     ))
     .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 3);
     assert_eq!(listed[0]["manifest"]["label"], "three", "newest first");
 
     let url = format!("s3://gym-backups/nightly/{}", names[0]);
-    let verified = ok(gymops(&stack)
-        .args(["backup", "verify", &url, "--identity"])
-        .arg(&key));
+    let verified = run_ok(
+        gymops(&stack)
+            .args(["backup", "verify", &url, "--identity"])
+            .arg(&key),
+    );
     assert!(verified.contains("match the manifest"), "{verified}");
-    ok(gymops(&stack)
-        .args([
-            "backup",
-            "restore",
-            &url,
-            "--database",
-            "from_s3",
-            "--create",
-            "--identity",
-        ])
-        .arg(&key));
+    run_ok(
+        gymops(&stack)
+            .args([
+                "backup",
+                "restore",
+                &url,
+                "--database",
+                "from_s3",
+                "--create",
+                "--identity",
+            ])
+            .arg(&key),
+    );
     assert_eq!(member_count(&stack, "from_s3"), "90000/5000");
 
     // Prune in S3: keep the newest one, and the verified one (the first).
-    let pruned = ok(gymops(&stack).args([
+    let pruned = run_ok(gymops(&stack).args([
         "backup",
         "prune",
         "--remote",
@@ -184,7 +172,7 @@ fn an_s3_server_that_goes_away_mid_upload() {
     let backups = stack.rig.dir.path().join("backups");
     let local = backup_files(&backups);
     assert_eq!(local.len(), 1);
-    ok(gymops(&stack).args(["backup", "verify", "--latest"]));
+    run_ok(gymops(&stack).args(["backup", "verify", "--latest"]));
     assert!(
         !object(&server, &local[0]).exists(),
         "no object that looks complete in S3"
@@ -195,7 +183,7 @@ fn an_s3_server_that_goes_away_mid_upload() {
     std::thread::sleep(Duration::from_millis(1100));
     let proxy = CutProxy::start(server.port, 6 * 1024 * 1024, Some(Duration::from_secs(1)));
     config(&stack, proxy.port, "    retries: 4\n    timeout: 5s\n");
-    let created = ok(gymops(&stack).args([
+    let created = run_ok(gymops(&stack).args([
         "-o",
         "json",
         "backup",

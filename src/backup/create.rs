@@ -323,11 +323,7 @@ async fn run(
     let compression = options.compression;
     let level = options.level;
     let inspect = options.format == DumpFormat::Plain;
-    let encrypt = match &options.encrypt {
-        Encrypt::None => Encrypt::None,
-        Encrypt::Recipients(r) => Encrypt::Recipients(r.clone()),
-        Encrypt::Passphrase(p) => Encrypt::Passphrase(p.clone()),
-    };
+    let encrypt = options.encrypt.clone();
     let pipeline_progress = progress.clone();
     let pipeline = tokio::task::spawn_blocking(move || {
         let spec = pipeline::StoreSpec {

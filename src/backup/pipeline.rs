@@ -22,6 +22,7 @@ use super::manifest::hex;
 use crate::settings::{Compression, Secret};
 
 /// How stored bytes are encrypted.
+#[derive(Clone)]
 pub enum Encrypt {
     None,
     Recipients(Vec<age::x25519::Recipient>),
@@ -29,6 +30,7 @@ pub enum Encrypt {
 }
 
 /// How stored bytes are decrypted.
+#[derive(Clone)]
 pub enum Decrypt {
     None,
     Identities(Vec<age::x25519::Identity>),
@@ -381,10 +383,8 @@ impl<R: Read> HashHandle<R> {
             .lock()
             .map_err(|_| io::Error::other("hash state poisoned"))?;
         io::copy(&mut *hashing, &mut io::sink())?;
-        Ok(StoredDigest {
-            sha256: hex(&hashing.hasher.clone().finalize()),
-            bytes: hashing.bytes,
-        })
+        let (sha256, bytes) = hashing.digest();
+        Ok(StoredDigest { sha256, bytes })
     }
 }
 

@@ -97,6 +97,17 @@ fn keep_tail(buffer: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Write the chunks to a process's input, then close it (EOF); stop when it stops reading.
+async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut chunks: mpsc::Receiver<Bytes>, mut input: W) {
+    while let Some(chunk) = chunks.recv().await {
+        if input.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+    let _ = input.flush().await;
+    let _ = input.shutdown().await;
+}
+
 impl Runner {
     pub fn describe(&self) -> String {
         match self {
@@ -114,7 +125,7 @@ impl Runner {
         with_stdin: bool,
     ) -> Result<Running> {
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-        let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let (in_tx, in_rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
         let name = program.to_string();
         let done = match self {
             Runner::Container {
@@ -140,17 +151,7 @@ impl Runner {
                 let mut output = attached.output;
                 let input = attached.input;
                 tokio::spawn(async move {
-                    let feeder = input.map(|mut input| {
-                        tokio::spawn(async move {
-                            while let Some(chunk) = in_rx.recv().await {
-                                if input.write_all(&chunk).await.is_err() {
-                                    return;
-                                }
-                            }
-                            let _ = input.flush().await;
-                            let _ = input.shutdown().await;
-                        })
-                    });
+                    let feeder = input.map(|input| tokio::spawn(feed(in_rx, input)));
                     let mut stderr = Vec::new();
                     let mut reader_gone = false;
                     while let Some(item) = output.next().await {
@@ -227,16 +228,7 @@ impl Runner {
                 let mut stderr_pipe = child.stderr.take().context("no stderr")?;
                 let stdin = child.stdin.take();
                 tokio::spawn(async move {
-                    let feeder = stdin.map(|mut stdin| {
-                        tokio::spawn(async move {
-                            while let Some(chunk) = in_rx.recv().await {
-                                if stdin.write_all(&chunk).await.is_err() {
-                                    return;
-                                }
-                            }
-                            let _ = stdin.shutdown().await;
-                        })
-                    });
+                    let feeder = stdin.map(|stdin| tokio::spawn(feed(in_rx, stdin)));
                     let stderr_task = tokio::spawn(async move {
                         let mut tail = Vec::new();
                         let mut buffer = vec![0u8; 8192];

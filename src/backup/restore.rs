@@ -193,9 +193,6 @@ pub struct ReadReport {
     /// Rows per table found in a plain dump.
     pub tables: BTreeMap<String, u64>,
     pub roles: Vec<String>,
-    /// The tables of a plain dump in COPY order (matched with psql's `COPY n` tags).
-    #[serde(skip)]
-    pub copy_order: Vec<String>,
     /// Problems found; empty when the backup reads back as written.
     pub problems: Vec<String>,
 }
@@ -299,10 +296,6 @@ pub async fn read_through(
             roles: inspector
                 .as_ref()
                 .map(|i| i.roles.iter().cloned().collect())
-                .unwrap_or_default(),
-            copy_order: inspector
-                .as_ref()
-                .map(|i| i.order.clone())
                 .unwrap_or_default(),
             problems: Vec::new(),
         };
@@ -520,11 +513,7 @@ pub async fn check_stored(
         // Open the header: a wrong key or passphrase fails here.
         let raw = source.open_raw().await?;
         let compression = shape.compression;
-        let decrypt = match decrypt {
-            Decrypt::None => Decrypt::None,
-            Decrypt::Identities(i) => Decrypt::Identities(i.clone()),
-            Decrypt::Passphrase(p) => Decrypt::Passphrase(p.clone()),
-        };
+        let decrypt = decrypt.clone();
         tokio::task::spawn_blocking(move || pipeline::open(raw, compression, &decrypt).map(|_| ()))
             .await
             .map_err(|err| anyhow!("the key check failed: {err}"))??;

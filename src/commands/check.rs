@@ -115,12 +115,9 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
                 .into_iter()
                 .filter(|c| c.check != probe::CheckKind::Docker || c.status != Status::Ok)
             {
-                let kind = serde_json::to_value(check.check)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let kind = check.check.label();
                 let action = check.hint.clone().unwrap_or_else(|| {
-                    format!("look closer: `gymops health --check {}`", group_of(&kind))
+                    format!("look closer: `gymops health --check {}`", group_of(kind))
                 });
                 findings.push(finding(
                     "health",

@@ -34,10 +34,7 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
 }
 
 fn kind_label(check: &probe::CheckResult) -> String {
-    serde_json::to_value(check.check)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    check.check.label().to_string()
 }
 
 fn render(printer: &Printer, report: &HealthReport) -> String {

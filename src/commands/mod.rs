@@ -18,6 +18,7 @@ pub mod schedule;
 
 use anyhow::{anyhow, Result};
 
+use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::output::Printer;
 use crate::settings::{Loaded, Settings};
@@ -46,5 +47,33 @@ impl Context {
             }
         }
         Ok(())
+    }
+}
+
+/// The running container of a service, by name, for exec.
+pub async fn container_of(ctx: &Context, engine: &Engine, service: &str) -> Result<String> {
+    ctx.check_services(&[service.to_string()])?;
+    let states = engine
+        .service_states(ctx.settings(), &[service.to_string()])
+        .await?;
+    let state = states
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("unknown service `{service}`"))?;
+    match state.container {
+        Some(container) if container.state == "running" => Ok(container.name),
+        Some(container) => Err(anyhow!(
+            "the {service} container {} is {}",
+            container.name,
+            container.state
+        ))
+        .hint(format!("start it first (`docker-compose up -d {service}`)")),
+        None => Err(anyhow!(
+            "no container found for service `{service}` (looked for {})",
+            state.looked_for.join(", ")
+        ))
+        .hint(format!(
+            "start it (`docker-compose up -d {service}`), or set services.{service}.container"
+        )),
     }
 }

@@ -14,9 +14,9 @@ use crate::docker::stats::usage;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::measure;
-use crate::notify::{Event, Notifier};
+use crate::notify::{severity_of, Event, Notifier};
 use crate::output::{OutputFormat, Printer};
-use crate::settings::{Settings, Severity};
+use crate::settings::Settings;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -128,16 +128,11 @@ impl Change {
     fn into_event(self, settings: &Settings) -> Event {
         let finding = &self.finding;
         let recovered = finding.status == Status::Ok;
-        let severity = |status| match status {
-            Status::Critical => Severity::Critical,
-            Status::Unknown => Severity::Error,
-            _ => Severity::Warning,
-        };
         // A recovery goes out at the severity of the problem it ends, so whoever got the
         // problem also gets its end.
         let (severity, message) = if recovered {
             (
-                severity(self.was),
+                severity_of(self.was),
                 format!(
                     "RESOLVED: {} of {}: {}",
                     finding.check, finding.target, finding.detail
@@ -145,7 +140,7 @@ impl Change {
             )
         } else {
             (
-                severity(finding.status),
+                severity_of(finding.status),
                 format!(
                     "{} of {}: {}",
                     finding.check, finding.target, finding.detail
@@ -339,6 +334,7 @@ fn render(printer: &Printer, round: &MonitorRound) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Severity;
 
     fn finding(check: &str, status: Status) -> Finding {
         Finding {

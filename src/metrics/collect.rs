@@ -83,10 +83,7 @@ async fn probes(settings: &Settings) -> Result<Vec<ProbeSample>> {
         .checks
         .into_iter()
         .map(|check| ProbeSample {
-            check: serde_json::to_value(check.check)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            check: check.check.label().to_string(),
             name: check.name,
             service: check.service,
             status: check.status,

@@ -62,6 +62,16 @@ impl Event {
     }
 }
 
+/// The severity a check status is notified at: critical stays critical, "could not check"
+/// is an error, anything else (a warning) a warning.
+pub fn severity_of(status: crate::exit::Status) -> Severity {
+    match status {
+        crate::exit::Status::Critical => Severity::Critical,
+        crate::exit::Status::Unknown => Severity::Error,
+        _ => Severity::Warning,
+    }
+}
+
 /// `20261127T101500-1a2b3c4d`: sortable by time, random enough to be unique.
 fn event_id(time: DateTime<Utc>) -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

@@ -37,6 +37,37 @@ pub enum CheckKind {
     Minio,
 }
 
+impl CheckKind {
+    /// The name in JSON and tables: docker, container, api, db, minio.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckKind::Docker => "docker",
+            CheckKind::Container => "container",
+            CheckKind::Api => "api",
+            CheckKind::Db => "db",
+            CheckKind::Minio => "minio",
+        }
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::CheckKind;
+
+    #[test]
+    fn labels_are_the_json_names() {
+        for kind in [
+            CheckKind::Docker,
+            CheckKind::Container,
+            CheckKind::Api,
+            CheckKind::Db,
+            CheckKind::Minio,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.label());
+        }
+    }
+}
+
 /// Groups of checks, for `--check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckGroup {

@@ -973,3 +973,29 @@ impl Drop for CutProxy {
         self.stop.store(true, Ordering::SeqCst);
     }
 }
+
+/// Run a command that must succeed (exit 0); its stdout. Fails the test with both streams.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = run(command);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// A new age identity in `dir/key.txt` (the standard `age-keygen`): its path and public key.
+pub fn age_keygen(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("key.txt");
+    let output = run(Command::new("age-keygen").arg("-o").arg(&key));
+    assert!(
+        output.status.success(),
+        "age-keygen: {}",
+        text(&output.stderr)
+    );
+    let public = run(Command::new("age-keygen").arg("-y").arg(&key));
+    (key, text(&public.stdout).trim().to_string())
+}

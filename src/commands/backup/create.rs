@@ -13,7 +13,7 @@ use crate::cli::BackupCreateArgs;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, Printer};
-use crate::settings::{Compression, Settings};
+use crate::settings::{Compression, Secret, Settings};
 
 /// age recipients from a file: one per line, `#` comments (like `age -R`).
 fn recipients_from_file(path: &std::path::Path) -> Result<Vec<String>> {
@@ -35,17 +35,9 @@ pub fn encryption(ctx: &Context, args: &BackupCreateArgs) -> Result<(Encrypt, En
         ))
         .hint("put it in a file (mode 0600) and use --passphrase-file FILE, or set GYMOPS_BACKUP_PASSPHRASE");
     }
-    let none = (
-        Encrypt::None,
-        Encryption {
-            method: EncryptionMethod::None,
-            recipients: Vec::new(),
-        },
-    );
     if args.no_encryption {
-        return Ok(none);
+        return choose(Vec::new(), None);
     }
-    let settings = ctx.settings();
     let mut keys = args.recipient.clone();
     if let Some(path) = &args.recipients_file {
         keys.extend(recipients_from_file(path)?);
@@ -55,17 +47,33 @@ pub fn encryption(ctx: &Context, args: &BackupCreateArgs) -> Result<(Encrypt, En
         None => None,
     };
     // Settings only when no flag chose.
-    let (keys, passphrase) = if keys.is_empty() && passphrase.is_none() {
-        let mut keys = settings.backup.recipients.clone();
-        if let Some(path) = &settings.backup.recipients_file {
-            keys.extend(recipients_from_file(&ctx.loaded.resolve_path(path))?);
-        }
-        (keys, settings.backup.passphrase.clone())
-    } else {
-        (keys, passphrase)
-    };
+    if keys.is_empty() && passphrase.is_none() {
+        return from_settings(ctx);
+    }
+    choose(keys, passphrase)
+}
+
+/// The encryption settings ask for (`backup.recipients`, `recipients_file`, passphrase):
+/// regular backups without flags, and a restore's safety backup.
+pub fn from_settings(ctx: &Context) -> Result<(Encrypt, Encryption)> {
+    let backup = &ctx.settings().backup;
+    let mut keys = backup.recipients.clone();
+    if let Some(path) = &backup.recipients_file {
+        keys.extend(recipients_from_file(&ctx.loaded.resolve_path(path))?);
+    }
+    choose(keys, backup.passphrase.clone())
+}
+
+/// Recipients or a passphrase (not both), or no encryption when neither is given.
+fn choose(keys: Vec<String>, passphrase: Option<Secret>) -> Result<(Encrypt, Encryption)> {
     match (keys.is_empty(), passphrase) {
-        (true, None) => Ok(none),
+        (true, None) => Ok((
+            Encrypt::None,
+            Encryption {
+                method: EncryptionMethod::None,
+                recipients: Vec::new(),
+            },
+        )),
         (false, Some(_)) => Err(anyhow!(
             "both recipients and a passphrase are set; age encrypts to one or the other"
         ))

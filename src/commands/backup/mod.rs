@@ -40,27 +40,10 @@ pub async fn runner(ctx: &Context, local: bool) -> Result<Runner> {
     }
     let settings = ctx.settings();
     let engine = Engine::connect(&settings.docker).await?;
-    let service = settings.postgres.service.clone();
-    let states = engine
-        .service_states(settings, std::slice::from_ref(&service))
-        .await?;
-    let container = states
-        .into_iter()
-        .next()
-        .and_then(|state| state.container)
-        .ok_or_else(|| anyhow!("no container for the {service} service"))
-        .hint("start PostgreSQL, or use --local with the client tools on this host")?;
-    if container.state != "running" {
-        return Err(anyhow!(
-            "the {service} container {} is {}",
-            container.name,
-            container.state
-        ))
-        .hint("start it (gymops health shows why it stopped), or use --local");
-    }
+    let container = super::container_of(ctx, &engine, &settings.postgres.service).await?;
     Ok(Runner::Container {
         engine: Arc::new(engine),
-        container: container.name,
+        container,
         bin_dir: settings.postgres.bin_dir.clone(),
     })
 }

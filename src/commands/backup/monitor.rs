@@ -13,9 +13,8 @@ use super::list::{local_entries, Entry};
 use crate::backup::create::{Run, RUNS_FILE};
 use crate::cli::BackupMonitorArgs;
 use crate::exit::{ExitStatus, Status};
-use crate::notify::{Event, Notifier};
+use crate::notify::{severity_of, Event, Notifier};
 use crate::output::{human_bytes, short_duration, OutputFormat, Printer};
-use crate::settings::Severity;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -235,11 +234,7 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
             .iter()
             .filter(|f| f.status != Status::Ok)
             .collect();
-        let severity = match status {
-            Status::Critical => Severity::Critical,
-            Status::Unknown => Severity::Error,
-            _ => Severity::Warning,
-        };
+        let severity = severity_of(status);
         let alert_type = if bad.iter().any(|f| f.check == "last run") {
             "BackupFailed"
         } else {

@@ -6,8 +6,7 @@ use serde::Serialize;
 
 use super::super::Context;
 use crate::backup::create::{create_locked, Options};
-use crate::backup::manifest::{Encryption, EncryptionMethod};
-use crate::backup::pipeline::{default_level, Encrypt};
+use crate::backup::pipeline::default_level;
 use crate::backup::restore::{
     check_stored, compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through,
     shape, Load,
@@ -65,7 +64,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                 "reading {} through before restoring",
                 source.describe()
             ));
-            let read = read_through(&source, None, &shape, decrypt).await?;
+            let read = read_through(&source, None, &shape, decrypt.clone()).await?;
             (read.problems, read.roles)
         }
     };
@@ -141,6 +140,8 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                 .note(&format!("taking a safety backup of {database} first"));
             let mut target = pg.clone();
             target.database = database.clone();
+            // Encrypted like a regular backup when settings say so.
+            let (encrypt, encryption) = super::create::from_settings(ctx)?;
             let options = Options {
                 format: settings.backup.format,
                 compression: settings.backup.compression,
@@ -148,18 +149,14 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                     .backup
                     .level
                     .unwrap_or(default_level(settings.backup.compression)),
-                encrypt: Encrypt::None,
-                encryption: Encryption {
-                    method: EncryptionMethod::None,
-                    recipients: Vec::new(),
-                },
+                encrypt,
+                encryption,
                 dir: dir.clone(),
                 label: Some("pre-restore".into()),
                 s3: None,
                 progress: false,
                 connect_timeout: timeout,
             };
-            let options = safety_encryption(ctx, options)?;
             let created = create_locked(&runner, &target, pg.password.as_ref(), options)
                 .await
                 .map_err(|err| {
@@ -176,7 +173,6 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     }
 
     // 4. Load, in one transaction.
-    let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
     ctx.printer.note(&format!("restoring into {database}"));
     let loaded = load(
         &source,
@@ -248,46 +244,6 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     } else {
         Status::Critical
     })
-}
-
-/// The safety backup is encrypted like a regular one when settings say so.
-fn safety_encryption(ctx: &Context, mut options: Options) -> Result<Options> {
-    let backup = &ctx.settings().backup;
-    let mut keys = backup.recipients.clone();
-    if let Some(path) = &backup.recipients_file {
-        if let Ok(text) = std::fs::read_to_string(ctx.loaded.resolve_path(path)) {
-            keys.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_string),
-            );
-        }
-    }
-    if !keys.is_empty() {
-        let parsed: Result<Vec<age::x25519::Recipient>> = keys
-            .iter()
-            .map(|k| {
-                k.parse()
-                    .map_err(|_| anyhow!("backup.recipients: `{k}` is not an age public key"))
-            })
-            .collect();
-        options.encrypt = Encrypt::Recipients(parsed?);
-        options.encryption = Encryption {
-            method: EncryptionMethod::X25519,
-            recipients: keys
-                .iter()
-                .map(|k| crate::backup::manifest::fingerprint(k))
-                .collect(),
-        };
-    } else if let Some(passphrase) = &backup.passphrase {
-        options.encrypt = Encrypt::Passphrase(passphrase.clone());
-        options.encryption = Encryption {
-            method: EncryptionMethod::Passphrase,
-            recipients: Vec::new(),
-        };
-    }
-    Ok(options)
 }
 
 fn render(printer: &Printer, report: &RestoreReport, dump_bytes: u64) -> String {

@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
     let shape = shape(&source.name(), manifest.as_ref());
     let key = super::key(ctx, &args.key)?;
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
-    let read = read_through(&source, manifest.as_ref(), &shape, decrypt).await?;
+    let read = read_through(&source, manifest.as_ref(), &shape, decrypt.clone()).await?;
     let mut report = VerifyReport {
         backup: source.describe(),
         status: if read.problems.is_empty() {
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         restore_test: None,
     };
     if args.restore_test && report.status == Status::Ok {
-        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), &key).await?;
+        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), decrypt).await?;
         if !test.problems.is_empty() {
             report.status = Status::Critical;
         }
@@ -94,7 +94,7 @@ async fn restore_test(
     source: &Source,
     shape: &restore::Shape,
     manifest: Option<&crate::backup::manifest::Manifest>,
-    key: &restore::Key,
+    decrypt: crate::backup::pipeline::Decrypt,
 ) -> Result<RestoreTest> {
     let settings = ctx.settings();
     let pg = &settings.postgres;
@@ -129,8 +129,7 @@ async fn restore_test(
             database: &database,
             no_owner: !missing.is_empty(),
         };
-        let loaded =
-            restore::load(source, shape, decrypt_for(shape, manifest, key)?, &load).await?;
+        let loaded = restore::load(source, shape, decrypt, &load).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
         let problems = match loaded
             .as_ref()

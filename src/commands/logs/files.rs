@@ -8,8 +8,8 @@ use chrono::Utc;
 use comfy_table::Cell;
 use serde::Serialize;
 
-use super::container_of;
 use crate::cli::LogsFilesArgs;
+use crate::commands::container_of;
 use crate::commands::Context;
 use crate::docker::Engine;
 use crate::error::HintExt;

@@ -214,16 +214,7 @@ async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
 async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
     let engine = Engine::connect(&settings.docker).await?;
-    let service = settings.backend.service.clone();
-    let container = engine
-        .service_states(settings, std::slice::from_ref(&service))
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|state| state.container)
-        .filter(|c| c.state == "running")
-        .ok_or_else(|| anyhow!("the {service} container is not running"))
-        .hint("start the backend (gymops ps shows its state)")?;
+    let container = crate::commands::container_of(ctx, &engine, &settings.backend.service).await?;
     let tool = |name: &str| match &settings.backend.jdk_bin_dir {
         Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
         None => name.to_string(),
@@ -231,7 +222,7 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let timeout = settings.health.timeout.max(Duration::from_secs(10));
     let run = |argv: Vec<String>| {
         let engine = &engine;
-        let name = container.name.clone();
+        let name = container.clone();
         async move {
             let output = engine.exec(&name, &argv, 8 << 20, timeout).await?;
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -259,7 +250,7 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     };
     let list = run(vec![tool("jcmd"), "-l".into()]).await?;
     let pid = parse_jcmd_list(&list)
-        .ok_or_else(|| anyhow!("no JVM found in {} (jcmd -l lists none)", container.name))
+        .ok_or_else(|| anyhow!("no JVM found in {container} (jcmd -l lists none)"))
         .hint("is the backend a JVM running as the container's user?")?;
     let pid = pid.to_string();
     let (jstat, flags, dump) = tokio::join!(
@@ -272,7 +263,7 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     heap.max_bytes = flags.ok().as_deref().and_then(parse_max_heap);
     let (threads, thread_dump) = parse_thread_print(&dump?);
     Ok(JvmReport {
-        source: format!("jcmd in {} (pid {pid})", container.name),
+        source: format!("jcmd in {container} (pid {pid})"),
         heap,
         non_heap,
         gc,
