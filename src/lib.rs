@@ -8,8 +8,10 @@ pub mod error;
 pub mod exit;
 pub mod fsutil;
 pub mod hostfs;
+pub mod incident;
 pub mod jvm;
 pub mod load;
+pub mod lock;
 pub mod logs;
 pub mod metrics;
 pub mod monitoring;
@@ -75,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             commands::monitoring::init(&ctx, args)
         }
         Command::Schedule(command) => commands::schedule::run(&ctx, command),
+        Command::Incident(command) => commands::incident::run(&ctx, command).await,
     }
 }
 

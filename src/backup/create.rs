@@ -21,7 +21,7 @@ use super::manifest::{self, Encryption, EncryptionMethod, Manifest};
 use super::pipeline::{self, Encrypt};
 use super::process::Runner;
 use super::s3::S3;
-use super::{lock, sql};
+use super::sql;
 use crate::settings::{Compression, DumpFormat, PostgresSettings, Secret};
 
 pub struct Options {
@@ -206,7 +206,7 @@ pub async fn create(
     password: Option<&Secret>,
     options: Options,
 ) -> Result<Created> {
-    let _lock = lock::acquire(&options.dir, "gymops backup create")?;
+    let _lock = super::lock(&options.dir, "gymops backup create")?;
     create_locked(runner, pg, password, options).await
 }
 

@@ -4,10 +4,35 @@
 pub mod catalog;
 pub mod create;
 pub mod inspect;
-pub mod lock;
 pub mod manifest;
 pub mod pipeline;
 pub mod process;
 pub mod restore;
 pub mod s3;
 pub mod sql;
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::error::HintExt;
+
+/// The lock file in a backup directory.
+pub const LOCK_FILE: &str = ".gymops-backup.lock";
+
+/// One backup or restore at a time per backup directory (cron overlaps, an operator's
+/// restore during the nightly backup).
+pub fn lock(dir: &Path, command: &str) -> Result<crate::lock::Lock> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    match crate::lock::try_acquire(&dir.join(LOCK_FILE), command)? {
+        Ok(lock) => Ok(lock),
+        Err(busy) => Err(anyhow!(
+            "another backup or restore is running in {}: {} ({})",
+            dir.display(),
+            busy.holder,
+            busy.why
+        ))
+        .hint("wait for it to finish; the lock goes away by itself when that process ends"),
+    }
+}

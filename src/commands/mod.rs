@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod disk;
 pub mod health;
+pub mod incident;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;

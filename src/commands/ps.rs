@@ -44,16 +44,25 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.services)?;
     let settings = ctx.settings();
     let engine = Engine::connect(&settings.docker).await?;
-    let states = engine.service_states(settings, &args.services).await?;
-    let now = Utc::now();
-    let output = PsOutput {
-        project: settings.project.clone(),
-        docker_host: engine.address.clone(),
-        services: states.iter().map(|state| row(state, now)).collect(),
-    };
+    let output = collect(settings, &engine, &args.services).await?;
     ctx.printer
         .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(Status::Ok)
+}
+
+/// The rows of `ps` for these services (empty: all).
+pub async fn collect(
+    settings: &crate::settings::Settings,
+    engine: &Engine,
+    services: &[String],
+) -> Result<PsOutput> {
+    let states = engine.service_states(settings, services).await?;
+    let now = Utc::now();
+    Ok(PsOutput {
+        project: settings.project.clone(),
+        docker_host: engine.address.clone(),
+        services: states.iter().map(|state| row(state, now)).collect(),
+    })
 }
 
 fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {

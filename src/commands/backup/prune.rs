@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::list::{local_entries, remote_entries, Entry};
-use crate::backup::lock;
 use crate::backup::manifest::{manifest_path, plan, Candidate, Policy};
 use crate::cli::BackupPruneArgs;
 use crate::exit::{ExitStatus, Status};
@@ -44,7 +43,7 @@ pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
     let _lock = if args.dry_run || args.remote {
         None
     } else {
-        Some(lock::acquire(&dir, "gymops backup prune")?)
+        Some(crate::backup::lock(&dir, "gymops backup prune")?)
     };
     let entries: Vec<Entry> = if args.remote {
         remote_entries(ctx).await?

@@ -11,7 +11,7 @@ use crate::backup::restore::{
     check_stored, compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through,
     shape, Load,
 };
-use crate::backup::{lock, sql};
+use crate::backup::sql;
 use crate::cli::BackupRestoreArgs;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
     let source = super::source(ctx, &args.file)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let _lock = lock::acquire(&dir, "gymops backup restore")?;
+    let _lock = crate::backup::lock(&dir, "gymops backup restore")?;
 
     // 1. Read the backup through before anything is touched.
     let manifest = source.manifest().await?;

@@ -8,7 +8,7 @@ use super::super::Context;
 use crate::backup::restore::{
     self, compare_rows, decrypt_for, mark_verified, read_through, shape, Load, ReadReport, Source,
 };
-use crate::backup::{lock, sql};
+use crate::backup::sql;
 use crate::cli::BackupVerifyArgs;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
@@ -100,7 +100,7 @@ async fn restore_test(
     let pg = &settings.postgres;
     let timeout = settings.health.timeout;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let _lock = lock::acquire(&dir, "gymops backup verify --restore-test")?;
+    let _lock = crate::backup::lock(&dir, "gymops backup verify --restore-test")?;
     let database = format!(
         "gymops_verify_{}_{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S"),

@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
     let refresh_in_place =
         args.watch && std::io::stdout().is_terminal() && ctx.printer.format == OutputFormat::Table;
     loop {
-        let output = sample(ctx, &engine, &services).await?;
+        let output = sample(ctx.settings(), &engine, &services).await?;
         let text = match ctx.printer.format {
             // With --watch, one compact JSON document per line (JSON Lines).
             OutputFormat::Json if args.watch => serde_json::to_string(&output)? + "\n",
@@ -68,8 +68,12 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
 }
 
 /// Every service's container sampled concurrently (each sample takes the engine ~1 s).
-async fn sample(ctx: &Context, engine: &Engine, services: &[String]) -> Result<StatsOutput> {
-    let states = engine.service_states(ctx.settings(), services).await?;
+pub async fn sample(
+    settings: &crate::settings::Settings,
+    engine: &Engine,
+    services: &[String],
+) -> Result<StatsOutput> {
+    let states = engine.service_states(settings, services).await?;
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rows = futures_util::future::join_all(states.into_iter().map(|state| async move {
         let (container, state_word, reading) = match state.container {
