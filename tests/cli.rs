@@ -53,6 +53,18 @@ const COMMANDS: &[&[&str]] = &[
     &["schedule", "print"],
     &["schedule", "install"],
     &["schedule", "remove"],
+    &["incident"],
+    &["incident", "new"],
+    &["incident", "update"],
+    &["incident", "resolve"],
+    &["incident", "list"],
+    &["incident", "show"],
+    &["incident", "notify"],
+    &["incident", "review"],
+    &["incident", "actions"],
+    &["incident", "action"],
+    &["incident", "action", "add"],
+    &["incident", "action", "set"],
 ];
 
 #[test]
