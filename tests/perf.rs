@@ -477,3 +477,79 @@ fn monitor_checks_containers_and_disks_against_thresholds_with_health_exit_codes
         "--once and --interval exclude each other"
     );
 }
+
+/// socat on a free loopback port forwarding to the engine's socket: a "remote" engine.
+fn tcp_engine() -> (support::Forwarder, u16) {
+    let port = support::free_port();
+    let mut socat = std::process::Command::new("socat");
+    socat.args([
+        format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+        "UNIX-CONNECT:/var/run/docker.sock".to_string(),
+    ]);
+    (support::listening(socat, port), port)
+}
+
+#[test]
+fn kernel_counters_on_this_host_agree_with_the_engine_api_of_a_remote_engine() {
+    let project = Project::new();
+    project.run("burner", &[], &["/usr/bin/sha256sum", "/dev/zero"]);
+    project.run("limited", &["--memory", "64m"], &["/usr/bin/sleep", "600"]);
+    project.write_config(&format!(
+        "project: {}\nservices:\n  burner: {{container: null}}\n  limited: {{container: null}}\n",
+        project.name
+    ));
+    let read = |docker_host: Option<String>| -> Output {
+        let local = docker_host.is_none();
+        let mut command = project.gymops();
+        command.args(["-vv", "perf", "stats", "--output", "json"]);
+        if let Some(host) = docker_host {
+            command.env("DOCKER_HOST", host);
+        }
+        let output = run(&mut command);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        if local {
+            assert!(
+                !stderr.contains("using the Engine API"),
+                "on this host every container is read from the kernel: {stderr}"
+            );
+        }
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let local = read(None);
+    let (_socat, port) = tcp_engine();
+    let remote = read(Some(format!("tcp://127.0.0.1:{port}")));
+    let row = |output: &Output, service: &str| -> (f64, u64, u64, u64) {
+        let row = output
+            .services
+            .iter()
+            .find(|r| r.service == service)
+            .unwrap();
+        (
+            row.cpu_percent.unwrap(),
+            row.memory_used_bytes.unwrap(),
+            row.memory_limit_bytes.unwrap(),
+            row.pids.unwrap(),
+        )
+    };
+    let (local_cpu, _, local_limit, local_pids) = row(&local, "burner");
+    let (remote_cpu, _, remote_limit, remote_pids) = row(&remote, "burner");
+    assert!(
+        local_cpu > 3.0 && remote_cpu > 3.0,
+        "{local_cpu} {remote_cpu}"
+    );
+    assert_eq!(
+        local_limit, remote_limit,
+        "unlimited: the host's memory either way"
+    );
+    assert_eq!(local_pids, remote_pids);
+    let (idle_cpu, used, limit, pids) = row(&local, "limited");
+    let (_, remote_used, remote_limit, remote_pids) = row(&remote, "limited");
+    assert!(idle_cpu < 1.0);
+    assert_eq!((limit, pids), (remote_limit, remote_pids));
+    assert_eq!(limit, 64 * 1024 * 1024);
+    assert!(
+        used.abs_diff(remote_used) <= 64 * 1024,
+        "an idle sleep's memory reads the same: {used} vs {remote_used}"
+    );
+}

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::Context;
 use crate::cli::MonitorArgs;
-use crate::docker::stats::usage;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::measure;
@@ -194,68 +193,71 @@ pub async fn round(
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;
     let checked_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let per_container =
-        futures_util::future::join_all(states.into_iter().map(|state| async move {
-            let service = state.service;
-            let container = match state.container {
-                Some(container) if container.state == "running" => container,
-                stopped => {
-                    let detail = match stopped {
-                        Some(container) => format!("{} is {}", container.name, container.state),
-                        None => "no container".into(),
-                    };
-                    return vec![Finding {
-                        check: "container".into(),
-                        target: service,
-                        value_percent: None,
-                        threshold_percent: None,
-                        status: Status::Critical,
-                        detail,
-                    }];
-                }
-            };
-            match engine.stats(&container.name).await {
-                Ok(stats) => {
-                    let used = usage(&stats);
-                    let cpu = (used.cpu_percent * 100.0).round() / 100.0;
-                    let memory = (used.memory_percent * 100.0).round() / 100.0;
-                    vec![
-                        Finding {
-                            check: "cpu".into(),
-                            target: service.clone(),
-                            value_percent: Some(cpu),
-                            threshold_percent: Some(thresholds.cpu_percent),
-                            status: against(cpu, thresholds.cpu_percent),
-                            detail: format!(
-                                "CPU {cpu:.1}% (threshold {}%)",
-                                thresholds.cpu_percent
-                            ),
-                        },
-                        Finding {
-                            check: "memory".into(),
-                            target: service,
-                            value_percent: Some(memory),
-                            threshold_percent: Some(thresholds.memory_percent),
-                            status: against(memory, thresholds.memory_percent),
-                            detail: format!(
-                                "memory {memory:.1}% of its limit (threshold {}%)",
-                                thresholds.memory_percent
-                            ),
-                        },
-                    ]
-                }
-                Err(err) => vec![Finding {
+    let running: Vec<&crate::docker::ContainerFacts> = states
+        .iter()
+        .filter_map(|state| state.container.as_ref())
+        .filter(|container| container.state == "running")
+        .collect();
+    let mut readings = engine.usages(&running).await.into_iter();
+    let per_container = states.into_iter().map(|state| {
+        let service = state.service;
+        let container = match state.container {
+            Some(container) if container.state == "running" => container,
+            stopped => {
+                let detail = match stopped {
+                    Some(container) => format!("{} is {}", container.name, container.state),
+                    None => "no container".into(),
+                };
+                return vec![Finding {
                     check: "container".into(),
                     target: service,
                     value_percent: None,
                     threshold_percent: None,
-                    status: Status::Unknown,
-                    detail: crate::error::describe(&err).0,
-                }],
+                    status: Status::Critical,
+                    detail,
+                }];
             }
-        }))
-        .await;
-    let mut findings: Vec<Finding> = per_container.into_iter().flatten().collect();
+        };
+        let reading = readings
+            .next()
+            .unwrap_or_else(|| Err(anyhow::anyhow!("no reading for {}", container.name)));
+        match reading {
+            Ok(used) => {
+                let cpu = (used.cpu_percent * 100.0).round() / 100.0;
+                let memory = (used.memory_percent * 100.0).round() / 100.0;
+                vec![
+                    Finding {
+                        check: "cpu".into(),
+                        target: service.clone(),
+                        value_percent: Some(cpu),
+                        threshold_percent: Some(thresholds.cpu_percent),
+                        status: against(cpu, thresholds.cpu_percent),
+                        detail: format!("CPU {cpu:.1}% (threshold {}%)", thresholds.cpu_percent),
+                    },
+                    Finding {
+                        check: "memory".into(),
+                        target: service,
+                        value_percent: Some(memory),
+                        threshold_percent: Some(thresholds.memory_percent),
+                        status: against(memory, thresholds.memory_percent),
+                        detail: format!(
+                            "memory {memory:.1}% of its limit (threshold {}%)",
+                            thresholds.memory_percent
+                        ),
+                    },
+                ]
+            }
+            Err(err) => vec![Finding {
+                check: "container".into(),
+                target: service,
+                value_percent: None,
+                threshold_percent: None,
+                status: Status::Unknown,
+                detail: crate::error::describe(&err).0,
+            }],
+        }
+    });
+    let mut findings: Vec<Finding> = per_container.flatten().collect();
     let mut disks = vec![("host /".to_string(), Path::new("/").to_path_buf())];
     disks.push((
         "backups".into(),

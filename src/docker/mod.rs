@@ -1,6 +1,7 @@
 //! The Docker Engine API (bollard): connecting with version negotiation, and the state of
 //! the deployment's service containers.
 
+pub mod cgroup;
 pub mod df;
 pub mod exec;
 pub mod logs;
@@ -232,6 +233,12 @@ pub struct ContainerFacts {
     pub exit_code: Option<i64>,
     pub error: Option<String>,
     pub ports: Vec<String>,
+    /// The whole container ID (`id` is the short one).
+    #[serde(skip)]
+    pub full_id: String,
+    /// The main process on the engine's host, while running.
+    #[serde(skip)]
+    pub pid: Option<i64>,
 }
 
 impl ContainerFacts {
@@ -253,6 +260,8 @@ impl ContainerFacts {
             .and_then(|c| c.image.clone())
             .unwrap_or_else(|| summary.image.clone());
         ContainerFacts {
+            full_id: summary.reference.id.clone(),
+            pid: state.pid.filter(|pid| *pid > 0),
             id: summary.reference.id.chars().take(12).collect(),
             name: summary.reference.name.clone(),
             image,

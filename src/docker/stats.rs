@@ -119,7 +119,64 @@ pub fn usage(stats: &ContainerStatsResponse) -> Usage {
     }
 }
 
+/// How far apart the two readings of a sample taken from the kernel are.
+pub const LOCAL_WINDOW: Duration = Duration::from_millis(500);
+
 impl Engine {
+    /// Whether the engine runs on this host (a unix socket), so its containers' cgroup
+    /// files are ours to read.
+    pub fn is_local(&self) -> bool {
+        self.address.starts_with("unix://")
+    }
+
+    /// The use of each running container, in order. On a local engine both readings come
+    /// from the kernel [`LOCAL_WINDOW`] apart (what the daemon reads, without waiting for its
+    /// one-second collector twice); a container whose files cannot be read, and every
+    /// container of a remote engine, is sampled through the Engine API instead.
+    pub async fn usages(&self, containers: &[&super::ContainerFacts]) -> Vec<Result<Usage>> {
+        let mut local: Vec<Option<Usage>> = vec![None; containers.len()];
+        if self.is_local() {
+            match super::cgroup::Host::read() {
+                Ok(host) => {
+                    let read = |c: &super::ContainerFacts| {
+                        let pid = c.pid.ok_or_else(|| anyhow!("no process"))?;
+                        host.counters(pid, &c.full_id)
+                    };
+                    let first: Vec<Option<super::cgroup::Counters>> = containers
+                        .iter()
+                        .map(|c| {
+                            read(c)
+                                .map_err(|err| {
+                                    tracing::debug!(container = %c.name, error = %format!("{err:#}"), "cgroup counters unavailable; using the Engine API");
+                                })
+                                .ok()
+                        })
+                        .collect();
+                    if first.iter().any(Option::is_some) {
+                        tokio::time::sleep(LOCAL_WINDOW).await;
+                        for (index, container) in containers.iter().enumerate() {
+                            if let (Some(before), Ok(after)) = (&first[index], read(container)) {
+                                local[index] = Some(super::cgroup::usage(before, &after));
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(error = %format!("{err:#}"), "no cgroup files here; using the Engine API")
+                }
+            }
+        }
+        futures_util::future::join_all(containers.iter().zip(local).map(
+            |(container, local)| async move {
+                match local {
+                    Some(used) => Ok(used),
+                    None => self.stats(&container.name).await.map(|stats| usage(&stats)),
+                }
+            },
+        ))
+        .await
+    }
+
     /// One stats sample with the previous CPU reading filled in (the engine samples twice,
     /// about a second apart), like `docker stats --no-stream`.
     pub async fn stats(&self, container: &str) -> Result<ContainerStatsResponse> {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Result};
 
 use super::{BackupSample, ContainerSample, PostgresSample, ProbeSample, ReleaseSample, Snapshot};
-use crate::docker::stats::usage;
 use crate::docker::Engine;
 use crate::probe::{self, HealthPlan};
 use crate::settings::{Loaded, Settings};
@@ -96,9 +95,15 @@ async fn containers(settings: &Settings) -> Result<Vec<ContainerSample>> {
     let engine = Engine::connect(&settings.docker).await?;
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;
-    let samples = states.into_iter().map(|state| {
-        let engine = &engine;
-        async move {
+    let running: Vec<&crate::docker::ContainerFacts> = states
+        .iter()
+        .filter_map(|state| state.container.as_ref())
+        .filter(|container| container.state == "running")
+        .collect();
+    let mut readings = engine.usages(&running).await.into_iter();
+    Ok(states
+        .into_iter()
+        .map(|state| {
             let container = state.container;
             let running = container.as_ref().is_some_and(|c| c.state == "running");
             let mut sample = ContainerSample {
@@ -114,18 +119,16 @@ async fn containers(settings: &Settings) -> Result<Vec<ContainerSample>> {
                 memory_used_bytes: None,
                 memory_limit_bytes: None,
             };
-            if let (true, Some(container)) = (running, &container) {
-                if let Ok(stats) = engine.stats(&container.name).await {
-                    let used = usage(&stats);
+            if running {
+                if let Some(Ok(used)) = readings.next() {
                     sample.cpu_percent = Some(used.cpu_percent);
                     sample.memory_used_bytes = Some(used.memory_used_bytes);
                     sample.memory_limit_bytes = Some(used.memory_limit_bytes);
                 }
             }
             sample
-        }
-    });
-    Ok(futures_util::future::join_all(samples).await)
+        })
+        .collect())
 }
 
 async fn postgres(settings: &Settings) -> Result<PostgresSample> {

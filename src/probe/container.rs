@@ -117,6 +117,8 @@ mod tests {
                 exit_code: Some(137),
                 error: None,
                 ports: vec![],
+                full_id: "abc".into(),
+                pid: None,
             }),
         }
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::PerfStatsArgs;
 use crate::commands::Context;
-use crate::docker::stats::{usage, Usage};
+use crate::docker::stats::Usage;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, OutputFormat, Printer};
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
     }
 }
 
-/// Every service's container sampled concurrently (each sample takes the engine ~1 s).
+/// Every running container sampled at once (see [`Engine::usages`]).
 pub async fn sample(
     settings: &crate::settings::Settings,
     engine: &Engine,
@@ -75,32 +75,43 @@ pub async fn sample(
 ) -> Result<StatsOutput> {
     let states = engine.service_states(settings, services).await?;
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let rows = futures_util::future::join_all(states.into_iter().map(|state| async move {
-        let (container, state_word, reading) = match state.container {
-            None => (None, "missing".to_string(), Err("no container".to_string())),
-            Some(container) if container.state != "running" => (
-                Some(container.name),
-                container.state,
-                Err("not running".to_string()),
-            ),
-            Some(container) => {
-                let reading = engine
-                    .stats(&container.name)
-                    .await
-                    .map(|stats| usage(&stats))
-                    .map_err(|err| crate::error::describe(&err).0);
-                (Some(container.name), container.state, reading)
+    let running: Vec<&crate::docker::ContainerFacts> = states
+        .iter()
+        .filter_map(|state| state.container.as_ref())
+        .filter(|container| container.state == "running")
+        .collect();
+    let mut readings = engine.usages(&running).await.into_iter();
+    let rows = states
+        .iter()
+        .map(|state| {
+            let (container, state_word, reading) = match &state.container {
+                None => (None, "missing".to_string(), Err("no container".to_string())),
+                Some(container) if container.state != "running" => (
+                    Some(container.name.clone()),
+                    container.state.clone(),
+                    Err("not running".to_string()),
+                ),
+                Some(container) => {
+                    let reading = readings
+                        .next()
+                        .unwrap_or_else(|| Err(anyhow::anyhow!("no reading")))
+                        .map_err(|err| crate::error::describe(&err).0);
+                    (
+                        Some(container.name.clone()),
+                        container.state.clone(),
+                        reading,
+                    )
+                }
+            };
+            StatsRow {
+                service: state.service.clone(),
+                container,
+                state: state_word,
+                usage: reading.as_ref().ok().cloned(),
+                error: reading.err(),
             }
-        };
-        StatsRow {
-            service: state.service,
-            container,
-            state: state_word,
-            usage: reading.as_ref().ok().cloned(),
-            error: reading.err(),
-        }
-    }))
-    .await;
+        })
+        .collect();
     Ok(StatsOutput {
         read_at,
         services: rows,
