@@ -982,6 +982,19 @@ pub struct LogsCleanArgs {
 pub enum ServiceCommand {
     /// List the deployment's services (same as `gymops ps`)
     Ps(PsArgs),
+    /// The environment's compose files as gymops reads them: interpolated, checked, merged
+    /// and validated (like `docker-compose config`)
+    Config(ServiceConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceConfigArgs {
+    /// Compose file, repeatable, merged in order [default: the environment's compose_files]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Only the service names, in start order (dependencies first)
+    #[arg(long)]
+    pub services: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod docker;
 pub mod error;
 pub mod exit;
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => {
             commands::ps::run(&ctx, args).await
         }
+        Command::Service(ServiceCommand::Config(args)) => commands::service_config::run(&ctx, args),
         Command::Config(ConfigCommand::Show) => commands::config::show::run(&ctx),
         Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
         Command::Logs(args) => commands::logs::run(&ctx, args).await,

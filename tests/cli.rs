@@ -14,6 +14,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ps"],
     &["service"],
     &["service", "ps"],
+    &["service", "config"],
     &["config"],
     &["config", "show"],
     &["config", "check"],

@@ -16,6 +16,7 @@ pub mod monitoring;
 pub mod perf;
 pub mod ps;
 pub mod schedule;
+pub mod service_config;
 
 use anyhow::{anyhow, Result};
 
