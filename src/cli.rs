@@ -98,6 +98,69 @@ pub enum Command {
     /// improvement items
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Create or update the deployment from its compose files, in dependency order, then
+    /// wait for health and pass the health gate (also `service up`)
+    #[command(after_help = EXIT_CODES)]
+    Up(UpArgs),
+    /// Stop and remove the deployment's containers and networks (also `service down`)
+    Down(DownArgs),
+    /// Stop services (also `service stop`)
+    Stop(LifecycleArgs),
+    /// Start stopped services (also `service start`)
+    Start(LifecycleArgs),
+    /// Restart services (also `service restart`)
+    Restart(LifecycleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeFilesArg {
+    /// Compose file, repeatable, merged in order [default: the environment's compose_files]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Only these services (and what they depend on) [default: every service without a profile]
+    pub services: Vec<String>,
+    /// Build images of services with a build section (else built only when missing)
+    #[arg(long)]
+    pub build: bool,
+    /// When to pull images
+    #[arg(long, value_enum, default_value_t = crate::deploy::run::Pull::Missing)]
+    pub pull: crate::deploy::run::Pull,
+    /// How long to wait for dependencies and healthchecks [default: deploy.wait_timeout, 2m]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub files: ComposeFilesArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Seconds to wait for each container to stop before it is killed [default: deploy.stop_timeout, 10]
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Also delete the project's volumes — their data is lost (needs --yes, or a typed
+    /// confirmation on a terminal)
+    #[arg(long)]
+    pub volumes: bool,
+    /// Confirm deleting the volumes without asking
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub files: ComposeFilesArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// Only these services [default: all of the deployment's]
+    pub services: Vec<String>,
+    /// Seconds to wait for a container to stop before it is killed [default: deploy.stop_timeout, 10]
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    #[command(flatten)]
+    pub files: ComposeFilesArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -985,6 +1048,17 @@ pub enum ServiceCommand {
     /// The environment's compose files as gymops reads them: interpolated, checked, merged
     /// and validated (like `docker-compose config`)
     Config(ServiceConfigArgs),
+    /// Same as `gymops up`
+    #[command(after_help = EXIT_CODES)]
+    Up(UpArgs),
+    /// Same as `gymops down`
+    Down(DownArgs),
+    /// Same as `gymops stop`
+    Stop(LifecycleArgs),
+    /// Same as `gymops start`
+    Start(LifecycleArgs),
+    /// Same as `gymops restart`
+    Restart(LifecycleArgs),
 }
 
 #[derive(Debug, Args)]

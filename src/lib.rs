@@ -4,6 +4,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod deploy;
 pub mod docker;
 pub mod error;
 pub mod exit;
@@ -80,6 +81,21 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         }
         Command::Schedule(command) => commands::schedule::run(&ctx, command),
         Command::Incident(command) => commands::incident::run(&ctx, command).await,
+        Command::Up(args) | Command::Service(ServiceCommand::Up(args)) => {
+            commands::deploy::up(&ctx, args).await
+        }
+        Command::Down(args) | Command::Service(ServiceCommand::Down(args)) => {
+            commands::deploy::down(&ctx, args).await
+        }
+        Command::Stop(args) | Command::Service(ServiceCommand::Stop(args)) => {
+            commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Stop).await
+        }
+        Command::Start(args) | Command::Service(ServiceCommand::Start(args)) => {
+            commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Start).await
+        }
+        Command::Restart(args) | Command::Service(ServiceCommand::Restart(args)) => {
+            commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Restart).await
+        }
     }
 }
 

@@ -77,6 +77,17 @@ sweep() {
   nets=$(docker network ls -q --filter label=gymops.test 2>/dev/null || true)
   # shellcheck disable=SC2086
   [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
+  # Deploy tests' compose projects (gymopsd*): containers, networks, volumes by name.
+  ids=$(docker ps -aq --filter name=gymopsd 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1 || true
+  nets=$(docker network ls -q --filter name=gymopsd 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
+  local vols
+  vols=$(docker volume ls -q --filter name=gymopsd 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$vols" ] || docker volume rm $vols >/dev/null 2>&1 || true
 }
 trap sweep EXIT
 sweep

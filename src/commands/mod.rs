@@ -6,6 +6,7 @@ pub mod backup;
 pub mod check;
 pub mod config;
 pub mod db;
+pub mod deploy;
 pub mod disk;
 pub mod health;
 pub mod incident;
@@ -50,6 +51,28 @@ impl Context {
         }
         Ok(())
     }
+}
+
+/// A dangerous operation's confirmation: refused off a terminal (the caller's `--yes` skips
+/// this), else the operator types `expected`.
+pub fn confirm_typed(ctx: &Context, warning: &str, expected: &str, hint: &str) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(anyhow!("{warning}; refusing without --yes")).hint(hint.to_string());
+    }
+    ctx.printer.warn(warning);
+    eprint!("type {expected} to go on: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| anyhow!("cannot read the confirmation: {err}"))?;
+    if answer.trim() != expected {
+        return Err(anyhow!("not confirmed; nothing was done"))
+            .hint(format!("type {expected} exactly, or pass --yes"));
+    }
+    Ok(())
 }
 
 /// The running container of a service, by name, for exec.

@@ -69,7 +69,8 @@ mod label_tests {
 }
 
 /// Groups of checks, for `--check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CheckGroup {
     /// The Docker daemon and every service's container.
     Containers,

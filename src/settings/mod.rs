@@ -42,6 +42,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub schedule: ScheduleSettings,
     pub incident: IncidentSettings,
+    pub deploy: DeploySettings,
 }
 
 /// How bad an event is (the guide's section 7.7), least to most severe.
@@ -236,6 +237,36 @@ impl Default for MetricsSettings {
             interval: Duration::from_secs(15),
             scrape_target: "host.docker.internal:9464".into(),
             releases_file: PathBuf::from(".gymops/releases.json"),
+        }
+    }
+}
+
+/// `up`, `down` and the lifecycle commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeploySettings {
+    /// The health checks a deploy must pass (`health --check` groups).
+    pub gate: Vec<crate::probe::CheckGroup>,
+    /// How long `up` waits for dependencies and healthchecks.
+    #[serde(with = "humantime_serde")]
+    pub wait_timeout: Duration,
+    /// Grace period of a stop before the engine kills the container (compose's 10 s).
+    #[serde(with = "humantime_serde")]
+    pub stop_timeout: Duration,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        use crate::probe::CheckGroup;
+        DeploySettings {
+            gate: vec![
+                CheckGroup::Containers,
+                CheckGroup::Api,
+                CheckGroup::Db,
+                CheckGroup::Minio,
+            ],
+            wait_timeout: Duration::from_secs(120),
+            stop_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -771,6 +802,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             schedule: ScheduleSettings::default(),
             incident: IncidentSettings::default(),
+            deploy: DeploySettings::default(),
         }
     }
 }

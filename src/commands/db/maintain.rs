@@ -1,9 +1,9 @@
 //! `gymops db maintain vacuum|analyze|reindex`: the guide's maintenance statements with
 //! progress, elapsed time, and a confirmation before anything that locks tables.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::Result;
 use comfy_table::Cell;
 
 use crate::cli::{MaintainCommand, MaintainTarget};
@@ -106,24 +106,12 @@ fn confirm(ctx: &Context, operation: Operation, database: &str, tables: &[String
         "{} locks {what} exclusively while it runs: the application cannot read or write them",
         operation_label(operation)
     );
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(anyhow!("{warning}; refusing without --yes")).hint(
-            "run it in a maintenance window and add --yes (or run it on a terminal to confirm)",
-        );
-    }
-    ctx.printer.warn(&warning);
-    eprint!("type the database name ({database}) to go on: ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the confirmation")?;
-    if answer.trim() != database {
-        return Err(anyhow!("not confirmed; nothing was done"))
-            .hint(format!("type {database} exactly, or pass --yes"));
-    }
-    Ok(())
+    super::super::confirm_typed(
+        ctx,
+        &warning,
+        database,
+        "run it in a maintenance window and add --yes (or run it on a terminal to confirm)",
+    )
 }
 
 fn render(printer: &Printer, outcome: &Outcome) -> String {

@@ -1,0 +1,487 @@
+//! The steps of `up` (preflight, images, networks and volumes, containers in dependency
+//! order, health waits, the health gate), `down`, and `stop`/`start`/`restart`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+
+use super::spec::{self, LABEL_NETWORK, LABEL_PROJECT, LABEL_VERSION, LABEL_VOLUME};
+use crate::compose::{Condition, Project};
+use crate::docker::lifecycle::ProjectContainer;
+use crate::docker::Engine;
+use crate::error::HintExt;
+
+/// When to pull an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Pull {
+    /// Every time
+    Always,
+    /// When the engine does not have it (and the service has no build)
+    Missing,
+    /// Never: a missing image is an error
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Recreated,
+    Started,
+    Unchanged,
+}
+
+/// What `up` did to one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOutcome {
+    pub service: String,
+    pub container: String,
+    pub action: Action,
+    pub image: String,
+    pub image_id: String,
+    /// The container this one replaced.
+    pub replaced: Option<String>,
+    pub state: String,
+    pub health: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// The services to act on: the named ones and what they depend on (all services without a
+/// profile when none is named), in start order.
+pub fn selection(project: &Project, named: &[String]) -> Result<Vec<String>> {
+    for name in named {
+        if !project.model.services.contains_key(name) {
+            return Err(anyhow!("no service `{name}` in the compose files"))
+                .hint(format!("services are: {}", project.start_order.join(", ")));
+        }
+    }
+    let mut wanted: BTreeSet<String> = if named.is_empty() {
+        project
+            .model
+            .services
+            .iter()
+            .filter(|(_, s)| s.profiles.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    } else {
+        named.iter().cloned().collect()
+    };
+    let mut queue: Vec<String> = wanted.iter().cloned().collect();
+    while let Some(name) = queue.pop() {
+        for dependency in project.model.services[&name].depends_on.keys() {
+            if wanted.insert(dependency.clone()) {
+                queue.push(dependency.clone());
+            }
+        }
+    }
+    Ok(project
+        .start_order
+        .iter()
+        .filter(|n| wanted.contains(*n))
+        .cloned()
+        .collect())
+}
+
+/// Everything wrong before anything changes, all at once.
+pub async fn preflight(
+    engine: &Engine,
+    project_name: &str,
+    project: &Project,
+    services: &[String],
+    env_file: &Path,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, files) in &project.missing_variables {
+        problems.push(format!(
+            "variable {name} is not set (used in {})",
+            files.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !project.missing_variables.is_empty() && !env_file.exists() {
+        problems.push(format!("env file {} not found", env_file.display()));
+    }
+    for (key, network) in &project.model.networks {
+        if network.external {
+            let name = spec::resource_name(project_name, key, Some(network));
+            if !engine.network_exists(&name).await.unwrap_or(false) {
+                problems.push(format!("external network `{name}` does not exist"));
+            }
+        }
+    }
+    let published = match engine.published_ports().await {
+        Ok(list) => list,
+        Err(err) => {
+            problems.push(crate::error::describe(&err).0);
+            Vec::new()
+        }
+    };
+    for service_name in services {
+        let service = &project.model.services[service_name];
+        for port in &service.ports {
+            let Some(number) = port
+                .published
+                .as_deref()
+                .and_then(|p| p.parse::<u16>().ok())
+            else {
+                continue;
+            };
+            let holders: Vec<&(u16, String, Option<String>, Option<String>)> =
+                published.iter().filter(|(p, ..)| *p == number).collect();
+            let ours = holders.iter().any(|(_, _, project, service)| {
+                project.as_deref() == Some(project_name) && service.as_deref() == Some(service_name)
+            });
+            if let Some((_, holder, ..)) = holders.iter().find(|(_, _, project, service)| {
+                !(project.as_deref() == Some(project_name)
+                    && service.as_deref() == Some(service_name.as_str()))
+            }) {
+                problems.push(format!(
+                    "host port {number} (service {service_name}) is published by container {holder}"
+                ));
+            } else if !ours && engine.is_local() && port.protocol == "tcp" {
+                let ip = port.host_ip.as_deref().unwrap_or("0.0.0.0");
+                if std::net::TcpListener::bind((ip, number)).is_err() {
+                    problems.push(format!(
+                        "host port {ip}:{number} (service {service_name}) is in use by another process on this host"
+                    ));
+                }
+            }
+        }
+    }
+    if engine.is_local() {
+        let root = Path::new("/var/lib/docker");
+        if root.exists() {
+            let fs = crate::hostfs::measure("docker data", root, 90, 97);
+            if fs.status == crate::exit::Status::Critical {
+                problems.push(format!(
+                    "the file system of {} is {:.0}% full",
+                    root.display(),
+                    fs.used_percent.unwrap_or(100.0)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Read a service's env files (compose syntax) in order.
+fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for path in files {
+        for item in dotenvy::from_path_iter(path)
+            .with_context(|| format!("cannot read env_file {}", path.display()))
+            .hint("check the service's env_file entries (paths are relative to the compose file)")?
+        {
+            out.push(item.map_err(|err| anyhow!("env_file {}: {err}", path.display()))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Build a service's image through the Engine API (the context sent as a tar stream).
+pub async fn build(
+    engine: &Engine,
+    reference: &str,
+    build: &crate::compose::model::Build,
+    limit: Duration,
+    progress: &mut impl FnMut(&str),
+) -> Result<()> {
+    let context = build
+        .context
+        .clone()
+        .ok_or_else(|| anyhow!("the build of {reference} has no context"))?;
+    let tar = tokio::task::spawn_blocking({
+        let context = context.clone();
+        move || -> Result<Vec<u8>> {
+            let mut archive = tar::Builder::new(Vec::new());
+            archive.follow_symlinks(false);
+            archive
+                .append_dir_all(".", &context)
+                .with_context(|| format!("cannot read the build context {}", context.display()))?;
+            Ok(archive.into_inner()?)
+        }
+    })
+    .await??;
+    engine
+        .build_image(reference, build, tar, limit, progress)
+        .await
+}
+
+/// Wait until `id` meets `condition` (or is healthy/running), or fail with why.
+pub async fn wait_for(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    condition: Condition,
+    deadline: Instant,
+) -> Result<(String, Option<String>)> {
+    loop {
+        let (state, health, exit_code) = engine.container_status(id).await?;
+        let done = match condition {
+            Condition::ServiceStarted => state == "running",
+            Condition::ServiceHealthy => match health.as_deref() {
+                Some("healthy") => true,
+                Some("unhealthy") => {
+                    return Err(anyhow!("{name} is unhealthy"));
+                }
+                // No healthcheck: running is all there is to wait for.
+                None => state == "running",
+                _ => false,
+            },
+            Condition::ServiceCompletedSuccessfully => match (state.as_str(), exit_code) {
+                ("exited", Some(0)) => true,
+                ("exited", Some(code)) => return Err(anyhow!("{name} exited with code {code}")),
+                _ => false,
+            },
+        };
+        if done {
+            return Ok((state, health));
+        }
+        if matches!(state.as_str(), "exited" | "dead")
+            && condition != Condition::ServiceCompletedSuccessfully
+        {
+            return Err(anyhow!(
+                "{name} stopped (exit code {})",
+                exit_code.unwrap_or(-1)
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(anyhow!(
+                "{name} is {}{} after the wait timeout",
+                state,
+                health.map(|h| format!(" ({h})")).unwrap_or_default()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub struct UpPlan<'a> {
+    pub project_name: &'a str,
+    pub project: &'a Project,
+    pub services: &'a [String],
+    pub pull: Pull,
+    pub build: bool,
+    pub wait_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub working_dir: &'a Path,
+    pub environment: &'a BTreeMap<String, String>,
+}
+
+/// A dependency that did not reach its condition: the services after it were not started.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    pub dependency: String,
+    pub container: String,
+    pub dependent: String,
+    pub error: String,
+}
+
+/// Bring the selected services to their configuration, in order. Engine errors stop it with
+/// an error; a dependency that does not become healthy (or complete) stops it with what was
+/// done so far and [`Blocked`].
+pub async fn up(
+    engine: &Engine,
+    plan: &UpPlan<'_>,
+    progress: &mut impl FnMut(&str),
+) -> Result<(Vec<ServiceOutcome>, Option<Blocked>)> {
+    let model = &plan.project.model;
+    let deadline = Instant::now() + plan.wait_timeout;
+    // Images first: a missing image fails before anything is touched.
+    let mut images: HashMap<String, (String, String)> = HashMap::new();
+    for name in plan.services {
+        let service = &model.services[name];
+        let reference = spec::image_ref(plan.project_name, name, service);
+        let mut id = engine.image_id(&reference).await?;
+        let must_build = service.build.is_some() && (plan.build || id.is_none());
+        if must_build {
+            progress(&format!("building {reference} for {name}"));
+            build(
+                engine,
+                &reference,
+                service.build.as_ref().expect("checked"),
+                plan.wait_timeout.max(Duration::from_secs(600)),
+                progress,
+            )
+            .await?;
+        } else if plan.pull == Pull::Always || (id.is_none() && plan.pull == Pull::Missing) {
+            progress(&format!("pulling {reference} for {name}"));
+            engine
+                .pull(&reference, Duration::from_secs(600), |line| progress(line))
+                .await?;
+        } else if id.is_none() {
+            return Err(anyhow!("image {reference} (service {name}) is not on this engine"))
+                .hint("pull it (--pull missing), build it (a build section and --build), or load it with docker load");
+        }
+        if must_build || id.is_none() || plan.pull == Pull::Always {
+            id = engine.image_id(&reference).await?;
+        }
+        let id =
+            id.ok_or_else(|| anyhow!("image {reference} is still missing after pull/build"))?;
+        images.insert(name.clone(), (reference, id));
+    }
+    // Networks and volumes.
+    let base_labels = |kind: &str, key: &str| {
+        HashMap::from([
+            (LABEL_PROJECT.to_string(), plan.project_name.to_string()),
+            (kind.to_string(), key.to_string()),
+            (LABEL_VERSION.to_string(), spec::COMPOSE_VERSION.to_string()),
+        ])
+    };
+    engine
+        .ensure_network(
+            &format!("{}_default", plan.project_name),
+            base_labels(LABEL_NETWORK, "default"),
+        )
+        .await?;
+    for (key, network) in &model.networks {
+        if !network.external {
+            let mut labels = base_labels(LABEL_NETWORK, key);
+            labels.extend(network.labels.clone());
+            engine
+                .ensure_network(
+                    &spec::resource_name(plan.project_name, key, Some(network)),
+                    labels,
+                )
+                .await?;
+        }
+    }
+    for (key, volume) in &model.volumes {
+        if !volume.external {
+            let mut labels = base_labels(LABEL_VOLUME, key);
+            labels.extend(volume.labels.clone());
+            engine
+                .ensure_volume(
+                    &spec::resource_name(plan.project_name, key, Some(volume)),
+                    labels,
+                )
+                .await?;
+        }
+    }
+    // Containers in dependency order.
+    let existing = engine.project_containers(plan.project_name).await?;
+    let ctx = spec::Context {
+        project: plan.project_name,
+        networks: &model.networks,
+        volumes: &model.volumes,
+    };
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut outcomes = Vec::new();
+    for name in plan.services {
+        let started = Instant::now();
+        let service = &model.services[name];
+        for (dependency, condition) in &service.depends_on {
+            if let Some(id) = ids.get(dependency) {
+                progress(&format!("{name}: waiting for {dependency} ({condition:?})"));
+                if let Err(err) = wait_for(engine, id, dependency, *condition, deadline).await {
+                    let container = outcomes
+                        .iter()
+                        .find(|o: &&ServiceOutcome| o.service == *dependency)
+                        .map(|o| o.container.clone())
+                        .unwrap_or_default();
+                    return Ok((
+                        outcomes,
+                        Some(Blocked {
+                            dependency: dependency.clone(),
+                            container,
+                            dependent: name.clone(),
+                            error: crate::error::describe(&err).0,
+                        }),
+                    ));
+                }
+            }
+        }
+        let (reference, image_id) = images[name].clone();
+        let environment =
+            spec::container_environment(service, &env_files(&service.env_file)?, plan.environment);
+        let hash = spec::config_hash(service, &image_id, &environment);
+        let current: Option<&ProjectContainer> = existing
+            .iter()
+            .filter(|c| c.service == *name)
+            .max_by_key(|c| c.state == "running");
+        let labels = spec::labels(
+            plan.project_name,
+            name,
+            service,
+            &hash,
+            &plan.project.files,
+            plan.working_dir,
+        );
+        let creation = spec::creation(&ctx, name, service, &reference, &environment, labels);
+        let (id, action, replaced) = match current {
+            Some(c) if c.hash.as_deref() == Some(hash.as_str()) && c.state == "running" => {
+                (c.id.clone(), Action::Unchanged, None)
+            }
+            Some(c) if c.hash.as_deref() == Some(hash.as_str()) => {
+                progress(&format!("starting {}", c.name));
+                engine.start(&c.id).await?;
+                (c.id.clone(), Action::Started, None)
+            }
+            Some(old) => {
+                progress(&format!("recreating {}", old.name));
+                let id = replace(engine, old, &creation, plan.stop_timeout).await?;
+                (id, Action::Recreated, Some(old.name.clone()))
+            }
+            None => {
+                progress(&format!("creating {}", creation.name));
+                let id = engine.create(&creation).await?;
+                if let Err(err) = engine.start(&id).await {
+                    let _ = engine.remove(&id).await;
+                    return Err(err);
+                }
+                (id, Action::Created, None)
+            }
+        };
+        ids.insert(name.clone(), id.clone());
+        let (state, health, _) = engine.container_status(&id).await?;
+        outcomes.push(ServiceOutcome {
+            service: name.clone(),
+            container: creation.name.clone(),
+            action,
+            image: reference,
+            image_id,
+            replaced,
+            state,
+            health,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    Ok((outcomes, None))
+}
+
+/// Replace `old` with a new container: stop it and move it aside, create and start the new
+/// one, then remove the old. If the new one cannot be created or started, the old one is
+/// put back and started.
+async fn replace(
+    engine: &Engine,
+    old: &ProjectContainer,
+    creation: &spec::Creation,
+    stop_timeout: Duration,
+) -> Result<String> {
+    engine.stop(&old.id, stop_timeout).await?;
+    let aside = format!("{}_{}", &old.id[..12.min(old.id.len())], old.name);
+    engine.rename(&old.id, &aside).await?;
+    let attempt = async {
+        let id = engine.create(creation).await?;
+        if let Err(err) = engine.start(&id).await {
+            let _ = engine.remove(&id).await;
+            return Err(err);
+        }
+        Ok::<_, anyhow::Error>(id)
+    }
+    .await;
+    match attempt {
+        Ok(id) => {
+            engine.remove(&old.id).await?;
+            Ok(id)
+        }
+        Err(err) => {
+            let _ = engine.rename(&old.id, &old.name).await;
+            let _ = engine.start(&old.id).await;
+            Err(err.context(format!("the previous {} was put back", old.name)))
+        }
+    }
+}

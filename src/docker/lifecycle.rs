@@ -1,0 +1,457 @@
+//! Creating, starting, stopping and removing a compose project's containers, networks and
+//! volumes through the Engine API, every call under the Docker timeout (stops get theirs
+//! plus the grace period).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::Engine;
+use crate::deploy::spec::{Creation, LABEL_HASH, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
+
+/// A container of the project, whoever started it.
+#[derive(Debug, Clone)]
+pub struct ProjectContainer {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub hash: Option<String>,
+    /// running, exited, created...
+    pub state: String,
+    pub image: String,
+}
+
+fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl Engine {
+    async fn call<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        work: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout.max(Duration::from_secs(10)), work).await {
+            Ok(result) => result.with_context(what),
+            Err(_) => Err(anyhow!("{}: no answer from the engine", what())),
+        }
+    }
+
+    /// The project's containers (not one-off runs), by compose labels.
+    pub async fn project_containers(&self, project: &str) -> Result<Vec<ProjectContainer>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .call(
+                || "cannot list the project's containers".into(),
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                if labels.get(LABEL_ONEOFF).is_some_and(|v| v == "True") {
+                    return None;
+                }
+                Some(ProjectContainer {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .and_then(|n| n.first().cloned())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    service: labels.get(LABEL_SERVICE)?.clone(),
+                    hash: labels.get(LABEL_HASH).cloned(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// The ID of a local image, or None when the engine does not have it.
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        match tokio::time::timeout(
+            self.timeout.max(Duration::from_secs(10)),
+            self.docker.inspect_image(reference),
+        )
+        .await
+        {
+            Ok(Ok(image)) => Ok(image.id),
+            Ok(Err(err)) if is_not_found(&err) => Ok(None),
+            Ok(Err(err)) => Err(err).with_context(|| format!("cannot inspect image {reference}")),
+            Err(_) => Err(anyhow!(
+                "cannot inspect image {reference}: no answer from the engine"
+            )),
+        }
+    }
+
+    /// Pull an image, calling `progress` with each status line; bounded by `limit`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        limit: Duration,
+        mut progress: impl FnMut(&str),
+    ) -> Result<()> {
+        let (name, tag) = match reference.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, tag),
+            _ => (reference, "latest"),
+        };
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(name)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let work = async {
+            while let Some(item) = stream.next().await {
+                let info = item.with_context(|| format!("cannot pull {reference}"))?;
+                if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                    return Err(anyhow!("cannot pull {reference}: {error}"));
+                }
+                let line = [info.id.unwrap_or_default(), info.status.unwrap_or_default()]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                progress(&line);
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow!(
+                "pulling {reference} did not finish within {}",
+                humantime::format_duration(limit)
+            )),
+        }
+    }
+
+    pub async fn network_exists(&self, name: &str) -> Result<bool> {
+        match tokio::time::timeout(
+            self.timeout.max(Duration::from_secs(10)),
+            self.docker.inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            ),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(err)) if is_not_found(&err) => Ok(false),
+            Ok(Err(err)) => Err(err).with_context(|| format!("cannot inspect network {name}")),
+            Err(_) => Err(anyhow!(
+                "cannot inspect network {name}: no answer from the engine"
+            )),
+        }
+    }
+
+    /// Build `reference` from a tar of the build context, calling `progress` per output line.
+    pub async fn build_image(
+        &self,
+        reference: &str,
+        build: &crate::compose::model::Build,
+        tar: Vec<u8>,
+        limit: Duration,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<()> {
+        let args: HashMap<String, String> = build
+            .args
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        let mut options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+            .dockerfile(build.dockerfile.as_deref().unwrap_or("Dockerfile"))
+            .t(reference)
+            .rm(true)
+            .buildargs(&args);
+        if let Some(target) = &build.target {
+            options = options.target(target);
+        }
+        let mut stream = self.docker.build_image(
+            options.build(),
+            None,
+            Some(bollard::body_full(bytes::Bytes::from(tar))),
+        );
+        let work = async {
+            while let Some(item) = stream.next().await {
+                let info = item.with_context(|| format!("cannot build {reference}"))?;
+                if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                    return Err(anyhow!("building {reference} failed: {}", error.trim()));
+                }
+                if let Some(line) = info.stream {
+                    let line = line.trim_end();
+                    if !line.is_empty() {
+                        progress(line);
+                    }
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow!(
+                "building {reference} did not finish within {}",
+                humantime::format_duration(limit)
+            )),
+        }
+    }
+
+    /// Create a network unless it exists; true when created.
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<bool> {
+        if self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_ok()
+        {
+            return Ok(false);
+        }
+        self.call(
+            || format!("cannot create network {name}"),
+            self.docker.create_network(NetworkCreateRequest {
+                name: name.to_string(),
+                driver: Some("bridge".into()),
+                labels: Some(labels),
+                ..NetworkCreateRequest::default()
+            }),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Create a volume unless it exists; true when created.
+    pub async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<bool> {
+        if self.docker.inspect_volume(name).await.is_ok() {
+            return Ok(false);
+        }
+        self.call(
+            || format!("cannot create volume {name}"),
+            self.docker.create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels),
+                ..VolumeCreateRequest::default()
+            }),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Create a container and join its further networks; its ID.
+    pub async fn create(&self, creation: &Creation) -> Result<String> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&creation.name)
+            .build();
+        let created = self
+            .call(
+                || format!("cannot create container {}", creation.name),
+                self.docker
+                    .create_container(Some(options), creation.body.clone()),
+            )
+            .await?;
+        for (network, aliases) in &creation.more_networks {
+            self.call(
+                || format!("cannot connect {} to {network}", creation.name),
+                self.docker.connect_network(
+                    network,
+                    NetworkConnectRequest {
+                        container: created.id.clone(),
+                        endpoint_config: Some(EndpointSettings {
+                            aliases: Some(aliases.clone()),
+                            ..EndpointSettings::default()
+                        }),
+                    },
+                ),
+            )
+            .await?;
+        }
+        Ok(created.id)
+    }
+
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.call(
+            || format!("cannot start container {id}"),
+            self.docker
+                .start_container(id, None::<bollard::query_parameters::StartContainerOptions>),
+        )
+        .await
+    }
+
+    /// Stop with a grace period of `timeout` before the engine kills it.
+    pub async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(timeout.as_secs() as i32)
+            .build();
+        let limit = timeout + self.timeout.max(Duration::from_secs(10));
+        // The client's own timeout must outlast the grace period.
+        let docker = self.docker.clone().with_timeout(limit);
+        match tokio::time::timeout(limit, docker.stop_container(id, Some(options))).await {
+            Ok(Ok(())) => Ok(()),
+            // 304: already stopped.
+            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            })) => Ok(()),
+            Ok(Err(err)) => Err(err).with_context(|| format!("cannot stop container {id}")),
+            Err(_) => Err(anyhow!(
+                "container {id} did not stop within {}",
+                humantime::format_duration(limit)
+            )),
+        }
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        self.call(
+            || format!("cannot remove container {id}"),
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await
+    }
+
+    pub async fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let options = RenameContainerOptionsBuilder::default().name(name).build();
+        self.call(
+            || format!("cannot rename container {id} to {name}"),
+            self.docker.rename_container(id, options),
+        )
+        .await
+    }
+
+    /// (state, health, exit code) of a container now.
+    pub async fn container_status(
+        &self,
+        id: &str,
+    ) -> Result<(String, Option<String>, Option<i64>)> {
+        let inspect = self.inspect(id).await?;
+        let state = inspect.state.unwrap_or_default();
+        Ok((
+            state.status.map(|s| s.to_string()).unwrap_or_default(),
+            state
+                .health
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty() && s != "none"),
+            state.exit_code,
+        ))
+    }
+
+    /// Names of the networks carrying the project's label.
+    pub async fn project_networks(&self, project: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        )]);
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .call(
+                || "cannot list networks".into(),
+                self.docker.list_networks(Some(options)),
+            )
+            .await?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// Names of the volumes carrying the project's label.
+    pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        )]);
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .call(
+                || "cannot list volumes".into(),
+                self.docker.list_volumes(Some(options)),
+            )
+            .await?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        self.call(
+            || format!("cannot remove network {name}"),
+            self.docker.remove_network(name),
+        )
+        .await
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.call(
+            || format!("cannot remove volume {name}"),
+            self.docker
+                .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>),
+        )
+        .await
+    }
+
+    /// Host ports published by containers: (host port, container name, project, service).
+    pub async fn published_ports(
+        &self,
+    ) -> Result<Vec<(u16, String, Option<String>, Option<String>)>> {
+        let options = ListContainersOptionsBuilder::default().all(false).build();
+        let list = self
+            .call(
+                || "cannot list containers".into(),
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for container in list {
+            let labels = container.labels.unwrap_or_default();
+            let name = container
+                .names
+                .and_then(|n| n.first().cloned())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            for port in container.ports.unwrap_or_default() {
+                if let Some(public) = port.public_port {
+                    out.push((
+                        public,
+                        name.clone(),
+                        labels.get(LABEL_PROJECT).cloned(),
+                        labels.get(LABEL_SERVICE).cloned(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
