@@ -110,6 +110,11 @@ pub enum Command {
     Start(LifecycleArgs),
     /// Restart services (also `service restart`)
     Restart(LifecycleArgs),
+    /// Put a previous release back: its images, health-gated, recorded as a release
+    #[command(after_help = EXIT_CODES)]
+    Rollback(RollbackArgs),
+    /// The release history: every successful up and rollback
+    Releases,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +137,41 @@ pub struct UpArgs {
     /// How long to wait for dependencies and healthchecks [default: deploy.wait_timeout, 2m]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait_timeout: Option<std::time::Duration>,
+    /// When the new release fails, leave it as it is for inspection instead of putting the
+    /// previous release back
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Start only the monitoring stack (deploy.monitoring_compose_file) as its own project
+    #[arg(long, conflicts_with_all = ["services", "files"])]
+    pub monitoring_only: bool,
+    /// Remove a deploy lock whose holder is gone (or on another host)
+    #[arg(long)]
+    pub break_lock: bool,
+    #[command(flatten)]
+    pub files: ComposeFilesArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// A release ID, or an image tag a previous release ran (e.g. v1.1.5) [default: the
+    /// release before the current one]
+    #[arg(long, value_name = "RELEASE|TAG", conflicts_with = "image")]
+    pub to: Option<String>,
+    /// Run this image (it must be on the engine) for the --service services
+    #[arg(long, value_name = "IMAGE", requires = "service")]
+    pub image: Option<String>,
+    /// Only these services [default: every service of the release]
+    #[arg(long = "service", value_name = "NAME")]
+    pub service: Vec<String>,
+    /// Show the releases that can be rolled back to, and whether their images are kept
+    #[arg(long, conflicts_with_all = ["to", "image", "service"])]
+    pub list: bool,
+    /// How long to wait for healthchecks [default: deploy.wait_timeout, 2m]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_timeout: Option<std::time::Duration>,
+    /// Remove a deploy lock whose holder is gone (or on another host)
+    #[arg(long)]
+    pub break_lock: bool,
     #[command(flatten)]
     pub files: ComposeFilesArg,
 }
@@ -148,6 +188,9 @@ pub struct DownArgs {
     /// Confirm deleting the volumes without asking
     #[arg(long)]
     pub yes: bool,
+    /// Take down the monitoring stack (`up --monitoring-only`) instead
+    #[arg(long)]
+    pub monitoring_only: bool,
     #[command(flatten)]
     pub files: ComposeFilesArg,
 }

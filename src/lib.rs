@@ -93,6 +93,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Start(args) | Command::Service(ServiceCommand::Start(args)) => {
             commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Start).await
         }
+        Command::Rollback(args) => commands::deploy::rollback(&ctx, args).await,
+        Command::Releases => commands::deploy::releases(&ctx).await,
         Command::Restart(args) | Command::Service(ServiceCommand::Restart(args)) => {
             commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Restart).await
         }

@@ -25,6 +25,8 @@ const COMMANDS: &[&[&str]] = &[
     &["stop"],
     &["start"],
     &["restart"],
+    &["rollback"],
+    &["releases"],
     &["config"],
     &["config", "show"],
     &["config", "check"],

@@ -22,13 +22,23 @@ struct Deployment {
 
 impl Deployment {
     fn new(tag: &str, compose: &str) -> Deployment {
+        Deployment::with_services(tag, compose, &["db", "web"])
+    }
+
+    fn with_services(tag: &str, compose: &str, services: &[&str]) -> Deployment {
         ensure_image();
         let name = format!("gymopsd{tag}{}", std::process::id() % 100_000);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
         std::fs::write(
             dir.path().join("gymops.yaml"),
-            "services:\n  db: {container: null}\n  web: {container: null}\ndeploy:\n  gate: [containers]\n  wait_timeout: 30s\n  stop_timeout: 1s\n",
+            format!(
+                "services:\n{}deploy:\n  gate: [containers]\n  wait_timeout: 30s\n  stop_timeout: 1s\n",
+                services
+                    .iter()
+                    .map(|s| format!("  {s}: {{container: null}}\n"))
+                    .collect::<String>()
+            ),
         )
         .unwrap();
         Deployment { name, dir }
@@ -78,18 +88,75 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        let filter = format!("label=com.docker.compose.project={}", self.name);
-        let ids = docker(&["ps", "-aq", "--filter", &filter]);
-        for id in text(&ids.stdout).lines() {
-            let _ = docker(&["rm", "-f", "-v", id]);
+        for project in [self.name.clone(), format!("{}_monitoring", self.name)] {
+            let filter = format!("label=com.docker.compose.project={project}");
+            let ids = docker(&["ps", "-aq", "--filter", &filter]);
+            for id in text(&ids.stdout).lines() {
+                let _ = docker(&["rm", "-f", "-v", id]);
+            }
+            for kind in ["network", "volume"] {
+                let list = docker(&[kind, "ls", "-q", "--filter", &filter]);
+                for id in text(&list.stdout).lines() {
+                    let _ = docker(&[kind, "rm", id]);
+                }
+            }
         }
-        for kind in ["network", "volume"] {
-            let list = docker(&[kind, "ls", "-q", "--filter", &filter]);
-            for id in text(&list.stdout).lines() {
-                let _ = docker(&[kind, "rm", id]);
+        // Release tags and the test's own image versions.
+        let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        for image in text(&images.stdout).lines() {
+            if image.starts_with(&format!("gymops-release/{}-", self.name))
+                || image.starts_with(&format!("{}app:", self.name))
+            {
+                let _ = docker(&["rmi", image]);
             }
         }
     }
+}
+
+impl Deployment {
+    /// Build `NAMEapp:VERSION` from the rig image; `healthy` adds the /healthy file the
+    /// app's healthcheck tests for. Distinct image IDs per version (a label).
+    fn image(&self, version: u32, healthy: bool) -> String {
+        let dir = self.dir.path().join(format!("image{version}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut dockerfile = format!("FROM {IMAGE}\nLABEL gymops.test.version={version}\n");
+        if healthy {
+            std::fs::write(dir.join("healthy"), "").unwrap();
+            dockerfile.push_str("COPY healthy /healthy\n");
+        }
+        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+        let tag = format!("{}app:{version}", self.name);
+        let output = docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag])
+    }
+
+    fn running_image(&self, service: &str) -> String {
+        docker_ok(&["inspect", "-f", "{{.Image}}", &self.id(service).unwrap()])
+    }
+
+    fn history(&self) -> Value {
+        let path = self.dir.path().join(".gymops/releases.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
+
+/// db, and app on `NAMEapp:${APP_TAG}` with a healthcheck on /healthy.
+fn versioned(name: &str) -> String {
+    format!(
+        r#"services:
+  db:
+    image: {IMAGE}
+    command: ["/usr/bin/sleep", "600"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+  app:
+    image: {name}app:${{APP_TAG:-1}}
+    command: ["/usr/bin/sleep", "601"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+    depends_on: [db]
+    healthcheck: {{test: ["CMD", "/usr/bin/test", "-f", "/healthy"], interval: 1s, retries: 2}}
+"#
+    )
 }
 
 /// Two services: `db` with a healthcheck, `web` after it, a named volume and a port.
@@ -213,6 +280,13 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
         (deployment.id("db"), deployment.id("web")),
         (db.clone(), web.clone())
     );
+    let history = deployment.history();
+    assert_eq!(
+        history["releases"].as_array().unwrap().len(),
+        1,
+        "a no-op up records no new release: {history}"
+    );
+    assert_eq!(report["release"], history["releases"][0]["id"], "the current release");
 
     // One service changed: only it is recreated.
     let (code, report, stderr) = up(&deployment, &[("MODE", "two")]);
@@ -237,6 +311,17 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
         deployment.containers().len(),
         2,
         "the old container is gone"
+    );
+    let releases = deployment.history()["releases"].as_array().unwrap().clone();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(releases[1]["kind"], "deploy");
+    assert_eq!(releases[1]["services"]["web"]["image"], IMAGE);
+    assert_eq!(
+        releases[1]["services"]["web"]["config_hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
     );
 
     // stop / start / restart.
@@ -335,8 +420,8 @@ fn bad_compose_files_and_a_busy_port_start_nothing() {
     let cases = [
         (
             "unknown.yml",
-            "services:\n  db:\n    image: x\n    privileged: true\n",
-            "unknown key `privileged`",
+            "services:\n  db:\n    image: x\n    cap_add: [NET_ADMIN]\n",
+            "unknown key `cap_add`",
         ),
         (
             "variable.yml",
@@ -426,4 +511,219 @@ fn gymops_manages_what_docker_compose_started() {
         .collect();
     assert_eq!(kinds, vec!["container", "container", "network", "volume"]);
     assert!(deployment.containers().is_empty());
+}
+
+#[test]
+fn a_failing_release_is_rolled_back_and_any_kept_release_can_be_put_back() {
+    let mut deployment = Deployment::with_services("r", "", &["db", "app"]);
+    std::fs::write(
+        deployment.dir.path().join("docker-compose.yml"),
+        versioned(&deployment.name),
+    )
+    .unwrap();
+    std::fs::write(deployment.dir.path().join(".env"), "").unwrap();
+    let v1 = deployment.image(1, true);
+    let v2 = deployment.image(2, false);
+    let v3 = deployment.image(3, true);
+    let _ = &mut deployment;
+
+    let (code, report, stderr) = up(&deployment, &[("APP_TAG", "1")]);
+    assert_eq!(code, 0, "{stderr}");
+    let first = report["release"].as_str().unwrap().to_string();
+    assert_eq!(deployment.running_image("app"), v1);
+
+    // v2 fails its healthcheck: v1 is put back, verified healthy, both reported, exit 2.
+    let (code, report, stderr) = up(&deployment, &[("APP_TAG", "2")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(report["status"], "critical");
+    assert!(report["release"].is_null(), "a failed deploy is no release");
+    assert_eq!(report["wait_failures"][0]["service"], "app");
+    let rollback = &report["rollback"];
+    assert_eq!(rollback["status"], "ok", "{rollback}");
+    assert_eq!(rollback["target"], first.as_str());
+    assert_eq!(deployment.running_image("app"), v1);
+    assert_eq!(
+        docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Health.Status}}",
+            &deployment.id("app").unwrap()
+        ]),
+        "healthy"
+    );
+    let history = deployment.history();
+    let releases = history["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(releases[1]["kind"], "rollback");
+    assert_eq!(
+        releases[1]["services"]["app"]["image"],
+        format!("{}app:1", deployment.name)
+    );
+    assert_eq!(releases[1]["services"]["app"]["image_id"], v1.as_str());
+    let markdown =
+        std::fs::read_to_string(deployment.dir.path().join("deployment_report.md")).unwrap();
+    assert!(markdown.contains("## Automatic rollback"), "{markdown}");
+    assert!(
+        markdown.contains(&format!("| app | recreated | {}app:1 (", deployment.name)),
+        "old -> new per service: {markdown}"
+    );
+    assert!(markdown.contains("| health waits |"), "{markdown}");
+
+    // The v1 image stays available even when its tag is gone.
+    let _ = docker(&["rmi", &format!("{}app:1", deployment.name)]);
+
+    // A good v3, then back to v1 by tag, then "previous" (v3).
+    let (code, _, stderr) = up(&deployment, &[("APP_TAG", "3")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(deployment.running_image("app"), v3);
+    let listed: Value = serde_json::from_str(&run_ok(
+        deployment
+            .gymops()
+            .args(["rollback", "--list", "-o", "json"]),
+    ))
+    .unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["images_kept"] == true),
+        "{listed}"
+    );
+    let output = run(deployment
+        .gymops()
+        .args(["rollback", "--to", "1", "-o", "json"])
+        .env("APP_TAG", "3"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(deployment.running_image("app"), v1);
+    let output = run(deployment
+        .gymops()
+        .args(["rollback", "-o", "json"])
+        .env("APP_TAG", "3"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["kind"], "rollback");
+    assert_eq!(deployment.running_image("app"), v3);
+    assert_eq!(
+        deployment.history()["releases"].as_array().unwrap().len(),
+        5
+    );
+
+    // --no-rollback leaves the failed release for inspection.
+    let output = run(deployment
+        .gymops()
+        .args(["up", "--no-rollback"])
+        .env("APP_TAG", "2"));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(deployment.running_image("app"), v2);
+    let output = run(deployment.gymops().args(["rollback", "--to", "nosuch"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("no release nosuch"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_concurrent_deploy_is_refused_by_the_lock_and_a_stale_lock_is_broken_explicitly() {
+    let deployment = Deployment::with_services("l", "", &["db"]);
+    // db takes a few seconds to become healthy: the first up holds the lock meanwhile.
+    let slow = format!(
+        "services:\n  db:\n    image: {IMAGE}\n    command: [\"/usr/bin/sleep\", \"600\"]\n    volumes: [\"/usr:/usr:ro\", \"/etc:/etc:ro\"]\n    healthcheck: {{test: [\"CMD\", \"/usr/bin/true\"], interval: 3s, retries: 3}}\n"
+    );
+    std::fs::write(deployment.dir.path().join("docker-compose.yml"), slow).unwrap();
+    let first = deployment
+        .gymops()
+        .arg("up")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = deployment.dir.path().join(".gymops/deploy.lock");
+    let started = std::time::Instant::now();
+    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(lock.exists(), "the first up takes the lock");
+    let output = run(deployment.gymops().arg("up"));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("another deploy holds the lock"), "{stderr}");
+    assert!(
+        stderr.contains("`gymops up`") && stderr.contains("pid "),
+        "holder named: {stderr}"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(!lock.exists(), "released at the end");
+
+    // A lock left by a killed deploy is stale: reported, then broken on request.
+    std::fs::write(
+        &lock,
+        format!(
+            "{{\"pid\":999999999,\"host\":\"{}\",\"command\":\"gymops up\",\"since\":\"2026-01-01T00:00:00Z\"}}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+        ),
+    )
+    .unwrap();
+    let output = run(deployment.gymops().arg("up"));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("is stale"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(text(&output.stderr).contains("--break-lock"));
+    let output = run(deployment.gymops().args(["up", "--break-lock"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
+
+#[test]
+fn monitoring_only_starts_the_monitoring_compose_file_as_its_own_project() {
+    let deployment = Deployment::new("m", &stack(support::free_port(), "/usr/bin/true"));
+    std::fs::create_dir_all(deployment.dir.path().join("monitoring")).unwrap();
+    std::fs::write(
+        deployment.dir.path().join("monitoring/docker-compose.yml"),
+        format!("services:\n  prometheus:\n    image: {IMAGE}\n    command: [\"/usr/bin/sleep\", \"600\"]\n    volumes: [\"/usr:/usr:ro\", \"/etc:/etc:ro\"]\n    extra_hosts: ['host.docker.internal:host-gateway']\n"),
+    )
+    .unwrap();
+    let output = run(deployment
+        .gymops()
+        .args(["up", "--monitoring-only", "-o", "json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let project = format!("{}_monitoring", deployment.name);
+    assert_eq!(report["project"], project.as_str());
+    assert_eq!(report["services"][0]["service"], "prometheus");
+    assert!(
+        deployment.containers().is_empty(),
+        "the application is left alone"
+    );
+    assert!(
+        !deployment.dir.path().join(".gymops/releases.json").exists(),
+        "no release"
+    );
+    let hosts = docker_ok(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.ExtraHosts}}",
+        &format!("{project}_prometheus_1"),
+    ]);
+    assert!(
+        hosts.contains("host.docker.internal:host-gateway"),
+        "{hosts}"
+    );
+    run_ok(
+        deployment
+            .gymops()
+            .args(["down", "--monitoring-only", "-t", "1"]),
+    );
+    let left = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ]);
+    assert!(left.is_empty());
 }

@@ -88,6 +88,10 @@ sweep() {
   vols=$(docker volume ls -q --filter name=gymopsd 2>/dev/null || true)
   # shellcheck disable=SC2086
   [ -z "$vols" ] || docker volume rm $vols >/dev/null 2>&1 || true
+  local images
+  images=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -E '^(gymops-release/gymopsd|gymopsd)' || true)
+  # shellcheck disable=SC2086
+  [ -z "$images" ] || docker rmi $images >/dev/null 2>&1 || true
 }
 trap sweep EXIT
 sweep

@@ -347,8 +347,8 @@ mod tests {
         };
         check(
             "unknown.yml",
-            "services:\n  api:\n    image: x\n    privileged: true\n",
-            &["unknown.yml (line 4): services.api: unknown key `privileged`"],
+            "services:\n  api:\n    image: x\n    cap_add: [NET_ADMIN]\n",
+            &["unknown.yml (line 4): services.api: unknown key `cap_add`"],
         );
         check(
             "required.yml",

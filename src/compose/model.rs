@@ -55,6 +55,9 @@ pub enum MountKind {
 pub struct Mount {
     #[serde(rename = "type")]
     pub kind: MountKind,
+    /// Bind propagation (`rslave`...), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
     /// The named volume, or the host path (resolved); none: an anonymous volume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -138,6 +141,14 @@ pub struct Service {
     pub resources: Option<Resources>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// `HOST:IP` entries for /etc/hosts (`host-gateway` allowed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// `host` to share the host's PID namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -216,6 +227,9 @@ struct RawService {
     logging: Option<RawLogging>,
     deploy: Option<RawDeploy>,
     profiles: Option<Vec<String>>,
+    extra_hosts: Option<Value>,
+    pid: Option<String>,
+    privileged: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -645,6 +659,7 @@ fn mount_value(value: Value, dir: &Path, path: &str) -> Result<Mount, String> {
             };
             Ok(Mount {
                 kind,
+                propagation: None,
                 source,
                 target: raw.target,
                 read_only: raw.read_only.unwrap_or(false),
@@ -665,30 +680,40 @@ fn mount_value(value: Value, dir: &Path, path: &str) -> Result<Mount, String> {
                     "{path}: `{text}`: the container path must be absolute"
                 ));
             }
-            let read_only = match mode {
-                None | Some("rw") => false,
-                Some("ro") => true,
-                Some(other) => {
-                    return Err(format!(
-                        "{path}: `{text}`: mode `{other}` is not supported (ro or rw)"
-                    ))
+            let mut read_only = false;
+            let mut propagation = None;
+            for option in mode.into_iter().flat_map(|m| m.split(',')) {
+                match option {
+                    "rw" => read_only = false,
+                    "ro" => read_only = true,
+                    "rshared" | "shared" | "rslave" | "slave" | "rprivate" | "private" => {
+                        propagation = Some(option.to_string())
+                    }
+                    other => {
+                        return Err(format!(
+                            "{path}: `{text}`: mode `{other}` is not supported (ro, rw, and a bind propagation such as rslave)"
+                        ))
+                    }
                 }
-            };
+            }
             let mount = match source {
                 None => Mount {
                     kind: MountKind::Volume,
+                    propagation: None,
                     source: None,
                     target: target.to_string(),
                     read_only,
                 },
                 Some(source) if source.starts_with(['.', '/', '~']) => Mount {
                     kind: MountKind::Bind,
+                    propagation,
                     source: Some(host_path(source, dir)),
                     target: target.to_string(),
                     read_only,
                 },
                 Some(source) => Mount {
                     kind: MountKind::Volume,
+                    propagation: None,
                     source: Some(source.to_string()),
                     target: target.to_string(),
                     read_only,
@@ -705,8 +730,27 @@ fn service(raw: RawService, dir: &Path, path: &str) -> Result<Service, String> {
         container_name: raw.container_name,
         restart: raw.restart,
         profiles: raw.profiles.unwrap_or_default(),
+        pid: raw.pid,
+        privileged: raw.privileged,
         ..Service::default()
     };
+    if let Some(pid) = &service.pid {
+        if pid != "host" {
+            return Err(format!("{path}.pid: `{pid}` is not supported (host)"));
+        }
+    }
+    if let Some(value) = raw.extra_hosts {
+        service.extra_hosts = match value {
+            Value::Mapping(_) => string_map(value, &format!("{path}.extra_hosts"))?
+                .into_iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect(),
+            other => string_list(other, &format!("{path}.extra_hosts"))?
+                .into_iter()
+                .map(|entry| entry.replacen('=', ":", 1))
+                .collect(),
+        };
+    }
     if let Some(restart) = &service.restart {
         let known = matches!(
             restart.as_str(),
@@ -899,7 +943,20 @@ impl Service {
                 }
             )*};
         }
-        replace!(image, container_name, command, entrypoint, restart);
+        replace!(
+            image,
+            container_name,
+            command,
+            entrypoint,
+            restart,
+            pid,
+            privileged
+        );
+        for host in over.extra_hosts {
+            if !self.extra_hosts.contains(&host) {
+                self.extra_hosts.push(host);
+            }
+        }
         self.environment.extend(over.environment);
         self.labels.extend(over.labels);
         self.depends_on.extend(over.depends_on);
@@ -1116,8 +1173,9 @@ networks:
             "{err}"
         );
         assert!(err.contains("interval"), "{err}");
-        let err = file("services:\n  backend:\n    image: x\n    privileged: true\n").unwrap_err();
-        assert!(err.contains("unknown key `privileged`"), "{err}");
+        let err =
+            file("services:\n  backend:\n    image: x\n    cap_add: [NET_ADMIN]\n").unwrap_err();
+        assert!(err.contains("unknown key `cap_add`"), "{err}");
         let err = file("secrets: {}\n").unwrap_err();
         assert!(err.contains("unknown key `secrets`"), "{err}");
         let err =

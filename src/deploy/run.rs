@@ -45,6 +45,10 @@ pub struct ServiceOutcome {
     pub image_id: String,
     /// The container this one replaced.
     pub replaced: Option<String>,
+    /// What ran before: image reference and ID (none for a new service).
+    pub previous_image: Option<String>,
+    pub previous_image_id: Option<String>,
+    pub config_hash: String,
     pub state: String,
     pub health: Option<String>,
     pub elapsed_ms: u64,
@@ -269,6 +273,17 @@ pub struct UpPlan<'a> {
     pub stop_timeout: Duration,
     pub working_dir: &'a Path,
     pub environment: &'a BTreeMap<String, String>,
+    /// Services to run on a given image instead of their configured one (a rollback):
+    /// service -> (reference to create the container with, image ID).
+    pub images: &'a HashMap<String, (String, String)>,
+}
+
+/// What `up` did: per service, a dependency that blocked it, and the time of each phase.
+#[derive(Debug, Default)]
+pub struct UpRun {
+    pub outcomes: Vec<ServiceOutcome>,
+    pub blocked: Option<Blocked>,
+    pub phases: Vec<(String, u64)>,
 }
 
 /// A dependency that did not reach its condition: the services after it were not started.
@@ -287,12 +302,30 @@ pub async fn up(
     engine: &Engine,
     plan: &UpPlan<'_>,
     progress: &mut impl FnMut(&str),
-) -> Result<(Vec<ServiceOutcome>, Option<Blocked>)> {
+) -> Result<UpRun> {
     let model = &plan.project.model;
     let deadline = Instant::now() + plan.wait_timeout;
+    let mut phases = Vec::new();
+    let mut phase_started = Instant::now();
+    let mut phase = |name: &str, started: &mut Instant| {
+        phases.push((name.to_string(), started.elapsed().as_millis() as u64));
+        *started = Instant::now();
+    };
     // Images first: a missing image fails before anything is touched.
     let mut images: HashMap<String, (String, String)> = HashMap::new();
     for name in plan.services {
+        if let Some(pinned) = plan.images.get(name) {
+            if engine.image_id(&pinned.1).await?.is_none() {
+                return Err(anyhow!(
+                    "image {} ({}) of service {name} is no longer on this engine",
+                    pinned.0,
+                    pinned.1
+                ))
+                .hint("it was removed outside gymops; pull or build that version again");
+            }
+            images.insert(name.clone(), pinned.clone());
+            continue;
+        }
         let service = &model.services[name];
         let reference = spec::image_ref(plan.project_name, name, service);
         let mut id = engine.image_id(&reference).await?;
@@ -323,6 +356,7 @@ pub async fn up(
             id.ok_or_else(|| anyhow!("image {reference} is still missing after pull/build"))?;
         images.insert(name.clone(), (reference, id));
     }
+    phase("images", &mut phase_started);
     // Networks and volumes.
     let base_labels = |kind: &str, key: &str| {
         HashMap::from([
@@ -361,6 +395,7 @@ pub async fn up(
                 .await?;
         }
     }
+    phase("networks and volumes", &mut phase_started);
     // Containers in dependency order.
     let existing = engine.project_containers(plan.project_name).await?;
     let ctx = spec::Context {
@@ -382,15 +417,17 @@ pub async fn up(
                         .find(|o: &&ServiceOutcome| o.service == *dependency)
                         .map(|o| o.container.clone())
                         .unwrap_or_default();
-                    return Ok((
+                    phase("containers", &mut phase_started);
+                    return Ok(UpRun {
                         outcomes,
-                        Some(Blocked {
+                        blocked: Some(Blocked {
                             dependency: dependency.clone(),
                             container,
                             dependent: name.clone(),
                             error: crate::error::describe(&err).0,
                         }),
-                    ));
+                        phases,
+                    });
                 }
             }
         }
@@ -444,12 +481,20 @@ pub async fn up(
             image: reference,
             image_id,
             replaced,
+            previous_image: current.map(|c| c.image.clone()),
+            previous_image_id: current.map(|c| c.image_id.clone()),
+            config_hash: hash.clone(),
             state,
             health,
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
     }
-    Ok((outcomes, None))
+    phase("containers", &mut phase_started);
+    Ok(UpRun {
+        outcomes,
+        blocked: None,
+        phases,
+    })
 }
 
 /// Replace `old` with a new container: stop it and move it aside, create and start the new

@@ -194,6 +194,20 @@ pub fn creation(
                 MountKind::Bind => MountType::BIND,
             }),
             read_only: Some(m.read_only),
+            bind_options: m
+                .propagation
+                .as_deref()
+                .map(|p| bollard::models::MountBindOptions {
+                    propagation: Some(match p {
+                        "rshared" => bollard::models::MountBindOptionsPropagationEnum::RSHARED,
+                        "shared" => bollard::models::MountBindOptionsPropagationEnum::SHARED,
+                        "rslave" => bollard::models::MountBindOptionsPropagationEnum::RSLAVE,
+                        "slave" => bollard::models::MountBindOptionsPropagationEnum::SLAVE,
+                        "private" => bollard::models::MountBindOptionsPropagationEnum::PRIVATE,
+                        _ => bollard::models::MountBindOptionsPropagationEnum::RPRIVATE,
+                    }),
+                    ..Default::default()
+                }),
             ..Mount::default()
         })
         .collect();
@@ -257,6 +271,9 @@ pub fn creation(
         mounts: (!mounts.is_empty()).then_some(mounts),
         restart_policy: restart,
         network_mode: Some(first_network.clone()),
+        extra_hosts: (!service.extra_hosts.is_empty()).then(|| service.extra_hosts.clone()),
+        pid_mode: service.pid.clone(),
+        privileged: service.privileged,
         log_config: service.logging.as_ref().map(|l| HostConfigLogConfig {
             typ: l.driver.clone(),
             config: Some(l.options.clone().into_iter().collect()),
@@ -334,12 +351,14 @@ mod tests {
             volumes: vec![
                 ComposeMount {
                     kind: MountKind::Volume,
+                    propagation: None,
                     source: Some("data".into()),
                     target: "/data".into(),
                     read_only: false,
                 },
                 ComposeMount {
                     kind: MountKind::Bind,
+                    propagation: None,
                     source: Some("/srv/conf".into()),
                     target: "/conf".into(),
                     read_only: true,

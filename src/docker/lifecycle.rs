@@ -29,6 +29,7 @@ pub struct ProjectContainer {
     /// running, exited, created...
     pub state: String,
     pub image: String,
+    pub image_id: String,
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {
@@ -87,6 +88,7 @@ impl Engine {
                     hash: labels.get(LABEL_HASH).cloned(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                     image: c.image.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
                 })
             })
             .collect())
@@ -215,6 +217,44 @@ impl Engine {
             Err(_) => Err(anyhow!(
                 "building {reference} did not finish within {}",
                 humantime::format_duration(limit)
+            )),
+        }
+    }
+
+    /// Tag an image (by ID or reference) as `repo:tag`.
+    pub async fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.call(
+            || format!("cannot tag {image} as {repo}:{tag}"),
+            self.docker.tag_image(image, Some(options)),
+        )
+        .await
+    }
+
+    /// Remove a tag (the image goes too when nothing else refers to it). A missing tag is fine.
+    pub async fn untag(&self, reference: &str) -> Result<()> {
+        match tokio::time::timeout(
+            self.timeout.max(Duration::from_secs(10)),
+            self.docker.remove_image(
+                reference,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            ),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) if is_not_found(&err) => Ok(()),
+            // 409: a container still uses the image; the tag stays, which is harmless.
+            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            })) => Ok(()),
+            Ok(Err(err)) => Err(err).with_context(|| format!("cannot remove the tag {reference}")),
+            Err(_) => Err(anyhow!(
+                "cannot remove the tag {reference}: no answer from the engine"
             )),
         }
     }

@@ -383,9 +383,27 @@ pub fn operator(settings: &crate::settings::IncidentSettings) -> String {
         .operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
         .or_else(|| std::env::var("USERNAME").ok())
+        .or_else(login_name)
         .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name of this process's user from /etc/passwd (cron and CI often set no USER).
+fn login_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_string())
+    })
 }
 
 #[cfg(test)]

@@ -253,6 +253,12 @@ pub struct DeploySettings {
     /// Grace period of a stop before the engine kills the container (compose's 10 s).
     #[serde(with = "humantime_serde")]
     pub stop_timeout: Duration,
+    /// Releases whose images are kept tagged for rollback.
+    pub keep_releases: usize,
+    /// Where `up` and `rollback` write their report (relative to gymops.yaml).
+    pub report_file: PathBuf,
+    /// The monitoring stack's compose file, for `up --monitoring-only`.
+    pub monitoring_compose_file: PathBuf,
 }
 
 impl Default for DeploySettings {
@@ -267,6 +273,9 @@ impl Default for DeploySettings {
             ],
             wait_timeout: Duration::from_secs(120),
             stop_timeout: Duration::from_secs(10),
+            keep_releases: 10,
+            report_file: PathBuf::from("deployment_report.md"),
+            monitoring_compose_file: PathBuf::from("monitoring/docker-compose.yml"),
         }
     }
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmark: a no-op `gymops up` on a running three-service stack against a no-op
+# `docker-compose up -d` on the same compose file, in one hyperfine run.
+#   bench/deploy/run.sh        (RUNS=10; needs docker, docker-compose, hyperfine)
+# Each tool gets its own copy of the stack (projects benchdc and benchgy): docker-compose
+# and gymops compute config hashes differently, so on one shared project each would
+# recreate the other's containers every round instead of measuring a no-op.
+set -euo pipefail
+runs=${RUNS:-10}
+bench_root=$(cd "$(dirname "$0")/../.." && pwd)
+image=gymops-test-rootfs:3
+for tool in docker docker-compose hyperfine; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install $tool)" >&2; exit 1; }
+done
+(cd "$bench_root" && cargo build --release --locked --bin gymops)
+gymops="$bench_root/target/release/gymops"
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  rootfs=$(mktemp -d)
+  mkdir -p "$rootfs"/{usr,etc,tmp,proc,sys,dev,run,var/tmp,opt,data}
+  chmod 1777 "$rootfs"/{tmp,var/tmp,data}
+  for link in bin:usr/bin lib:usr/lib lib64:usr/lib64 sbin:usr/sbin; do ln -s "${link#*:}" "$rootfs/${link%%:*}"; done
+  tar -C "$rootfs" -cf - . | docker import --message "gymops test rig rootfs" - "$image" >/dev/null
+  rm -rf "$rootfs"
+fi
+dir=$(mktemp -d)
+cleanup() {
+  (cd "$dir" && docker-compose -p benchdc down -t 0 -v >/dev/null 2>&1 || true)
+  (cd "$dir" && "$gymops" -q down -t 0 >/dev/null 2>&1 || true)
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+cat > "$dir/docker-compose.yml" <<YAML
+services:
+  postgres:
+    image: $image
+    command: ["/usr/bin/sleep", "infinity"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro", "pgdata:/data"]
+    healthcheck: {test: ["CMD", "/usr/bin/true"], interval: 2s, retries: 3}
+  minio:
+    image: $image
+    command: ["/usr/bin/sleep", "infinity"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+  backend:
+    image: $image
+    command: ["/usr/bin/sleep", "infinity"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+    environment: {SPRING_PROFILES_ACTIVE: prod}
+    depends_on:
+      postgres: {condition: service_healthy}
+      minio: {condition: service_started}
+volumes:
+  pgdata:
+YAML
+cat > "$dir/gymops.yaml" <<YAML
+project: benchgy
+services:
+  postgres: {container: null}
+  minio: {container: null}
+  backend: {container: null}
+deploy:
+  gate: [containers]
+YAML
+cd "$dir"
+docker-compose -p benchdc up -d
+"$gymops" up
+echo "--- both stacks up; timing no-op runs"
+hyperfine -N --warmup 2 --runs "$runs" --export-json "$dir/deploy.json" \
+  --command-name "docker-compose up -d" "docker-compose -p benchdc up -d" \
+  --command-name "gymops up" "$gymops -q up"
+python3 - "$dir/deploy.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
+d, g = r["docker-compose up -d"], r["gymops up"]
+print(f"\nmedian: docker-compose up -d {d*1000:.0f} ms, gymops up {g*1000:.0f} ms, gymops/docker-compose = {g/d:.2f} (target <= 0.33)")
+PY
