@@ -286,7 +286,10 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
         1,
         "a no-op up records no new release: {history}"
     );
-    assert_eq!(report["release"], history["releases"][0]["id"], "the current release");
+    assert_eq!(
+        report["release"], history["releases"][0]["id"],
+        "the current release"
+    );
 
     // One service changed: only it is recreated.
     let (code, report, stderr) = up(&deployment, &[("MODE", "two")]);
@@ -726,4 +729,98 @@ fn monitoring_only_starts_the_monitoring_compose_file_as_its_own_project() {
         &format!("label=com.docker.compose.project={project}"),
     ]);
     assert!(left.is_empty());
+}
+
+#[test]
+fn up_builds_missing_images_honours_pull_never_and_rollback_takes_an_image() {
+    let deployment = Deployment::with_services("b", "", &["app"]);
+    let name = deployment.name.clone();
+    let context = deployment.dir.path().join("app");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("healthy"), "").unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {IMAGE}\nARG VERSION\nCOPY healthy /healthy\nLABEL gymops.test.version=$VERSION\n"),
+    )
+    .unwrap();
+    let compose = |version: u32| {
+        format!(
+            "services:\n  app:\n    build: {{context: ./app, args: {{VERSION: \"{version}\"}}}}\n    image: {name}app:built\n    command: [\"/usr/bin/sleep\", \"600\"]\n    volumes: [\"/usr:/usr:ro\", \"/etc:/etc:ro\"]\n    healthcheck: {{test: [\"CMD\", \"/usr/bin/test\", \"-f\", \"/healthy\"], interval: 1s, retries: 2}}\n"
+        )
+    };
+    std::fs::write(deployment.dir.path().join("docker-compose.yml"), compose(7)).unwrap();
+    let (code, report, stderr) = up(&deployment, &[]);
+    assert_eq!(code, 0, "the missing image is built: {stderr}");
+    assert_eq!(report["services"][0]["action"], "created");
+    let label = |image: &str| {
+        docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"gymops.test.version\"}}",
+            image,
+        ])
+    };
+    assert_eq!(label(&deployment.running_image("app")), "7");
+    let first = deployment.running_image("app");
+    docker_ok(&["tag", &first, &format!("{name}app:first")]);
+
+    // A changed build argument with --build: rebuilt and recreated.
+    std::fs::write(deployment.dir.path().join("docker-compose.yml"), compose(8)).unwrap();
+    let output = run(deployment.gymops().args(["up", "--build", "-o", "json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["services"][0]["action"], "recreated");
+    assert_eq!(label(&deployment.running_image("app")), "8");
+
+    // Roll back to a given image.
+    let output = run(deployment.gymops().args([
+        "rollback",
+        "--image",
+        &format!("{name}app:first"),
+        "--service",
+        "app",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(deployment.running_image("app"), first);
+
+    // --pull never: a missing image is an error before anything changes.
+    std::fs::write(
+        deployment.dir.path().join("missing.yml"),
+        format!("services:\n  app:\n    image: {name}app:nosuch\n"),
+    )
+    .unwrap();
+    let output = run(deployment
+        .gymops()
+        .args(["up", "--pull", "never", "-f", "missing.yml"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("is not on this engine"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(deployment.running_image("app"), first, "nothing changed");
+
+    // The engine unreachable: still every problem at once.
+    std::fs::write(
+        deployment.dir.path().join("unset.yml"),
+        format!("services:\n  app:\n    image: {name}app:${{UNSET_TAG}}\n"),
+    )
+    .unwrap();
+    let output = run(deployment
+        .gymops()
+        .env(
+            "DOCKER_HOST",
+            format!("tcp://127.0.0.1:{}", support::free_port()),
+        )
+        .args(["up", "-f", "unset.yml"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("preflight found 3 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Docker")
+            && stderr.contains("UNSET_TAG")
+            && stderr.contains(".env not found"),
+        "{stderr}"
+    );
 }

@@ -355,7 +355,21 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         )
     };
     let services = run::selection(&project, &args.services)?;
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine =
+        match Engine::connect(&settings.docker).await {
+            Ok(engine) => engine,
+            Err(err) => {
+                // Still every problem at once: the engine's, and what the files show.
+                let mut problems = vec![crate::error::describe(&err).0];
+                problems.extend(run::file_problems(&project, &ctx.loaded.env_file));
+                return Err(anyhow!(
+                "preflight found {} problem(s): {}",
+                problems.len(),
+                problems.join("; ")
+            ))
+            .hint("start the Docker engine (or fix DOCKER_HOST) and the rest; nothing was changed");
+            }
+        };
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops up", args.break_lock)?;
     let preflight_started = Instant::now();
     let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;

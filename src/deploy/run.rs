@@ -91,13 +91,8 @@ pub fn selection(project: &Project, named: &[String]) -> Result<Vec<String>> {
 }
 
 /// Everything wrong before anything changes, all at once.
-pub async fn preflight(
-    engine: &Engine,
-    project_name: &str,
-    project: &Project,
-    services: &[String],
-    env_file: &Path,
-) -> Vec<String> {
+/// The problems found without the engine: variables and the env file.
+pub fn file_problems(project: &Project, env_file: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, files) in &project.missing_variables {
         problems.push(format!(
@@ -108,6 +103,17 @@ pub async fn preflight(
     if !project.missing_variables.is_empty() && !env_file.exists() {
         problems.push(format!("env file {} not found", env_file.display()));
     }
+    problems
+}
+
+pub async fn preflight(
+    engine: &Engine,
+    project_name: &str,
+    project: &Project,
+    services: &[String],
+    env_file: &Path,
+) -> Vec<String> {
+    let mut problems = file_problems(project, env_file);
     for (key, network) in &project.model.networks {
         if network.external {
             let name = spec::resource_name(project_name, key, Some(network));
