@@ -62,23 +62,7 @@ pub async fn send(ctx: &Context, args: &AlertSendArgs) -> Result<ExitStatus> {
     };
     ctx.printer
         .emit_result(&report, None, |printer| render(printer, &deliveries))?;
-    let failed: Vec<String> = deliveries
-        .iter()
-        .filter(|d| !d.delivered)
-        .map(|d| {
-            format!(
-                "{} after {} attempt(s): {}",
-                d.channel.label(),
-                d.attempts,
-                d.error.as_deref().unwrap_or("failed")
-            )
-        })
-        .collect();
-    if !failed.is_empty() {
-        return Err(anyhow!("alert not delivered: {}", failed.join("; "))).hint(
-            "check the receiver and the notify.* settings (`gymops config check`); transient failures were retried",
-        );
-    }
+    crate::notify::delivered_or_error("alert", &deliveries)?;
     Ok(Status::Ok)
 }
 

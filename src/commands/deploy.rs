@@ -231,6 +231,19 @@ async fn attempt(
     })
 }
 
+/// Every preflight problem in one error, or Ok when there is none.
+fn refuse(problems: &[String], hint: &str) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "preflight found {} problem(s): {}",
+        problems.len(),
+        problems.join("; ")
+    ))
+    .hint(hint.to_string())
+}
+
 fn releases_path(ctx: &Context) -> std::path::PathBuf {
     ctx.loaded
         .resolve_path(&ctx.settings().metrics.releases_file)
@@ -355,32 +368,23 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         )
     };
     let services = run::selection(&project, &args.services)?;
-    let engine =
-        match Engine::connect(&settings.docker).await {
-            Ok(engine) => engine,
-            Err(err) => {
-                // Still every problem at once: the engine's, and what the files show.
-                let mut problems = vec![crate::error::describe(&err).0];
-                problems.extend(run::file_problems(&project, &ctx.loaded.env_file));
-                return Err(anyhow!(
-                "preflight found {} problem(s): {}",
-                problems.len(),
-                problems.join("; ")
-            ))
-            .hint("start the Docker engine (or fix DOCKER_HOST) and the rest; nothing was changed");
-            }
-        };
+    let engine = match Engine::connect(&settings.docker).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            // Still every problem at once: the engine's, and what the files show.
+            let mut problems = vec![crate::error::describe(&err).0];
+            problems.extend(run::file_problems(&project, &ctx.loaded.env_file));
+            refuse(
+                &problems,
+                "start the Docker engine (or fix DOCKER_HOST) and the rest; nothing was changed",
+            )?;
+            return Err(err);
+        }
+    };
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops up", args.break_lock)?;
     let preflight_started = Instant::now();
     let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;
-    if !problems.is_empty() {
-        return Err(anyhow!(
-            "preflight found {} problem(s): {}",
-            problems.len(),
-            problems.join("; ")
-        ))
-        .hint("fix them and run up again; nothing was changed");
-    }
+    refuse(&problems, "fix them and run up again; nothing was changed")?;
     let preflight_ms = preflight_started.elapsed().as_millis() as u64;
     let history = crate::release::load(&releases_path(ctx))?;
     let environment = environment();
@@ -520,14 +524,10 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let services = run::selection(&project, &wanted)?;
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops rollback", args.break_lock)?;
     let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;
-    if !problems.is_empty() {
-        return Err(anyhow!(
-            "preflight found {} problem(s): {}",
-            problems.len(),
-            problems.join("; ")
-        ))
-        .hint("fix them and run rollback again; nothing was changed");
-    }
+    refuse(
+        &problems,
+        "fix them and run rollback again; nothing was changed",
+    )?;
     let environment = environment();
     let working_dir = ctx.loaded.resolve_path(std::path::Path::new("."));
     let plan = UpPlan {
@@ -940,8 +940,8 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
         });
     }
     let mut failed = false;
-    for network in engine.project_networks(&name).await? {
-        let result = match engine.remove_network(&network).await {
+    let mut removal = |kind: &'static str, name: String, result: Result<()>| {
+        let result = match result {
             Ok(()) => "removed".to_string(),
             Err(err) => {
                 failed = true;
@@ -949,26 +949,19 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
             }
         };
         steps.push(Step {
-            kind: "network",
-            name: network,
+            kind,
+            name,
             service: None,
             result,
         });
+    };
+    for network in engine.project_networks(&name).await? {
+        let result = engine.remove_network(&network).await;
+        removal("network", network, result);
     }
     for volume in volumes {
-        let result = match engine.remove_volume(&volume).await {
-            Ok(()) => "removed".to_string(),
-            Err(err) => {
-                failed = true;
-                crate::error::describe(&err).0
-            }
-        };
-        steps.push(Step {
-            kind: "volume",
-            name: volume,
-            service: None,
-            result,
-        });
+        let result = engine.remove_volume(&volume).await;
+        removal("volume", volume, result);
     }
     ctx.printer
         .emit_result(&steps, None, |printer| render_steps(printer, &steps))?;

@@ -193,12 +193,7 @@ pub async fn round(
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;
     let checked_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let running: Vec<&crate::docker::ContainerFacts> = states
-        .iter()
-        .filter_map(|state| state.container.as_ref())
-        .filter(|container| container.state == "running")
-        .collect();
-    let mut readings = engine.usages(&running).await.into_iter();
+    let mut readings = engine.running_usages(&states).await.into_iter();
     let per_container = states.into_iter().map(|state| {
         let service = state.service;
         let container = match state.container {

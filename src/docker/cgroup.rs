@@ -265,11 +265,7 @@ pub fn usage(before: &Counters, after: &Counters) -> Usage {
         cpu_percent,
         memory_used_bytes: used,
         memory_limit_bytes: limit,
-        memory_percent: if limit > 0 {
-            used as f64 / limit as f64 * 100.0
-        } else {
-            0.0
-        },
+        memory_percent: super::stats::memory_percent(used, limit),
         net_rx_bytes: after.net_rx,
         net_tx_bytes: after.net_tx,
         block_read_bytes: after.block_read,

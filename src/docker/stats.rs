@@ -74,6 +74,15 @@ pub fn memory_used(stats: &ContainerStatsResponse) -> u64 {
     }
 }
 
+/// Share of the limit in use, as the CLI shows it (0 without a limit).
+pub fn memory_percent(used: u64, limit: u64) -> f64 {
+    if limit > 0 {
+        used as f64 / limit as f64 * 100.0
+    } else {
+        0.0
+    }
+}
+
 pub fn usage(stats: &ContainerStatsResponse) -> Usage {
     let used = memory_used(stats);
     let limit = stats
@@ -102,11 +111,7 @@ pub fn usage(stats: &ContainerStatsResponse) -> Usage {
         cpu_percent: cpu_percent(stats),
         memory_used_bytes: used,
         memory_limit_bytes: limit,
-        memory_percent: if limit > 0 {
-            used as f64 / limit as f64 * 100.0
-        } else {
-            0.0
-        },
+        memory_percent: memory_percent(used, limit),
         net_rx_bytes: rx,
         net_tx_bytes: tx,
         block_read_bytes: read,
@@ -175,6 +180,16 @@ impl Engine {
             },
         ))
         .await
+    }
+
+    /// [`Engine::usages`] of the running containers among these services, in their order.
+    pub async fn running_usages(&self, states: &[super::ServiceState]) -> Vec<Result<Usage>> {
+        let running: Vec<&super::ContainerFacts> = states
+            .iter()
+            .filter_map(|state| state.container.as_ref())
+            .filter(|container| container.state == "running")
+            .collect();
+        self.usages(&running).await
     }
 
     /// One stats sample with the previous CPU reading filled in (the engine samples twice,

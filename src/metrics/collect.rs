@@ -95,12 +95,7 @@ async fn containers(settings: &Settings) -> Result<Vec<ContainerSample>> {
     let engine = Engine::connect(&settings.docker).await?;
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;
-    let running: Vec<&crate::docker::ContainerFacts> = states
-        .iter()
-        .filter_map(|state| state.container.as_ref())
-        .filter(|container| container.state == "running")
-        .collect();
-    let mut readings = engine.usages(&running).await.into_iter();
+    let mut readings = engine.running_usages(&states).await.into_iter();
     Ok(states
         .into_iter()
         .map(|state| {

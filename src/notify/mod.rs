@@ -84,6 +84,28 @@ fn event_id(time: DateTime<Utc>) -> String {
     )
 }
 
+/// The error for deliveries that failed (`what` was not delivered), or Ok when all arrived.
+pub fn delivered_or_error(what: &str, deliveries: &[Delivery]) -> Result<()> {
+    let failed: Vec<String> = deliveries
+        .iter()
+        .filter(|d| !d.delivered)
+        .map(|d| {
+            format!(
+                "{} after {} attempt(s): {}",
+                d.channel.label(),
+                d.attempts,
+                d.error.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!("{what} not delivered: {}", failed.join("; "))).hint(
+        "check the receiver and the notify.* settings (`gymops config check`); transient failures were retried",
+    )
+}
+
 /// This machine's name, for the reader of a notification.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

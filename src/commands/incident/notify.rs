@@ -92,22 +92,6 @@ pub async fn run(ctx: &Context, args: &IncidentNotifyArgs) -> Result<ExitStatus>
             ));
         }
     }
-    let failed: Vec<String> = deliveries
-        .iter()
-        .filter(|d| !d.delivered)
-        .map(|d| {
-            format!(
-                "{} after {} attempt(s): {}",
-                d.channel.label(),
-                d.attempts,
-                d.error.as_deref().unwrap_or("failed")
-            )
-        })
-        .collect();
-    if !failed.is_empty() {
-        return Err(anyhow!("notice not delivered: {}", failed.join("; "))).hint(
-            "check the receiver and the notify.* settings (`gymops config check`); transient failures were retried",
-        );
-    }
+    crate::notify::delivered_or_error("notice", &deliveries)?;
     Ok(Status::Ok)
 }
