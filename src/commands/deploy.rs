@@ -469,7 +469,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let name = project_name(ctx);
     let engine = Engine::connect(&settings.docker).await?;
     if args.list {
-        return list_releases(ctx, &engine, &name, &history, true).await;
+        return list_releases(ctx, Some(&engine), &name, &history, true).await;
     }
     let project = load(ctx, &args.files.files)?;
     let mut pins = HashMap::new();
@@ -554,8 +554,18 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
 
 pub async fn releases(ctx: &Context) -> Result<ExitStatus> {
     let history = crate::release::load(&releases_path(ctx))?;
-    let engine = Engine::connect(&ctx.settings().docker).await?;
-    list_releases(ctx, &engine, &project_name(ctx), &history, false).await
+    // The history is a file: list it even when the engine cannot say which images it keeps.
+    let engine = match Engine::connect(&ctx.settings().docker).await {
+        Ok(engine) => Some(engine),
+        Err(err) => {
+            ctx.printer.warn(&format!(
+                "cannot tell which images are kept: {}",
+                crate::error::describe(&err).0
+            ));
+            None
+        }
+    };
+    list_releases(ctx, engine.as_ref(), &project_name(ctx), &history, false).await
 }
 
 #[derive(Debug, Serialize)]
@@ -563,13 +573,30 @@ struct ReleaseRow<'a> {
     #[serde(flatten)]
     release: &'a crate::release::Release,
     current: bool,
-    /// Whether every image of the release is still on the engine.
-    images_kept: bool,
+    /// Whether every image of the release is still on the engine (null: unknown).
+    images_kept: Option<bool>,
+}
+
+/// Whether the engine still has every image of a release.
+async fn images_kept(
+    engine: &Engine,
+    project: &str,
+    release: &crate::release::Release,
+) -> Result<bool> {
+    for (service, entry) in &release.services {
+        let by_tag = pinned(engine, project, service, release)
+            .await?
+            .is_some_and(|(reference, id)| reference != id);
+        if !by_tag && engine.image_id(&entry.image_id).await?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 async fn list_releases(
     ctx: &Context,
-    engine: &Engine,
+    engine: Option<&Engine>,
     project: &str,
     history: &crate::release::History,
     candidates_only: bool,
@@ -583,20 +610,10 @@ async fn list_releases(
         if candidates_only && is_current {
             continue;
         }
-        let mut kept = true;
-        for service in release.services.keys() {
-            if pinned(engine, project, service, release)
-                .await?
-                .map(|(reference, id)| reference == id)
-                .unwrap_or(true)
-                && engine
-                    .image_id(&release.services[service].image_id)
-                    .await?
-                    .is_none()
-            {
-                kept = false;
-            }
-        }
+        let kept = match engine {
+            Some(engine) => Some(images_kept(engine, project, release).await?),
+            None => None,
+        };
         rows.push(ReleaseRow {
             release,
             current: is_current,
@@ -631,7 +648,11 @@ async fn list_releases(
                         Cell::new(&row.release.kind),
                         Cell::new(&row.release.operator),
                         Cell::new(services),
-                        Cell::new(if row.images_kept { "kept" } else { "missing" }),
+                        Cell::new(match row.images_kept {
+                            Some(true) => "kept",
+                            Some(false) => "missing",
+                            None => "unknown",
+                        }),
                     ]
                 })
                 .collect(),
@@ -910,6 +931,7 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
     // The compose files only give the order; down works from the engine's labels.
     let project = load(ctx, &args.files.files).ok();
     let engine = Engine::connect(&settings.docker).await?;
+    let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops down", false)?;
     let volumes = if args.volumes {
         let volumes = engine.project_volumes(&name).await?;
         if !volumes.is_empty() && !args.yes {
