@@ -133,11 +133,25 @@ impl Engine {
                 if let Some(error) = info.error_detail.and_then(|e| e.message) {
                     return Err(anyhow!("cannot pull {reference}: {error}"));
                 }
-                let line = [info.id.unwrap_or_default(), info.status.unwrap_or_default()]
-                    .into_iter()
-                    .filter(|p| !p.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                // `a1b2c3 Downloading 12.0 MiB / 40.0 MiB (30%)`
+                let bytes = info.progress_detail.and_then(|d| match (d.current, d.total) {
+                    (Some(current), Some(total)) if total > 0 => Some(format!(
+                        "{} / {} ({}%)",
+                        crate::output::human_bytes(current.max(0) as u64),
+                        crate::output::human_bytes(total as u64),
+                        current.max(0) * 100 / total
+                    )),
+                    _ => None,
+                });
+                let line = [
+                    info.id.unwrap_or_default(),
+                    info.status.unwrap_or_default(),
+                    bytes.unwrap_or_default(),
+                ]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
                 progress(&line);
             }
             Ok(())
