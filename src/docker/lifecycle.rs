@@ -134,15 +134,17 @@ impl Engine {
                     return Err(anyhow!("cannot pull {reference}: {error}"));
                 }
                 // `a1b2c3 Downloading 12.0 MiB / 40.0 MiB (30%)`
-                let bytes = info.progress_detail.and_then(|d| match (d.current, d.total) {
-                    (Some(current), Some(total)) if total > 0 => Some(format!(
-                        "{} / {} ({}%)",
-                        crate::output::human_bytes(current.max(0) as u64),
-                        crate::output::human_bytes(total as u64),
-                        current.max(0) * 100 / total
-                    )),
-                    _ => None,
-                });
+                let bytes = info
+                    .progress_detail
+                    .and_then(|d| match (d.current, d.total) {
+                        (Some(current), Some(total)) if total > 0 => Some(format!(
+                            "{} / {} ({}%)",
+                            crate::output::human_bytes(current.max(0) as u64),
+                            crate::output::human_bytes(total as u64),
+                            current.max(0) * 100 / total
+                        )),
+                        _ => None,
+                    });
                 let line = [
                     info.id.unwrap_or_default(),
                     info.status.unwrap_or_default(),
