@@ -25,7 +25,7 @@ fi
 dir=$(mktemp -d)
 cleanup() {
   (cd "$dir" && docker-compose -p benchdc down -t 0 -v >/dev/null 2>&1 || true)
-  (cd "$dir" && "$gymops" -q down -t 0 >/dev/null 2>&1 || true)
+  (cd "$dir" && "$gymops" -q down -t 0 --volumes --yes >/dev/null 2>&1 || true)
   # The release tags gymops keeps for rollback.
   docker images --format '{{.Repository}}:{{.Tag}}' | grep '^gymops-release/benchgy-' | xargs -r docker rmi >/dev/null 2>&1 || true
   rm -rf "$dir"
