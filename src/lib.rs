@@ -49,7 +49,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     for warning in &loaded.warnings {
         printer.warn(warning);
     }
-    let ctx = Context { printer, loaded };
+    let ctx = Context {
+        printer,
+        loaded,
+        environment,
+    };
     match &cli.command {
         Command::Health(args) => commands::health::run(&ctx, args).await,
         Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => {

@@ -1,6 +1,6 @@
 //! `gymops up`, `down`, `stop`, `start`, `restart` (also under `gymops service`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -20,22 +20,15 @@ use crate::exit::{ExitStatus, Status};
 use crate::output::Printer;
 use crate::probe::{self, HealthPlan, HealthReport};
 
-fn environment() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
-fn load(ctx: &Context, files: &[std::path::PathBuf]) -> Result<Project> {
-    crate::compose::load(
-        &super::service_config::files(ctx, files),
-        Some(&ctx.loaded.env_file),
-        &environment(),
-    )
-}
-
 fn project_name(ctx: &Context) -> String {
     spec::project_name(&ctx.settings().project)
+}
+
+/// A stop's grace period: `-t SECONDS`, else deploy.stop_timeout.
+fn grace(ctx: &Context, seconds: Option<u64>) -> Duration {
+    seconds
+        .map(Duration::from_secs)
+        .unwrap_or(ctx.settings().deploy.stop_timeout)
 }
 
 /// The monitoring stack's own compose project.
@@ -358,11 +351,11 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
                 "generate the monitoring stack with `gymops monitoring init`, or set deploy.monitoring_compose_file",
             );
         }
-        let project = crate::compose::load(&[file], Some(&ctx.loaded.env_file), &environment())?;
+        let project = crate::compose::load(&[file], Some(&ctx.loaded.env_file), &ctx.environment)?;
         (project, monitoring_project(ctx), Vec::new())
     } else {
         (
-            load(ctx, &args.files.files)?,
+            super::service_config::load(ctx, &args.files.files)?,
             project_name(ctx),
             settings.deploy.gate.clone(),
         )
@@ -387,7 +380,6 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     refuse(&problems, "fix them and run up again; nothing was changed")?;
     let preflight_ms = preflight_started.elapsed().as_millis() as u64;
     let history = crate::release::load(&releases_path(ctx))?;
-    let environment = environment();
     let working_dir = ctx.loaded.resolve_path(std::path::Path::new("."));
     let no_pins = HashMap::new();
     let plan = UpPlan {
@@ -399,7 +391,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         wait_timeout: args.wait_timeout.unwrap_or(settings.deploy.wait_timeout),
         stop_timeout: settings.deploy.stop_timeout,
         working_dir: &working_dir,
-        environment: &environment,
+        environment: &ctx.environment,
         images: &no_pins,
     };
     let mut report = attempt(ctx, &engine, &plan, "up", &gate).await?;
@@ -471,7 +463,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     if args.list {
         return list_releases(ctx, Some(&engine), &name, &history, true).await;
     }
-    let project = load(ctx, &args.files.files)?;
+    let project = super::service_config::load(ctx, &args.files.files)?;
     let mut pins = HashMap::new();
     let target = if let Some(image) = &args.image {
         let id = engine
@@ -528,7 +520,6 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
         &problems,
         "fix them and run rollback again; nothing was changed",
     )?;
-    let environment = environment();
     let working_dir = ctx.loaded.resolve_path(std::path::Path::new("."));
     let plan = UpPlan {
         project_name: &name,
@@ -539,7 +530,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
         wait_timeout: args.wait_timeout.unwrap_or(settings.deploy.wait_timeout),
         stop_timeout: settings.deploy.stop_timeout,
         working_dir: &working_dir,
-        environment: &environment,
+        environment: &ctx.environment,
         images: &pins,
     };
     let mut report = attempt(ctx, &engine, &plan, "rollback", &settings.deploy.gate).await?;
@@ -924,12 +915,9 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
     } else {
         project_name(ctx)
     };
-    let timeout = args
-        .timeout
-        .map(Duration::from_secs)
-        .unwrap_or(settings.deploy.stop_timeout);
+    let timeout = grace(ctx, args.timeout);
     // The compose files only give the order; down works from the engine's labels.
-    let project = load(ctx, &args.files.files).ok();
+    let project = super::service_config::load(ctx, &args.files.files).ok();
     let engine = Engine::connect(&settings.docker).await?;
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops down", false)?;
     let volumes = if args.volumes {
@@ -1000,11 +988,8 @@ pub enum Verb {
 pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let name = project_name(ctx);
-    let timeout = args
-        .timeout
-        .map(Duration::from_secs)
-        .unwrap_or(settings.deploy.stop_timeout);
-    let project = load(ctx, &args.files.files).ok();
+    let timeout = grace(ctx, args.timeout);
+    let project = super::service_config::load(ctx, &args.files.files).ok();
     let engine = Engine::connect(&settings.docker).await?;
     let containers = ordered(engine.project_containers(&name).await?, project.as_ref());
     for service in &args.services {

@@ -30,6 +30,8 @@ use crate::settings::{Loaded, Settings};
 pub struct Context {
     pub printer: Printer,
     pub loaded: Loaded,
+    /// The process environment, read once (compose interpolation and containers' values).
+    pub environment: std::collections::BTreeMap<String, String>,
 }
 
 impl Context {

@@ -31,15 +31,18 @@ pub fn files(ctx: &Context, flags: &[PathBuf]) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-pub fn run(ctx: &Context, args: &ServiceConfigArgs) -> Result<ExitStatus> {
-    let environment: std::collections::BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let project = crate::compose::load(
-        &files(ctx, &args.files),
+/// The compose project of `-f` files or the selected environment, with the environment's
+/// env file and the process environment.
+pub fn load(ctx: &Context, flags: &[PathBuf]) -> Result<crate::compose::Project> {
+    crate::compose::load(
+        &files(ctx, flags),
         Some(&ctx.loaded.env_file),
-        &environment,
-    )?;
+        &ctx.environment,
+    )
+}
+
+pub fn run(ctx: &Context, args: &ServiceConfigArgs) -> Result<ExitStatus> {
+    let project = load(ctx, &args.files)?;
     for (name, files) in &project.missing_variables {
         ctx.printer.warn(&format!(
             "variable {name} is not set (used in {}); an empty string is used — set it in the environment or {}",

@@ -118,20 +118,17 @@ async fn health(settings: &Settings) -> Result<Captured> {
 /// `ps`, `perf stats` and the error lines: one engine connection, captures in parallel.
 async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evidence> {
     let started = Instant::now();
-    let engine = match tokio::time::timeout(timeout, Engine::connect(&settings.docker)).await {
-        Ok(Ok(engine)) => engine,
-        Ok(Err(err)) => {
-            let elapsed = started.elapsed().as_millis() as u64;
-            return ["ps", "stats", "logs"]
-                .iter()
-                .map(|name| unavailable(name, &err, elapsed))
-                .collect();
-        }
-        Err(_) => {
-            let err = anyhow!(
+    let connected = tokio::time::timeout(timeout, Engine::connect(&settings.docker))
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
                 "Docker did not answer within {}",
                 humantime::format_duration(timeout)
-            );
+            ))
+        });
+    let engine = match connected {
+        Ok(engine) => engine,
+        Err(err) => {
             let elapsed = started.elapsed().as_millis() as u64;
             return ["ps", "stats", "logs"]
                 .iter()
@@ -196,28 +193,24 @@ async fn logs(
 ) -> Vec<Evidence> {
     let started = Instant::now();
     let services: Vec<String> = settings.services.keys().cloned().collect();
-    let states =
-        match tokio::time::timeout(timeout, engine.service_states(settings, &services)).await {
-            Ok(Ok(states)) => states,
-            Ok(Err(err)) => {
-                return vec![unavailable(
-                    "logs",
-                    &err,
-                    started.elapsed().as_millis() as u64,
-                )]
-            }
-            Err(_) => {
-                let err = anyhow!(
-                    "no container list within {}",
-                    humantime::format_duration(timeout)
-                );
-                return vec![unavailable(
-                    "logs",
-                    &err,
-                    started.elapsed().as_millis() as u64,
-                )];
-            }
-        };
+    let listed = tokio::time::timeout(timeout, engine.service_states(settings, &services))
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "no container list within {}",
+                humantime::format_duration(timeout)
+            ))
+        });
+    let states = match listed {
+        Ok(states) => states,
+        Err(err) => {
+            return vec![unavailable(
+                "logs",
+                &err,
+                started.elapsed().as_millis() as u64,
+            )]
+        }
+    };
     let _ = std::fs::create_dir_all(dir.join("logs"));
     let keep = settings.incident.error_lines;
     let captures = states.into_iter().map(|state| {

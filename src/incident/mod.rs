@@ -156,6 +156,21 @@ pub struct Notice {
     pub delivered: bool,
 }
 
+impl Notice {
+    /// One notice per delivery of a message to `audience`.
+    pub fn from_deliveries(audience: &str, deliveries: &[crate::notify::Delivery]) -> Vec<Notice> {
+        deliveries
+            .iter()
+            .map(|d| Notice {
+                time: Utc::now(),
+                audience: audience.to_string(),
+                channel: d.channel.label().into(),
+                delivered: d.delivered,
+            })
+            .collect()
+    }
+}
+
 /// The whole record, as `incident.json` holds it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Incident {

@@ -102,15 +102,7 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
                     delivery.error.as_deref().unwrap_or("failed")
                 ));
             }
-            let sent: Vec<Notice> = deliveries
-                .iter()
-                .map(|d| Notice {
-                    time: Utc::now(),
-                    audience: "internal".into(),
-                    channel: d.channel.label().into(),
-                    delivered: d.delivered,
-                })
-                .collect();
+            let sent = Notice::from_deliveries("internal", &deliveries);
             if !sent.is_empty() {
                 incident = store
                     .modify(&id, "gymops incident new", |record| {

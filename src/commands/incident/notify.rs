@@ -2,7 +2,6 @@
 //! through the notifier and recorded on the incident.
 
 use anyhow::{anyhow, Result};
-use chrono::Utc;
 use serde::Serialize;
 
 use super::{store, Context};
@@ -59,15 +58,7 @@ pub async fn run(ctx: &Context, args: &IncidentNotifyArgs) -> Result<ExitStatus>
             .detail("audience", audience)
             .detail("state", incident.state.label());
         deliveries = notifier.send_all(&event, &args.channel).await;
-        let sent: Vec<Notice> = deliveries
-            .iter()
-            .map(|d| Notice {
-                time: Utc::now(),
-                audience: audience.into(),
-                channel: d.channel.label().into(),
-                delivered: d.delivered,
-            })
-            .collect();
+        let sent = Notice::from_deliveries(audience, &deliveries);
         store
             .modify(&incident.id, "gymops incident notify", |record| {
                 record.notices.extend(sent);
