@@ -494,7 +494,7 @@ pub struct BackupCreateArgs {
     /// Compression [default: backup.compression, zstd]
     #[arg(long = "compress", value_enum, value_name = "ALGORITHM")]
     pub compression: Option<crate::settings::Compression>,
-    /// Compression level [default: zstd 3, gzip 6]
+    /// Compression level [default: zstd 1, gzip 6]
     #[arg(long, value_name = "N")]
     pub level: Option<i32>,
     /// Encrypt to this age public key (age1...); repeat for several [default: backup.recipients]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Backup and restore benchmark (issue: backups, item 8), run by hand:
-#   bench/backup/run.sh
+#   bench/backup/run.sh              (ROUNDS=5 backup rounds, RUNS=3 restore runs; ONLY=restore)
 # On the guide-shaped stack (bench/stack.sh) with the realistic gym database
-# (../shared/bench/gym_dataset.sql, about 1 GB), in one hyperfine run each:
+# (../shared/bench/gym_dataset.sql, about 1 GB):
 #   backup:  gymops backup create --compress zstd --recipient AGE_KEY
 #            vs the guide-style `docker exec pg_dump | gzip | openssl enc -aes-256-cbc`
 #            vs the limit, `docker exec pg_dump > /dev/null`
@@ -36,12 +36,14 @@ head -c 32 /dev/urandom | base64 > openssl.pass
 dump="docker exec fitness_gym_postgres $PGBIN/pg_dump -h /var/run/postgresql -U postgres fitness_gym"
 
 if [ "${ONLY:-}" != restore ]; then
-hyperfine --runs "$runs" --export-markdown backup.md \
+# Interleaved rounds (bench/rounds.py): the VM's speed drifts over minutes, and hyperfine's
+# consecutive runs of one command would share that drift.
+python3 "$here/../rounds.py" --rounds "${ROUNDS:-5}" --reference limit --baseline "guide (pg_dump, gzip, openssl enc)" --export backup.md \
   --prepare "rm -rf $stack_dir/backups $stack_dir/guide.sql.gz.enc" \
-  -n "gymops backup create (zstd + age)" "$gymops -q backup create --compress zstd --recipient $recipient" \
-  -n "pg_dump | gzip | openssl enc (guide)" "bash -o pipefail -c '$dump | gzip | openssl enc -aes-256-cbc -pbkdf2 -salt -pass file:openssl.pass > guide.sql.gz.enc'" \
-  -n "pg_dump > /dev/null (limit)" "bash -o pipefail -c '$dump > /dev/null'"
-
+  "gymops backup create (zstd + age)=$gymops -q backup create --compress zstd --recipient $recipient" \
+  "gymops backup create --level 3=$gymops -q backup create --compress zstd --level 3 --recipient $recipient" \
+  "guide (pg_dump, gzip, openssl enc)=$dump | gzip | openssl enc -aes-256-cbc -pbkdf2 -salt -pass file:openssl.pass > guide.sql.gz.enc" \
+  "limit=$dump > /dev/null"
 fi
 rm -rf backups
 /usr/bin/time -v "$gymops" -q backup create --compress zstd --recipient "$recipient" 2> time.txt

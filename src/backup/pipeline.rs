@@ -39,7 +39,7 @@ pub enum Decrypt {
 
 pub fn default_level(compression: Compression) -> i32 {
     match compression {
-        Compression::Zstd => 3,
+        Compression::Zstd => 1,
         Compression::Gzip => 6,
         Compression::None => 0,
     }

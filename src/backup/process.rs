@@ -4,10 +4,11 @@
 //! standard error at the end. Argument vectors only; passwords only in the environment.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use bollard::container::LogOutput;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -16,8 +17,14 @@ use tokio::task::JoinHandle;
 use crate::docker::Engine;
 use crate::settings::Secret;
 
-/// Chunks in flight between a process and the pipeline; with 64 KiB reads, at most a few MiB.
-pub const CHANNEL_DEPTH: usize = 16;
+/// Chunks in flight between a process and the pipeline: at most a few MiB.
+pub const CHANNEL_DEPTH: usize = 8;
+/// Output is handed on in chunks of about this size. A process writes its output a few KiB
+/// at a time; passing each piece on would wake the pipeline thread a hundred thousand times
+/// per GiB, which costs more CPU than the copy into a larger chunk.
+const CHUNK: usize = 256 * 1024;
+/// Output waits at most this long for more to join it.
+const LINGER: Duration = Duration::from_millis(100);
 /// How much of standard error is kept (the end of it: where the error is).
 const STDERR_TAIL: usize = 64 * 1024;
 
@@ -97,6 +104,32 @@ fn keep_tail(buffer: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Gathers small output pieces into chunks of about [`CHUNK`] bytes.
+#[derive(Default)]
+struct Gather {
+    pending: BytesMut,
+}
+
+impl Gather {
+    /// Add a piece; a full chunk comes back when there is one.
+    fn push(&mut self, piece: &[u8]) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            self.pending.reserve(CHUNK + piece.len());
+        }
+        self.pending.extend_from_slice(piece);
+        (self.pending.len() >= CHUNK).then(|| self.take())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// What has gathered so far (empty when nothing has).
+    fn take(&mut self) -> Bytes {
+        self.pending.split().freeze()
+    }
+}
+
 /// Write the chunks to a process's input, then close it (EOF); stop when it stops reading.
 async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut chunks: mpsc::Receiver<Bytes>, mut input: W) {
     while let Some(chunk) = chunks.recv().await {
@@ -154,15 +187,37 @@ impl Runner {
                     let feeder = input.map(|input| tokio::spawn(feed(in_rx, input)));
                     let mut stderr = Vec::new();
                     let mut reader_gone = false;
-                    while let Some(item) = output.next().await {
+                    let mut gather = Gather::default();
+                    let linger = tokio::time::sleep(LINGER);
+                    tokio::pin!(linger);
+                    loop {
+                        let item = tokio::select! {
+                            biased;
+                            item = output.next() => item,
+                            _ = &mut linger, if !gather.is_empty() => {
+                                if out_tx.send(gather.take()).await.is_err() {
+                                    reader_gone = true;
+                                    break;
+                                }
+                                continue;
+                            }
+                        };
+                        let Some(item) = item else {
+                            break;
+                        };
                         match item {
                             Ok(LogOutput::StdOut { message })
                             | Ok(LogOutput::Console { message }) => {
-                                if !reader_gone && out_tx.send(message).await.is_err() {
-                                    // The pipeline stopped reading: stop the process by closing
-                                    // the attachment (it gets EPIPE on its next write).
-                                    reader_gone = true;
-                                    break;
+                                if gather.is_empty() {
+                                    linger.as_mut().reset(tokio::time::Instant::now() + LINGER);
+                                }
+                                if let Some(chunk) = gather.push(&message) {
+                                    if out_tx.send(chunk).await.is_err() {
+                                        // The pipeline stopped reading: stop the process by
+                                        // closing the attachment (EPIPE on its next write).
+                                        reader_gone = true;
+                                        break;
+                                    }
                                 }
                             }
                             Ok(LogOutput::StdErr { message }) => keep_tail(&mut stderr, &message),
@@ -175,6 +230,9 @@ impl Runner {
                                 break;
                             }
                         }
+                    }
+                    if !reader_gone && !gather.is_empty() {
+                        let _ = out_tx.send(gather.take()).await;
                     }
                     drop(output);
                     drop(out_tx);
@@ -240,20 +298,33 @@ impl Runner {
                         }
                         tail
                     });
-                    let mut buffer = vec![0u8; 64 * 1024];
+                    // A pipe holds 64 KiB: reads that fill a chunk come in a few passes, and
+                    // a chunk goes on when it is full or the process pauses.
+                    let mut buffer = BytesMut::with_capacity(CHUNK);
                     loop {
-                        match stdout.read(&mut buffer).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                if out_tx
-                                    .send(Bytes::copy_from_slice(&buffer[..n]))
-                                    .await
-                                    .is_err()
-                                {
-                                    let _ = child.start_kill();
-                                    break;
-                                }
+                        let read = if buffer.is_empty() {
+                            stdout.read_buf(&mut buffer).await
+                        } else {
+                            match tokio::time::timeout(LINGER, stdout.read_buf(&mut buffer)).await {
+                                Ok(read) => read,
+                                Err(_) => Ok(usize::MAX),
                             }
+                        };
+                        let (end, send) = match read {
+                            Ok(0) | Err(_) => (true, !buffer.is_empty()),
+                            Ok(usize::MAX) => (false, true),
+                            Ok(_) => (false, buffer.len() >= CHUNK),
+                        };
+                        if send {
+                            let chunk =
+                                std::mem::replace(&mut buffer, BytesMut::with_capacity(CHUNK));
+                            if out_tx.send(chunk.freeze()).await.is_err() {
+                                let _ = child.start_kill();
+                                break;
+                            }
+                        }
+                        if end {
+                            break;
                         }
                     }
                     drop(out_tx);
@@ -275,5 +346,34 @@ impl Runner {
             stdin: with_stdin.then_some(in_tx),
             done,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_pieces_gather_into_chunks_and_nothing_is_lost() {
+        let mut gather = Gather::default();
+        let mut out = Vec::new();
+        let mut chunks = 0;
+        for i in 0..1000u32 {
+            let piece = vec![(i % 251) as u8; 4096 + (i as usize % 7)];
+            if let Some(chunk) = gather.push(&piece) {
+                assert!(chunk.len() >= CHUNK);
+                assert!(chunk.len() < CHUNK + 4096 + 7);
+                out.extend_from_slice(&chunk);
+                chunks += 1;
+            }
+        }
+        assert!(!gather.is_empty());
+        out.extend_from_slice(&gather.take());
+        assert!(gather.is_empty());
+        let expected: Vec<u8> = (0..1000u32)
+            .flat_map(|i| vec![(i % 251) as u8; 4096 + (i as usize % 7)])
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!(chunks, expected.len() / CHUNK);
     }
 }

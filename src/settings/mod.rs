@@ -524,7 +524,7 @@ pub struct BackupSettings {
     pub dir: PathBuf,
     pub format: DumpFormat,
     pub compression: Compression,
-    /// Compression level; unset: zstd 3, gzip 6.
+    /// Compression level; unset: zstd 1, gzip 6.
     pub level: Option<i32>,
     /// age X25519 recipients (public keys, `age1...`): only public keys on the backup host.
     pub recipients: Vec<String>,

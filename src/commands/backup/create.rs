@@ -115,7 +115,8 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         .unwrap_or(default_level(compression));
     match compression {
         Compression::Zstd if !(1..=22).contains(&level) => {
-            return Err(anyhow!("zstd level {level} is not 1-22")).hint("3 is fast, 19 is small");
+            return Err(anyhow!("zstd level {level} is not 1-22"))
+                .hint("1 is the fastest, 19 is small");
         }
         Compression::Gzip if !(1..=9).contains(&level) => {
             return Err(anyhow!("gzip level {level} is not 1-9")).hint("6 is gzip's default");
