@@ -302,18 +302,18 @@ impl Runner {
                     // a chunk goes on when it is full or the process pauses.
                     let mut buffer = BytesMut::with_capacity(CHUNK);
                     loop {
+                        // None: the linger passed with output waiting.
                         let read = if buffer.is_empty() {
-                            stdout.read_buf(&mut buffer).await
+                            Some(stdout.read_buf(&mut buffer).await)
                         } else {
-                            match tokio::time::timeout(LINGER, stdout.read_buf(&mut buffer)).await {
-                                Ok(read) => read,
-                                Err(_) => Ok(usize::MAX),
-                            }
+                            tokio::time::timeout(LINGER, stdout.read_buf(&mut buffer))
+                                .await
+                                .ok()
                         };
                         let (end, send) = match read {
-                            Ok(0) | Err(_) => (true, !buffer.is_empty()),
-                            Ok(usize::MAX) => (false, true),
-                            Ok(_) => (false, buffer.len() >= CHUNK),
+                            Some(Ok(0)) | Some(Err(_)) => (true, !buffer.is_empty()),
+                            Some(Ok(_)) => (false, buffer.len() >= CHUNK),
+                            None => (false, true),
                         };
                         if send {
                             let chunk =
