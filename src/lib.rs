@@ -4,6 +4,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod deadline;
 pub mod deploy;
 pub mod docker;
 pub mod error;

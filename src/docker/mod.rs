@@ -197,13 +197,10 @@ async fn within<T, E>(timeout: Duration, call: impl Future<Output = Result<T, E>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result.map_err(anyhow::Error::from),
-        Err(_) => Err(anyhow!(
-            "no answer within {}",
-            humantime::format_duration(timeout)
-        )),
-    }
+    crate::deadline::bounded(timeout, "no answer", async {
+        call.await.map_err(anyhow::Error::from)
+    })
+    .await
 }
 
 /// A container from the list call.

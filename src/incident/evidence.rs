@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::Evidence;
+use crate::deadline::bounded as bounded_by;
 use crate::docker::logs::LogRequest;
 use crate::docker::Engine;
 use crate::fsutil::write_atomic;
@@ -66,13 +67,7 @@ async fn bounded(
     work: impl Future<Output = Result<Captured>>,
 ) -> Evidence {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!(
-            "no answer within {}",
-            humantime::format_duration(timeout)
-        )),
-    };
+    let outcome = bounded_by(timeout, "no answer", work).await;
     let outcome = outcome.and_then(|captured| {
         write_atomic(&dir.join(file), &captured.bytes, Some(0o640))?;
         Ok(captured.detail)
@@ -118,14 +113,12 @@ async fn health(settings: &Settings) -> Result<Captured> {
 /// `ps`, `perf stats` and the error lines: one engine connection, captures in parallel.
 async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evidence> {
     let started = Instant::now();
-    let connected = tokio::time::timeout(timeout, Engine::connect(&settings.docker))
-        .await
-        .unwrap_or_else(|_| {
-            Err(anyhow!(
-                "Docker did not answer within {}",
-                humantime::format_duration(timeout)
-            ))
-        });
+    let connected = bounded_by(
+        timeout,
+        "Docker did not answer",
+        Engine::connect(&settings.docker),
+    )
+    .await;
     let engine = match connected {
         Ok(engine) => engine,
         Err(err) => {
@@ -193,14 +186,12 @@ async fn logs(
 ) -> Vec<Evidence> {
     let started = Instant::now();
     let services: Vec<String> = settings.services.keys().cloned().collect();
-    let listed = tokio::time::timeout(timeout, engine.service_states(settings, &services))
-        .await
-        .unwrap_or_else(|_| {
-            Err(anyhow!(
-                "no container list within {}",
-                humantime::format_duration(timeout)
-            ))
-        });
+    let listed = bounded_by(
+        timeout,
+        "no container list",
+        engine.service_states(settings, &services),
+    )
+    .await;
     let states = match listed {
         Ok(states) => states,
         Err(err) => {

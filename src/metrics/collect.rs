@@ -13,13 +13,7 @@ use crate::settings::{Loaded, Settings};
 
 /// Run `work` under `deadline`; a timeout is an error naming the deadline.
 async fn bounded<T>(deadline: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!(
-            "no answer within {}",
-            humantime::format_duration(deadline)
-        )),
-    }
+    crate::deadline::bounded(deadline, "no answer", work).await
 }
 
 fn unix_seconds(time: SystemTime) -> f64 {

@@ -29,15 +29,12 @@ pub async fn connect(pg: &PostgresSettings, timeout: Duration) -> Result<Client>
         config.password(password.expose());
     }
     let connect = config.connect(NoTls);
-    let (client, connection) = match tokio::time::timeout(timeout, connect).await {
-        Ok(result) => result.map_err(|err| anyhow!("{}", postgres_error_text(&err)))?,
-        Err(_) => {
-            return Err(anyhow!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            ))
-        }
-    };
+    let (client, connection) = crate::deadline::bounded(timeout, "no answer", async {
+        connect
+            .await
+            .map_err(|err| anyhow!("{}", postgres_error_text(&err)))
+    })
+    .await?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {
             tracing::debug!(error = %err, "postgres connection ended");

@@ -59,17 +59,9 @@ pub async fn run(ctx: &Context, args: &PerfApiArgs) -> Result<ExitStatus> {
     let mut answered: Vec<Phases> = Vec::new();
     let mut errors: BTreeMap<String, u32> = BTreeMap::new();
     for _ in 0..args.requests {
-        match tokio::time::timeout(timeout, time_request(&parsed, &tls)).await {
-            Ok(Ok(phases)) => answered.push(phases),
-            Ok(Err(err)) => *errors.entry(crate::error::describe(&err).0).or_default() += 1,
-            Err(_) => {
-                *errors
-                    .entry(format!(
-                        "no answer within {}",
-                        humantime::format_duration(timeout)
-                    ))
-                    .or_default() += 1
-            }
+        match crate::deadline::bounded(timeout, "no answer", time_request(&parsed, &tls)).await {
+            Ok(phases) => answered.push(phases),
+            Err(err) => *errors.entry(crate::error::describe(&err).0).or_default() += 1,
         }
     }
     let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
