@@ -7,7 +7,10 @@ command, and per-round (paired) ratios against the reference command.
   rounds.py --rounds 5 --prepare 'rm -rf out' --reference limit \\
       --export out.md 'gymops=gymops backup create' 'limit=pg_dump > /dev/null'
 
-Each command runs under `bash -o pipefail -c`; a failing run stops the benchmark.
+With --alternate every other round runs the commands in reverse (A B, B A, ...), for
+benchmarks where running first in a round costs something (PostgreSQL loads: the previous
+load's writes). Each command runs under `bash -o pipefail -c`; a failing run stops the
+benchmark.
 """
 import argparse
 import statistics
@@ -25,6 +28,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--prepare", default="")
+    parser.add_argument("--alternate", action="store_true",
+                        help="reverse the order in every other round (A B, B A, ...): cancels "
+                             "what running first or second in a round costs")
     parser.add_argument("--reference", required=True, help="name of the command ratios are against")
     parser.add_argument("--baseline", help="name of a command to show speed-ups over (its time / each)")
     parser.add_argument("--export", help="write the markdown table here too")
@@ -37,7 +43,8 @@ def main():
             sys.exit(f"{given} is not one of the commands: {', '.join(names)}")
     times = {name: [] for name in names}
     for round_ in range(1, args.rounds + 1):
-        for name, command in commands:
+        order = commands[::-1] if args.alternate and round_ % 2 == 0 else commands
+        for name, command in order:
             if args.prepare:
                 run(args.prepare)
             start = time.monotonic()
@@ -46,11 +53,15 @@ def main():
             times[name].append(elapsed)
             print(f"round {round_}/{args.rounds}: {name}: {elapsed:.2f} s", file=sys.stderr)
     reference = times[args.reference]
+
+    def cell(text):
+        return text.replace("|", "\\|")
+
     baseline = times[args.baseline] if args.baseline else None
-    header = f"| command | mean ± σ ({args.rounds} interleaved rounds) | min | ratio to {args.reference} (paired, mean ± σ) |"
+    header = f"| command | mean ± σ ({args.rounds} interleaved rounds) | min | ratio to {cell(args.reference)} (paired, mean ± σ) |"
     rule = "|---|---|---|---|"
     if baseline:
-        header += f" speed-up over {args.baseline} (paired, mean ± σ) |"
+        header += f" speed-up over {cell(args.baseline)} (paired, mean ± σ) |"
         rule += "---|"
     lines = [header, rule]
 
@@ -62,7 +73,7 @@ def main():
     for name in names:
         series = times[name]
         sd = statistics.stdev(series) if len(series) > 1 else 0.0
-        line = (f"| {name} | {statistics.mean(series):.2f} s ± {sd:.2f} | {min(series):.2f} s "
+        line = (f"| {cell(name)} | {statistics.mean(series):.2f} s ± {sd:.2f} | {min(series):.2f} s "
                 f"| {paired(series, reference)} |")
         if baseline:
             line += f" {paired(baseline, series)} |"

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Backup and restore benchmark (issue: backups, item 8), run by hand:
-#   bench/backup/run.sh              (ROUNDS=5 backup rounds, RUNS=3 restore runs; ONLY=restore)
+#   bench/backup/run.sh              (ROUNDS=5 backup rounds, RUNS=6 restore rounds; ONLY=restore)
 # On the guide-shaped stack (bench/stack.sh) with the realistic gym database
 # (../shared/bench/gym_dataset.sql, about 1 GB):
 #   backup:  gymops backup create --compress zstd --recipient AGE_KEY
 #            vs the guide-style `docker exec pg_dump | gzip | openssl enc -aes-256-cbc`
 #            vs the limit, `docker exec pg_dump > /dev/null`
 #   memory:  gymops's peak RSS (GNU time) during a backup
-#   restore: gymops backup restore (reads the backup through first, then psql in one
-#            transaction, then compares row counts) vs `gunzip -c | docker exec -i psql`
+#   restore: gymops backup restore (checksum and key checked first, then psql in one
+#            transaction, then row counts compared) vs `gunzip -c | docker exec -i psql`
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dataset=${DATASET:-$here/../../../shared/bench/gym_dataset.sql}
-runs=${RUNS:-3}
+runs=${RUNS:-6}
 source "$here/../stack.sh"
 for tool in age-keygen gzip openssl /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
@@ -53,10 +53,13 @@ ls -l "$backup" guide.sql.gz.enc 2>/dev/null || true
 bash -o pipefail -c "$dump | gzip > guide.sql.gz"
 ls -l guide.sql.gz
 
-hyperfine --runs "$runs" --export-markdown restore.md \
-  --prepare "docker exec fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS r_gymops' -c 'DROP DATABASE IF EXISTS r_guide' -c 'CREATE DATABASE r_guide'" \
-  -n "gymops backup restore (age + zstd)" "$gymops -q backup restore $backup --database r_gymops --create --identity key.txt" \
-  -n "gunzip | psql (guide)" "bash -o pipefail -c 'gunzip -c guide.sql.gz | docker exec -i fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d r_guide > /dev/null'"
+# Interleaved too: each round restores into a fresh database with each tool, each restore
+# after a CHECKPOINT and a sync, so none pays for the previous one's writes; and the order
+# alternates (A B, B A, ...): whichever restore ran first in a round was up to 20% slower.
+python3 "$here/../rounds.py" --rounds "$runs" --alternate --reference "gunzip | psql (guide)" --export restore.md \
+  --prepare "docker exec fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS r_gymops' -c 'DROP DATABASE IF EXISTS r_guide' -c 'CREATE DATABASE r_guide' -c CHECKPOINT && sync" \
+  "gymops backup restore (age + zstd)=$gymops -q backup restore $backup --database r_gymops --create --identity key.txt" \
+  "gunzip | psql (guide)=gunzip -c guide.sql.gz | docker exec -i fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres -d r_guide > /dev/null"
 
 /usr/bin/time -v "$gymops" -q backup restore "$backup" --database r_mem --create --identity key.txt 2> time-restore.txt || true
 grep -E 'Maximum resident set size|Elapsed' time-restore.txt
