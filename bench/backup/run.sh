@@ -15,7 +15,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dataset=${DATASET:-$here/../../../shared/bench/gym_dataset.sql}
 runs=${RUNS:-6}
-case "${RESTORE:-both}" in both|as-is|busy) ;; *) echo "RESTORE must be both, as-is or busy" >&2; exit 2;; esac
+restore=${RESTORE:-both}
+case "$restore" in both|as-is|busy) ;; *) echo "RESTORE must be both, as-is or busy" >&2; exit 2;; esac
 source "$here/../stack.sh"
 for tool in age-keygen gzip openssl /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
@@ -29,14 +30,13 @@ backup:
   dir: $stack_dir/backups
 YAML
 psql_cmd="docker exec -i fitness_gym_postgres $PGBIN/psql -X -q -h /var/run/postgresql -U postgres"
-psql_in() { $psql_cmd "$@"; }
 echo "loading $dataset (a few minutes)" >&2
-psql_in -d fitness_gym -v ON_ERROR_STOP=1 < "$dataset" >/dev/null
+$psql_cmd -d fitness_gym -v ON_ERROR_STOP=1 < "$dataset" >/dev/null
 # Settle the fresh load (hint bits, visibility map, statistics) so its autovacuum does not
 # run during the first rounds; PARALLEL 0: parallel vacuum needs more than Docker's 64 MB
 # /dev/shm.
-psql_in -d fitness_gym -v ON_ERROR_STOP=1 -c 'VACUUM (FREEZE, ANALYZE, PARALLEL 0)' -c CHECKPOINT
-psql_in -d fitness_gym -At -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('fitness_gym'))"
+$psql_cmd -d fitness_gym -v ON_ERROR_STOP=1 -c 'VACUUM (FREEZE, ANALYZE, PARALLEL 0)' -c CHECKPOINT
+$psql_cmd -d fitness_gym -At -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('fitness_gym'))"
 
 age-keygen -o key.txt 2>/dev/null
 recipient=$(age-keygen -y key.txt)
@@ -82,11 +82,11 @@ restore_rounds() {
 spinners=()
 spin_stop() { [ ${#spinners[@]} -eq 0 ] || { kill "${spinners[@]}" 2>/dev/null; wait "${spinners[@]}" 2>/dev/null; spinners=(); } || true; }
 trap 'spin_stop; stack_down' EXIT
-if [ "${RESTORE:-both}" != busy ]; then
+if [ "$restore" != busy ]; then
   echo "restore rounds, CPUs as they are" >&2
   restore_rounds restore.md
 fi
-if [ "${RESTORE:-both}" != as-is ]; then
+if [ "$restore" != as-is ]; then
   echo "restore rounds, CPUs kept busy by SCHED_IDLE spinners" >&2
   for _ in $(seq "$(nproc)"); do
     timeout 7200 chrt --idle 0 bash -c 'while :; do :; done' &
