@@ -2,7 +2,8 @@
 # Backup and restore benchmark (issue: backups, item 8), run by hand:
 #   bench/backup/run.sh              (ROUNDS=5 backup rounds, RUNS=6 restore rounds; ONLY=restore;
 #                                     RESTORE=as-is|busy for one of the two restore conditions)
-# On the guide-shaped stack (bench/stack.sh) with the realistic gym database
+# On the guide-shaped stack (bench/stack.sh; PostgreSQL's data on a volume, as in the guide's
+# deployment) with the realistic gym database
 # (../shared/bench/gym_dataset.sql, about 1 GB):
 #   backup:  gymops backup create --compress zstd --recipient AGE_KEY
 #            vs the guide-style `docker exec pg_dump | gzip | openssl enc -aes-256-cbc`
@@ -75,10 +76,10 @@ restore_rounds() {
 }
 # Twice: as the machine is, and with every core kept busy by a SCHED_IDLE spinner (what the
 # kernel's idle=poll does: the CPUs never halt; the spinners run only when nothing else
-# wants a CPU). On this VM a load runs up to 25% slower when the CPUs go idle between its
-# waits, so a feeder that burns CPU (gunzip) speeds PostgreSQL up and one that does not
-# (gymops) does not. The second condition takes that effect out, though it is not neutral
-# either (the guide's autocommit load runs slower in it): docs/benchmarks.md shows both.
+# wants a CPU). When the server's files lived in the container layer (fuse-overlayfs here)
+# a load ran up to 25% slower when the CPUs went idle between its writes, and a feeder that
+# burns CPU (gunzip) sped it up; the second condition shows whether a result depends on
+# that. Neither condition is neutral: docs/benchmarks.md shows both.
 spinners=()
 spin_stop() { [ ${#spinners[@]} -eq 0 ] || { kill "${spinners[@]}" 2>/dev/null; wait "${spinners[@]}" 2>/dev/null; spinners=(); } || true; }
 trap 'spin_stop; stack_down' EXIT

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Test rig: PostgreSQL from the host's packages, in a container of the empty rootfs image
-# with the host's /usr and /etc mounted read-only. Data lives on a tmpfs.
+# with the host's /usr and /etc mounted read-only. Data lives in the container's layer
+# unless PGDATA points into a volume (the benchmarks' stack: like the guide's
+# fitness_gym_postgres_data volume, and not on the engine's storage driver).
 set -eu
-PGDATA=/tmp/pgdata
+PGDATA=${PGDATA:-/tmp/pgdata}
 umask 077
 printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
 "$PGBIN/initdb" -D "$PGDATA" -U postgres --pwfile=/tmp/pwfile --auth-local=trust \
