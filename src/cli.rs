@@ -509,8 +509,9 @@ pub struct BackupCreateArgs {
     /// Refused: a passphrase on the command line is visible to every user of the machine
     #[arg(long, hide = true, value_name = "TEXT")]
     pub passphrase: Option<String>,
-    /// Do not encrypt even when settings name recipients or a passphrase
-    #[arg(long, conflicts_with_all = ["recipient", "recipients_file", "passphrase_file"])]
+    /// Write a plaintext backup on purpose (without it, a backup with no key set up is
+    /// refused: the database holds members' personal data)
+    #[arg(long, visible_alias = "no-encrypt", conflicts_with_all = ["recipient", "recipients_file", "passphrase_file"])]
     pub no_encryption: bool,
     /// Also upload to S3 / MinIO (backup.s3.*), streaming, multipart
     #[arg(long)]

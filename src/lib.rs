@@ -18,6 +18,7 @@ pub mod lock;
 pub mod logs;
 pub mod metrics;
 pub mod monitoring;
+pub mod netutil;
 pub mod notify;
 pub mod output;
 pub mod pg;

@@ -104,7 +104,9 @@ fn every_format_compression_and_encryption_round_trips_with_equal_row_counts() {
                     "passphrase" => {
                         create.args(["--passphrase-file", "passphrase"]);
                     }
-                    _ => {}
+                    _ => {
+                        create.arg("--no-encrypt");
+                    }
                 }
                 let created: serde_json::Value =
                     serde_json::from_str(&run_ok(&mut create)).unwrap();

@@ -4,7 +4,6 @@
 //! alongside and is completed, or aborted, at the end.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +19,7 @@ use tokio::sync::mpsc;
 use super::manifest::{self, Encryption, EncryptionMethod, Manifest};
 use super::pipeline::{self, Encrypt};
 use super::process::Runner;
+use super::runlog::{self, Run};
 use super::s3::S3;
 use super::sql;
 use crate::settings::{Compression, DumpFormat, PostgresSettings, Secret};
@@ -34,6 +34,9 @@ pub struct Options {
     pub label: Option<String>,
     /// Upload to S3 as well.
     pub s3: Option<Arc<S3>>,
+    /// The upload was asked for but its client could not be made (settings): the local
+    /// backup is still taken, and this is its upload error.
+    pub s3_unavailable: Option<String>,
     /// Show a progress line (a terminal).
     pub progress: bool,
     /// Timeout for the side connection to PostgreSQL (row counts of custom dumps).
@@ -49,34 +52,6 @@ pub struct Created {
     pub uploaded: Option<String>,
     /// Why the upload failed (the local backup is complete).
     pub upload_error: Option<String>,
-}
-
-/// One line per run in `.gymops-backup-runs.jsonl`, read by `backup monitor`.
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct Run {
-    pub time: chrono::DateTime<Utc>,
-    pub ok: bool,
-    pub file: Option<String>,
-    pub error: Option<String>,
-    pub seconds: f64,
-}
-
-pub const RUNS_FILE: &str = ".gymops-backup-runs.jsonl";
-
-pub fn record_run(dir: &Path, run: &Run) {
-    let line = match serde_json::to_string(run) {
-        Ok(line) => line + "\n",
-        Err(_) => return,
-    };
-    let appended = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.join(RUNS_FILE))
-        .and_then(|mut file| file.write_all(line.as_bytes()));
-    if let Err(err) = appended {
-        tracing::warn!("cannot record the backup run: {err}");
-    }
 }
 
 /// pg_dump's arguments: never a password (that goes in PGPASSWORD), never a prompt (-w).
@@ -220,12 +195,13 @@ pub async fn create_locked(
     let started_clock = Instant::now();
     let started_at = Utc::now();
     remove_partials(&options.dir);
+    runlog::record(&options.dir, &Run::started(started_at));
     let result = run(runner, pg, password, &options, started_at).await;
     let seconds = started_clock.elapsed().as_secs_f64();
     match result {
         Ok(mut created) => {
             created.seconds = seconds;
-            record_run(
+            runlog::record(
                 &options.dir,
                 &Run {
                     time: started_at,
@@ -233,12 +209,14 @@ pub async fn create_locked(
                     file: Some(created.manifest.file.clone()),
                     error: created.upload_error.clone(),
                     seconds,
+                    started: false,
+                    pid: None,
                 },
             );
             Ok(created)
         }
         Err(err) => {
-            record_run(
+            runlog::record(
                 &options.dir,
                 &Run {
                     time: started_at,
@@ -246,6 +224,8 @@ pub async fn create_locked(
                     file: None,
                     error: Some(crate::error::describe(&err).0),
                     seconds,
+                    started: false,
+                    pid: None,
                 },
             );
             Err(err)
@@ -292,11 +272,19 @@ async fn run(
     );
     let env: Vec<(&str, &Secret)> = password.map(|p| ("PGPASSWORD", p)).into_iter().collect();
 
+    // An upload that cannot start (server down or refusing, bad credentials) never costs
+    // the local backup: it is taken anyway and the failure reported at the end.
+    let mut upload_start_error = options.s3_unavailable.clone();
     let (upload_tx, upload) = match &options.s3 {
-        Some(s3) => {
-            let (tx, upload) = s3.upload(&s3.key_for(&name)).await?;
-            (Some(tx), Some(upload))
-        }
+        Some(s3) => match s3.upload(&s3.key_for(&name)).await {
+            Ok((tx, upload)) => (Some(tx), Some(upload)),
+            Err(err) => {
+                let why = crate::error::describe(&err).0;
+                tracing::warn!("the S3 upload cannot start: {why}; backing up locally only");
+                upload_start_error = Some(why);
+                (None, None)
+            }
+        },
         None => (None, None),
     };
 
@@ -398,12 +386,6 @@ async fn run(
     }
     let stored = stored?;
 
-    std::fs::rename(&temp_path, &final_path)
-        .with_context(|| format!("cannot rename the backup to {}", final_path.display()))?;
-    if let Ok(dir) = std::fs::File::open(&options.dir) {
-        let _ = dir.sync_all();
-    }
-
     let (tables, row_counts, roles, server_version) = match (&stored.inspector, snapshot_result) {
         (Some(inspector), _) => (
             inspector.tables.clone(),
@@ -436,9 +418,33 @@ async fn run(
         roles,
         verified: None,
     };
-    manifest::write(&final_path, &manifest)?;
+    // The manifest first, then the data file's final name: a file under a backup's name
+    // always has its manifest beside it.
+    if let Err(err) = manifest::write(&final_path, &manifest) {
+        remove_quietly(&temp_path);
+        if let Some(upload) = upload {
+            let _ = upload.abort().await;
+        }
+        return Err(err.context("nothing was kept"));
+    }
+    if let Err(err) = std::fs::rename(&temp_path, &final_path) {
+        remove_quietly(&manifest::manifest_path(&final_path));
+        remove_quietly(&temp_path);
+        if let Some(upload) = upload {
+            let _ = upload.abort().await;
+        }
+        return Err(err).with_context(|| {
+            format!(
+                "cannot rename the backup to {}; nothing was kept",
+                final_path.display()
+            )
+        });
+    }
+    if let Ok(dir) = std::fs::File::open(&options.dir) {
+        let _ = dir.sync_all();
+    }
 
-    let (mut uploaded, mut upload_error) = (None, None);
+    let (mut uploaded, mut upload_error) = (None, upload_start_error);
     if let (Some(upload), Some(s3)) = (upload, &options.s3) {
         match upload.commit().await {
             Ok(done) if !stored.upload_broken => {

@@ -81,15 +81,35 @@ pub fn manifest_path(backup: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A manifest is a few KiB (a few hundred bytes per table); anything past this is not one.
+pub const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+
 pub fn read(backup: &Path) -> Result<Option<Manifest>> {
     let path = manifest_path(backup);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .with_context(|| format!("{} is not a gymops backup manifest", path.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_MANIFEST_BYTES + 1),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&bytes).with_context(|| format!("{} is not a gymops backup manifest", path.display()))
+        .map(Some)
+}
+
+/// A manifest's bytes, at most [`MAX_MANIFEST_BYTES`].
+pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(anyhow!(
+            "it is larger than {} MiB",
+            MAX_MANIFEST_BYTES / 1024 / 1024
+        ));
     }
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 pub fn to_json(manifest: &Manifest) -> Vec<u8> {

@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod process;
 pub mod restore;
+pub mod runlog;
 pub mod s3;
 pub mod sql;
 

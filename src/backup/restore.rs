@@ -52,7 +52,7 @@ impl Source {
         match self {
             Source::Local(path) => manifest::read(path),
             Source::S3 { s3, key } => match s3.get_small(&format!("{key}.json")).await? {
-                Some(bytes) => serde_json::from_slice(&bytes)
+                Some(bytes) => manifest::parse(&bytes)
                     .map(Some)
                     .context("the S3 manifest is not a gymops backup manifest"),
                 None => Ok(None),

@@ -324,7 +324,8 @@ impl Notifier {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let text = response.text().await.unwrap_or_default();
+                let text =
+                    crate::netutil::text_capped(response, crate::netutil::NOTIFY_ANSWER_CAP).await;
                 classify_http(status, &text, retry_after)
             }
             // without_url: the URL is the secret.

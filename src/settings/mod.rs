@@ -537,6 +537,9 @@ pub struct BackupSettings {
     pub passphrase: Option<Secret>,
     /// age identity file (`AGE-SECRET-KEY-1...`) for verify and restore.
     pub identity_file: Option<PathBuf>,
+    /// With no recipients or passphrase set, `backup create` refuses unless this is false
+    /// (plaintext backups on purpose).
+    pub encrypt: bool,
     /// `backup monitor`: the newest backup must be younger than this.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
@@ -631,6 +634,7 @@ impl Default for BackupSettings {
             passphrase_file: None,
             passphrase: None,
             identity_file: None,
+            encrypt: true,
             max_age: Duration::from_secs(26 * 3600),
             size_drop_percent: 50,
             keep_last: 7,

@@ -15,16 +15,26 @@ use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, Printer};
 use crate::settings::{Compression, Secret, Settings};
 
-/// age recipients from a file: one per line, `#` comments (like `age -R`).
+/// age recipients from a file: one per line, `#` comments (like `age -R`). A file that
+/// names no key is an error: it was asked for to encrypt, and must not yield a plaintext
+/// backup.
 fn recipients_from_file(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the recipients file {}", path.display()))?;
-    Ok(text
+    let keys: Vec<String> = text
         .lines()
-        .map(str::trim)
+        .map(|l| l.trim().trim_start_matches('\u{feff}'))
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
-        .collect())
+        .collect();
+    if keys.is_empty() {
+        return Err(anyhow!(
+            "the recipients file {} names no age public key; nothing was backed up",
+            path.display()
+        ))
+        .hint("put one age1... key per line in it (`age-keygen -y key.txt` prints it)");
+    }
+    Ok(keys)
 }
 
 /// The encryption of a new backup: flags first, then settings.
@@ -36,7 +46,7 @@ pub fn encryption(ctx: &Context, args: &BackupCreateArgs) -> Result<(Encrypt, En
         .hint("put it in a file (mode 0600) and use --passphrase-file FILE, or set GYMOPS_BACKUP_PASSPHRASE");
     }
     if args.no_encryption {
-        return choose(Vec::new(), None);
+        return Ok(plaintext());
     }
     let mut keys = args.recipient.clone();
     if let Some(path) = &args.recipients_file {
@@ -54,26 +64,41 @@ pub fn encryption(ctx: &Context, args: &BackupCreateArgs) -> Result<(Encrypt, En
 }
 
 /// The encryption settings ask for (`backup.recipients`, `recipients_file`, passphrase):
-/// regular backups without flags, and a restore's safety backup.
+/// regular backups without flags, and a restore's safety backup. With none of them set,
+/// a backup is plaintext only when `backup.encrypt: false` says so.
 pub fn from_settings(ctx: &Context) -> Result<(Encrypt, Encryption)> {
     let backup = &ctx.settings().backup;
     let mut keys = backup.recipients.clone();
     if let Some(path) = &backup.recipients_file {
         keys.extend(recipients_from_file(&ctx.loaded.resolve_path(path))?);
     }
+    if keys.is_empty() && backup.passphrase.is_none() {
+        if !backup.encrypt {
+            return Ok(plaintext());
+        }
+        return Err(anyhow!(
+            "no encryption key is set up, and the database holds members' personal data; nothing was backed up"
+        ))
+        .hint("set backup.recipients (age1... public keys) or GYMOPS_BACKUP_PASSPHRASE; or, for a plaintext backup on purpose, --no-encrypt or backup.encrypt: false");
+    }
     choose(keys, backup.passphrase.clone())
 }
 
-/// Recipients or a passphrase (not both), or no encryption when neither is given.
+fn plaintext() -> (Encrypt, Encryption) {
+    (
+        Encrypt::None,
+        Encryption {
+            method: EncryptionMethod::None,
+            recipients: Vec::new(),
+        },
+    )
+}
+
+/// Recipients or a passphrase (not both); the caller made sure there is one of them.
 fn choose(keys: Vec<String>, passphrase: Option<Secret>) -> Result<(Encrypt, Encryption)> {
     match (keys.is_empty(), passphrase) {
-        (true, None) => Ok((
-            Encrypt::None,
-            Encryption {
-                method: EncryptionMethod::None,
-                recipients: Vec::new(),
-            },
-        )),
+        (true, None) => Err(anyhow!("no encryption key was given; nothing was backed up"))
+            .hint("give --recipient age1..., --recipients-file FILE or --passphrase-file FILE, or --no-encrypt for a plaintext backup"),
         (false, Some(_)) => Err(anyhow!(
             "both recipients and a passphrase are set; age encrypts to one or the other"
         ))
@@ -127,10 +152,10 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         manifest::check_label(label).hint("for example --label pre-deploy")?;
     }
     let (encrypt, encryption) = encryption(ctx, args)?;
-    let s3 = if args.upload_s3 {
-        Some(super::s3(ctx)?)
-    } else {
-        None
+    let (s3, s3_unavailable) = match args.upload_s3.then(|| super::s3(ctx)) {
+        Some(Ok(s3)) => (Some(s3), None),
+        Some(Err(err)) => (None, Some(crate::error::describe(&err).0)),
+        None => (None, None),
     };
     Ok(Options {
         format,
@@ -141,6 +166,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         dir: ctx.loaded.resolve_path(&settings.backup.dir),
         label: args.label.clone(),
         s3,
+        s3_unavailable,
         progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
         connect_timeout: settings.health.timeout,
     })
@@ -150,9 +176,11 @@ pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let options = options(ctx, args, settings)?;
     if options.encryption.method == EncryptionMethod::None {
-        ctx.printer.warn(
-            "this backup is not encrypted (set backup.recipients or use --recipient to encrypt it)",
-        );
+        ctx.printer.note(if args.no_encryption {
+            "this backup is not encrypted (--no-encrypt)"
+        } else {
+            "this backup is not encrypted (backup.encrypt: false)"
+        });
     }
     let runner = super::runner(ctx, args.target.local).await?;
     let created = create(

@@ -1,7 +1,6 @@
 //! `gymops backup monitor`: the guide's backup-monitor.ps1 — backups that silently stopped
 //! are the failure every backup tool's users fear most.
 
-use std::path::Path;
 
 use anyhow::Result;
 use chrono::Utc;
@@ -10,7 +9,7 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::list::{local_entries, Entry};
-use crate::backup::create::{Run, RUNS_FILE};
+use crate::backup::runlog::{self, LastRun};
 use crate::cli::BackupMonitorArgs;
 use crate::exit::{ExitStatus, Status};
 use crate::notify::{severity_of, Event, Notifier};
@@ -59,7 +58,7 @@ fn median(mut sizes: Vec<u64>) -> Option<u64> {
 /// The checks, from the backups (newest first) and the run log: pure.
 pub fn evaluate(
     entries: &[Entry],
-    runs: &[Run],
+    last_run: &LastRun,
     max_age_seconds: i64,
     min_size: Option<u64>,
     drop_percent: u8,
@@ -68,22 +67,27 @@ pub fn evaluate(
     let mut findings = Vec::new();
     let rerun =
         "run `gymops backup create` now and check the scheduled job (`gymops schedule print`)";
-    let last_run = runs.last().map(|last| {
-        let status = if last.ok {
-            Status::Ok
-        } else {
-            Status::Critical
-        };
-        let detail = match &last.error {
-            Some(error) if !last.ok => format!(
-                "the last run ({}) failed: {error}",
-                last.time.format("%Y-%m-%d %H:%M UTC")
-            ),
-            _ => format!(
+    let last_run = match last_run {
+        LastRun::None => None,
+        LastRun::Succeeded(time) => Some((
+            Status::Ok,
+            format!(
                 "the last run ({}) succeeded",
-                last.time.format("%Y-%m-%d %H:%M UTC")
+                time.format("%Y-%m-%d %H:%M UTC")
             ),
-        };
+        )),
+        LastRun::Failed { time, why } => Some((
+            Status::Critical,
+            match time {
+                Some(time) => format!(
+                    "the last run ({}) failed: {why}",
+                    time.format("%Y-%m-%d %H:%M UTC")
+                ),
+                None => format!("the last run failed: {why}"),
+            },
+        )),
+    }
+    .map(|(status, detail)| {
         finding(
             "last run",
             status,
@@ -176,16 +180,6 @@ pub fn evaluate(
     findings
 }
 
-fn read_runs(dir: &Path) -> Vec<Run> {
-    std::fs::read_to_string(dir.join(RUNS_FILE))
-        .map(|text| {
-            text.lines()
-                .filter_map(|line| serde_json::from_str(line).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
@@ -195,10 +189,10 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
         None => None,
     };
     let entries = local_entries(ctx)?;
-    let runs = read_runs(&dir);
+    let last_run = runlog::last_run(&runlog::read(&dir), runlog::process_alive);
     let findings = evaluate(
         &entries,
-        &runs,
+        &last_run,
         max_age.as_secs() as i64,
         min_size,
         settings.backup.size_drop_percent,
@@ -325,14 +319,11 @@ mod tests {
             entry("b", 78, 1000, now),
             entry("a", 102, 1000, now),
         ];
-        let runs = vec![Run {
-            time: now - chrono::Duration::hours(2),
-            ok: false,
-            file: None,
-            error: Some("pg_dump exited with 1: connection refused".into()),
-            seconds: 0.5,
-        }];
-        let findings = evaluate(&entries, &runs, 26 * 3600, Some(500), 50, now);
+        let last_run = LastRun::Failed {
+            time: Some(now - chrono::Duration::hours(2)),
+            why: "pg_dump exited with 1: connection refused".into(),
+        };
+        let findings = evaluate(&entries, &last_run, 26 * 3600, Some(500), 50, now);
         let status = |check: &str| findings.iter().find(|f| f.check == check).unwrap().status;
         assert_eq!(status("freshness"), Status::Critical);
         assert_eq!(status("size"), Status::Critical);
@@ -351,10 +342,10 @@ mod tests {
     fn a_fresh_regular_backup_is_ok_and_none_is_critical() {
         let now = Utc::now();
         let entries = vec![entry("b", 1, 1000, now), entry("a", 25, 990, now)];
-        let findings = evaluate(&entries, &[], 26 * 3600, None, 50, now);
+        let findings = evaluate(&entries, &LastRun::None, 26 * 3600, None, 50, now);
         assert_eq!(findings[0].status, Status::Ok);
         assert_eq!(findings[1].status, Status::Ok);
-        let none = evaluate(&[], &[], 26 * 3600, None, 50, now);
+        let none = evaluate(&[], &LastRun::None, 26 * 3600, None, 50, now);
         assert_eq!(none[0].status, Status::Critical);
         assert_eq!(none[0].detail, "no backups at all");
     }

@@ -154,6 +154,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                 dir: dir.clone(),
                 label: Some("pre-restore".into()),
                 s3: None,
+                s3_unavailable: None,
                 progress: false,
                 connect_timeout: timeout,
             };

@@ -1,0 +1,30 @@
+//! What every HTTP client of gymops shares: answers read with a size cap, so a server (or
+//! whoever answers in its place) cannot make gymops hold gigabytes in memory.
+
+use bytes::{Bytes, BytesMut};
+
+/// S3 control answers (an object listing of 1,000 keys is a few hundred KiB) and small
+/// objects such as manifests.
+pub const S3_ANSWER_CAP: usize = 16 * 1024 * 1024;
+/// Error texts and acknowledgements of notification receivers.
+pub const NOTIFY_ANSWER_CAP: usize = 64 * 1024;
+
+/// The body, at most `cap` bytes; the rest is not read. A body that breaks off gives what
+/// arrived before.
+pub async fn body_capped(mut response: reqwest::Response, cap: usize) -> Bytes {
+    let mut body = BytesMut::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = cap - body.len();
+        if chunk.len() >= room {
+            body.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body.freeze()
+}
+
+/// The body as text (lossy UTF-8), at most `cap` bytes.
+pub async fn text_capped(response: reqwest::Response, cap: usize) -> String {
+    String::from_utf8_lossy(&body_capped(response, cap).await).into_owned()
+}
