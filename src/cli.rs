@@ -484,6 +484,11 @@ pub struct BackupKeyArgs {
     /// GYMOPS_BACKUP_PASSPHRASE, backup.passphrase_file]
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Accept a backup whose manifest is missing, unsigned or signed by an unknown key, or
+    /// that is unencrypted while encryption is set up: only after you checked where it
+    /// came from (a restore runs it as the database superuser)
+    #[arg(long)]
+    pub trust_unsigned: bool,
 }
 
 #[derive(Debug, Args)]

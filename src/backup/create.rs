@@ -20,6 +20,7 @@ use super::manifest::{self, Encryption, EncryptionMethod, Manifest};
 use super::pipeline::{self, Encrypt};
 use super::process::Runner;
 use super::runlog::{self, Run};
+use super::signing::SigningKey;
 use super::s3::S3;
 use super::sql;
 use crate::settings::{Compression, DumpFormat, PostgresSettings, Secret};
@@ -41,6 +42,8 @@ pub struct Options {
     pub progress: bool,
     /// Timeout for the side connection to PostgreSQL (row counts of custom dumps).
     pub connect_timeout: Duration,
+    /// Signs the manifest (restore and verify accept only signed backups).
+    pub signing: Arc<SigningKey>,
 }
 
 #[derive(Debug, Serialize)]
@@ -417,7 +420,10 @@ async fn run(
         row_counts: row_counts.into(),
         roles,
         verified: None,
+        signature: None,
     };
+    let mut manifest = manifest;
+    options.signing.sign(&mut manifest);
     // The manifest first, then the data file's final name: a file under a backup's name
     // always has its manifest beside it.
     if let Err(err) = manifest::write(&final_path, &manifest) {

@@ -175,6 +175,109 @@ impl OwnerFilter {
     }
 }
 
+/// Longest line a restore stream may have outside COPY data (statements are short; a
+/// longer line is not pg_dump's).
+pub const MAX_STATEMENT_LINE: usize = 16 * 1024 * 1024;
+
+/// What a restore stream must not contain: a psql meta-command (`\! cmd`, `\copy ... to
+/// program`, `\o |cmd`...) at the start of a line outside COPY data. pg_dump writes none but
+/// the `\restrict` / `\unrestrict` pair of newer versions; those are taken out here (the
+/// restore puts its own `\restrict` with a key nobody else knows in front of the stream).
+/// Complete lines come out only after they were checked, so psql never sees a refused line
+/// (a line's start decides: COPY data passes through as it comes).
+#[derive(Debug, Default)]
+pub struct MetaGuard {
+    in_copy: bool,
+    /// The current line outside COPY data, kept until its end.
+    line: Vec<u8>,
+    /// Inside COPY data: the current line's first bytes (to find the `\.` marker).
+    copy_head: Vec<u8>,
+    copy_line_long: bool,
+    line_number: u64,
+}
+
+impl MetaGuard {
+    /// Check a chunk; what may go to psql is appended to `out`.
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let newline = memchr::memchr(b'\n', rest);
+            let (piece, ended) = match newline {
+                Some(end) => (&rest[..=end], true),
+                None => (rest, false),
+            };
+            rest = &rest[piece.len()..];
+            if self.in_copy {
+                out.extend_from_slice(piece);
+                let content = piece.strip_suffix(b"\n").unwrap_or(piece);
+                if self.copy_head.len() < 3 {
+                    let room = 3 - self.copy_head.len();
+                    self.copy_head
+                        .extend_from_slice(&content[..content.len().min(room)]);
+                }
+                if content.len() >= 3 {
+                    self.copy_line_long = true;
+                }
+                if ended {
+                    self.line_number += 1;
+                    let head = std::mem::take(&mut self.copy_head);
+                    let long = std::mem::take(&mut self.copy_line_long);
+                    if !long && (head == b"\\." || head == b"\\.\r") {
+                        self.in_copy = false;
+                    }
+                }
+                continue;
+            }
+            if self.line.len() + piece.len() > MAX_STATEMENT_LINE {
+                return Err(format!(
+                    "line {} is longer than {} MiB outside COPY data: not a pg_dump statement",
+                    self.line_number + 1,
+                    MAX_STATEMENT_LINE / 1024 / 1024
+                ));
+            }
+            self.line.extend_from_slice(piece);
+            if ended {
+                self.line_number += 1;
+                self.statement_line(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the stream: a last line without a newline is checked too.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.line.is_empty() {
+            self.line_number += 1;
+            self.statement_line(out)?;
+        }
+        Ok(())
+    }
+
+    fn statement_line(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let line = std::mem::take(&mut self.line);
+        let content = line.strip_suffix(b"\n").unwrap_or(&line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.first() == Some(&b'\\') {
+            if content.starts_with(b"\\restrict ") || content.starts_with(b"\\unrestrict ") {
+                return Ok(());
+            }
+            let shown: String = String::from_utf8_lossy(&content[..content.len().min(40)])
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            return Err(format!(
+                "line {} is a psql meta-command (`{shown}`), which pg_dump never writes",
+                self.line_number
+            ));
+        }
+        if content.starts_with(b"COPY ") && content.ends_with(b" FROM stdin;") {
+            self.in_copy = true;
+        }
+        out.extend_from_slice(&line);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +358,53 @@ COPY \"Reports\".\"Big Table\" (id) FROM stdin;\n\\.\n\n--\n-- PostgreSQL databa
             );
             assert!(text.contains("CREATE TABLE public.member"));
         }
+    }
+
+    fn guard(text: &str, size: usize) -> Result<String, String> {
+        let mut guard = MetaGuard::default();
+        let mut out = Vec::new();
+        for chunk in text.as_bytes().chunks(size) {
+            guard.push(chunk, &mut out)?;
+        }
+        guard.finish(&mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn the_meta_guard_passes_pg_dump_output_and_drops_its_restrict_pair() {
+        let dump = format!("\\restrict AbC123\n{DUMP}\\unrestrict AbC123\n");
+        for size in [1, 2, 5, 64, dump.len()] {
+            assert_eq!(guard(&dump, size).unwrap(), DUMP, "chunk {size}");
+        }
+        // COPY data may start with a backslash (\N, escapes).
+        let copy = "COPY public.t (a, b) FROM stdin;\n\\N\t\\\\x\n\\.\nSELECT 1;\n";
+        assert_eq!(guard(copy, 3).unwrap(), copy);
+    }
+
+    #[test]
+    fn the_meta_guard_refuses_meta_commands_before_psql_sees_them() {
+        for (text, line) in [
+            ("SET x = 1;\n\\! touch /tmp/owned\nSELECT 1;\n", 2),
+            ("SELECT 1;\n\\copy t to program 'sh'", 2),
+            ("COPY public.t (a) FROM stdin;\n1\n\\.\n\\o |sh\n", 4),
+            ("\\setenv PAGER sh\r\n", 1),
+        ] {
+            for size in [1, 4, text.len()] {
+                let mut guard = MetaGuard::default();
+                let mut out = Vec::new();
+                let result = text
+                    .as_bytes()
+                    .chunks(size)
+                    .try_for_each(|chunk| guard.push(chunk, &mut out))
+                    .and_then(|_| guard.finish(&mut out));
+                let err = result.unwrap_err();
+                assert!(err.contains(&format!("line {line} is a psql meta-command")), "{err}");
+                let sent = String::from_utf8(out).unwrap();
+                assert!(!sent.contains("owned") && !sent.contains("sh"), "sent: {sent:?}");
+            }
+        }
+        // The data marker ends COPY data only as a line of its own.
+        let sneaky = "COPY public.t (a) FROM stdin;\n\\.x\n\\! id\n";
+        assert!(guard(sneaky, 7).is_ok(), "still COPY data: psql does not run it");
     }
 }

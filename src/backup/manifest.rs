@@ -72,6 +72,19 @@ pub struct Manifest {
     /// Roles that own objects in the dump (a restore needs them, or `--no-owner`).
     pub roles: Vec<String>,
     pub verified: Option<Verification>,
+    /// gymops's Ed25519 signature over everything above but `verified` (see
+    /// [`super::signing`]); None in manifests of gymops before 0.2, and when forged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ManifestSignature>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSignature {
+    /// The signer's public key, `ed25519:...`.
+    pub key: String,
+    /// The signature, base64.
+    pub value: String,
 }
 
 /// `NAME.json` beside `NAME`.

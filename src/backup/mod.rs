@@ -10,6 +10,7 @@ pub mod process;
 pub mod restore;
 pub mod runlog;
 pub mod s3;
+pub mod signing;
 pub mod sql;
 
 use std::path::Path;

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::inspect::{Inspector, OwnerFilter};
+use super::inspect::{Inspector, MetaGuard, OwnerFilter};
 use super::manifest::{self, EncryptionMethod, Manifest};
 use super::pipeline::{self, ChannelReader, Decrypt};
 use super::process::Runner;
@@ -258,6 +258,10 @@ pub async fn read_through(
     tokio::task::spawn_blocking(move || {
         let (mut reader, handle) = pipeline::open(raw, compression, &decrypt)?;
         let mut inspector = (format == DumpFormat::Plain).then(Inspector::default);
+        // What a restore would refuse (psql meta-commands), found here already.
+        let mut guard = (format == DumpFormat::Plain).then(MetaGuard::default);
+        let mut refused: Option<String> = None;
+        let mut scratch = Vec::new();
         let mut buffer = vec![0u8; 256 * 1024];
         let mut dump_bytes = 0u64;
         let mut broken = None;
@@ -276,9 +280,21 @@ pub async fn read_through(
             if let Some(inspector) = &mut inspector {
                 inspector.feed(&buffer[..n]);
             }
+            if let (Some(checker), None) = (&mut guard, &refused) {
+                scratch.clear();
+                if let Err(why) = checker.push(&buffer[..n], &mut scratch) {
+                    refused = Some(why);
+                }
+            }
         }
         if let Some(inspector) = &mut inspector {
             inspector.finish();
+        }
+        if let (Some(checker), None) = (&mut guard, &refused) {
+            scratch.clear();
+            if let Err(why) = checker.finish(&mut scratch) {
+                refused = Some(why);
+            }
         }
         drop(reader);
         let digest = handle.finish().ok();
@@ -313,6 +329,11 @@ pub async fn read_through(
             return Ok(report);
         }
         check_read(manifest.as_ref(), format, inspector.as_ref(), &mut report);
+        if let Some(why) = refused {
+            report
+                .problems
+                .push(format!("a restore would refuse it: {why}"));
+        }
         Ok(report)
     })
     .await
@@ -326,6 +347,8 @@ pub struct Load<'a> {
     pub password: Option<&'a Secret>,
     pub database: &'a str,
     pub no_owner: bool,
+    /// The manifest the stored bytes must match (checked in the very pass that loads).
+    pub manifest: Option<&'a Manifest>,
 }
 
 fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
@@ -347,12 +370,13 @@ fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
     }
     match format {
         DumpFormat::Plain => {
-            // Not --quiet: psql's `COPY n` tags are the server's own row counts.
+            // Not --quiet: psql's `COPY n` tags are the server's own row counts. Not
+            // --single-transaction: the stream opens the transaction itself and commits it
+            // only after every byte was checked (see `load`).
             args.extend([
                 "--no-psqlrc".into(),
                 "--set".into(),
                 "ON_ERROR_STOP=1".into(),
-                "--single-transaction".into(),
                 "--file".into(),
                 "-".into(),
             ]);
@@ -377,8 +401,60 @@ pub fn copy_tags(output: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Stream the backup into the database (psql or pg_restore), in one transaction. For a
-/// plain dump, the rows the server reported for each COPY, in order.
+/// Whether this psql has `\restrict` (which turns off every other meta-command): 13.22,
+/// 14.19, 15.14, 16.10, 17.6 and later, from `psql --version`.
+pub fn restrict_supported(version: &str) -> bool {
+    let Some(number) = version
+        .split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    let mut parts = number
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    match major {
+        18.. => true,
+        17 => minor >= 6,
+        16 => minor >= 10,
+        15 => minor >= 14,
+        14 => minor >= 19,
+        13 => minor >= 22,
+        _ => false,
+    }
+}
+
+async fn psql_has_restrict(runner: &Runner) -> bool {
+    let Ok(mut running) = runner.spawn("psql", &["--version".into()], &[], false).await else {
+        return false;
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = running.stdout.recv().await {
+        if out.len() < 4096 {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    let finished = running.finish().await;
+    finished.is_ok_and(|f| f.success()) && restrict_supported(&String::from_utf8_lossy(&out))
+}
+
+/// A key for `\restrict` nobody can guess: the stream cannot `\unrestrict` it.
+fn restrict_key() -> Result<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).map_err(|err| anyhow!("no random numbers: {err}"))?;
+    Ok(manifest::hex(&bytes))
+}
+
+/// Stream the backup into the database (psql or pg_restore), in one transaction, checking
+/// the stored bytes against the manifest in the same pass: the transaction commits only
+/// when every byte was read, matched the manifest's size and SHA-256, and (for SQL dumps)
+/// held no psql meta-command. A plain dump goes to psql as `\restrict KEY` (where psql has
+/// it), `BEGIN;`, the checked dump, and `COMMIT;` last; anything wrong and psql gets the end
+/// of its input without the COMMIT, so PostgreSQL rolls everything back. A custom archive's
+/// last chunk is held back until the checks pass, so pg_restore never sees a whole archive
+/// that was not the manifest's. For a plain dump, the rows the server reported per COPY.
 pub async fn load(
     source: &Source,
     shape: &Shape,
@@ -391,6 +467,17 @@ pub async fn load(
         .map(|p| ("PGPASSWORD", p))
         .into_iter()
         .collect();
+    let plain = shape.format == DumpFormat::Plain;
+    let mut preamble = Vec::new();
+    if plain {
+        if psql_has_restrict(load.runner).await {
+            preamble.extend_from_slice(format!("\\restrict {}\n", restrict_key()?).as_bytes());
+        } else {
+            tracing::info!("this psql has no \\restrict: meta-commands are refused by line only");
+        }
+        preamble.extend_from_slice(b"BEGIN;\n");
+    }
+    let expected = load.manifest.map(|m| (m.sha256.clone(), m.stored_bytes));
     let raw = source.open_raw().await?;
     let mut running = load.runner.spawn(program, &args, &env, true).await?;
     let stdin = running
@@ -413,60 +500,129 @@ pub async fn load(
         tags
     });
     let compression = shape.compression;
-    let filter_owner = load.no_owner && shape.format == DumpFormat::Plain;
-    let inspect = shape.format == DumpFormat::Plain;
+    let filter_owner = load.no_owner && plain;
     let feeder = tokio::task::spawn_blocking(move || {
-        let (mut reader, _) = pipeline::open(raw, compression, &decrypt)?;
+        let (mut reader, hash) = pipeline::open(raw, compression, &decrypt)?;
+        let send = |chunk: Vec<u8>| -> bool {
+            // False: the loader stopped reading; its exit status says why.
+            chunk.is_empty() || stdin.blocking_send(Bytes::from(chunk)).is_ok()
+        };
         let mut filter = filter_owner.then(OwnerFilter::default);
+        let mut guard = plain.then(MetaGuard::default);
         // The COPY order, to match psql's COPY tags with tables.
-        let mut inspector = inspect.then(Inspector::default);
+        let mut inspector = plain.then(Inspector::default);
+        // A custom archive's newest chunk waits until the next one (or the checks) come.
+        let mut held: Option<Vec<u8>> = None;
+        if !send(preamble) {
+            return Ok(Fed::Stopped);
+        }
         let mut buffer = vec![0u8; 256 * 1024];
         loop {
             let n = reader.read(&mut buffer).map_err(pipeline::read_error)?;
-            if let Some(inspector) = &mut inspector {
-                inspector.feed(&buffer[..n]);
+            let data = &buffer[..n];
+            let mut chunk = Vec::with_capacity(n);
+            match &mut guard {
+                Some(guard) => {
+                    let checked = if n == 0 {
+                        guard.finish(&mut chunk)
+                    } else {
+                        guard.push(data, &mut chunk)
+                    };
+                    checked.map_err(|why| anyhow!("the dump is refused: {why}"))?;
+                }
+                None => chunk.extend_from_slice(data),
             }
-            let chunk = if n == 0 {
-                match &mut filter {
-                    Some(filter) => {
-                        let mut out = Vec::new();
-                        filter.finish(&mut out);
-                        out
-                    }
-                    None => break,
+            if let Some(inspector) = &mut inspector {
+                inspector.feed(&chunk);
+            }
+            if let Some(filter) = &mut filter {
+                let mut out = Vec::with_capacity(chunk.len());
+                filter.push(&chunk, &mut out);
+                if n == 0 {
+                    filter.finish(&mut out);
                 }
-            } else {
-                match &mut filter {
-                    Some(filter) => {
-                        let mut out = Vec::with_capacity(n);
-                        filter.push(&buffer[..n], &mut out);
-                        out
-                    }
-                    None => buffer[..n].to_vec(),
+                chunk = out;
+            }
+            if plain {
+                if !send(chunk) {
+                    return Ok(Fed::Stopped);
                 }
-            };
-            if !chunk.is_empty() && stdin.blocking_send(Bytes::from(chunk)).is_err() {
-                // The loader stopped reading: its exit status says why.
-                break;
+            } else if let Some(previous) = std::mem::replace(&mut held, Some(chunk)) {
+                if !send(previous) {
+                    return Ok(Fed::Stopped);
+                }
             }
             if n == 0 {
                 break;
             }
         }
-        Ok::<_, anyhow::Error>(inspector.map(|i| i.order).unwrap_or_default())
+        drop(reader);
+        // Every byte is in: the checks that decide the commit.
+        let digest = hash.finish().map_err(pipeline::read_error)?;
+        if let Some((sha256, bytes)) = &expected {
+            if digest.bytes != *bytes || digest.sha256 != *sha256 {
+                return Err(anyhow!(
+                    "the bytes loaded are not the ones the manifest describes ({} bytes read, {} expected; the file changed after it was checked)",
+                    digest.bytes,
+                    bytes
+                ));
+            }
+        }
+        let mut inspector = inspector;
+        if let Some(inspector) = &mut inspector {
+            inspector.finish();
+            if inspector.inside_copy() || !inspector.complete {
+                return Err(anyhow!("the dump ends early (no end-of-dump marker)"));
+            }
+        }
+        let last = if plain {
+            b"\nCOMMIT;\n".to_vec()
+        } else {
+            held.take().unwrap_or_default()
+        };
+        if !send(last) {
+            return Ok(Fed::Stopped);
+        }
+        Ok::<_, anyhow::Error>(Fed::All(
+            inspector.map(|i| i.order).unwrap_or_default(),
+        ))
     });
     let fed = feeder
         .await
         .map_err(|err| anyhow!("the restore pipeline failed: {err}"))?;
     let finished = running.finish().await?;
     let tags = drain.await.unwrap_or_default();
-    if !finished.success() {
-        return Err(anyhow!("{}", finished.describe(program)))
-            .context(format!("restore into {} failed and was rolled back", load.database))
-            .hint("fix the cause shown and run the restore again; nothing of this attempt was committed");
-    }
-    let order = fed?;
-    Ok((shape.format == DumpFormat::Plain).then_some(Loaded { order, tags }))
+    let rolled_back = || {
+        format!(
+            "restore into {} failed and was rolled back",
+            load.database
+        )
+    };
+    let order = match fed {
+        Err(err) => {
+            return Err(err)
+                .context(rolled_back())
+                .hint("nothing of this attempt was committed; restore a backup that reads back whole (`gymops backup verify`)")
+        }
+        Ok(Fed::Stopped) | Ok(Fed::All(_)) if !finished.success() => {
+            return Err(anyhow!("{}", finished.describe(program)))
+                .context(rolled_back())
+                .hint("fix the cause shown and run the restore again; nothing of this attempt was committed");
+        }
+        Ok(Fed::Stopped) => {
+            return Err(anyhow!("{program} stopped reading its input")).context(rolled_back())
+        }
+        Ok(Fed::All(order)) => order,
+    };
+    Ok(plain.then_some(Loaded { order, tags }))
+}
+
+/// How far the feeder got.
+enum Fed {
+    /// Everything was checked and handed over, with the tables in COPY order.
+    All(Vec<String>),
+    /// The loader stopped reading before the end.
+    Stopped,
 }
 
 /// What a plain-format load saw: tables in COPY order, and psql's COPY counts.
@@ -632,5 +788,21 @@ mod tests {
             ])
         );
         assert_eq!(compare_copy_tags(&order, &tags[..2], &expected), None);
+    }
+
+    #[test]
+    fn restrict_is_known_from_the_minor_releases_that_added_it() {
+        for (version, has) in [
+            ("psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", true),
+            ("psql (PostgreSQL) 15.13", false),
+            ("psql (PostgreSQL) 17.6", true),
+            ("psql (PostgreSQL) 16.9", false),
+            ("psql (PostgreSQL) 18beta1", true),
+            ("psql (PostgreSQL) 13.22", true),
+            ("psql (PostgreSQL) 12.22", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(restrict_supported(version), has, "{version}");
+        }
     }
 }

@@ -540,6 +540,12 @@ pub struct BackupSettings {
     /// With no recipients or passphrase set, `backup create` refuses unless this is false
     /// (plaintext backups on purpose).
     pub encrypt: bool,
+    /// The Ed25519 key that signs backup manifests (created on first use, mode 0600);
+    /// unset: `~/.config/gymops/backup-signing.key`. Keep it off the backup directory.
+    pub signing_key_file: Option<PathBuf>,
+    /// Public keys (`ed25519:...`) whose signed backups verify and restore accept, besides
+    /// this host's own signing key: another site's, or the production host's on a DR host.
+    pub trusted_keys: Vec<SigningPublicKey>,
     /// `backup monitor`: the newest backup must be younger than this.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
@@ -552,6 +558,54 @@ pub struct BackupSettings {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub s3: S3Settings,
+}
+
+/// An Ed25519 public key as settings spell it: `ed25519:` + the base64 of its 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningPublicKey(pub [u8; 32]);
+
+impl std::fmt::Display for SigningPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use base64::Engine as _;
+        write!(
+            f,
+            "ed25519:{}",
+            base64::engine::general_purpose::STANDARD.encode(self.0)
+        )
+    }
+}
+
+impl std::str::FromStr for SigningPublicKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        use base64::Engine as _;
+        let expected = "expected ed25519: and the base64 of 32 bytes, as `backup create` prints it";
+        let encoded = text
+            .trim()
+            .strip_prefix("ed25519:")
+            .ok_or_else(|| format!("`{text}` is not a signing public key: {expected}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| format!("`{text}` is not a signing public key: {expected}"))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("`{text}` is not a signing public key: {expected}"))?;
+        Ok(SigningPublicKey(bytes))
+    }
+}
+
+impl Serialize for SigningPublicKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SigningPublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -635,6 +689,8 @@ impl Default for BackupSettings {
             passphrase: None,
             identity_file: None,
             encrypt: true,
+            signing_key_file: None,
+            trusted_keys: Vec::new(),
             max_age: Duration::from_secs(26 * 3600),
             size_drop_percent: 50,
             keep_last: 7,

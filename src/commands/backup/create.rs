@@ -169,6 +169,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         s3_unavailable,
         progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
         connect_timeout: settings.health.timeout,
+        signing: super::signing_key(ctx)?,
     })
 }
 

@@ -14,13 +14,16 @@ use std::sync::Arc;
 use anyhow::{anyhow, Result};
 
 use super::Context;
+use crate::backup::manifest::{EncryptionMethod, Manifest};
 use crate::backup::process::Runner;
+use crate::backup::signing::{self, SigningKey};
 use crate::backup::restore::{read_identities, Key, Source};
 use crate::backup::s3::{parse_s3_url, S3};
 use crate::cli::{BackupCommand, BackupKeyArgs};
 use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::ExitStatus;
+use crate::settings::SigningPublicKey;
 
 pub async fn run(ctx: &Context, command: &BackupCommand) -> Result<ExitStatus> {
     match command {
@@ -72,6 +75,90 @@ pub fn source(ctx: &Context, text: &str) -> Result<Source> {
             .hint("`gymops backup list` shows the backups; give a path or s3://BUCKET/KEY");
     }
     Ok(Source::Local(path.to_path_buf()))
+}
+
+/// This host's backup signing key; created on first use, with a note saying where and
+/// what its public half is.
+pub fn signing_key(ctx: &Context) -> Result<Arc<SigningKey>> {
+    let setting = ctx.settings().backup.signing_key_file.as_ref();
+    let path = signing::key_path(
+        setting.map(|p| ctx.loaded.resolve_path(p)).as_deref(),
+        &ctx.environment,
+    )?;
+    let (key, created) = signing::load_or_create(&path)?;
+    if created {
+        ctx.printer.note(&format!(
+            "created the backup signing key {} (keep a copy with the age key); hosts that restore these backups trust it with backup.trusted_keys: [\"{}\"]",
+            path.display(),
+            key.public()
+        ));
+    }
+    Ok(Arc::new(key))
+}
+
+/// The keys whose signed backups are accepted: this host's own (when it has one) and
+/// `backup.trusted_keys`.
+pub fn trusted_keys(ctx: &Context) -> Result<Vec<SigningPublicKey>> {
+    let settings = &ctx.settings().backup;
+    let mut keys = settings.trusted_keys.clone();
+    let setting = settings.signing_key_file.as_ref();
+    if let Ok(path) = signing::key_path(
+        setting.map(|p| ctx.loaded.resolve_path(p)).as_deref(),
+        &ctx.environment,
+    ) {
+        if let Some(own) = signing::load(&path)? {
+            keys.push(own.public());
+        }
+    }
+    Ok(keys)
+}
+
+/// Whether settings set up encryption for backups.
+fn encryption_configured(ctx: &Context) -> bool {
+    let backup = &ctx.settings().backup;
+    !backup.recipients.is_empty() || backup.recipients_file.is_some() || backup.passphrase.is_some()
+}
+
+/// Why this backup is not one gymops wrote and vouches for (None: it is): no manifest, an
+/// unsigned or mis-signed one, a key nobody trusts, or plaintext while encryption is set up.
+pub fn untrusted(ctx: &Context, manifest: Option<&Manifest>) -> Result<Option<String>> {
+    let Some(manifest) = manifest else {
+        return Ok(Some("it has no manifest".into()));
+    };
+    if let Some(problem) = signing::check(manifest, &trusted_keys(ctx)?).problem() {
+        return Ok(Some(problem));
+    }
+    if manifest.encryption.method == EncryptionMethod::None && encryption_configured(ctx) {
+        return Ok(Some(
+            "it is not encrypted, while encryption is set up for this deployment".into(),
+        ));
+    }
+    Ok(None)
+}
+
+/// Refuse a backup gymops cannot vouch for (see [`untrusted`]) unless the operator said
+/// `--trust-unsigned`; then a warning.
+pub fn authenticate(
+    ctx: &Context,
+    source: &Source,
+    manifest: Option<&Manifest>,
+    trust_unsigned: bool,
+) -> Result<()> {
+    let Some(problem) = untrusted(ctx, manifest)? else {
+        return Ok(());
+    };
+    if trust_unsigned {
+        ctx.printer.warn(&format!(
+            "{}: {problem}; accepted because of --trust-unsigned",
+            source.describe()
+        ));
+        return Ok(());
+    }
+    Err(anyhow!(
+        "{} is refused: {problem}; nothing was restored or run",
+        source.describe()
+    ))
+    .hint("restore only backups this host (or a key in backup.trusted_keys) signed; if you checked where this file came from, add --trust-unsigned")
 }
 
 /// The key to read an encrypted backup: flags, then settings.

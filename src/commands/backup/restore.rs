@@ -44,12 +44,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
 
     // 1. Read the backup through before anything is touched.
     let manifest = source.manifest().await?;
-    if manifest.is_none() {
-        ctx.printer.warn(&format!(
-            "{} has no manifest: no checksum or row counts to check it against",
-            source.describe()
-        ));
-    }
+    super::authenticate(ctx, &source, manifest.as_ref(), args.key.trust_unsigned)?;
     let shape = shape(&source.name(), manifest.as_ref());
     let key = super::key(ctx, &args.key)?;
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
@@ -157,6 +152,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                 s3_unavailable: None,
                 progress: false,
                 connect_timeout: timeout,
+                signing: super::signing_key(ctx)?,
             };
             let created = create_locked(&runner, &target, pg.password.as_ref(), options)
                 .await
@@ -185,6 +181,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
             password: pg.password.as_ref(),
             database: &database,
             no_owner: args.no_owner,
+            manifest: manifest.as_ref(),
         },
     )
     .await;

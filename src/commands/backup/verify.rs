@@ -45,6 +45,16 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         }
     };
     let manifest = source.manifest().await?;
+    // Reading a backup through runs nothing; restoring it does. An untrusted backup is a
+    // failed verification (it cannot be restored as it is), and is never restore-tested.
+    let untrusted = super::untrusted(ctx, manifest.as_ref())?;
+    if let (Some(problem), true) = (&untrusted, args.key.trust_unsigned) {
+        ctx.printer.warn(&format!(
+            "{}: {problem}; accepted because of --trust-unsigned",
+            source.describe()
+        ));
+    }
+    let untrusted = untrusted.filter(|_| !args.key.trust_unsigned);
     if manifest.is_none() {
         ctx.printer.warn(&format!(
             "{} has no manifest: checking decryption and decompression only (no checksum, no row counts)",
@@ -54,7 +64,12 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
     let shape = shape(&source.name(), manifest.as_ref());
     let key = super::key(ctx, &args.key)?;
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
-    let read = read_through(&source, manifest.as_ref(), &shape, decrypt.clone()).await?;
+    let mut read = read_through(&source, manifest.as_ref(), &shape, decrypt.clone()).await?;
+    if let Some(problem) = &untrusted {
+        read.problems.push(format!(
+            "not trusted: {problem} (restore refuses it without --trust-unsigned)"
+        ));
+    }
     let mut report = VerifyReport {
         backup: source.describe(),
         status: if read.problems.is_empty() {
@@ -128,6 +143,7 @@ async fn restore_test(
             password: pg.password.as_ref(),
             database: &database,
             no_owner: !missing.is_empty(),
+            manifest,
         };
         let loaded = restore::load(source, shape, decrypt, &load).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
