@@ -607,8 +607,15 @@ pub struct BackupPruneArgs {
 #[derive(Debug, Args)]
 pub struct BackupRestoreArgs {
     /// The backup: a file, or s3://BUCKET/KEY
-    #[arg(value_name = "FILE")]
-    pub file: String,
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "latest",
+        conflicts_with = "latest"
+    )]
+    pub file: Option<String>,
+    /// The newest backup in the backup directory
+    #[arg(long)]
+    pub latest: bool,
     /// Database to restore into [default: postgres.database]
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,

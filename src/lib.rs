@@ -26,6 +26,7 @@ pub mod probe;
 pub mod release;
 pub mod schedule;
 pub mod settings;
+pub mod signals;
 
 use std::collections::BTreeMap;
 

@@ -496,3 +496,275 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(markdown.starts_with("# Backup monitor"), "{markdown}");
 }
+
+/// `sha256sum FILE` -> the hex digest.
+fn sha256_of(path: &Path) -> String {
+    let out = support::run_ok(Command::new("sha256sum").arg(path));
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+fn database_exists(stack: &Stack, name: &str) -> bool {
+    stack.psql(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+    )) == "1"
+}
+
+#[test]
+fn a_swapped_backup_is_refused_and_nothing_in_it_runs() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    let dir = stack.rig.dir.path();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/fitness_gym",
+        stack.postgres_port
+    );
+    // A real backup: its manifest is signed with this host's key (made on first use, 0600).
+    let created = run_ok(stack.gymops().args([
+        "-o",
+        "json",
+        "backup",
+        "create",
+        "--no-encrypt",
+        "--compress",
+        "none",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let genuine = PathBuf::from(created["path"].as_str().unwrap());
+    assert!(created["manifest"]["signature"]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("ed25519:"));
+    let key_file = dir.join(".config/gymops/backup-signing.key");
+    let mode = std::fs::metadata(&key_file).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // The attacker's file: psql meta-commands that would run as root on this host (--local).
+    let owned = dir.join("owned");
+    let owned_mid_line = dir.join("owned-mid-line");
+    let swapped = dir.join("swapped");
+    std::fs::create_dir(&swapped).unwrap();
+    let evil = swapped.join("fitness_gym_db_backup_full_20261128_020000.sql");
+    let write_evil = |body: &str| {
+        std::fs::write(
+            &evil,
+            format!(
+                "SET client_encoding = 'UTF8';\n{body}\nCREATE TABLE planted (id int);\n--\n-- PostgreSQL database dump complete\n--\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_evil(&format!("\\! touch {}", owned.display()));
+    // A manifest forged to match it, from the genuine one: right hash and size, no signature.
+    let forge = |signature: bool, sha: Option<String>| {
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.json", genuine.display())).unwrap())
+                .unwrap();
+        let size = std::fs::metadata(&evil).unwrap().len();
+        manifest["file"] = evil.file_name().unwrap().to_string_lossy().into();
+        manifest["sha256"] = sha.unwrap_or_else(|| sha256_of(&evil)).into();
+        manifest["stored_bytes"] = size.into();
+        manifest["dump_bytes"] = size.into();
+        manifest["tables"] = serde_json::json!({});
+        manifest["row_counts"] = "none".into();
+        if !signature {
+            manifest.as_object_mut().unwrap().remove("signature");
+        }
+        std::fs::write(
+            format!("{}.json", evil.display()),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+    };
+    let restore = |database: &str, extra: &[&str]| {
+        let mut command = stack.gymops();
+        command
+            .args(["backup", "restore"])
+            .arg(&evil)
+            .args(["--local", "--db-connection", &url, "--database", database])
+            .arg("--create")
+            .args(extra);
+        run(&mut command)
+    };
+
+    // 1. No manifest; 2. a forged unsigned one; 3. the genuine signature over other values.
+    let _ = std::fs::remove_file(format!("{}.json", evil.display()));
+    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+        ("has no manifest", Box::new(|| {})),
+        ("is not signed", Box::new(|| forge(false, None))),
+        ("does not match", Box::new(|| forge(true, None))),
+    ];
+    for (why, prepare) in cases {
+        prepare();
+        let output = restore("swapped", &[]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{why}: {stderr}");
+        assert!(stderr.contains("is refused") && stderr.contains(why), "{why}: {stderr}");
+        assert!(stderr.contains("--trust-unsigned"), "{stderr}");
+        assert!(!owned.exists(), "{why}: the meta-command ran");
+        assert!(!database_exists(&stack, "swapped"), "{why}");
+        // verify says the same (and runs nothing either).
+        let output = run(stack.gymops().args(["backup", "verify"]).arg(&evil));
+        assert_eq!(output.status.code(), Some(2), "{why}");
+        assert!(text(&output.stdout).contains("not trusted"), "{why}");
+    }
+
+    // 4. Signed by a key this host does not trust (another gymops's).
+    let other = dir.join("other-site");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("gymops.yaml"), stack.config_yaml()).unwrap();
+    let foreign = run_ok(
+        stack
+            .gymops()
+            .current_dir(&other)
+            .env("XDG_CONFIG_HOME", other.join(".config"))
+            .args(["-o", "json", "backup", "create", "--no-encrypt", "--compress", "none"]),
+    );
+    let foreign: serde_json::Value = serde_json::from_str(&foreign).unwrap();
+    let foreign_path = foreign["path"].as_str().unwrap();
+    let output = run(stack
+        .gymops()
+        .args(["backup", "restore", foreign_path, "--database", "foreign", "--create"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("not this host's key"), "{stderr}");
+    // Trusting it in settings lets it in.
+    let public = foreign["manifest"]["signature"]["key"].as_str().unwrap();
+    stack.rig.write_config(&format!(
+        "{}backup:\n  encrypt: false\n  trusted_keys: [\"{public}\"]\n",
+        stack.config_yaml()
+    ));
+    run_ok(stack
+        .gymops()
+        .args(["backup", "restore", foreign_path, "--database", "foreign", "--create"]));
+    assert_eq!(counts(&stack, "foreign"), expected());
+
+    // 5. --trust-unsigned: the stream itself is checked; the meta-command line never reaches
+    // psql, the transaction is not committed, and the new database goes again.
+    forge(false, None);
+    let output = restore("trusted_anyway", &["--trust-unsigned"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("psql meta-command"), "{stderr}");
+    assert!(stderr.contains("dropped again"), "{stderr}");
+    assert!(!owned.exists(), "the meta-command ran");
+    assert!(!database_exists(&stack, "trusted_anyway"));
+
+    // 6. A meta-command in the middle of a line: psql's \restrict (this psql has it) stops it.
+    write_evil(&format!("SELECT 1; \\! touch {}", owned_mid_line.display()));
+    forge(false, None);
+    let output = restore("mid_line", &["--trust-unsigned"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("restricted"), "{stderr}");
+    assert!(!owned_mid_line.exists(), "the meta-command ran");
+    assert!(!database_exists(&stack, "mid_line"));
+
+    // 7. COPY ... TO PROGRAM hidden in SQL: only the signature stands between it and the
+    // server; without --trust-unsigned it never reaches PostgreSQL.
+    write_evil("COPY (SELECT 1) TO PROGRAM 'touch /tmp/gymops-never';");
+    forge(false, None);
+    let output = restore("program", &[]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!database_exists(&stack, "program"));
+}
+
+#[test]
+fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    let dir = stack.rig.dir.path();
+    let backups_dir = dir.join("backups");
+
+    // No key set up at all: refused before anything is written.
+    let output = run(stack.gymops().args(["backup", "create"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no encryption key is set up") && stderr.contains("--no-encrypt"),
+        "{stderr}"
+    );
+    assert!(backups(&backups_dir).is_empty());
+    // An encryption request that yields no key: an empty recipients file, an empty passphrase.
+    std::fs::write(dir.join("recipients.txt"), "# nobody yet\n\n").unwrap();
+    std::fs::write(dir.join("empty-passphrase"), "\n").unwrap();
+    for (flag, file, says) in [
+        ("--recipients-file", "recipients.txt", "names no age public key"),
+        ("--passphrase-file", "empty-passphrase", "is empty"),
+    ] {
+        let output = run(stack.gymops().args(["backup", "create", flag, file]));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{flag}: {stderr}");
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+        assert!(backups(&backups_dir).is_empty(), "{flag}");
+    }
+
+    // Plaintext on purpose, from settings.
+    stack.rig.write_config(&format!(
+        "{}backup:\n  encrypt: false\n",
+        stack.config_yaml()
+    ));
+    let output = run(stack.gymops().args(["backup", "create"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("not encrypted (backup.encrypt: false)"));
+    let monitor = || {
+        let output = run(stack.gymops().args(["-o", "json", "backup", "monitor"]));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let last_run = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "last run")
+            .cloned()
+            .unwrap();
+        (output.status.code(), last_run)
+    };
+    let (_, last_run) = monitor();
+    assert_eq!(last_run["status"], "ok", "{last_run}");
+
+    // A full disk cut the run log's last record short: that run counts as failed...
+    let runs = backups_dir.join(".gymops-backup-runs.jsonl");
+    let mut log = std::fs::OpenOptions::new().append(true).open(&runs).unwrap();
+    std::io::Write::write_all(&mut log, b"{\"time\":\"2026-11-28T02:00:00Z\",\"ok\":tr").unwrap();
+    drop(log);
+    let (code, last_run) = monitor();
+    assert_eq!(code, Some(2));
+    assert_eq!(last_run["status"], "critical");
+    assert!(
+        last_run["detail"].as_str().unwrap().contains("not a run record"),
+        "{last_run}"
+    );
+    // ...and the next run's record is not glued to the torn line.
+    run_ok(stack.gymops().args(["backup", "create", "--label", "after"]));
+    let (code, last_run) = monitor();
+    assert_eq!(last_run["status"], "ok", "{last_run}");
+    assert_eq!(code, Some(1), "only the never-verified warning is left");
+
+    // restore --latest, run from elsewhere on a file: no backups/ or lock made there.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("gymops.yaml"), format!("{}backup:\n  encrypt: false\n", stack.config_yaml())).unwrap();
+    let newest = newest_backup(&backups_dir);
+    run_ok(
+        stack
+            .gymops()
+            .current_dir(&elsewhere)
+            .arg("backup")
+            .arg("restore")
+            .arg(&newest)
+            .args(["--database", "from_elsewhere", "--create"]),
+    );
+    assert_eq!(counts(&stack, "from_elsewhere"), expected());
+    assert!(!elsewhere.join("backups").exists(), "no backup dir made");
+    run_ok(stack.gymops().args([
+        "backup",
+        "restore",
+        "--latest",
+        "--database",
+        "latest_copy",
+        "--create",
+    ]));
+    assert_eq!(counts(&stack, "latest_copy"), expected());
+}

@@ -204,3 +204,65 @@ fn an_s3_server_that_goes_away_mid_upload() {
         std::fs::read(created["path"].as_str().unwrap()).unwrap()
     );
 }
+
+#[test]
+fn an_s3_server_refusing_from_the_start_never_costs_the_local_backup() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    let backups = stack.rig.dir.path().join("backups");
+    let fast = "    retries: 1\n    timeout: 5s\n";
+
+    // Nothing listens (connection refused), then a real server with wrong credentials.
+    let closed = support::free_port();
+    let server = S3Server::start(&["gym-backups"]);
+    for (port, credentials, case) in [
+        (closed, (S3_ACCESS_KEY, S3_SECRET_KEY), "connection refused"),
+        (server.port, ("wrong-key", "wrong-secret"), "bad credentials"),
+    ] {
+        config(&stack, port, fast);
+        let before = backup_files(&backups_or_empty(&backups)).len();
+        let output = run(stack
+            .gymops()
+            .env("GYMOPS_S3_ACCESS_KEY_ID", credentials.0)
+            .env("GYMOPS_S3_SECRET_ACCESS_KEY", credentials.1)
+            .args([
+                "backup",
+                "create",
+                "--upload-s3",
+                "--compress",
+                "none",
+                "--no-encrypt",
+                "--label",
+                if port == closed { "refused" } else { "denied" },
+            ]));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{case}: {stderr}");
+        assert!(
+            stderr.contains("is complete here, but the S3 upload failed"),
+            "{case}: {stderr}"
+        );
+        let files = backup_files(&backups);
+        assert_eq!(files.len(), before + 1, "{case}: the local backup was kept");
+        // The kept backup is whole: it verifies against its signed manifest.
+        run_ok(gymops(&stack).args(["backup", "verify", "--latest"]));
+    }
+    // No S3 settings at all is the same: the backup is made, the upload reported.
+    stack.rig.write_config(&stack.config_yaml());
+    let output = run(gymops(&stack).args([
+        "backup",
+        "create",
+        "--upload-s3",
+        "--no-encrypt",
+        "--label",
+        "nobucket",
+    ]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no S3 bucket configured"), "{stderr}");
+    assert_eq!(backup_files(&backups).len(), 3);
+}
+
+fn backups_or_empty(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    dir.to_path_buf()
+}

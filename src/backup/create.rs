@@ -44,6 +44,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Signs the manifest (restore and verify accept only signed backups).
     pub signing: Arc<SigningKey>,
+    /// No byte from pg_dump for this long ends the run as failed.
+    pub stall_timeout: Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,9 +66,12 @@ pub fn dump_args(
     compression: Compression,
     local: bool,
     snapshot: Option<&str>,
+    lock_wait: Duration,
 ) -> Vec<String> {
     let mut args = vec![
         "--no-password".to_string(),
+        // A table locked by a long migration must not hang the nightly backup.
+        format!("--lock-wait-timeout={}", lock_wait.as_millis().max(1)),
         "--username".into(),
         pg.user.clone(),
         "--dbname".into(),
@@ -177,6 +182,24 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// Stop a run that cannot finish (Ctrl-C, a stalled pg_dump): nothing is kept. pg_dump
+/// stops when gymops exits and its output connection closes.
+async fn abandon(
+    err: anyhow::Error,
+    temp_path: &Path,
+    bar: Option<&indicatif::ProgressBar>,
+    upload: Option<super::s3::Upload>,
+) -> anyhow::Error {
+    remove_quietly(temp_path);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(upload) = upload {
+        let _ = tokio::time::timeout(Duration::from_secs(10), upload.abort()).await;
+    }
+    err
+}
+
 /// Take the lock, then back up. See [`create_locked`] for a caller that holds it already.
 pub async fn create(
     runner: &Runner,
@@ -272,6 +295,7 @@ async fn run(
         options.compression,
         local,
         snapshot.as_ref().map(|s| s.id.as_str()),
+        options.stall_timeout,
     );
     let env: Vec<(&str, &Secret)> = password.map(|p| ("PGPASSWORD", p)).into_iter().collect();
 
@@ -330,21 +354,30 @@ async fn run(
     });
 
     let interrupted = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = crate::signals::terminated().await;
+        anyhow!("interrupted by {signal}; the partial backup was removed")
+    };
+    let stall_timeout = options.stall_timeout;
+    let watched = progress.clone();
+    let stalled = async move {
+        let mut last = (watched.load(Ordering::Relaxed), Instant::now());
+        loop {
+            tokio::time::sleep((stall_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))).await;
+            let now = watched.load(Ordering::Relaxed);
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() >= stall_timeout {
+                return anyhow!(
+                    "pg_dump sent nothing for {} (backup.stall_timeout); the run was stopped and the partial backup removed",
+                    humantime::format_duration(stall_timeout)
+                );
+            }
+        }
     };
     let stored = tokio::select! {
         stored = pipeline => stored.map_err(|err| anyhow!("the backup pipeline failed: {err}")).and_then(|r| r),
-        _ = interrupted => {
-            // pg_dump stops when gymops exits and its output connection closes.
-            remove_quietly(&temp_path);
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
-            }
-            if let Some(upload) = upload {
-                let _ = tokio::time::timeout(Duration::from_secs(10), upload.abort()).await;
-            }
-            return Err(anyhow!("interrupted; the partial backup was removed"));
-        }
+        err = interrupted => return Err(abandon(err, &temp_path, bar.as_ref(), upload).await),
+        err = stalled => return Err(abandon(err, &temp_path, bar.as_ref(), upload).await),
     };
     let finished = running.finish().await;
     if let Some(ticker) = ticker {

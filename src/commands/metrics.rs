@@ -57,33 +57,13 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
         settings: settings.clone(),
         notifier: Notifier::new(&settings.notify)?,
     });
-    let result = crate::metrics::serve::serve(listener, state, shutdown_signal()).await;
+    let result = crate::metrics::serve::serve(listener, state, async {
+        crate::signals::terminated().await;
+    })
+    .await;
     collector.abort();
     result?;
     Ok(Status::Ok)
-}
-
-/// Ctrl-C, or SIGTERM from systemd / docker stop.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 pub async fn export(ctx: &Context, args: &MetricsExportArgs) -> Result<ExitStatus> {

@@ -546,6 +546,10 @@ pub struct BackupSettings {
     /// Public keys (`ed25519:...`) whose signed backups verify and restore accept, besides
     /// this host's own signing key: another site's, or the production host's on a DR host.
     pub trusted_keys: Vec<SigningPublicKey>,
+    /// `backup create` stops (and keeps nothing) when pg_dump sends no byte for this long;
+    /// pg_dump also gives up waiting for a table lock after it.
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
     /// `backup monitor`: the newest backup must be younger than this.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
@@ -691,6 +695,7 @@ impl Default for BackupSettings {
             encrypt: true,
             signing_key_file: None,
             trusted_keys: Vec::new(),
+            stall_timeout: Duration::from_secs(300),
             max_age: Duration::from_secs(26 * 3600),
             size_drop_percent: 50,
             keep_last: 7,

@@ -22,6 +22,8 @@ pub fn gymops_bin() -> PathBuf {
 pub fn gymops(dir: &Path) -> Command {
     let mut command = Command::new(gymops_bin());
     command.current_dir(dir).stdin(Stdio::null());
+    // The backup signing key (and any other per-user state) stays in the test's directory.
+    command.env("XDG_CONFIG_HOME", dir.join(".config"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().to_string();
         if key.starts_with("GYMOPS_") || key == "NO_COLOR" || key.starts_with("RUST_LOG") {

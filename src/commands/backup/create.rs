@@ -84,6 +84,36 @@ pub fn from_settings(ctx: &Context) -> Result<(Encrypt, Encryption)> {
     choose(keys, backup.passphrase.clone())
 }
 
+/// A restore's safety backup: encrypted as settings say; with no encryption set up, to the
+/// key the restore was given (its identities' public keys, or the same passphrase), so the
+/// operator can read it back with what they hold.
+pub fn for_safety_backup(
+    ctx: &Context,
+    key: &crate::backup::restore::Key,
+) -> Result<(Encrypt, Encryption)> {
+    use crate::backup::restore::Key;
+    let backup = &ctx.settings().backup;
+    let configured = !backup.recipients.is_empty()
+        || backup.recipients_file.is_some()
+        || backup.passphrase.is_some()
+        || !backup.encrypt;
+    match key {
+        Key::Identities(identities) if !configured => choose(
+            identities
+                .iter()
+                .map(|i| i.to_public().to_string())
+                .collect(),
+            None,
+        ),
+        Key::Passphrase(passphrase) if !configured => choose(Vec::new(), Some(passphrase.clone())),
+        _ => from_settings(ctx).map_err(|err| {
+            err.context(crate::error::Hint(
+                "set up backup encryption, give the restore --identity or --passphrase-file (the safety backup is encrypted to it), or skip the safety backup with --no-safety-backup".into(),
+            ))
+        }),
+    }
+}
+
 fn plaintext() -> (Encrypt, Encryption) {
     (
         Encrypt::None,
@@ -148,6 +178,14 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         }
         _ => {}
     }
+    let stall = settings.backup.stall_timeout;
+    if stall.is_zero() || stall > std::time::Duration::from_secs(24 * 3600) {
+        return Err(anyhow!(
+            "backup.stall_timeout {} is not between 1s and 24h",
+            humantime::format_duration(stall)
+        ))
+        .hint("set backup.stall_timeout to how long pg_dump may send nothing, e.g. 5m");
+    }
     if let Some(label) = &args.label {
         manifest::check_label(label).hint("for example --label pre-deploy")?;
     }
@@ -170,6 +208,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
         connect_timeout: settings.health.timeout,
         signing: super::signing_key(ctx)?,
+        stall_timeout: settings.backup.stall_timeout,
     })
 }
 

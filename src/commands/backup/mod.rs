@@ -161,6 +161,17 @@ pub fn authenticate(
     .hint("restore only backups this host (or a key in backup.trusted_keys) signed; if you checked where this file came from, add --trust-unsigned")
 }
 
+/// The newest backup of the backup directory (`--latest`).
+pub fn newest_local(ctx: &Context) -> Result<Source> {
+    let dir = ctx.loaded.resolve_path(&ctx.settings().backup.dir);
+    let newest = list::local_entries(ctx)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no backups in {}", dir.display()))
+        .hint("take one with `gymops backup create`, or name the file")?;
+    Ok(Source::Local(newest.location.into()))
+}
+
 /// The key to read an encrypted backup: flags, then settings.
 pub fn key(ctx: &Context, args: &BackupKeyArgs) -> Result<Key> {
     let backup = &ctx.settings().backup;

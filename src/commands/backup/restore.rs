@@ -38,9 +38,19 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let pg = &settings.postgres;
     let timeout = settings.health.timeout;
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
-    let source = super::source(ctx, &args.file)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let _lock = crate::backup::lock(&dir, "gymops backup restore")?;
+    let source = match &args.file {
+        Some(file) => super::source(ctx, file)?,
+        None => super::newest_local(ctx)?,
+    };
+    // One backup or restore at a time in the backup directory; a restore of a file from
+    // elsewhere does not make a backup directory (or a lock) where there is none, until a
+    // safety backup needs one.
+    let mut _lock = if dir.is_dir() {
+        Some(crate::backup::lock(&dir, "gymops backup restore")?)
+    } else {
+        None
+    };
 
     // 1. Read the backup through before anything is touched.
     let manifest = source.manifest().await?;
@@ -131,12 +141,15 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let mut safety_backup = None;
     if replace {
         if !args.no_safety_backup {
+            if _lock.is_none() {
+                _lock = Some(crate::backup::lock(&dir, "gymops backup restore")?);
+            }
             ctx.printer
                 .note(&format!("taking a safety backup of {database} first"));
             let mut target = pg.clone();
             target.database = database.clone();
             // Encrypted like a regular backup when settings say so.
-            let (encrypt, encryption) = super::create::from_settings(ctx)?;
+            let (encrypt, encryption) = super::create::for_safety_backup(ctx, &key)?;
             let options = Options {
                 format: settings.backup.format,
                 compression: settings.backup.compression,
@@ -153,6 +166,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
                 progress: false,
                 connect_timeout: timeout,
                 signing: super::signing_key(ctx)?,
+                stall_timeout: settings.backup.stall_timeout,
             };
             let created = create_locked(&runner, &target, pg.password.as_ref(), options)
                 .await
@@ -171,27 +185,34 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
 
     // 4. Load, in one transaction.
     ctx.printer.note(&format!("restoring into {database}"));
-    let loaded = load(
-        &source,
-        &shape,
-        decrypt,
-        &Load {
-            runner: &runner,
-            pg,
-            password: pg.password.as_ref(),
-            database: &database,
-            no_owner: args.no_owner,
-            manifest: manifest.as_ref(),
-        },
-    )
-    .await;
+    let how = Load {
+        runner: &runner,
+        pg,
+        password: pg.password.as_ref(),
+        database: &database,
+        no_owner: args.no_owner,
+        manifest: manifest.as_ref(),
+    };
+    let loading = load(&source, &shape, decrypt, &how);
+    // Ctrl-C or SIGTERM (systemd, a CI runner's cancel) ends the load like a failure:
+    // nothing committed, and a database made for it goes again.
+    let loaded = tokio::select! {
+        loaded = loading => loaded,
+        signal = crate::signals::terminated() => Err(anyhow!("interrupted by {signal}; nothing was committed")),
+    };
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             let mut err = err;
             if args.create {
-                let _ = sql::drop_database(&admin, &database).await;
-                err = err.context(format!("the new database {database} was dropped again"));
+                err = match sql::drop_database(&admin, &database).await {
+                    Ok(()) => err.context(format!("the new database {database} was dropped again")),
+                    Err(drop) => err.context(format!(
+                        "the new database {database} is left over ({}): drop it with `DROP DATABASE {}`",
+                        crate::error::describe(&drop).0,
+                        crate::pg::maintain::quote_identifier(&database)
+                    )),
+                };
             }
             if let Some(path) = &safety_backup {
                 err = err.context(format!(

@@ -1,6 +1,6 @@
 //! `gymops backup verify FILE | --latest [--restore-test]`.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use comfy_table::Cell;
 use serde::Serialize;
 
@@ -32,17 +32,9 @@ pub struct RestoreTest {
 }
 
 pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
-    let settings = ctx.settings();
     let source = match (&args.file, args.latest) {
         (Some(file), _) => super::source(ctx, file)?,
-        (None, _) => {
-            let newest = super::list::local_entries(ctx)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("no backups in {}", settings.backup.dir.display()))
-                .hint("take one with `gymops backup create`")?;
-            Source::Local(newest.location.into())
-        }
+        (None, _) => super::newest_local(ctx)?,
     };
     let manifest = source.manifest().await?;
     // Reading a backup through runs nothing; restoring it does. An untrusted backup is a
