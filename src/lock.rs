@@ -51,13 +51,23 @@ pub struct Busy {
 /// Take the lock at `path` (created when missing) or say who holds it. Errors other than
 /// "held" (a directory that cannot be written...) are the outer `Err`.
 pub fn try_acquire(path: &Path, command: &str) -> Result<std::result::Result<Lock, Busy>> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+    // Never through a planted symlink (the holder line would truncate its target), and only
+    // a regular file.
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(crate::fsutil::no_follow())
+            .open(path)
+            .with_context(|| format!("cannot open the lock {} (a symlink is refused)", path.display()))?
+    };
+    if !file.metadata()?.is_file() {
+        anyhow::bail!("the lock {} is not a regular file", path.display());
+    }
     if let Err(err) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
     {
         let mut text = String::new();
@@ -124,6 +134,17 @@ mod tests {
         try_acquire(&path, "gymops backup restore")
             .unwrap()
             .unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join(".lock");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(try_acquire(&path, "gymops backup create").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 
     #[tokio::test]

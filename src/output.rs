@@ -152,7 +152,7 @@ impl Printer {
     /// Write data: to `file` atomically when given, else to stdout.
     pub fn emit(&self, text: &str, file: Option<&Path>) -> Result<()> {
         match file {
-            Some(path) => crate::fsutil::write_atomic(path, text.as_bytes(), None)
+            Some(path) => crate::fsutil::write_output(path, text.as_bytes())
                 .with_context(|| format!("cannot write the output file {}", path.display())),
             None => {
                 let mut stdout = std::io::stdout().lock();

@@ -25,8 +25,14 @@ pub const LOCK_FILE: &str = ".gymops-backup.lock";
 /// One backup or restore at a time per backup directory (cron overlaps, an operator's
 /// restore during the nightly backup).
 pub fn lock(dir: &Path, command: &str) -> Result<crate::lock::Lock> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    }
     match crate::lock::try_acquire(&dir.join(LOCK_FILE), command)? {
         Ok(lock) => Ok(lock),
         Err(busy) => Err(anyhow!(

@@ -217,7 +217,7 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
         } else {
             Printer::json(&report)?
         };
-        crate::fsutil::write_atomic(path, text.as_bytes(), None)?;
+        crate::fsutil::write_output(path, text.as_bytes())?;
     }
     ctx.printer
         .emit_result(&report, None, |printer| render(printer, &report))?;

@@ -135,7 +135,7 @@ impl Sink {
 
     fn finish(self) -> Result<()> {
         if let Sink::Buffer(path, buffer) = self {
-            crate::fsutil::write_atomic(&path, &buffer, None)
+            crate::fsutil::write_output(&path, &buffer)
                 .with_context(|| format!("cannot write the output file {}", path.display()))?;
         }
         Ok(())
