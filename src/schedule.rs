@@ -111,6 +111,11 @@ pub fn prepare(
     }
     let mut args = leading_args.to_vec();
     args.extend(job.args.iter().cloned());
+    for arg in &args {
+        check_text(&format!("{key}.args"), arg)?;
+    }
+    check_text("schedule.binary", &program.to_string_lossy())?;
+    check_text("schedule.working_dir", &working_dir.to_string_lossy())?;
     Ok(Job {
         name: name.to_string(),
         every: job.every,
@@ -121,6 +126,68 @@ pub fn prepare(
         args,
         working_dir: working_dir.to_path_buf(),
     })
+}
+
+/// A value that goes into a crontab line, a unit file or a task: no control characters (a
+/// newline would end the line and start a job or directive of the value's choosing).
+pub fn check_text(what: &str, text: &str) -> Result<()> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(anyhow!(
+            "{what} `{}` holds a control character ({:?}), which would break out of the generated entry",
+            text.escape_debug(),
+            c
+        ))
+        .hint("remove newlines and other control characters from the value");
+    }
+    Ok(())
+}
+
+/// `project` and `schedule.name_prefix` name units, tasks and crontab markers: letters,
+/// digits, `-` and `_` only (and the project lowercase, as compose wants it).
+pub fn check_names(project: &str, prefix: &str) -> Result<()> {
+    let plain = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !plain(project) || project.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(anyhow!(
+            "project `{}` must be 1-64 lowercase letters, digits, `-` or `_` to name scheduled jobs",
+            project.escape_debug()
+        ))
+        .hint("set project in gymops.yaml, e.g. fitness_gym");
+    }
+    if !plain(prefix) {
+        return Err(anyhow!(
+            "schedule.name_prefix `{}` must be 1-64 letters, digits, `-` or `_`",
+            prefix.escape_debug()
+        ))
+        .hint("for example FitnessGym");
+    }
+    Ok(())
+}
+
+/// The systemd `User=`: a POSIX account name.
+pub fn check_user(user: &str) -> Result<()> {
+    let valid = !user.is_empty()
+        && user.len() <= 32
+        && user
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !valid {
+        return Err(anyhow!(
+            "schedule.user `{}` is not an account name",
+            user.escape_debug()
+        ))
+        .hint("name the account the jobs run as, e.g. gymops (in the docker group)");
+    }
+    Ok(())
 }
 
 /// POSIX shell single-quoting: any text becomes one word.
@@ -291,12 +358,12 @@ pub fn unit_marker(project: &str) -> String {
 }
 
 /// (service unit, timer unit) texts.
-pub fn systemd_units(project: &str, prefix: &str, job: &Job) -> (String, String) {
+pub fn systemd_units(project: &str, prefix: &str, user: &str, job: &Job) -> (String, String) {
     let name = unit_name(prefix, job);
     let mut exec = vec![systemd_quote(&job.program.to_string_lossy())];
     exec.extend(job.args.iter().map(|arg| systemd_quote(arg)));
     let service = format!(
-        "{marker}\n[Unit]\nDescription=gymops {job} ({project})\nWants=network-online.target\nAfter=network-online.target docker.service\n\n[Service]\nType=oneshot\nWorkingDirectory={dir}\nExecStart={exec}\n",
+        "{marker}\n[Unit]\nDescription=gymops {job} ({project})\nWants=network-online.target\nAfter=network-online.target docker.service\n\n[Service]\nType=oneshot\nUser={user}\nWorkingDirectory={dir}\nExecStart={exec}\n",
         marker = unit_marker(project),
         job = job.name,
         dir = systemd_quote(&job.working_dir.to_string_lossy()),
@@ -479,7 +546,8 @@ mod tests {
     #[test]
     fn systemd_units_quote_and_schedule() {
         let job = job(Every::Weekly, "02:00", Some("mon"));
-        let (service, timer) = systemd_units("fitness_gym", "FitnessGym", &job);
+        let (service, timer) = systemd_units("fitness_gym", "FitnessGym", "gymops", &job);
+        assert!(service.contains("\nUser=gymops\n"), "{service}");
         assert!(service.contains("WorkingDirectory=\"/srv/gym ops\""));
         assert!(service.contains(
             "ExecStart=/usr/local/bin/gymops --environment production check daily --output-file \"reports/100%% daily.md\""
@@ -509,5 +577,44 @@ mod tests {
         assert!(xml.contains("<Arguments>--environment production check daily --output-file &quot;reports/100% daily.md&quot;</Arguments>"));
         assert!(xml.contains("<DaysInterval>1</DaysInterval>"));
         assert!(xml.contains("<StartBoundary>2026-01-01T02:00:00</StartBoundary>"));
+    }
+
+    #[test]
+    fn values_that_would_break_out_of_an_entry_are_refused() {
+        let job = ScheduledJob {
+            enabled: true,
+            every: Every::Daily,
+            at: "02:00".into(),
+            weekday: None,
+            args: vec![
+                "health".into(),
+                "--output-file".into(),
+                "x\n* * * * * root rm -rf /".into(),
+            ],
+        };
+        let err = prepare("nightly", &job, Path::new("/usr/bin/gymops"), Path::new("/srv"), &[], |_| Ok(()))
+            .unwrap_err();
+        assert!(crate::error::describe(&err).0.contains("control character"), "{err:#}");
+        let dir_err = prepare(
+            "nightly",
+            &ScheduledJob { args: vec!["health".into()], ..job },
+            Path::new("/usr/bin/gymops"),
+            Path::new("/srv\nExecStartPre=/bin/sh"),
+            &[],
+            |_| Ok(()),
+        );
+        assert!(dir_err.is_err());
+        assert!(check_names("fitness_gym", "FitnessGym").is_ok());
+        for (project, prefix) in [
+            ("fitness_gym\n* * * * * sh", "FitnessGym"),
+            ("Fitness", "FitnessGym"),
+            ("fitness_gym", "../../etc/systemd/system/evil"),
+            ("fitness_gym", "Gym Ops"),
+        ] {
+            assert!(check_names(project, prefix).is_err(), "{project:?} {prefix:?}");
+        }
+        assert!(check_user("gymops").is_ok() && check_user("root").is_ok());
+        assert!(check_user("root\nExecStartPre=/bin/sh").is_err());
+        assert!(check_user("").is_err());
     }
 }

@@ -128,7 +128,7 @@ fn monitoring_init_writes_files_the_stack_accepts() {
     );
 }
 
-const SCHEDULE: &str = "schedule:\n  binary: /opt/gymops/bin/gymops\n  jobs:\n    backup:\n      enabled: false\n    weekly-check:\n      every: weekly\n      weekday: sun\n      at: \"03:30\"\n      args: [check, weekly, --output, markdown, --output-file, reports/weekly 100%.md]\n";
+const SCHEDULE: &str = "schedule:\n  binary: /opt/gymops/bin/gymops\n  user: gymops\n  jobs:\n    backup:\n      enabled: false\n    weekly-check:\n      every: weekly\n      weekday: sun\n      at: \"03:30\"\n      args: [check, weekly, --output, markdown, --output-file, reports/weekly 100%.md]\n";
 
 #[test]
 fn a_crontab_round_trip_leaves_other_lines_alone() {
@@ -308,4 +308,58 @@ fn schedule_print_renders_every_target_and_rejects_bad_jobs() {
         stderr.contains("schedule.jobs.nightly.args is not a gymops command"),
         "{stderr}"
     );
+}
+
+#[test]
+fn generated_schedules_cannot_be_injected_and_systemd_never_defaults_to_root() {
+    let dir = tempfile::tempdir().unwrap();
+    // A newline in an argument would end the crontab line and start a job of its own.
+    write(
+        dir.path(),
+        "gymops.yaml",
+        "schedule:\n  jobs:\n    nightly:\n      at: \"01:00\"\n      args: [health, --output-file, \"x\\n* * * * * root touch /tmp/gymops-injected\"]\n",
+    );
+    for target in ["cron", "systemd", "windows"] {
+        let output = run(gymops(dir.path()).args(["schedule", "print", "--target", target]));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{target}: {stderr}");
+        assert!(stderr.contains("control character"), "{target}: {stderr}");
+        assert!(output.stdout.is_empty(), "{target}: nothing printed");
+    }
+    let crontab = dir.path().join("crontab");
+    let output = run(gymops(dir.path()).args(["schedule", "install", "--crontab-file"]).arg(&crontab));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!crontab.exists(), "nothing installed");
+
+    // A project or prefix that would name a path outside the unit directory.
+    write(
+        dir.path(),
+        "gymops.yaml",
+        "schedule:\n  user: gymops\n  name_prefix: ../../evil\n",
+    );
+    let units = dir.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    let output = run(gymops(dir.path()).args([
+        "schedule",
+        "install",
+        "--target",
+        "systemd",
+        "--unit-dir",
+        "units",
+        "--no-systemctl",
+    ]));
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("schedule.name_prefix"));
+    assert_eq!(std::fs::read_dir(&units).unwrap().count(), 0);
+    assert!(!dir.path().join("evil-health.service").exists());
+
+    // No schedule.user: systemd units are refused rather than run as root.
+    write(dir.path(), "gymops.yaml", "project: fitness_gym\n");
+    let output = run(gymops(dir.path()).args(["schedule", "print", "--target", "systemd"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("schedule.user is not set"));
+    write(dir.path(), "gymops.yaml", "schedule:\n  user: root\n");
+    let output = run(gymops(dir.path()).args(["schedule", "print", "--target", "systemd"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("\nUser=root\n"));
 }

@@ -73,6 +73,7 @@ fn jobs(ctx: &Context) -> Result<Vec<Job>> {
     }
     leading.push("--environment".into());
     leading.push(settings.environment.clone());
+    schedule::check_names(&settings.project, &settings.schedule.name_prefix)?;
     settings
         .schedule
         .jobs
@@ -91,11 +92,29 @@ fn jobs(ctx: &Context) -> Result<Vec<Job>> {
         .collect()
 }
 
+/// The account systemd runs the jobs as: `schedule.user`, never root unless it says so.
+fn service_user(ctx: &Context) -> Result<String> {
+    match &ctx.settings().schedule.user {
+        Some(user) => {
+            schedule::check_user(user)?;
+            Ok(user.clone())
+        }
+        None => Err(anyhow!(
+            "schedule.user is not set: the systemd units would run the jobs as root"
+        ))
+        .hint("set schedule.user to the account the jobs run as (a member of the docker group), or to root on purpose"),
+    }
+}
+
 fn print(ctx: &Context, target: ScheduleTarget) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let jobs = jobs(ctx)?;
     let project = &settings.project;
     let prefix = &settings.schedule.name_prefix;
+    let user = match target {
+        ScheduleTarget::Systemd => Some(service_user(ctx)?),
+        _ => None,
+    };
     let printed: Vec<PrintedJob> = jobs
         .iter()
         .map(|job| PrintedJob {
@@ -108,10 +127,13 @@ fn print(ctx: &Context, target: ScheduleTarget) -> Result<ExitStatus> {
         ScheduleTarget::Cron => schedule::cron_block(project, &jobs),
         ScheduleTarget::Windows => schedule::powershell(project, prefix, &jobs),
         ScheduleTarget::Systemd => {
+            let Some(user) = &user else {
+                return String::new();
+            };
             let mut text = String::new();
             for job in &jobs {
                 let name = schedule::unit_name(prefix, job);
-                let (service, timer) = schedule::systemd_units(project, prefix, job);
+                let (service, timer) = schedule::systemd_units(project, prefix, &user, job);
                 text.push_str(&format!(
                     "### {name}.service\n{service}\n### {name}.timer\n{timer}\n"
                 ));
@@ -265,12 +287,17 @@ fn systemd(ctx: &Context, args: &ScheduleInstallArgs, install: bool) -> Result<E
     let dir = &args.unit_dir;
     let marker = schedule::unit_marker(project);
     let existing = our_units(dir, &marker)?;
+    let user = if install {
+        service_user(ctx)?
+    } else {
+        String::new()
+    };
     let mut wanted: Vec<(String, String)> = Vec::new();
     let mut timers: Vec<String> = Vec::new();
     if install {
         for job in jobs(ctx)? {
             let name = schedule::unit_name(prefix, &job);
-            let (service, timer) = schedule::systemd_units(project, prefix, &job);
+            let (service, timer) = schedule::systemd_units(project, prefix, &user, &job);
             wanted.push((format!("{name}.service"), service));
             wanted.push((format!("{name}.timer"), timer.clone()));
             timers.push(format!("{name}.timer"));

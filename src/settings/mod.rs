@@ -408,8 +408,11 @@ pub struct ScheduleSettings {
     pub binary: Option<PathBuf>,
     /// Directory the jobs run in; unset: the directory of gymops.yaml.
     pub working_dir: Option<PathBuf>,
-    /// Name prefix of Task Scheduler tasks and systemd units.
+    /// Name prefix of Task Scheduler tasks and systemd units (letters, digits, `-`, `_`).
     pub name_prefix: String,
+    /// The account systemd runs the jobs as (`User=`; one in the docker group). Required
+    /// for `--target systemd`: `root` only when set on purpose.
+    pub user: Option<String>,
     /// The jobs, by name (the guide's: daily 02:00 backup, hourly health, 09:00 daily report).
     pub jobs: BTreeMap<String, ScheduledJob>,
 }
@@ -427,6 +430,7 @@ impl Default for ScheduleSettings {
             binary: None,
             working_dir: None,
             name_prefix: "FitnessGym".into(),
+            user: None,
             jobs: BTreeMap::from([
                 (
                     "backup".into(),
