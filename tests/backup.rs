@@ -768,3 +768,89 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     ]));
     assert_eq!(counts(&stack, "latest_copy"), expected());
 }
+
+#[test]
+fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    stack.psql(
+        "CREATE TABLE big (id bigint, a text, b text); \
+         INSERT INTO big SELECT g, md5(g::text) || md5((g * 3)::text), md5((g * 7)::text) FROM generate_series(1, 1200000) g;",
+    );
+    let dir = stack.rig.dir.path();
+    let backups_dir = dir.join("backups");
+    stack.rig.write_config(&format!(
+        "{}backup:\n  encrypt: false\n  stall_timeout: 2s\n",
+        stack.config_yaml()
+    ));
+    let created = run_ok(stack.gymops().args([
+        "-o",
+        "json",
+        "backup",
+        "create",
+        "--compress",
+        "none",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let path = created["path"].as_str().unwrap().to_string();
+
+    // SIGTERM in the middle of a restore into a new database: rolled back, database gone.
+    let child = stack
+        .gymops()
+        .args(["backup", "restore", &path, "--database", "interrupted", "--create"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stack.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'interrupted' AND query LIKE 'COPY%'") != "1" {
+        assert!(std::time::Instant::now() < deadline, "the restore never started loading");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by SIGTERM") && stderr.contains("was dropped again"),
+        "{stderr}"
+    );
+    assert!(!database_exists(&stack, "interrupted"));
+
+    // pg_dump that sends nothing (its container frozen): the run ends at the stall timeout.
+    let before = backups(&backups_dir);
+    let started = std::time::Instant::now();
+    let child = stack
+        .gymops()
+        .args(["backup", "create", "--compress", "none", "--label", "stalled"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let writing = std::fs::read_dir(&backups_dir).unwrap().filter_map(|e| e.ok()).any(|e| {
+            e.file_name().to_string_lossy().ends_with(".partial")
+                && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+        });
+        if writing {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the backup never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    support::docker_ok(&["pause", &stack.postgres]);
+    let output = child.wait_with_output().unwrap();
+    support::docker_ok(&["unpause", &stack.postgres]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("pg_dump sent nothing for 2s"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(backups(&backups_dir), before, "nothing kept");
+    let partials = std::fs::read_dir(&backups_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .count();
+    assert_eq!(partials, 0);
+}
