@@ -52,7 +52,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode.unwrap_or(0o644)).custom_flags(no_follow());
+            options
+                .mode(mode.unwrap_or(0o644))
+                .custom_flags(no_follow());
         }
         let mut file = options
             .open(&temp)
@@ -145,9 +147,15 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &path).unwrap();
         write_atomic(&path, b"new", Some(0o600)).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
-        assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(!fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -160,7 +168,10 @@ mod tests {
         std::os::unix::fs::symlink("reports/daily.md", &link).unwrap();
         write_output(&link, b"new").unwrap();
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         // Missing parents are made.
         write_output(&dir.path().join("a/b/c.json"), b"{}").unwrap();
         // A directory and a FIFO are refused, untouched.
@@ -175,7 +186,12 @@ mod tests {
         )
         .unwrap();
         let err = write_output(&fifo, b"x").unwrap_err();
-        assert!(crate::error::describe(&err).0.contains("not a regular file"), "{err:#}");
+        assert!(
+            crate::error::describe(&err)
+                .0
+                .contains("not a regular file"),
+            "{err:#}"
+        );
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
         assert!(write_output(Path::new("/dev/null"), b"x").is_err());
     }

@@ -63,7 +63,12 @@ pub fn try_acquire(path: &Path, command: &str) -> Result<std::result::Result<Loc
             .mode(0o600)
             .custom_flags(crate::fsutil::no_follow())
             .open(path)
-            .with_context(|| format!("cannot open the lock {} (a symlink is refused)", path.display()))?
+            .with_context(|| {
+                format!(
+                    "cannot open the lock {} (a symlink is refused)",
+                    path.display()
+                )
+            })?
     };
     if !file.metadata()?.is_file() {
         anyhow::bail!("the lock {} is not a regular file", path.display());

@@ -195,7 +195,7 @@ pub fn alertmanager_yml(settings: &Settings) -> String {
     }
     if wants(Channel::Webhook) {
         text.push_str(&format!(
-            "  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            "  webhook_configs:\n  - url: {}\n    send_resolved: true\n    http_config:\n      authorization:\n        type: Bearer\n        credentials_file: /etc/alertmanager/secrets/relay_token\n",
             quote(&format!(
                 "http://{}/alertmanager",
                 settings.metrics.scrape_target
@@ -345,8 +345,10 @@ volumes:\n  prometheus_data:\n  alertmanager_data:\n  grafana_data:\n",
     )
 }
 
-/// Every file, with the secret files the native Alertmanager receivers read.
-pub fn files(settings: &Settings) -> Vec<File> {
+/// Every file, with the secret files the native Alertmanager receivers read, and the
+/// relay's bearer token when the webhook channel is used (`relay_token`: the configured
+/// one, or one the caller made).
+pub fn files(settings: &Settings, relay_token: &str) -> Vec<File> {
     let plain = |path, contents| File {
         path,
         contents,
@@ -371,6 +373,13 @@ pub fn files(settings: &Settings) -> Vec<File> {
         plain("docker-compose.yml", compose_yml(settings)),
     ];
     let notify = &settings.notify;
+    if notify.channels.contains(&Channel::Webhook) {
+        files.push(File {
+            path: RELAY_TOKEN_FILE,
+            contents: format!("{relay_token}\n"),
+            secret: true,
+        });
+    }
     if notify.channels.contains(&Channel::Slack) {
         if let Some(url) = &notify.slack.webhook_url {
             files.push(File {
@@ -390,6 +399,39 @@ pub fn files(settings: &Settings) -> Vec<File> {
         }
     }
     files
+}
+
+/// Where `monitoring init` writes the relay's bearer token (Alertmanager reads it from
+/// /etc/alertmanager/secrets; `metrics serve` from `metrics.relay_token_file`).
+pub const RELAY_TOKEN_FILE: &str = "secrets/relay_token";
+
+/// Why Prometheus and Alertmanager (in their containers) cannot reach `gymops metrics
+/// serve`: it listens on loopback while they call it through the Docker host's address.
+/// None when the addresses meet.
+pub fn unreachable_listener(settings: &Settings) -> Option<String> {
+    let listen_host = settings
+        .metrics
+        .listen
+        .rsplit_once(':')
+        .map(|(host, _)| host.trim_matches(['[', ']']))
+        .unwrap_or("");
+    let loopback = listen_host == "localhost"
+        || listen_host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let target_host = settings
+        .metrics
+        .scrape_target
+        .rsplit_once(':')
+        .map(|(host, _)| host)
+        .unwrap_or("");
+    let target_loopback = target_host == "localhost" || target_host.starts_with("127.");
+    (loopback && !target_loopback).then(|| {
+        format!(
+            "metrics.listen {} is loopback, which the monitoring containers cannot reach at {}: listen on the Docker bridge address instead (metrics.listen: 172.17.0.1:9464 — reachable from this host and its containers only, and the relay asks for its bearer token), or see docs/alerts-and-monitoring.md",
+            settings.metrics.listen, settings.metrics.scrape_target
+        )
+    })
 }
 
 /// Secret files the Alertmanager config refers to but gymops could not write (no secret).
@@ -429,7 +471,7 @@ mod tests {
         settings.notify.channels = vec![Channel::Email, Channel::Slack, Channel::Webhook];
         settings.notify.email.smtp_host = Some("smtp.example.com".into());
         settings.notify.email.username = Some("alerts".into());
-        for file in files(&settings) {
+        for file in files(&settings, "t0ken") {
             if file.path.ends_with(".yml") {
                 serde_yaml::from_str::<serde_yaml::Value>(&file.contents)
                     .unwrap_or_else(|e| panic!("{}: {e}\n{}", file.path, file.contents));

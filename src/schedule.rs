@@ -592,12 +592,25 @@ mod tests {
                 "x\n* * * * * root rm -rf /".into(),
             ],
         };
-        let err = prepare("nightly", &job, Path::new("/usr/bin/gymops"), Path::new("/srv"), &[], |_| Ok(()))
-            .unwrap_err();
-        assert!(crate::error::describe(&err).0.contains("control character"), "{err:#}");
+        let err = prepare(
+            "nightly",
+            &job,
+            Path::new("/usr/bin/gymops"),
+            Path::new("/srv"),
+            &[],
+            |_| Ok(()),
+        )
+        .unwrap_err();
+        assert!(
+            crate::error::describe(&err).0.contains("control character"),
+            "{err:#}"
+        );
         let dir_err = prepare(
             "nightly",
-            &ScheduledJob { args: vec!["health".into()], ..job },
+            &ScheduledJob {
+                args: vec!["health".into()],
+                ..job
+            },
             Path::new("/usr/bin/gymops"),
             Path::new("/srv\nExecStartPre=/bin/sh"),
             &[],
@@ -611,7 +624,10 @@ mod tests {
             ("fitness_gym", "../../etc/systemd/system/evil"),
             ("fitness_gym", "Gym Ops"),
         ] {
-            assert!(check_names(project, prefix).is_err(), "{project:?} {prefix:?}");
+            assert!(
+                check_names(project, prefix).is_err(),
+                "{project:?} {prefix:?}"
+            );
         }
         assert!(check_user("gymops").is_ok() && check_user("root").is_ok());
         assert!(check_user("root\nExecStartPre=/bin/sh").is_err());

@@ -601,7 +601,10 @@ fn a_swapped_backup_is_refused_and_nothing_in_it_runs() {
         let output = restore("swapped", &[]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(3), "{why}: {stderr}");
-        assert!(stderr.contains("is refused") && stderr.contains(why), "{why}: {stderr}");
+        assert!(
+            stderr.contains("is refused") && stderr.contains(why),
+            "{why}: {stderr}"
+        );
         assert!(stderr.contains("--trust-unsigned"), "{stderr}");
         assert!(!owned.exists(), "{why}: the meta-command ran");
         assert!(!database_exists(&stack, "swapped"), "{why}");
@@ -620,13 +623,26 @@ fn a_swapped_backup_is_refused_and_nothing_in_it_runs() {
             .gymops()
             .current_dir(&other)
             .env("XDG_CONFIG_HOME", other.join(".config"))
-            .args(["-o", "json", "backup", "create", "--no-encrypt", "--compress", "none"]),
+            .args([
+                "-o",
+                "json",
+                "backup",
+                "create",
+                "--no-encrypt",
+                "--compress",
+                "none",
+            ]),
     );
     let foreign: serde_json::Value = serde_json::from_str(&foreign).unwrap();
     let foreign_path = foreign["path"].as_str().unwrap();
-    let output = run(stack
-        .gymops()
-        .args(["backup", "restore", foreign_path, "--database", "foreign", "--create"]));
+    let output = run(stack.gymops().args([
+        "backup",
+        "restore",
+        foreign_path,
+        "--database",
+        "foreign",
+        "--create",
+    ]));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("not this host's key"), "{stderr}");
@@ -636,9 +652,14 @@ fn a_swapped_backup_is_refused_and_nothing_in_it_runs() {
         "{}backup:\n  encrypt: false\n  trusted_keys: [\"{public}\"]\n",
         stack.config_yaml()
     ));
-    run_ok(stack
-        .gymops()
-        .args(["backup", "restore", foreign_path, "--database", "foreign", "--create"]));
+    run_ok(stack.gymops().args([
+        "backup",
+        "restore",
+        foreign_path,
+        "--database",
+        "foreign",
+        "--create",
+    ]));
     assert_eq!(counts(&stack, "foreign"), expected());
 
     // 5. --trust-unsigned: the stream itself is checked; the meta-command line never reaches
@@ -691,7 +712,11 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     std::fs::write(dir.join("recipients.txt"), "# nobody yet\n\n").unwrap();
     std::fs::write(dir.join("empty-passphrase"), "\n").unwrap();
     for (flag, file, says) in [
-        ("--recipients-file", "recipients.txt", "names no age public key"),
+        (
+            "--recipients-file",
+            "recipients.txt",
+            "names no age public key",
+        ),
         ("--passphrase-file", "empty-passphrase", "is empty"),
     ] {
         let output = run(stack.gymops().args(["backup", "create", flag, file]));
@@ -726,18 +751,28 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
 
     // A full disk cut the run log's last record short: that run counts as failed...
     let runs = backups_dir.join(".gymops-backup-runs.jsonl");
-    let mut log = std::fs::OpenOptions::new().append(true).open(&runs).unwrap();
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&runs)
+        .unwrap();
     std::io::Write::write_all(&mut log, b"{\"time\":\"2026-11-28T02:00:00Z\",\"ok\":tr").unwrap();
     drop(log);
     let (code, last_run) = monitor();
     assert_eq!(code, Some(2));
     assert_eq!(last_run["status"], "critical");
     assert!(
-        last_run["detail"].as_str().unwrap().contains("not a run record"),
+        last_run["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a run record"),
         "{last_run}"
     );
     // ...and the next run's record is not glued to the torn line.
-    run_ok(stack.gymops().args(["backup", "create", "--label", "after"]));
+    run_ok(
+        stack
+            .gymops()
+            .args(["backup", "create", "--label", "after"]),
+    );
     let (code, last_run) = monitor();
     assert_eq!(last_run["status"], "ok", "{last_run}");
     assert_eq!(code, Some(1), "only the never-verified warning is left");
@@ -745,7 +780,11 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     // restore --latest, run from elsewhere on a file: no backups/ or lock made there.
     let elsewhere = dir.join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
-    std::fs::write(elsewhere.join("gymops.yaml"), format!("{}backup:\n  encrypt: false\n", stack.config_yaml())).unwrap();
+    std::fs::write(
+        elsewhere.join("gymops.yaml"),
+        format!("{}backup:\n  encrypt: false\n", stack.config_yaml()),
+    )
+    .unwrap();
     let newest = newest_backup(&backups_dir);
     run_ok(
         stack
@@ -783,21 +822,26 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
         "{}backup:\n  encrypt: false\n  stall_timeout: 2s\n",
         stack.config_yaml()
     ));
-    let created = run_ok(stack.gymops().args([
-        "-o",
-        "json",
-        "backup",
-        "create",
-        "--compress",
-        "none",
-    ]));
+    let created =
+        run_ok(
+            stack
+                .gymops()
+                .args(["-o", "json", "backup", "create", "--compress", "none"]),
+        );
     let created: serde_json::Value = serde_json::from_str(&created).unwrap();
     let path = created["path"].as_str().unwrap().to_string();
 
     // SIGTERM in the middle of a restore into a new database: rolled back, database gone.
     let child = stack
         .gymops()
-        .args(["backup", "restore", &path, "--database", "interrupted", "--create"])
+        .args([
+            "backup",
+            "restore",
+            &path,
+            "--database",
+            "interrupted",
+            "--create",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -822,21 +866,34 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
     let started = std::time::Instant::now();
     let child = stack
         .gymops()
-        .args(["backup", "create", "--compress", "none", "--label", "stalled"])
+        .args([
+            "backup",
+            "create",
+            "--compress",
+            "none",
+            "--label",
+            "stalled",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let writing = std::fs::read_dir(&backups_dir).unwrap().filter_map(|e| e.ok()).any(|e| {
-            e.file_name().to_string_lossy().ends_with(".partial")
-                && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
-        });
+        let writing = std::fs::read_dir(&backups_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name().to_string_lossy().ends_with(".partial")
+                    && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+            });
         if writing {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the backup never started writing");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     support::docker_ok(&["pause", &stack.postgres]);

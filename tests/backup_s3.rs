@@ -217,7 +217,11 @@ fn an_s3_server_refusing_from_the_start_never_costs_the_local_backup() {
     let server = S3Server::start(&["gym-backups"]);
     for (port, credentials, case) in [
         (closed, (S3_ACCESS_KEY, S3_SECRET_KEY), "connection refused"),
-        (server.port, ("wrong-key", "wrong-secret"), "bad credentials"),
+        (
+            server.port,
+            ("wrong-key", "wrong-secret"),
+            "bad credentials",
+        ),
     ] {
         config(&stack, port, fast);
         let before = backup_files(&backups_or_empty(&backups)).len();

@@ -82,14 +82,23 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
+const RELAY_TOKEN: &str = "relay-token-for-the-test-0123456789";
+
 fn http_post(port: u16, path: &str, body: &str) -> u16 {
+    http_post_as(port, path, body, None)
+}
+
+fn http_post_as(port: u16, path: &str, body: &str, token: Option<&str>) -> u16 {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -195,6 +204,7 @@ fn the_exporter_publishes_the_stack_and_serves_scrapes_from_its_cache() {
     let child = stack
         .gymops()
         .env("GYMOPS_WEBHOOK_URL", receiver.url("/relay"))
+        .env("GYMOPS_METRICS_RELAY_TOKEN", RELAY_TOKEN)
         .args([
             "metrics",
             "serve",
@@ -255,10 +265,52 @@ fn the_exporter_publishes_the_stack_and_serves_scrapes_from_its_cache() {
 
     // The Alertmanager relay hands alerts to the notifier's webhook.
     let payload = r#"{"version":"4","status":"firing","receiver":"ops","alerts":[{"status":"firing","labels":{"alertname":"PostgresDown","severity":"critical","instance":"db"},"annotations":{"summary":"PostgreSQL does not answer"},"startsAt":"2026-11-27T10:00:00Z"}]}"#;
-    assert_eq!(http_post(port, "/alertmanager", payload), 200);
-    assert_eq!(http_post(port, "/alertmanager", "{not json"), 400);
+    // Without the bearer token, or with a wrong one: 401, and nothing is sent.
+    assert_eq!(http_post(port, "/alertmanager", payload), 401);
+    assert_eq!(
+        http_post_as(port, "/alertmanager", payload, Some("guess")),
+        401
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing sent without the token"
+    );
+    // With it: answered at once (202), delivered from the queue.
+    assert_eq!(
+        http_post_as(port, "/alertmanager", payload, Some(RELAY_TOKEN)),
+        202
+    );
+    assert_eq!(
+        http_post_as(port, "/alertmanager", "{not json", Some(RELAY_TOKEN)),
+        400
+    );
+    // Too many alerts in one request.
+    let flood = format!(
+        r#"{{"alerts":[{}]}}"#,
+        vec![r#"{"status":"firing","labels":{"alertname":"X"}}"#; 101].join(",")
+    );
+    assert_eq!(
+        http_post_as(port, "/alertmanager", &flood, Some(RELAY_TOKEN)),
+        413
+    );
+    // Alertmanager's resend of the same alert carries the same idempotency key.
+    assert_eq!(
+        http_post_as(port, "/alertmanager", payload, Some(RELAY_TOKEN)),
+        202
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while receiver.requests().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let relayed = receiver.requests();
-    assert_eq!(relayed.len(), 1);
+    assert_eq!(relayed.len(), 2);
+    let ids: Vec<serde_json::Value> = relayed
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(ids[0], ids[1], "same alert, same key: {ids:?}");
     let event: serde_json::Value = serde_json::from_str(&relayed[0].body).unwrap();
     assert_eq!(event["alert_type"], "PostgresDown");
     assert_eq!(event["severity"], "critical");

@@ -23,7 +23,7 @@ fn tool_ok(program: &str, args: &[&str], dir: &Path) -> String {
     all
 }
 
-const NOTIFY: &str = "notify:\n  channels: [email, slack, webhook]\n  email:\n    smtp_host: smtp.example.com\n    username: alerts\n    password_file: smtp-password\n";
+const NOTIFY: &str = "metrics:\n  listen: 172.17.0.1:9464\nnotify:\n  channels: [email, slack, webhook]\n  email:\n    smtp_host: smtp.example.com\n    username: alerts\n    password_file: smtp-password\n";
 
 #[test]
 fn monitoring_init_writes_files_the_stack_accepts() {
@@ -34,6 +34,10 @@ fn monitoring_init_writes_files_the_stack_accepts() {
         .env(
             "GYMOPS_SLACK_WEBHOOK_URL",
             "https://hooks.slack.com/services/T0/B0/SECRET",
+        )
+        .env(
+            "GYMOPS_METRICS_RELAY_TOKEN",
+            "relay-T0ken-0123456789abcdef0123456789",
         )
         .args(["monitoring", "init", "--dir", "monitoring"]));
     let stderr = text(&output.stderr);
@@ -65,6 +69,12 @@ fn monitoring_init_writes_files_the_stack_accepts() {
     assert!(alertmanager.contains("smtp_smarthost: 'smtp.example.com:587'"));
     assert!(alertmanager.contains("api_url_file: /etc/alertmanager/secrets/slack_webhook_url"));
     assert!(!alertmanager.contains("SECRET") && !alertmanager.contains("Sm7p-secret"));
+    // Alertmanager authenticates to the relay with the token from its secret file.
+    assert!(
+        alertmanager.contains("credentials_file: /etc/alertmanager/secrets/relay_token")
+            && !alertmanager.contains("relay-T0ken"),
+        "{alertmanager}"
+    );
     // The secrets Alertmanager reads are files of their own, readable by the owner only.
     for (name, value) in [
         (
@@ -72,6 +82,10 @@ fn monitoring_init_writes_files_the_stack_accepts() {
             "https://hooks.slack.com/services/T0/B0/SECRET",
         ),
         ("secrets/smtp_password", "Sm7p-secret"),
+        (
+            "secrets/relay_token",
+            "relay-T0ken-0123456789abcdef0123456789\n",
+        ),
     ] {
         let path = monitoring.join(name);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), value);
@@ -120,8 +134,25 @@ fn monitoring_init_writes_files_the_stack_accepts() {
     let output =
         run(gymops(dir.path()).args(["monitoring", "init", "--dir", "monitoring", "--force"]));
     // The Slack secret is gone from the environment now: a warning says which file is missing.
+    // The relay token is not configured either: the one written before is kept, and said so.
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("secrets/slack_webhook_url was not written"));
+    assert!(text(&output.stderr).contains("kept the relay's bearer token"));
+    // A loopback listener the containers cannot reach is said, with what to do.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    write(&plain, "gymops.yaml", "notify:\n  channels: []\n");
+    let output = run(gymops(&plain).args(["monitoring", "init", "--dir", "monitoring"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("is loopback, which the monitoring containers cannot reach"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(monitoring.join("secrets/relay_token")).unwrap(),
+        "relay-T0ken-0123456789abcdef0123456789\n"
+    );
     assert_ne!(
         std::fs::read_to_string(monitoring.join("prometheus.yml")).unwrap(),
         "# edited by hand\n"
@@ -327,7 +358,9 @@ fn generated_schedules_cannot_be_injected_and_systemd_never_defaults_to_root() {
         assert!(output.stdout.is_empty(), "{target}: nothing printed");
     }
     let crontab = dir.path().join("crontab");
-    let output = run(gymops(dir.path()).args(["schedule", "install", "--crontab-file"]).arg(&crontab));
+    let output = run(gymops(dir.path())
+        .args(["schedule", "install", "--crontab-file"])
+        .arg(&crontab));
     assert_eq!(output.status.code(), Some(3));
     assert!(!crontab.exists(), "nothing installed");
 

@@ -20,8 +20,8 @@ use super::manifest::{self, Encryption, EncryptionMethod, Manifest};
 use super::pipeline::{self, Encrypt};
 use super::process::Runner;
 use super::runlog::{self, Run};
-use super::signing::SigningKey;
 use super::s3::S3;
+use super::signing::SigningKey;
 use super::sql;
 use crate::settings::{Compression, DumpFormat, PostgresSettings, Secret};
 
@@ -362,7 +362,10 @@ async fn run(
     let stalled = async move {
         let mut last = (watched.load(Ordering::Relaxed), Instant::now());
         loop {
-            tokio::time::sleep((stall_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))).await;
+            tokio::time::sleep(
+                (stall_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            )
+            .await;
             let now = watched.load(Ordering::Relaxed);
             if now != last.0 {
                 last = (now, Instant::now());

@@ -398,13 +398,22 @@ COPY \"Reports\".\"Big Table\" (id) FROM stdin;\n\\.\n\n--\n-- PostgreSQL databa
                     .try_for_each(|chunk| guard.push(chunk, &mut out))
                     .and_then(|_| guard.finish(&mut out));
                 let err = result.unwrap_err();
-                assert!(err.contains(&format!("line {line} is a psql meta-command")), "{err}");
+                assert!(
+                    err.contains(&format!("line {line} is a psql meta-command")),
+                    "{err}"
+                );
                 let sent = String::from_utf8(out).unwrap();
-                assert!(!sent.contains("owned") && !sent.contains("sh"), "sent: {sent:?}");
+                assert!(
+                    !sent.contains("owned") && !sent.contains("sh"),
+                    "sent: {sent:?}"
+                );
             }
         }
         // The data marker ends COPY data only as a line of its own.
         let sneaky = "COPY public.t (a) FROM stdin;\n\\.x\n\\! id\n";
-        assert!(guard(sneaky, 7).is_ok(), "still COPY data: psql does not run it");
+        assert!(
+            guard(sneaky, 7).is_ok(),
+            "still COPY data: psql does not run it"
+        );
     }
 }

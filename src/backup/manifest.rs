@@ -110,7 +110,8 @@ pub fn read(backup: &Path) -> Result<Option<Manifest>> {
         &mut bytes,
     )
     .with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&bytes).with_context(|| format!("{} is not a gymops backup manifest", path.display()))
+    parse(&bytes)
+        .with_context(|| format!("{} is not a gymops backup manifest", path.display()))
         .map(Some)
 }
 

@@ -427,7 +427,10 @@ pub fn restrict_supported(version: &str) -> bool {
 }
 
 async fn psql_has_restrict(runner: &Runner) -> bool {
-    let Ok(mut running) = runner.spawn("psql", &["--version".into()], &[], false).await else {
+    let Ok(mut running) = runner
+        .spawn("psql", &["--version".into()], &[], false)
+        .await
+    else {
         return false;
     };
     let mut out = Vec::new();
@@ -583,21 +586,14 @@ pub async fn load(
         if !send(last) {
             return Ok(Fed::Stopped);
         }
-        Ok::<_, anyhow::Error>(Fed::All(
-            inspector.map(|i| i.order).unwrap_or_default(),
-        ))
+        Ok::<_, anyhow::Error>(Fed::All(inspector.map(|i| i.order).unwrap_or_default()))
     });
     let fed = feeder
         .await
         .map_err(|err| anyhow!("the restore pipeline failed: {err}"))?;
     let finished = running.finish().await?;
     let tags = drain.await.unwrap_or_default();
-    let rolled_back = || {
-        format!(
-            "restore into {} failed and was rolled back",
-            load.database
-        )
-    };
+    let rolled_back = || format!("restore into {} failed and was rolled back", load.database);
     let order = match fed {
         Err(err) => {
             return Err(err)

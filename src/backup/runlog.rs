@@ -128,7 +128,10 @@ pub fn read(dir: &Path) -> Vec<Entry> {
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if skipped_partial {
         // The first line was cut by the cap, not by a full disk.
-        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+        text = text
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default();
     }
     parse(&text)
 }
@@ -229,7 +232,10 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let entries = read(dir.path());
         assert_eq!(entries.len(), 2);
-        assert!(matches!(last_run(&entries, |_| false), LastRun::Failed { time: None, .. }));
+        assert!(matches!(
+            last_run(&entries, |_| false),
+            LastRun::Failed { time: None, .. }
+        ));
         // The next record starts on a line of its own and is read whole.
         record(dir.path(), &done(10, true));
         let entries = read(dir.path());
@@ -249,7 +255,10 @@ mod tests {
             LastRun::Failed { time: Some(t), .. } if t == at(20)
         ));
         // Still running: the previous run is the last finished one.
-        assert_eq!(last_run(&entries, |pid| pid == 4242), LastRun::Succeeded(at(0)));
+        assert_eq!(
+            last_run(&entries, |pid| pid == 4242),
+            LastRun::Succeeded(at(0))
+        );
         // A start followed by its result is that result.
         let text = lines(&[done(0, true), Run::started(at(20)), done(21, false)]);
         assert!(matches!(
@@ -257,7 +266,10 @@ mod tests {
             LastRun::Failed { why, .. } if why.contains("pg_dump")
         ));
         // The log of older gymops versions (no start lines) reads as before.
-        assert_eq!(last_run(&parse(&lines(&[done(3, true)])), |_| false), LastRun::Succeeded(at(3)));
+        assert_eq!(
+            last_run(&parse(&lines(&[done(3, true)])), |_| false),
+            LastRun::Succeeded(at(3))
+        );
         assert_eq!(last_run(&[], |_| false), LastRun::None);
     }
 

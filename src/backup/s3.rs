@@ -152,7 +152,8 @@ impl S3 {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
-                    let body = crate::netutil::body_capped(response, crate::netutil::S3_ANSWER_CAP).await;
+                    let body =
+                        crate::netutil::body_capped(response, crate::netutil::S3_ANSWER_CAP).await;
                     if status.is_success() || !transient(status) {
                         return Ok((status, headers, body));
                     }
@@ -229,8 +230,7 @@ impl S3 {
             .with_context(|| format!("cannot download s3://{}/{key}", self.bucket()))?;
         let status = response.status();
         if !status.is_success() {
-            let body =
-                crate::netutil::text_capped(response, crate::netutil::S3_ANSWER_CAP).await;
+            let body = crate::netutil::text_capped(response, crate::netutil::S3_ANSWER_CAP).await;
             return Err(s3_error(status, &body))
                 .with_context(|| format!("cannot download s3://{}/{key}", self.bucket()));
         }

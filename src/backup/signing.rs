@@ -96,11 +96,8 @@ pub fn load(path: &Path) -> Result<Option<SigningKey>> {
         ));
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(file, KEY_FILE_CAP),
-        &mut text,
-    )
-    .with_context(|| format!("cannot read the backup signing key {}", path.display()))?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, KEY_FILE_CAP), &mut text)
+        .with_context(|| format!("cannot read the backup signing key {}", path.display()))?;
     let seed = text
         .lines()
         .find_map(|line| line.trim().strip_prefix(KEY_LINE_PREFIX))
@@ -147,7 +144,9 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool)> {
         Ok(mut file) => {
             file.write_all(text.as_bytes())
                 .and_then(|_| file.sync_all())
-                .with_context(|| format!("cannot write the backup signing key {}", path.display()))?;
+                .with_context(|| {
+                    format!("cannot write the backup signing key {}", path.display())
+                })?;
             Ok((
                 SigningKey {
                     key,
@@ -275,9 +274,15 @@ mod tests {
         let (key, created) = load_or_create(&path).unwrap();
         assert!(created);
         let mode = std::fs::metadata(&path).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
         let parent = std::fs::metadata(path.parent().unwrap()).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&parent.permissions()) & 0o777, 0o700);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&parent.permissions()) & 0o777,
+            0o700
+        );
         let (again, created) = load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(again.public(), key.public());
@@ -321,7 +326,11 @@ mod tests {
             Path::new("/etc/gymops/sign.key")
         );
         assert_eq!(
-            key_path(None, &env(&[("HOME", "/root"), ("XDG_CONFIG_HOME", "/cfg")])).unwrap(),
+            key_path(
+                None,
+                &env(&[("HOME", "/root"), ("XDG_CONFIG_HOME", "/cfg")])
+            )
+            .unwrap(),
             Path::new("/cfg/gymops/backup-signing.key")
         );
         assert_eq!(

@@ -8,7 +8,7 @@ use super::Context;
 use crate::cli::{MetricsExportArgs, MetricsServeArgs};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
-use crate::metrics::serve::{Cache, State};
+use crate::metrics::serve::{Cache, Relay, State};
 use crate::metrics::{collect::collect, render};
 use crate::notify::Notifier;
 
@@ -52,16 +52,35 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
         listener.local_addr().unwrap_or(address),
         humantime::format_duration(interval)
     ));
+    let relay = Relay::start(settings, Notifier::new(&settings.notify)?);
+    if relay.is_none() {
+        ctx.printer.note("the Alertmanager relay (POST /alertmanager) is off: it needs metrics.relay_token_file (monitoring init writes one) and a webhook URL");
+    }
+    let (relay, deliveries) = match relay {
+        Some((relay, task)) => (Some(relay), Some(task)),
+        None => (None, None),
+    };
     let state = std::sync::Arc::new(State {
         cache,
         settings: settings.clone(),
-        notifier: Notifier::new(&settings.notify)?,
+        relay,
     });
-    let result = crate::metrics::serve::serve(listener, state, async {
+    let result = crate::metrics::serve::serve(listener, state.clone(), async {
         crate::signals::terminated().await;
     })
     .await;
     collector.abort();
+    if let Some(deliveries) = deliveries {
+        // Alerts already accepted get a few seconds to go out.
+        drop(state);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), deliveries)
+            .await
+            .is_err()
+        {
+            ctx.printer
+                .warn("stopped with relayed alerts still undelivered after 10 s");
+        }
+    }
     result?;
     Ok(Status::Ok)
 }

@@ -10,7 +10,20 @@ use crate::monitoring;
 
 pub fn init(ctx: &Context, args: &MonitoringInitArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let files = monitoring::files(settings);
+    // The relay's token: the configured one; else the one a previous init wrote; else new.
+    let token_path = args.dir.join(monitoring::RELAY_TOKEN_FILE);
+    let (relay_token, token_is_new) = match &settings.metrics.relay_token {
+        Some(token) => (token.expose().to_string(), false),
+        None => match std::fs::read_to_string(&token_path)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| t.len() >= 32)
+        {
+            Some(token) => (token, false),
+            None => (new_token()?, true),
+        },
+    };
+    let files = monitoring::files(settings, &relay_token);
     let existing: Vec<String> = files
         .iter()
         .filter(|file| args.dir.join(file.path).exists())
@@ -43,6 +56,23 @@ pub fn init(ctx: &Context, args: &MonitoringInitArgs) -> Result<ExitStatus> {
         ));
         status = Status::Warning;
     }
+    if settings
+        .notify
+        .channels
+        .contains(&crate::settings::Channel::Webhook)
+        && settings.metrics.relay_token.is_none()
+    {
+        ctx.printer.warn(&format!(
+            "{} the relay's bearer token in {}: point metrics.relay_token_file at it (gymops.yaml) so `gymops metrics serve` accepts Alertmanager's calls",
+            if token_is_new { "made" } else { "kept" },
+            token_path.display()
+        ));
+        status = status.worst(Status::Warning);
+    }
+    if let Some(why) = monitoring::unreachable_listener(settings) {
+        ctx.printer.warn(&why);
+        status = status.worst(Status::Warning);
+    }
     if settings.notify.channels.is_empty() {
         ctx.printer.warn(
             "notify.channels is empty: Alertmanager has a receiver that sends nowhere; list channels in gymops.yaml and run again with --force",
@@ -54,4 +84,11 @@ pub fn init(ctx: &Context, args: &MonitoringInitArgs) -> Result<ExitStatus> {
         settings.metrics.scrape_target
     ));
     Ok(status)
+}
+
+/// 32 random bytes, hex: the relay's bearer token.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|err| anyhow!("no random numbers: {err}"))?;
+    Ok(crate::backup::manifest::hex(&bytes))
 }

@@ -21,6 +21,12 @@ use crate::settings::{Channel, Settings, Severity};
 
 /// Largest Alertmanager payload accepted.
 const MAX_BODY: usize = 1 << 20;
+/// Most alerts one relay request may carry (Alertmanager sends a group: a handful).
+pub const MAX_ALERTS: usize = 100;
+/// Relayed alerts waiting for delivery; a full queue answers 503 and Alertmanager retries.
+pub const QUEUE_DEPTH: usize = 256;
+/// Deliveries in flight at once.
+pub const CONCURRENT_DELIVERIES: usize = 4;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 64;
@@ -53,11 +59,74 @@ fn response(status: StatusCode, content_type: &str, body: Bytes) -> Response<Ful
     response
 }
 
-/// What connections share: the cached metrics, and the relay's notifier.
+/// What connections share: the cached metrics, and the relay's queue.
 pub struct State {
     pub cache: Cache,
     pub settings: Settings,
-    pub notifier: Notifier,
+    pub relay: Option<Relay>,
+}
+
+/// The Alertmanager relay: authenticated by a bearer token, answering at once and
+/// delivering from a bounded queue (the notifier retries each delivery).
+pub struct Relay {
+    token: crate::settings::Secret,
+    queue: tokio::sync::mpsc::Sender<Event>,
+}
+
+impl Relay {
+    /// The relay and its delivery task. None when there is no token or no webhook URL:
+    /// then the relay answers 503 and sends nothing.
+    pub fn start(
+        settings: &Settings,
+        notifier: Notifier,
+    ) -> Option<(Relay, tokio::task::JoinHandle<()>)> {
+        let token = settings.metrics.relay_token.clone()?;
+        notifier.check_channel(Channel::Webhook).ok()?;
+        let (queue, mut waiting) = tokio::sync::mpsc::channel::<Event>(QUEUE_DEPTH);
+        let notifier = Arc::new(notifier);
+        let permits = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
+        let task = tokio::spawn(async move {
+            while let Some(event) = waiting.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let notifier = notifier.clone();
+                tokio::spawn(async move {
+                    let delivery = notifier.send(&event, Channel::Webhook).await;
+                    if !delivery.delivered {
+                        tracing::warn!(
+                            "relayed alert {} ({}) not delivered: {}",
+                            event.alert_type,
+                            event.id,
+                            delivery.error.as_deref().unwrap_or("unknown")
+                        );
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        Some((Relay { token, queue }, task))
+    }
+}
+
+/// Whether the request carries `Authorization: Bearer TOKEN` (compared in constant time).
+fn authorized(request: &Request<Incoming>, token: &crate::settings::Secret) -> bool {
+    let Some(given) = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    use sha2::Digest;
+    // Equal-length digests compared byte by byte without an early exit.
+    let a = sha2::Sha256::digest(given.trim().as_bytes());
+    let b = sha2::Sha256::digest(token.expose().trim().as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[derive(serde::Deserialize)]
@@ -70,6 +139,9 @@ struct AlertmanagerPayload {
 struct AlertmanagerAlert {
     #[serde(default)]
     status: String,
+    /// Alertmanager's identity of the alert (its label set).
+    #[serde(default)]
+    fingerprint: String,
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
@@ -116,7 +188,11 @@ fn relay_events(settings: &Settings, payload: &AlertmanagerPayload) -> Vec<Event
             if resolved {
                 message = format!("RESOLVED: {message}");
             }
-            let mut event = Event::new(settings, &name, severity, message)
+            let mut event = Event::new(settings, &name, severity, message);
+            // The same alert (fingerprint, start, status) gets the same idempotency key on
+            // every resend, so a receiver can drop repeats.
+            event.id = alert_id(alert, &name);
+            let mut event = event
                 .detail("source", "alertmanager")
                 .detail("status", alert.status.clone());
             if !alert.starts_at.is_empty() {
@@ -132,9 +208,45 @@ fn relay_events(settings: &Settings, payload: &AlertmanagerPayload) -> Vec<Event
         .collect()
 }
 
+/// `am-` + 16 hex digits of the alert's fingerprint (or labels), start and status.
+fn alert_id(alert: &AlertmanagerAlert, name: &str) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    if alert.fingerprint.is_empty() {
+        hasher.update(name.as_bytes());
+        for (label, value) in &alert.labels {
+            hasher.update(format!("\0{label}={value}").as_bytes());
+        }
+    } else {
+        hasher.update(alert.fingerprint.as_bytes());
+    }
+    hasher.update(format!("\0{}\0{}", alert.starts_at, alert.status).as_bytes());
+    let digest = hasher.finalize();
+    format!("am-{}", crate::backup::manifest::hex(&digest[..8]))
+}
+
 async fn relay(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
     use http_body_util::BodyExt;
     let text_plain = "text/plain; charset=utf-8";
+    let Some(relay) = &state.relay else {
+        return response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            text_plain,
+            Bytes::from_static(b"the relay is off: gymops has no relay token (metrics.relay_token_file) or no webhook URL (GYMOPS_WEBHOOK_URL)\n"),
+        );
+    };
+    if !authorized(&request, &relay.token) {
+        let mut reply = response(
+            StatusCode::UNAUTHORIZED,
+            text_plain,
+            Bytes::from_static(b"a bearer token is required\n"),
+        );
+        reply.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
+        return reply;
+    }
     let limited = http_body_util::Limited::new(request.into_body(), MAX_BODY);
     let body = match limited.collect().await {
         Ok(body) => body.to_bytes(),
@@ -156,38 +268,37 @@ async fn relay(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
             )
         }
     };
-    if state.notifier.check_channel(Channel::Webhook).is_err() {
+    if payload.alerts.len() > MAX_ALERTS {
         return response(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::PAYLOAD_TOO_LARGE,
             text_plain,
-            Bytes::from_static(b"gymops has no webhook URL (GYMOPS_WEBHOOK_URL)\n"),
+            Bytes::from(format!(
+                "{} alerts in one request; at most {MAX_ALERTS}\n",
+                payload.alerts.len()
+            )),
         );
     }
     let events = relay_events(&state.settings, &payload);
-    let deliveries = futures_util::future::join_all(
-        events
-            .iter()
-            .map(|event| state.notifier.send(event, Channel::Webhook)),
-    )
-    .await;
-    let failed = deliveries.iter().filter(|d| !d.delivered).count();
-    if failed == 0 {
-        response(
-            StatusCode::OK,
-            text_plain,
-            Bytes::from(format!("relayed {} alert(s)\n", deliveries.len())),
-        )
-    } else {
-        // Alertmanager retries the whole group on a non-2xx answer.
-        response(
-            StatusCode::BAD_GATEWAY,
-            text_plain,
-            Bytes::from(format!(
-                "{failed} of {} alert(s) not delivered\n",
-                deliveries.len()
-            )),
-        )
+    // All or nothing: a partly queued group would be queued again on Alertmanager's retry.
+    let permits = match relay.queue.try_reserve_many(events.len().max(1)) {
+        Ok(permits) => permits,
+        Err(_) => {
+            return response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                text_plain,
+                Bytes::from_static(b"the delivery queue is full; retry later\n"),
+            )
+        }
+    };
+    let queued = events.len();
+    for (permit, event) in permits.zip(events) {
+        permit.send(event);
     }
+    response(
+        StatusCode::ACCEPTED,
+        text_plain,
+        Bytes::from(format!("queued {queued} alert(s) for delivery\n")),
+    )
 }
 
 async fn answer(

@@ -112,6 +112,12 @@ struct SecretSpec {
 
 const SECRETS: &[SecretSpec] = &[
     SecretSpec {
+        key: "metrics.relay_token",
+        env: "GYMOPS_METRICS_RELAY_TOKEN",
+        env_file_var: None,
+        file_key: "metrics.relay_token_file",
+    },
+    SecretSpec {
         key: "postgres.password",
         env: "GYMOPS_POSTGRES_PASSWORD",
         env_file_var: Some("POSTGRES_PASSWORD"),
@@ -466,6 +472,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             "notify.webhook.url" => settings.notify.webhook.url = secret,
             "notify.email.password" => settings.notify.email.password = secret,
             "backup.passphrase" => settings.backup.passphrase = secret,
+            "metrics.relay_token" => settings.metrics.relay_token = secret,
             "backup.s3.access_key_id" => settings.backup.s3.access_key_id = secret,
             "backup.s3.secret_access_key" => settings.backup.s3.secret_access_key = secret,
             other => bail!("secret {other} has no place in the settings"),

@@ -228,6 +228,13 @@ pub struct MetricsSettings {
     pub scrape_target: String,
     /// The release history whose newest entry is published.
     pub releases_file: PathBuf,
+    /// File holding the bearer token Alertmanager sends to the relay (`POST /alertmanager`);
+    /// or `GYMOPS_METRICS_RELAY_TOKEN`. Without one the relay is off. `monitoring init`
+    /// writes one to `secrets/relay_token`.
+    pub relay_token_file: Option<PathBuf>,
+    /// Resolved relay token; never read from gymops.yaml, never serialized.
+    #[serde(skip)]
+    pub relay_token: Option<Secret>,
 }
 
 impl Default for MetricsSettings {
@@ -237,6 +244,8 @@ impl Default for MetricsSettings {
             interval: Duration::from_secs(15),
             scrape_target: "host.docker.internal:9464".into(),
             releases_file: PathBuf::from(".gymops/releases.json"),
+            relay_token_file: None,
+            relay_token: None,
         }
     }
 }

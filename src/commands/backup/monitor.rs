@@ -1,7 +1,6 @@
 //! `gymops backup monitor`: the guide's backup-monitor.ps1 — backups that silently stopped
 //! are the failure every backup tool's users fear most.
 
-
 use anyhow::Result;
 use chrono::Utc;
 use comfy_table::Cell;
