@@ -550,7 +550,7 @@ pub async fn load(
                 if !send(chunk) {
                     return Ok(Fed::Stopped);
                 }
-            } else if let Some(previous) = std::mem::replace(&mut held, Some(chunk)) {
+            } else if let Some(previous) = held.replace(chunk) {
                 if !send(previous) {
                     return Ok(Fed::Stopped);
                 }
@@ -571,7 +571,6 @@ pub async fn load(
                 ));
             }
         }
-        let mut inspector = inspector;
         if let Some(inspector) = &mut inspector {
             inspector.finish();
             if inspector.inside_copy() || !inspector.complete {

@@ -133,7 +133,7 @@ fn print(ctx: &Context, target: ScheduleTarget) -> Result<ExitStatus> {
             let mut text = String::new();
             for job in &jobs {
                 let name = schedule::unit_name(prefix, job);
-                let (service, timer) = schedule::systemd_units(project, prefix, &user, job);
+                let (service, timer) = schedule::systemd_units(project, prefix, user, job);
                 text.push_str(&format!(
                     "### {name}.service\n{service}\n### {name}.timer\n{timer}\n"
                 ));
