@@ -215,3 +215,54 @@ mod tests {
         assert_eq!(dump_name("public", "2fa"), "public.\"2fa\"");
     }
 }
+
+/// A database name gymops hands to pg_dump, psql and pg_restore and puts in backup file
+/// names: never one they would read as a connection string (`=`, `postgres://`), never a
+/// path (`/`), no control characters, at most PostgreSQL's 63 bytes.
+pub fn check_database_name(name: &str) -> anyhow::Result<()> {
+    use crate::error::HintExt;
+    let lower = name.to_ascii_lowercase();
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 63 {
+        Some("it is longer than PostgreSQL's 63 bytes")
+    } else if name.contains('=') || lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Some("the client tools would read it as a connection string")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("it would be a path in the backup's file name")
+    } else if name.chars().any(|c| c.is_control()) {
+        Some("it holds a control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(anyhow::anyhow!(
+            "database name `{}` is refused: {why}",
+            name.escape_debug()
+        ))
+        .hint("use letters, digits, `_` and `-`, e.g. fitness_gym_copy"),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::check_database_name;
+
+    #[test]
+    fn names_that_are_connection_strings_or_paths_are_refused() {
+        for good in ["fitness_gym", "Gym Copy", "gym-2026"] {
+            assert!(check_database_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "host=evil.example dbname=x",
+            "postgres://evil.example/x",
+            "../../etc/cron.d/x",
+            "a\nb",
+            &"x".repeat(64),
+        ] {
+            assert!(check_database_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -431,6 +431,29 @@ mod tests {
             .unwrap()
     }
 
+    #[test]
+    fn a_record_that_names_another_incident_is_never_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::Store::new(dir.path().join("incidents"), &Default::default());
+        let (id, path) = store.claim(at(0, 0).date_naive()).unwrap();
+        // A valid record planted under this ID that names another incident's path.
+        let mut planted = incident(Severity::Critical);
+        planted.id = "INC-2026-1127-009".into();
+        std::fs::write(
+            path.join(store::RECORD),
+            serde_json::to_vec(&planted).unwrap(),
+        )
+        .unwrap();
+        let err = store.load(&id).unwrap_err();
+        assert!(format!("{err:#}").contains("not INC-2026-1127-001"), "{err:#}");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert!(runtime.block_on(store.modify(&id, "test", |_| Ok(()))).is_err());
+        assert!(!dir.path().join("incidents/INC-2026-1127-009").exists());
+    }
+
     fn incident(severity: Severity) -> Incident {
         Incident {
             id: "INC-2026-1127-001".into(),

@@ -93,6 +93,10 @@ impl Store {
 
     /// Write the record and its report, each atomically.
     pub fn save(&self, incident: &Incident) -> Result<()> {
+        // Only to the directory of a well-formed ID (never a path a record could name).
+        if parse_id(&incident.id).is_none() {
+            return Err(anyhow!("`{}` is not an incident ID", incident.id));
+        }
         let path = self.path_of(&incident.id);
         let json = serde_json::to_vec_pretty(incident).context("cannot encode the incident")?;
         write_atomic(&path.join(RECORD), &json, Some(0o640))?;
@@ -123,9 +127,20 @@ impl Store {
             }
             Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
         };
-        serde_json::from_slice(&text)
+        let incident: Incident = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not an incident record", path.display()))
-            .hint("it was changed by hand; restore it from version control or a backup")
+            .hint("it was changed by hand; restore it from version control or a backup")?;
+        // A record names the incident of its own directory, or it is not trusted to be
+        // written back anywhere.
+        if incident.id != id {
+            return Err(anyhow!(
+                "{} says it is incident `{}`, not {id}",
+                path.display(),
+                incident.id.escape_debug()
+            ))
+            .hint("it was changed by hand; restore it from version control or a backup");
+        }
+        Ok(incident)
     }
 
     /// Change an incident: under its lock, read the newest record, apply `change`, write it
@@ -225,4 +240,5 @@ mod tests {
         let err = store.load("INC-2026-1127-001").unwrap_err();
         assert!(format!("{err:#}").contains("no incident INC-2026-1127-001"));
     }
+
 }

@@ -214,6 +214,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
 
 pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
+    crate::backup::sql::check_database_name(&settings.postgres.database)?;
     let options = options(ctx, args, settings)?;
     if options.encryption.method == EncryptionMethod::None {
         ctx.printer.note(if args.no_encryption {

@@ -38,6 +38,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let pg = &settings.postgres;
     let timeout = settings.health.timeout;
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
+    sql::check_database_name(&database)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
     let source = match &args.file {
         Some(file) => super::source(ctx, file)?,
