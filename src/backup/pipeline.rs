@@ -151,9 +151,15 @@ impl<W: Write> Encrypted<W> {
                 Encrypted::Age(encryptor.wrap_output(inner)?)
             }
             Encrypt::Passphrase(passphrase) => {
-                let encryptor = age::Encryptor::with_user_passphrase(SecretString::from(
-                    passphrase.expose().to_string(),
-                ));
+                // A fixed work factor (not one measured on this host): every host that
+                // restores can decrypt within SCRYPT_MAX_WORK_FACTOR.
+                let mut recipient =
+                    age::scrypt::Recipient::new(SecretString::from(passphrase.expose().to_string()));
+                recipient.set_work_factor(SCRYPT_WORK_FACTOR);
+                let encryptor = age::Encryptor::with_recipients(std::iter::once(
+                    &recipient as &dyn age::Recipient,
+                ))
+                .map_err(|err| io::Error::other(format!("cannot start age encryption: {err}")))?;
                 Encrypted::Age(encryptor.wrap_output(inner)?)
             }
         })
@@ -405,6 +411,12 @@ fn decrypt_error(err: age::DecryptError) -> anyhow::Error {
     }
 }
 
+/// scrypt work factor of passphrase-encrypted backups: 2^18 (256 MiB, about a second), as
+/// the age tool uses on common hardware.
+pub const SCRYPT_WORK_FACTOR: u8 = 18;
+/// The most a passphrase-encrypted backup may ask for when it is read: 2^20 (1 GiB).
+pub const SCRYPT_MAX_WORK_FACTOR: u8 = 20;
+
 /// Open stored bytes for reading the dump: hash -> decrypt -> decompress. The handle gives
 /// the SHA-256 of the stored bytes once the reader is drained.
 pub fn open<R: Read + Send + 'static>(
@@ -449,8 +461,10 @@ pub fn open<R: Read + Send + 'static>(
                     ))
                 });
             }
-            let identity =
+            let mut identity =
                 age::scrypt::Identity::new(SecretString::from(passphrase.expose().to_string()));
+            // A planted file with a huge work factor would take hours and gigabytes.
+            identity.set_max_work_factor(SCRYPT_MAX_WORK_FACTOR);
             Box::new(
                 decryptor
                     .decrypt(std::iter::once(&identity as &dyn age::Identity))
@@ -566,6 +580,30 @@ mod tests {
         assert!(
             err.to_string().contains("not encrypted to this key"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_planted_huge_scrypt_work_factor_is_refused_at_once() {
+        // An age header asking for 2^21 scrypt work: 2 GiB and seconds if obeyed (age's own
+        // bound is about 2^22 on this kind of machine); above SCRYPT_MAX_WORK_FACTOR.
+        let file = format!(
+            "age-encryption.org/v1\n-> scrypt {} 21\n{}\n--- {}\n",
+            "A".repeat(22),
+            "A".repeat(43),
+            "A".repeat(43)
+        );
+        let started = std::time::Instant::now();
+        let result = open(
+            std::io::Cursor::new(file.into_bytes()),
+            Compression::None,
+            &Decrypt::Passphrase(crate::settings::Secret::new(String::from("x"))),
+        );
+        assert!(result.is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
         );
     }
 }
