@@ -521,6 +521,10 @@ pub struct BackupCreateArgs {
     /// Also upload to S3 / MinIO (backup.s3.*), streaming, multipart
     #[arg(long)]
     pub upload_s3: bool,
+    /// Upload over plain http:// to an S3 endpoint that is not on this host (the backup
+    /// and the credentials' signatures cross the network unencrypted)
+    #[arg(long, requires = "upload_s3")]
+    pub allow_insecure: bool,
     #[command(flatten)]
     pub dir: BackupDirArg,
     /// A label in the file name and manifest (letters, digits, - and _)

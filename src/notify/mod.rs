@@ -195,6 +195,17 @@ impl Notifier {
                 ))
                 .hint("set GYMOPS_SMTP_PASSWORD or notify.email.password_file")
             }
+            Channel::Email
+                if self.settings.email.username.is_some()
+                    && self.settings.email.tls == crate::settings::SmtpTls::None
+                    && !is_loopback_host(self.settings.email.smtp_host.as_deref().unwrap_or("")) =>
+            {
+                Err(anyhow!(
+                    "notify.email.tls is none: the SMTP password would cross the network in clear text to {}",
+                    self.settings.email.smtp_host.as_deref().unwrap_or("")
+                ))
+                .hint("set notify.email.tls to starttls or tls (none is only for a relay on this host)")
+            }
             _ => Ok(()),
         }
     }
@@ -448,4 +459,13 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         }
     }
     text
+}
+
+/// `localhost`, `127.x.y.z`, `::1`: a host on this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

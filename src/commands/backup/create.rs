@@ -190,6 +190,18 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         manifest::check_label(label).hint("for example --label pre-deploy")?;
     }
     let (encrypt, encryption) = encryption(ctx, args)?;
+    if let Some(endpoint) = settings.backup.s3.endpoint.as_ref().filter(|_| args.upload_s3) {
+        let host = endpoint.host_str().unwrap_or("");
+        if endpoint.scheme() == "http"
+            && !crate::notify::is_loopback_host(host)
+            && !args.allow_insecure
+        {
+            return Err(anyhow!(
+                "backup.s3.endpoint {endpoint} is plain http to another host; nothing was backed up"
+            ))
+            .hint("use https, an endpoint on this host, or --allow-insecure if the network in between is yours");
+        }
+    }
     let (s3, s3_unavailable) = match args.upload_s3.then(|| super::s3(ctx)) {
         Some(Ok(s3)) => (Some(s3), None),
         Some(Err(err)) => (None, Some(crate::error::describe(&err).0)),
