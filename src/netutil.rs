@@ -28,3 +28,12 @@ pub async fn body_capped(mut response: reqwest::Response, cap: usize) -> Bytes {
 pub async fn text_capped(response: reqwest::Response, cap: usize) -> String {
     String::from_utf8_lossy(&body_capped(response, cap).await).into_owned()
 }
+
+/// `localhost`, `127.x.y.z`, `::1`: a host on this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

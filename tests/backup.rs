@@ -898,6 +898,22 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     support::docker_ok(&["pause", &stack.postgres]);
+    // The container's PostgreSQL trusts its socket: pg_dump runs without the password in
+    // its environment (the host sees the container's processes).
+    let mut dumps = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("pg_dump") && cmdline.contains("--lock-wait-timeout") {
+            dumps += 1;
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&environ).contains(&format!("PGPASSWORD={PASSWORD}")),
+                "gymops put the password in pg_dump's environment"
+            );
+        }
+    }
+    assert!(dumps > 0, "pg_dump was found");
     let output = child.wait_with_output().unwrap();
     support::docker_ok(&["unpause", &stack.postgres]);
     let stderr = text(&output.stderr);

@@ -297,7 +297,7 @@ async fn run(
         snapshot.as_ref().map(|s| s.id.as_str()),
         options.stall_timeout,
     );
-    let env: Vec<(&str, &Secret)> = password.map(|p| ("PGPASSWORD", p)).into_iter().collect();
+    let env = runner.password_env(pg, password).await;
 
     // An upload that cannot start (server down or refusing, bad credentials) never costs
     // the local backup: it is taken anyway and the failure reported at the end.

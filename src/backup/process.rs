@@ -142,6 +142,47 @@ async fn feed<W: tokio::io::AsyncWrite + Unpin>(mut chunks: mpsc::Receiver<Bytes
 }
 
 impl Runner {
+    /// The environment that gives a tool the PostgreSQL password. Empty when the container's
+    /// PostgreSQL trusts its local socket (the official image does): then the password never
+    /// goes into the exec request. When it must, over an engine reached by plain TCP on
+    /// another host, a warning says the password crosses the network unencrypted.
+    pub async fn password_env<'a>(
+        &self,
+        pg: &crate::settings::PostgresSettings,
+        password: Option<&'a Secret>,
+    ) -> Vec<(&'static str, &'a Secret)> {
+        let Some(password) = password else {
+            return Vec::new();
+        };
+        if let Runner::Container { engine, .. } = self {
+            let probe = [
+                "--no-password",
+                "--no-psqlrc",
+                "--username",
+                &pg.user,
+                "--dbname",
+                "postgres",
+                "--tuples-only",
+                "--command",
+                "SELECT 1",
+            ]
+            .map(str::to_string);
+            if let Ok(running) = self.spawn("psql", &probe, &[], false).await {
+                if running.finish().await.is_ok_and(|f| f.success()) {
+                    tracing::debug!("PostgreSQL trusts its local socket: no password in the exec");
+                    return Vec::new();
+                }
+            }
+            if engine.plaintext_remote {
+                tracing::warn!(
+                    "the PostgreSQL password goes to the container through {}, an unencrypted connection to another host; use TLS (DOCKER_TLS_VERIFY) or ssh",
+                    engine.address
+                );
+            }
+        }
+        vec![("PGPASSWORD", password)]
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Runner::Container { container, .. } => format!("in container {container}"),

@@ -465,11 +465,7 @@ pub async fn load(
     load: &Load<'_>,
 ) -> Result<Option<Loaded>> {
     let (program, args) = loader_args(load, shape.format);
-    let env: Vec<(&str, &Secret)> = load
-        .password
-        .map(|p| ("PGPASSWORD", p))
-        .into_iter()
-        .collect();
+    let env = load.runner.password_env(load.pg, load.password).await;
     let plain = shape.format == DumpFormat::Plain;
     let mut preamble = Vec::new();
     if plain {

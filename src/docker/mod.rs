@@ -31,6 +31,9 @@ pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 pub struct Engine {
     docker: Docker,
     pub address: String,
+    /// Reached over plain TCP on another host: what goes in a request crosses the network
+    /// unencrypted.
+    pub plaintext_remote: bool,
     pub server_version: String,
     pub api_version: String,
     timeout: Duration,
@@ -69,8 +72,15 @@ impl Engine {
             .with_context(|| format!("cannot read the version of Docker at {address}"))
             .hint(unreachable_hint(&address))?;
         tracing::debug!(%address, version = ?version.version, api = ?version.api_version, "connected to Docker");
+        let plaintext = (address.starts_with("tcp://") || address.starts_with("http://"))
+            && !settings.tls_verify;
+        let host = url::Url::parse(&address.replacen("tcp://", "http://", 1))
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_default();
         Ok(Engine {
             docker,
+            plaintext_remote: plaintext && !crate::netutil::is_loopback_host(&host),
             address,
             server_version: version.version.unwrap_or_else(|| "unknown".into()),
             api_version: version.api_version.unwrap_or_else(|| "unknown".into()),

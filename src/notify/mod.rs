@@ -198,7 +198,7 @@ impl Notifier {
             Channel::Email
                 if self.settings.email.username.is_some()
                     && self.settings.email.tls == crate::settings::SmtpTls::None
-                    && !is_loopback_host(self.settings.email.smtp_host.as_deref().unwrap_or("")) =>
+                    && !crate::netutil::is_loopback_host(self.settings.email.smtp_host.as_deref().unwrap_or("")) =>
             {
                 Err(anyhow!(
                     "notify.email.tls is none: the SMTP password would cross the network in clear text to {}",
@@ -459,13 +459,4 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         }
     }
     text
-}
-
-/// `localhost`, `127.x.y.z`, `::1`: a host on this machine.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']);
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -193,7 +193,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
     if let Some(endpoint) = settings.backup.s3.endpoint.as_ref().filter(|_| args.upload_s3) {
         let host = endpoint.host_str().unwrap_or("");
         if endpoint.scheme() == "http"
-            && !crate::notify::is_loopback_host(host)
+            && !crate::netutil::is_loopback_host(host)
             && !args.allow_insecure
         {
             return Err(anyhow!(
