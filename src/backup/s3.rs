@@ -349,6 +349,7 @@ impl S3 {
     /// Start a streaming multipart upload of `key`. Chunks go into the sender; then
     /// [`Upload::commit`] completes it, or [`Upload::abort`] throws it away. The upload is
     /// also aborted when it fails on its own (the sender then reports a closed channel).
+    /// Start a streaming multipart upload of `key`.
     pub async fn upload(self: &Arc<Self>, key: &str) -> Result<(mpsc::Sender<Bytes>, Upload)> {
         let url = self
             .bucket
@@ -375,13 +376,21 @@ impl S3 {
                 while let Some(chunk) = rx.recv().await {
                     bytes += chunk.len() as u64;
                     buffer.extend_from_slice(&chunk);
-                    if buffer.len() >= s3.part_size {
+                    let number = etags.len() + 1;
+                    let size = part_size(s3.part_size, number);
+                    if buffer.len() >= size {
+                        if number >= MAX_PARTS {
+                            return Err(anyhow!(
+                                "the backup outgrew S3's {MAX_PARTS} parts (over {} GiB)",
+                                capacity(s3.part_size) >> 30
+                            ))
+                            .hint("raise backup.s3.part_size_mib");
+                        }
                         let part = Bytes::from(std::mem::replace(
                             &mut buffer,
-                            Vec::with_capacity(s3.part_size),
+                            Vec::with_capacity(part_size(s3.part_size, number + 1)),
                         ));
-                        let number = etags.len() as u16 + 1;
-                        etags.push(s3.upload_part(&key, &upload_id, number, part).await?);
+                        etags.push(s3.upload_part(&key, &upload_id, number as u16, part).await?);
                     }
                 }
                 Ok(())
@@ -484,6 +493,21 @@ pub fn parse_s3_url(text: &str) -> Option<(String, String)> {
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
 }
 
+/// S3's limit of parts in one multipart upload.
+pub const MAX_PARTS: usize = 10_000;
+
+/// The size of part `number` (from 1): the configured size for the first 1,000 parts, then
+/// doubling every 1,000 parts (S3 allows parts of different sizes, up to 5 GiB), so a backup
+/// far larger than 10,000 parts of the base size still fits.
+pub fn part_size(base: usize, number: usize) -> usize {
+    base << (number.saturating_sub(1) / 1000).min(9)
+}
+
+/// The most one upload can carry with this base part size.
+pub fn capacity(base: usize) -> u64 {
+    (1..=MAX_PARTS).map(|n| part_size(base, n) as u64).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,5 +528,17 @@ mod tests {
             err.to_string(),
             "S3 answered 404 Not Found: NoSuchBucket: The specified bucket does not exist"
         );
+    }
+
+    #[test]
+    fn parts_grow_so_large_backups_fit_in_ten_thousand() {
+        let base = 8 * 1024 * 1024;
+        assert_eq!(part_size(base, 1), base);
+        assert_eq!(part_size(base, 1000), base);
+        assert_eq!(part_size(base, 1001), 2 * base);
+        assert_eq!(part_size(base, MAX_PARTS), 512 * base);
+        assert!(part_size(base, MAX_PARTS) <= 5 << 30, "S3's largest part");
+        // 8 MiB parts alone would stop at 78 GiB; growing, near 8 TiB.
+        assert!(capacity(base) > 7 << 40);
     }
 }

@@ -21,6 +21,8 @@ use crate::settings::{Channel, Settings, Severity};
 
 /// Largest Alertmanager payload accepted.
 const MAX_BODY: usize = 1 << 20;
+/// How long a request body may take to arrive (headers: HEADER_READ_TIMEOUT).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most alerts one relay request may carry (Alertmanager sends a group: a handful).
 pub const MAX_ALERTS: usize = 100;
 /// Relayed alerts waiting for delivery; a full queue answers 503 and Alertmanager retries.
@@ -248,9 +250,17 @@ async fn relay(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
         return reply;
     }
     let limited = http_body_util::Limited::new(request.into_body(), MAX_BODY);
-    let body = match limited.collect().await {
-        Ok(body) => body.to_bytes(),
+    // A client that sends its body slowly never holds a connection slot for long.
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(body)) => body.to_bytes(),
         Err(_) => {
+            return response(
+                StatusCode::REQUEST_TIMEOUT,
+                text_plain,
+                Bytes::from_static(b"the request body did not arrive in time\n"),
+            )
+        }
+        Ok(Err(_)) => {
             return response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 text_plain,
