@@ -297,7 +297,9 @@ async fn run(
         snapshot.as_ref().map(|s| s.id.as_str()),
         options.stall_timeout,
     );
-    let env = runner.password_env(pg, password).await;
+    let tls_env = runner.tls_env(pg);
+    let mut env = runner.password_env(pg, password).await;
+    env.extend(tls_env.iter().map(|(key, value)| (*key, value)));
 
     // An upload that cannot start (server down or refusing, bad credentials) never costs
     // the local backup: it is taken anyway and the failure reported at the end.

@@ -153,8 +153,9 @@ impl<W: Write> Encrypted<W> {
             Encrypt::Passphrase(passphrase) => {
                 // A fixed work factor (not one measured on this host): every host that
                 // restores can decrypt within SCRYPT_MAX_WORK_FACTOR.
-                let mut recipient =
-                    age::scrypt::Recipient::new(SecretString::from(passphrase.expose().to_string()));
+                let mut recipient = age::scrypt::Recipient::new(SecretString::from(
+                    passphrase.expose().to_string(),
+                ));
                 recipient.set_work_factor(SCRYPT_WORK_FACTOR);
                 let encryptor = age::Encryptor::with_recipients(std::iter::once(
                     &recipient as &dyn age::Recipient,

@@ -183,6 +183,23 @@ impl Runner {
         vec![("PGPASSWORD", password)]
     }
 
+    /// libpq's TLS settings for a tool on this host (`--local`): PGSSLMODE and
+    /// PGSSLROOTCERT from postgres.sslmode / sslrootcert. In the container the tools use the
+    /// local socket, where TLS does not apply.
+    pub fn tls_env(&self, pg: &crate::settings::PostgresSettings) -> Vec<(&'static str, Secret)> {
+        if !matches!(self, Runner::Local) {
+            return Vec::new();
+        }
+        let mut env = vec![("PGSSLMODE", Secret::new(pg.sslmode.as_str().to_string()))];
+        if let Some(root) = &pg.sslrootcert {
+            env.push((
+                "PGSSLROOTCERT",
+                Secret::new(root.to_string_lossy().into_owned()),
+            ));
+        }
+        env
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Runner::Container { container, .. } => format!("in container {container}"),

@@ -465,7 +465,9 @@ pub async fn load(
     load: &Load<'_>,
 ) -> Result<Option<Loaded>> {
     let (program, args) = loader_args(load, shape.format);
-    let env = load.runner.password_env(load.pg, load.password).await;
+    let tls_env = load.runner.tls_env(load.pg);
+    let mut env = load.runner.password_env(load.pg, load.password).await;
+    env.extend(tls_env.iter().map(|(key, value)| (*key, value)));
     let plain = shape.format == DumpFormat::Plain;
     let mut preamble = Vec::new();
     if plain {

@@ -390,7 +390,10 @@ impl S3 {
                             &mut buffer,
                             Vec::with_capacity(part_size(s3.part_size, number + 1)),
                         ));
-                        etags.push(s3.upload_part(&key, &upload_id, number as u16, part).await?);
+                        etags.push(
+                            s3.upload_part(&key, &upload_id, number as u16, part)
+                                .await?,
+                        );
                     }
                 }
                 Ok(())

@@ -226,7 +226,10 @@ pub fn check_database_name(name: &str) -> anyhow::Result<()> {
         Some("it is empty")
     } else if name.len() > 63 {
         Some("it is longer than PostgreSQL's 63 bytes")
-    } else if name.contains('=') || lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+    } else if name.contains('=')
+        || lower.starts_with("postgres://")
+        || lower.starts_with("postgresql://")
+    {
         Some("the client tools would read it as a connection string")
     } else if name.contains('/') || name.contains('\\') {
         Some("it would be a path in the backup's file name")

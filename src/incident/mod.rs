@@ -445,12 +445,17 @@ mod tests {
         )
         .unwrap();
         let err = store.load(&id).unwrap_err();
-        assert!(format!("{err:#}").contains("not INC-2026-1127-001"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("not INC-2026-1127-001"),
+            "{err:#}"
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        assert!(runtime.block_on(store.modify(&id, "test", |_| Ok(()))).is_err());
+        assert!(runtime
+            .block_on(store.modify(&id, "test", |_| Ok(())))
+            .is_err());
         assert!(!dir.path().join("incidents/INC-2026-1127-009").exists());
     }
 

@@ -240,5 +240,4 @@ mod tests {
         let err = store.load("INC-2026-1127-001").unwrap_err();
         assert!(format!("{err:#}").contains("no incident INC-2026-1127-001"));
     }
-
 }

@@ -2,6 +2,7 @@
 
 pub mod insight;
 pub mod maintain;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -28,9 +29,32 @@ pub async fn connect(pg: &PostgresSettings, timeout: Duration) -> Result<Client>
     if let Some(password) = &pg.password {
         config.password(password.expose());
     }
-    let connect = config.connect(NoTls);
+    use crate::settings::SslMode;
+    config.ssl_mode(match pg.sslmode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
+    });
+    let client = if pg.sslmode == SslMode::Disable {
+        open(&config, NoTls, timeout).await?
+    } else {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls::client_config(pg)?);
+        open(&config, tls, timeout).await?
+    };
+    Ok(client)
+}
+
+/// Connect with `tls` within `timeout`; the connection runs on the runtime.
+async fn open<T>(config: &Config, tls: T, timeout: Duration) -> Result<Client>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
     let (client, connection) = crate::deadline::bounded(timeout, "no answer", async {
-        connect
+        config
+            .connect(tls)
             .await
             .map_err(|err| anyhow!("{}", postgres_error_text(&err)))
     })

@@ -690,6 +690,26 @@ fn apply_db_connection(raw: &str, layers: &mut Layers, warnings: &mut Vec<String
             source(),
         );
     }
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => layers.set(
+                "postgres.sslmode",
+                Value::String(value.into_owned()),
+                source(),
+            ),
+            "sslrootcert" => layers.set(
+                "postgres.sslrootcert",
+                Value::String(value.into_owned()),
+                source(),
+            ),
+            other => {
+                return Err(anyhow!(
+                    "{flag}: parameter `{other}` is not supported (only sslmode and sslrootcert)"
+                ))
+                .hint("use postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full&sslrootcert=/path/ca.pem")
+            }
+        }
+    }
     if let Some(password) = url.password() {
         warnings.push(
             "a password in --db-connection is visible to other users in the process list; prefer GYMOPS_POSTGRES_PASSWORD".into(),

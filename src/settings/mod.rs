@@ -802,6 +802,40 @@ pub struct PostgresSettings {
     /// Directory of pg_dump, pg_restore and psql inside the PostgreSQL container; unset:
     /// found on its PATH (the official image).
     pub bin_dir: Option<String>,
+    /// TLS to PostgreSQL, as libpq's sslmode (also `?sslmode=` in --db-connection).
+    pub sslmode: SslMode,
+    /// CA certificates (PEM) that verify the server for verify-ca / verify-full; unset: the
+    /// system's roots.
+    pub sslrootcert: Option<PathBuf>,
+}
+
+/// libpq's sslmode values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, without checking its certificate (libpq's default).
+    #[default]
+    Prefer,
+    /// Always TLS, without checking the certificate.
+    Require,
+    /// Always TLS, the certificate signed by a trusted CA.
+    VerifyCa,
+    /// Always TLS, the certificate signed by a trusted CA and naming the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -948,6 +982,8 @@ impl Default for PostgresSettings {
             password_file: None,
             password: None,
             bin_dir: None,
+            sslmode: SslMode::default(),
+            sslrootcert: None,
         }
     }
 }

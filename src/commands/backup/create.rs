@@ -190,7 +190,13 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         manifest::check_label(label).hint("for example --label pre-deploy")?;
     }
     let (encrypt, encryption) = encryption(ctx, args)?;
-    if let Some(endpoint) = settings.backup.s3.endpoint.as_ref().filter(|_| args.upload_s3) {
+    if let Some(endpoint) = settings
+        .backup
+        .s3
+        .endpoint
+        .as_ref()
+        .filter(|_| args.upload_s3)
+    {
         let host = endpoint.host_str().unwrap_or("");
         if endpoint.scheme() == "http"
             && !crate::netutil::is_loopback_host(host)
