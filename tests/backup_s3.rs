@@ -270,3 +270,171 @@ fn backups_or_empty(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     dir.to_path_buf()
 }
+
+/// An HTTP proxy in front of the S3 server that changes one byte of the `nth` download of
+/// `path` (the same length: a swap the size check cannot see). One request per connection.
+struct SwapProxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    downloads: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl SwapProxy {
+    fn start(target: u16, path: String, nth: u32) -> SwapProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let downloads = std::sync::Arc::new(AtomicU32::new(0));
+        let (stopping, counting) = (stop.clone(), downloads.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            while !stopping.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                let Ok((mut client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                // The request: head, then Content-Length bytes of body.
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 65536];
+                let head_end = loop {
+                    let n = client.read(&mut buffer).unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(end + 4);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    let n = client.read(&mut buffer).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let request_line = head.lines().next().unwrap_or("").to_string();
+                // Forward with Connection: close, read the whole answer.
+                let mut forwarded: Vec<u8> = head
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+                    .map(|l| format!("{l}\r\n"))
+                    .collect::<String>()
+                    .into_bytes();
+                forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+                forwarded.extend_from_slice(&request[head_end..]);
+                let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = server.write_all(&forwarded);
+                let mut answer = Vec::new();
+                let _ = server.read_to_end(&mut answer);
+                let is_download = request_line.starts_with("GET ")
+                    && request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .map(|p| p.split('?').next().unwrap_or(p))
+                        == Some(path.as_str());
+                if is_download && counting.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+                    if let Some(body) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        // A hex digit in the middle of the data: still a valid dump.
+                        let start = body + 4 + (answer.len() - body - 4) / 2;
+                        if let Some(offset) =
+                            answer[start..].iter().position(|b| b"abcdef".contains(b))
+                        {
+                            answer[start + offset] = if answer[start + offset] == b'a' {
+                                b'b'
+                            } else {
+                                b'a'
+                            };
+                        }
+                    }
+                }
+                let _ = client.write_all(&answer);
+            }
+        });
+        SwapProxy {
+            port,
+            stop,
+            downloads,
+        }
+    }
+}
+
+impl Drop for SwapProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_backup_changed_between_the_check_and_the_load_is_rolled_back() {
+    let stack = Stack::start();
+    stack.psql(SEED);
+    let server = S3Server::start(&["gym-backups"]);
+    config(&stack, server.port, "");
+    let created = run_ok(gymops(&stack).args([
+        "-o",
+        "json",
+        "backup",
+        "create",
+        "--upload-s3",
+        "--compress",
+        "none",
+        "--no-encrypt",
+    ]));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let name = created["manifest"]["file"].as_str().unwrap().to_string();
+    // Downloads through the proxy: the first read (the checksum check) is the real file,
+    // the second (the load) has one byte changed.
+    let proxy = SwapProxy::start(server.port, format!("/gym-backups/nightly/{name}"), 2);
+    config(&stack, proxy.port, "");
+    let output = run(gymops(&stack).args([
+        "backup",
+        "restore",
+        &format!("s3://gym-backups/nightly/{name}"),
+        "--database",
+        "swapped_midway",
+        "--create",
+    ]));
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        proxy.downloads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "checked once, loaded once: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("not the ones the manifest describes") && stderr.contains("rolled back"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_database WHERE datname = 'swapped_midway'"),
+        "0"
+    );
+    // The same restore without the swap goes through (the proxy changes only download 2).
+    let output = run(gymops(&stack).args([
+        "backup",
+        "restore",
+        &format!("s3://gym-backups/nightly/{name}"),
+        "--database",
+        "straight",
+        "--create",
+    ]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(member_count(&stack, "straight"), "90000/5000");
+}

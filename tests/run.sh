@@ -30,6 +30,8 @@ command -v age >/dev/null || missing+=(age)
 # perf jvm reads a real JVM with jstat / jcmd (the JDK is bind-mounted with /usr).
 compgen -G '/usr/lib/jvm/*/bin/jcmd' >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v zstd >/dev/null || missing+=(zstd)
+# The memory test reads peak RSS with GNU time.
+[ -x /usr/bin/time ] || missing+=(time)
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -56,3 +56,74 @@ fn a_backup_is_not_uploaded_over_plain_http_to_another_host_unless_asked() {
     );
     assert!(!dir.path().join("backups").exists(), "nothing was started");
 }
+
+#[test]
+fn a_two_gigabyte_answer_does_not_grow_memory() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = sent.clone();
+    listener.set_nonblocking(true).unwrap();
+    let server = std::thread::spawn(move || {
+        while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            // A receiver (or someone in its place) answering with 2 GB.
+            let total: u64 = 2 << 30;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {total}\r\n\r\n"
+            );
+            let chunk = vec![b'x'; 256 * 1024];
+            let mut written = 0u64;
+            while written < total {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+                written += chunk.len() as u64;
+                counted.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("/usr/bin/time");
+    command
+        .args(["-f", "max-rss-kb %M"])
+        .arg(support::gymops_bin())
+        .current_dir(dir.path())
+        .args([
+            "alert",
+            "send",
+            "--alert-type",
+            "Test",
+            "--message",
+            "hello",
+            "--channel",
+            "webhook",
+            "--webhook-url",
+            &format!("http://127.0.0.1:{port}/hook"),
+        ]);
+    let output = run(&mut command);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.join().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "not delivered: {stderr}");
+    let rss: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("max-rss-kb "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {stderr}"));
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+    assert!(
+        sent.load(std::sync::atomic::Ordering::SeqCst) < 1 << 30,
+        "gymops stopped reading long before 2 GB"
+    );
+}
