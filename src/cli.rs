@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Settings file [default: ./gymops.yaml when it exists]
+    /// Settings file [default: gymops.yaml in this directory or the nearest parent that has one]
     #[arg(long, global = true, env = "GYMOPS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Named environment: development, staging, production, or one from gymops.yaml
@@ -134,8 +134,8 @@ pub struct UpArgs {
     /// When to pull images
     #[arg(long, value_enum, default_value_t = crate::deploy::run::Pull::Missing)]
     pub pull: crate::deploy::run::Pull,
-    /// How long to wait for dependencies and healthchecks [default: deploy.wait_timeout, 2m]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// How long to wait for dependencies and healthchecks [default: deploy.wait_timeout, 2m] (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub wait_timeout: Option<std::time::Duration>,
     /// When the new release fails, leave it as it is for inspection instead of putting the
     /// previous release back
@@ -166,8 +166,8 @@ pub struct RollbackArgs {
     /// Show the releases that can be rolled back to, and whether their images are kept
     #[arg(long, conflicts_with_all = ["to", "image", "service"])]
     pub list: bool,
-    /// How long to wait for healthchecks [default: deploy.wait_timeout, 2m]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// How long to wait for healthchecks [default: deploy.wait_timeout, 2m] (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub wait_timeout: Option<std::time::Duration>,
     /// Remove a deploy lock whose holder is gone (or on another host)
     #[arg(long)]
@@ -692,8 +692,8 @@ pub struct MetricsServeArgs {
     /// Address to listen on [default: metrics.listen, 127.0.0.1:9464]
     #[arg(long, value_name = "ADDRESS")]
     pub listen: Option<String>,
-    /// Time between collections [default: metrics.interval, 15s]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Time between collections [default: metrics.interval, 15s] (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub interval: Option<std::time::Duration>,
 }
 
@@ -806,8 +806,8 @@ pub struct MonitorArgs {
     /// One round, then exit with its status (the default)
     #[arg(long, conflicts_with = "interval")]
     pub once: bool,
-    /// Keep going, a round every DURATION, until Ctrl+C
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Keep going, a round every DURATION, until Ctrl+C (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub interval: Option<std::time::Duration>,
     /// Do not send notifications even when notify.channels is set (they go out when a
     /// finding turns bad or changes, and when it recovers)
@@ -989,8 +989,8 @@ pub struct PerfStatsArgs {
     /// until Ctrl+C
     #[arg(long)]
     pub watch: bool,
-    /// Time between refreshes with --watch
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration, requires = "watch")]
+    /// Time between refreshes with --watch (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = wait_duration, requires = "watch")]
     pub interval: std::time::Duration,
 }
 
@@ -1153,8 +1153,8 @@ pub struct HealthArgs {
     /// PostgreSQL to check, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
     #[arg(long, value_name = "URL")]
     pub db_connection: Option<String>,
-    /// Timeout of each probe, e.g. 5s, 1500ms [default: health.timeout, 5s]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Timeout of each probe, e.g. 5s, 1500ms [default: health.timeout, 5s] (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub timeout: Option<std::time::Duration>,
     /// Write the report to this file (atomically) instead of stdout
     #[arg(long, value_name = "PATH")]
@@ -1186,4 +1186,17 @@ mod tests {
     fn the_command_tree_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// A timeout or interval: more than zero (zero would mean "never wait" or a busy loop) and at
+/// most an hour (a typo like `5h` for `5s` must not hang a cron job for hours).
+pub fn wait_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 5s, 1m)"))?;
+    if duration.is_zero() {
+        return Err("must be more than 0 (0 would never wait)".into());
+    }
+    if duration > std::time::Duration::from_secs(3600) {
+        return Err("must be at most 1h".into());
+    }
+    Ok(duration)
 }

@@ -82,6 +82,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     result
 }
 
+/// Read a settings or compose file: a regular file (a FIFO, a device or a directory is an
+/// error at once, never a hang), at most `cap` bytes, UTF-8, a leading byte-order mark
+/// dropped (editors on Windows write one).
+pub fn read_text_file(path: &Path, what: &str, cap: u64) -> Result<String> {
+    use std::io::Read;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading waits for a writer; non-blocking, it does not.
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if !metadata.is_file() {
+        anyhow::bail!("{what} {} is not a regular file", path.display());
+    }
+    if metadata.len() > cap {
+        return Err(anyhow::anyhow!(
+            "{what} {} is {} bytes, more than the {} KiB such a file can be",
+            path.display(),
+            metadata.len(),
+            cap / 1024
+        ))
+        .hint("point at the right file");
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        anyhow::bail!(
+            "{what} {} grew past {} KiB while read",
+            path.display(),
+            cap / 1024
+        );
+    }
+    let text = String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "{what} {}: not UTF-8 text (byte {})",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
 /// Write a file the operator named (`--output-file`, `--report`): atomically like
 /// [`write_atomic`], but through a symlink to its target (the link stays a link), refusing
 /// a target that exists and is not a regular file (a FIFO, a device, a directory), and

@@ -4,6 +4,9 @@
 //! (dependencies exist and have no cycle, named volumes and networks are declared).
 
 pub mod interpolate;
+
+/// The largest compose file read (public compose files are a few KiB to a few hundred).
+pub const MAX_COMPOSE_BYTES: u64 = 4 * 1024 * 1024;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,11 +61,12 @@ pub fn load(
     let mut declared_in: BTreeMap<String, String> = BTreeMap::new();
     for path in files {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read compose file {shown}"))
-            .hint(
-                "check environments.NAME.compose_files in gymops.yaml (paths are relative to it)",
-            )?;
+        let text = crate::fsutil::read_text_file(path, "compose file", MAX_COMPOSE_BYTES).hint(
+            "check environments.NAME.compose_files in gymops.yaml (paths are relative to it)",
+        )?;
+        crate::settings::check_nesting(&text).map_err(|depth| {
+            anyhow!("{shown}: nested more than {depth} levels deep: not a compose file")
+        })?;
         let mut value: Value = serde_yaml::from_str(&text)
             .map_err(|err| anyhow!("{shown}: not valid YAML: {err}"))
             .hint("fix the YAML syntax at the line shown")?;
@@ -183,9 +187,20 @@ fn interpolate_tree(
 
 /// Whole-model checks, all problems at once.
 fn validate(model: &File, files: &str) -> Result<()> {
+    if model.services.is_empty() {
+        return Err(anyhow!("{files}: no services are defined"))
+            .hint("a compose file lists its services under `services:` (docker-compose refuses an empty one too)");
+    }
     let mut problems = Vec::new();
     let mut names: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, service) in &model.services {
+        // Keys are not interpolated: `${SVC}:` is a name, and not a valid one.
+        if !valid_service_name(name) {
+            problems.push(format!(
+                "service name `{}` is not valid: letters, digits, `.`, `_` and `-`, starting with a letter or digit (keys are not interpolated)",
+                name.escape_debug()
+            ));
+        }
         if service.image.is_none() && service.build.is_none() {
             problems.push(format!("service `{name}` has neither image nor build"));
         }
@@ -274,6 +289,16 @@ pub fn start_order(model: &File) -> std::result::Result<Vec<String>, Vec<String>
         visit(name, model, &mut state, &mut Vec::new(), &mut order)?;
     }
     Ok(order)
+}
+
+/// Compose's service name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn valid_service_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 #[cfg(test)]

@@ -302,10 +302,13 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     // gymops.yaml
     let config_file = match &overrides.config {
         Some(path) => Some(cwd.join(path)),
-        None => ["gymops.yaml", "gymops.yml"]
-            .iter()
-            .map(|name| cwd.join(name))
-            .find(|p| p.is_file()),
+        // Like cargo and docker-compose: here, or the nearest parent that has one.
+        None => cwd.ancestors().find_map(|dir| {
+            ["gymops.yaml", "gymops.yml"]
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|p| p.is_file())
+        }),
     };
     let base_dir = match &config_file {
         Some(path) => {
@@ -490,6 +493,17 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
 
+    // Values that parse but cannot work: one error naming the key and where it came from.
+    if let Some((key, why)) = super::validate::problems(&settings).into_iter().next() {
+        let source = layers
+            .sources
+            .get(&key)
+            .map(|source| format!(" (from {source})"))
+            .unwrap_or_default();
+        return Err(anyhow!("invalid setting `{key}`{source}: {why}"))
+            .hint("fix it in gymops.yaml or the environment (`gymops config show` lists every key and where it comes from)");
+    }
+
     Ok(Loaded {
         settings,
         entries,
@@ -501,10 +515,47 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     })
 }
 
+/// gymops.yaml is a few KiB; a larger file is not one.
+pub const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
+/// Deepest nesting of a settings or compose file: a deeper one fails at once.
+pub const MAX_NESTING: usize = 64;
+
+/// Refuse YAML nested deeper than [`MAX_NESTING`] before parsing it (a bomb of `[[[[...`
+/// or deep indentation). Counts open brackets and indentation levels: an upper bound.
+pub fn check_nesting(text: &str) -> std::result::Result<(), usize> {
+    let mut depth: usize = 0;
+    let mut max: usize = 0;
+    for c in text.chars() {
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let indentation = text
+        .lines()
+        .map(|line| line.len() - line.trim_start_matches([' ', '-']).len())
+        .max()
+        .unwrap_or(0);
+    // Two spaces a level is the narrowest indentation YAML files use.
+    if max > MAX_NESTING || indentation / 2 > MAX_NESTING {
+        return Err(MAX_NESTING);
+    }
+    Ok(())
+}
+
 fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))
+    let text = crate::fsutil::read_text_file(path, "config file", MAX_SETTINGS_BYTES)
         .hint("check the path given with --config or GYMOPS_CONFIG")?;
+    check_nesting(&text).map_err(|depth| {
+        anyhow!(
+            "{}: nested more than {depth} levels deep: not a gymops.yaml",
+            path.display()
+        )
+    })?;
     if text.trim().is_empty() {
         return Ok(());
     }
@@ -540,6 +591,15 @@ fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
     if let Some(name) = dotted_name(&value) {
         return Err(anyhow!("{}: name `{name}` contains a dot", path.display()))
             .hint("service and environment names are compose names: letters, digits, `_` and `-`");
+    }
+    if let Some(Value::Mapping(services)) = value.get("services") {
+        if services.is_empty() {
+            return Err(anyhow!(
+                "{}: `services` is empty: gymops would have no service to look after",
+                path.display()
+            ))
+            .hint("list the deployment's services (backend, postgres, minio ...), or leave `services` out for the guide's three");
+        }
     }
     let file_keys = flatten(&value, &layers.defaults);
     // `services:` in the file is the deployment's list of services: it replaces the default

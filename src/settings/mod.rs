@@ -6,6 +6,7 @@
 mod flat;
 mod load;
 pub mod secret;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use load::{load, Entry, Loaded, Overrides, Source};
+pub use load::{check_nesting, load, Entry, Loaded, Overrides, Source};
 pub use secret::{mask_url, Secret};
 
 /// The whole typed configuration of gymops.
