@@ -1177,17 +1177,6 @@ fn parse_http_url(text: &str) -> Result<String, String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_tree_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}
-
 /// A timeout or interval: more than zero (zero would mean "never wait" or a busy loop) and at
 /// most an hour (a typo like `5h` for `5s` must not hang a cron job for hours).
 pub fn wait_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -1199,4 +1188,15 @@ pub fn wait_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err("must be at most 1h".into());
     }
     Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
