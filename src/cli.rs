@@ -40,7 +40,8 @@ pub struct GlobalArgs {
     /// More logging on stderr: -v info, -vv debug, -vvv trace
     #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// Nothing on stderr but errors
+    /// Nothing on stderr but errors; checks (health, monitor, check, backup monitor) print
+    /// nothing when all is OK and only the failing rows otherwise (cron mails only problems)
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }

@@ -48,13 +48,36 @@ impl Printer {
         self.color
     }
 
-    /// A printer for text that goes to a file: no colors, no borders.
+    /// A printer for text that goes to a file: no colors, no borders, every row (a report
+    /// file is whole whatever --quiet says).
     pub fn for_file(&self) -> Printer {
         Printer {
             terminal: false,
             color: false,
+            quiet: false,
             ..self.clone()
         }
+    }
+
+    /// Whether a row of this status is shown: with --quiet only the rows that are not OK
+    /// (so cron mails only problems).
+    pub fn shows(&self, status: crate::exit::Status) -> bool {
+        !self.quiet || status != crate::exit::Status::Ok
+    }
+
+    /// Like [`Printer::emit_result`] for a checking command: with --quiet, nothing on stdout
+    /// when everything is OK (the exit code says it); a file is written either way.
+    pub fn emit_checked<T: Serialize>(
+        &self,
+        status: crate::exit::Status,
+        value: &T,
+        file: Option<&Path>,
+        render: impl FnOnce(&Printer) -> String,
+    ) -> Result<()> {
+        if self.quiet && file.is_none() && status == crate::exit::Status::Ok {
+            return Ok(());
+        }
+        self.emit_result(value, file, render)
     }
 
     /// Render a table: borders on a terminal, plain aligned columns otherwise.
@@ -80,6 +103,19 @@ impl Printer {
         }
         table.set_header(headers.iter().map(Cell::new));
         for row in rows {
+            // Values from outside (container names, log text, targets) never reach the
+            // terminal with their control characters: ESC sequences could rewrite the screen.
+            let row: Vec<Cell> = row
+                .into_iter()
+                .map(|cell| {
+                    let content = cell.content();
+                    if content.chars().any(|c| c.is_control() && c != '\n') {
+                        Cell::new(escape_controls(&content))
+                    } else {
+                        cell
+                    }
+                })
+                .collect();
             table.add_row(row);
         }
         if !self.terminal && self.format != OutputFormat::Markdown {
@@ -218,6 +254,21 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// Control characters (but line breaks) as visible escapes: `\u{1b}[2J` -> `\x1b[2J`.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +300,24 @@ mod tests {
         };
         let text = printer.table(&["A", "LONGER"], vec![vec![Cell::new("x"), Cell::new("y")]]);
         assert_eq!(text, "A  LONGER\nx  y\n");
+    }
+
+    #[test]
+    fn control_characters_in_cells_are_escaped() {
+        let printer = Printer {
+            format: OutputFormat::Table,
+            quiet: false,
+            terminal: false,
+            color: false,
+        };
+        let text = printer.table(
+            &["NAME"],
+            vec![vec![Cell::new("evil\u{1b}[2J\u{7}name\tx")]],
+        );
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("evil\\x1b[2J\\x07name\\tx"), "{text}");
     }
 }

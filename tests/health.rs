@@ -260,7 +260,25 @@ fn filters_select_checks_and_the_report_can_go_to_a_file() {
 #[test]
 fn a_stopped_backend_is_critical_with_exit_2() {
     let stack = Stack::start();
+    // --quiet, as cron runs it: nothing at all while everything is OK.
+    let quiet = run(stack.gymops().args(["health", "--quiet"]));
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet.stderr));
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
     docker_ok(&["stop", "-t", "1", &stack.backend]);
+    // ...and only the failing rows once something is down.
+    let quiet = run(stack
+        .gymops()
+        .args(["health", "--quiet", "--timeout", "3s"]));
+    let stdout = text(&quiet.stdout);
+    assert_eq!(quiet.status.code(), Some(2));
+    assert!(
+        stdout.contains("backend") && stdout.contains("CRITICAL"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l.contains(" OK ")),
+        "no OK rows: {stdout}"
+    );
 
     let (code, report, stderr) = health_json(&stack, &["--timeout", "3s"]);
     assert_eq!(

@@ -89,7 +89,7 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
         findings,
     };
     ctx.printer
-        .emit_result(&report, args.output_file.as_deref(), |printer| {
+        .emit_checked(status, &report, args.output_file.as_deref(), |printer| {
             render(printer, &report)
         })?;
     Ok(status)
@@ -429,6 +429,7 @@ fn render(printer: &Printer, report: &CheckReport) -> String {
             report
                 .findings
                 .iter()
+                .filter(|f| printer.shows(f.status))
                 .map(|f| {
                     vec![
                         Cell::new(&f.area),

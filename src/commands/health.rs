@@ -17,10 +17,12 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
         endpoints: args.endpoint.clone(),
     };
     let report = probe::run(ctx.settings(), &plan).await?;
-    ctx.printer
-        .emit_result(&report, args.output_file.as_deref(), |printer| {
-            render(printer, &report)
-        })?;
+    ctx.printer.emit_checked(
+        report.status,
+        &report,
+        args.output_file.as_deref(),
+        |printer| render(printer, &report),
+    )?;
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {
         if let Some(hint) = &check.hint {
             ctx.printer.note(&format!(
@@ -41,6 +43,7 @@ fn render(printer: &Printer, report: &HealthReport) -> String {
     let rows = report
         .checks
         .iter()
+        .filter(|check| printer.shows(check.status))
         .map(|check| {
             vec![
                 Cell::new(kind_label(check)),

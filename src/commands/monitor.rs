@@ -100,6 +100,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
             ));
         }
         let text = match ctx.printer.format {
+            _ if !ctx.printer.shows(round.status) => String::new(),
             OutputFormat::Json if args.interval.is_some() => serde_json::to_string(&round)? + "\n",
             OutputFormat::Json => Printer::json(&round)?,
             OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &round),
@@ -300,6 +301,7 @@ fn render(printer: &Printer, round: &MonitorRound) -> String {
         round
             .findings
             .iter()
+            .filter(|f| printer.shows(f.status))
             .map(|f| {
                 vec![
                     Cell::new(&f.check),

@@ -219,7 +219,7 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
         crate::fsutil::write_output(path, text.as_bytes())?;
     }
     ctx.printer
-        .emit_result(&report, None, |printer| render(printer, &report))?;
+        .emit_checked(status, &report, None, |printer| render(printer, &report))?;
     if args.notify && status != Status::Ok {
         let notifier = Notifier::new(&settings.notify)?;
         let bad: Vec<&Finding> = report
@@ -273,6 +273,7 @@ fn render(printer: &Printer, report: &Report) -> String {
             report
                 .findings
                 .iter()
+                .filter(|f| printer.shows(f.status))
                 .map(|f| {
                     vec![
                         Cell::new(&f.check),
