@@ -187,6 +187,10 @@ pub const MAX_STATEMENT_LINE: usize = 16 * 1024 * 1024;
 /// (a line's start decides: COPY data passes through as it comes).
 #[derive(Debug, Default)]
 pub struct MetaGuard {
+    /// Replaces pg_dump's `SET lock_timeout = 0;` (wait for locks forever) with this value,
+    /// so a restore cannot hang behind another session's lock (psql has no
+    /// --lock-wait-timeout of its own).
+    pub lock_timeout: Option<std::time::Duration>,
     in_copy: bool,
     /// The current line outside COPY data, kept until its end.
     line: Vec<u8>,
@@ -272,6 +276,12 @@ impl MetaGuard {
         }
         if content.starts_with(b"COPY ") && content.ends_with(b" FROM stdin;") {
             self.in_copy = true;
+        }
+        if let (Some(timeout), b"SET lock_timeout = 0;") = (self.lock_timeout, content) {
+            out.extend_from_slice(
+                format!("SET lock_timeout = '{}ms';\n", timeout.as_millis().max(1)).as_bytes(),
+            );
+            return Ok(());
         }
         out.extend_from_slice(&line);
         Ok(())
@@ -379,6 +389,21 @@ COPY \"Reports\".\"Big Table\" (id) FROM stdin;\n\\.\n\n--\n-- PostgreSQL databa
         // COPY data may start with a backslash (\N, escapes).
         let copy = "COPY public.t (a, b) FROM stdin;\n\\N\t\\\\x\n\\.\nSELECT 1;\n";
         assert_eq!(guard(copy, 3).unwrap(), copy);
+    }
+
+    #[test]
+    fn a_restore_waits_for_locks_only_so_long() {
+        let mut guard = MetaGuard::default();
+        guard.lock_timeout = Some(std::time::Duration::from_secs(300));
+        let mut out = Vec::new();
+        guard
+            .push(b"SET statement_timeout = 0;\nSET lock_timeout = 0;\nCOPY t (a) FROM stdin;\nSET lock_timeout = 0;\n\\.\n", &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SET statement_timeout = 0;\nSET lock_timeout = '300000ms';\nCOPY t (a) FROM stdin;\nSET lock_timeout = 0;\n\\.\n",
+            "data rows are never rewritten"
+        );
     }
 
     #[test]

@@ -349,6 +349,8 @@ pub struct Load<'a> {
     pub no_owner: bool,
     /// The manifest the stored bytes must match (checked in the very pass that loads).
     pub manifest: Option<&'a Manifest>,
+    /// How long a plain restore waits for a lock before it fails (and rolls back).
+    pub lock_timeout: std::time::Duration,
 }
 
 fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
@@ -502,6 +504,7 @@ pub async fn load(
     });
     let compression = shape.compression;
     let filter_owner = load.no_owner && plain;
+    let lock_timeout = load.lock_timeout;
     let feeder = tokio::task::spawn_blocking(move || {
         let (mut reader, hash) = pipeline::open(raw, compression, &decrypt)?;
         let send = |chunk: Vec<u8>| -> bool {
@@ -509,7 +512,11 @@ pub async fn load(
             chunk.is_empty() || stdin.blocking_send(Bytes::from(chunk)).is_ok()
         };
         let mut filter = filter_owner.then(OwnerFilter::default);
-        let mut guard = plain.then(MetaGuard::default);
+        let mut guard = plain.then(|| {
+            let mut guard = MetaGuard::default();
+            guard.lock_timeout = Some(lock_timeout);
+            guard
+        });
         // The COPY order, to match psql's COPY tags with tables.
         let mut inspector = plain.then(Inspector::default);
         // A custom archive's newest chunk waits until the next one (or the checks) come.

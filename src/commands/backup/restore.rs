@@ -193,6 +193,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         database: &database,
         no_owner: args.no_owner,
         manifest: manifest.as_ref(),
+        lock_timeout: settings.backup.stall_timeout,
     };
     let loading = load(&source, &shape, decrypt, &how);
     // Ctrl-C or SIGTERM (systemd, a CI runner's cancel) ends the load like a failure:
