@@ -1019,7 +1019,8 @@ pub struct LogsShowArgs {
     /// Services to show [default: all]
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Only the last N lines of each service
+    /// Only the last N lines of each service (with --level or --grep: the last N matching
+    /// lines, like `grep | tail`)
     #[arg(long, value_name = "N")]
     pub tail: Option<u64>,
     /// Keep following new lines (re-attaches when a container restarts); Ctrl+C stops

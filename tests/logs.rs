@@ -112,6 +112,30 @@ fn logs_show_both_streams_prefixed_filtered_and_merged() {
 
     let grep = stdout_of(&project, &["logs", "--grep", "Member \\d+ not", "backend"]);
     assert_eq!(grep.lines().count(), 2);
+    // Filter, then tail (like `grep | tail`): the last matching lines, not the matches
+    // among the last lines.
+    let last_errors = stdout_of(
+        &project,
+        &["logs", "backend", "--level", "error", "--tail", "2"],
+    );
+    assert_eq!(
+        last_errors.lines().collect::<Vec<_>>(),
+        errors[3..],
+        "the last 2 lines of the error events"
+    );
+    let last_match = stdout_of(
+        &project,
+        &[
+            "logs",
+            "--grep",
+            "Member \\d+ not",
+            "--tail",
+            "1",
+            "backend",
+        ],
+    );
+    assert_eq!(last_match.lines().count(), 1, "{last_match}");
+    assert_eq!(last_match.trim_end(), grep.lines().last().unwrap());
 
     let merged = stdout_of(&project, &["logs", "--merge", "-t"]);
     let times: Vec<String> = merged

@@ -37,6 +37,11 @@ struct LineFilter {
 }
 
 impl LineFilter {
+    /// Whether lines are filtered at all (then `--tail` counts matching lines).
+    fn active(&self) -> bool {
+        self.grep.is_some() || self.level.is_some()
+    }
+
     fn keep(&mut self, tagged: &Tagged) -> bool {
         let text = String::from_utf8_lossy(&tagged.line.text);
         if let Some(min) = self.level {
@@ -227,11 +232,28 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     // What is there already. Without --merge each service's lines stream straight out, one
     // service after the other, so a large log is never held in memory; --merge has to read
     // every service's lines before it can order them.
+    // With --level/--grep, --tail means the last N *matching* lines (filter, then tail, as
+    // `grep | tail` does): the engine sends everything and the last N matches are kept.
+    let tail_matches = args.tail.filter(|_| filter.active());
     let request = LogRequest {
         follow: false,
         since: since.unwrap_or(0),
         until: until.unwrap_or(0),
-        tail: args.tail,
+        tail: if tail_matches.is_some() {
+            None
+        } else {
+            args.tail
+        },
+    };
+    let keep_last = |lines: &mut std::collections::VecDeque<String>, line: String| {
+        if let Some(n) = tail_matches {
+            if lines.len() as u64 >= n {
+                lines.pop_front();
+            }
+            if n > 0 {
+                lines.push_back(line);
+            }
+        }
     };
     let mut last_seen: Vec<Option<i64>> = vec![None; targets.len()];
     if args.merge {
@@ -253,24 +275,40 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
         }
         // Stable: lines of one service with the same time keep their order.
         backlog.sort_by_key(|tagged| tagged.line.nanos.unwrap_or(i64::MIN));
+        let mut last = std::collections::VecDeque::new();
         for tagged in &backlog {
             if filter.keep(tagged) {
-                sink.write(&renderer.render(tagged))?;
+                if tail_matches.is_some() {
+                    keep_last(&mut last, renderer.render(tagged));
+                } else {
+                    sink.write(&renderer.render(tagged))?;
+                }
             }
+        }
+        for line in last {
+            sink.write(&line)?;
         }
     } else {
         for (service, (_, container)) in targets.iter().enumerate() {
             let mut written = Ok(());
+            let mut last = std::collections::VecDeque::new();
             engine
                 .log_lines(container, &request, |line| {
                     last_seen[service] = last_seen[service].max(line.nanos);
                     let tagged = Tagged { service, line };
                     if written.is_ok() && filter.keep(&tagged) {
-                        written = sink.write(&renderer.render(&tagged));
+                        if tail_matches.is_some() {
+                            keep_last(&mut last, renderer.render(&tagged));
+                        } else {
+                            written = sink.write(&renderer.render(&tagged));
+                        }
                     }
                 })
                 .await?;
             written?;
+            for line in last {
+                sink.write(&line)?;
+            }
         }
     }
     if !args.follow || until.is_some() {
