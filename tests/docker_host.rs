@@ -105,3 +105,24 @@ fn tls_docker_host_with_client_certificates_works_and_a_wrong_ca_is_refused() {
         text(&missing.stderr)
     );
 }
+
+#[test]
+fn an_unsupported_docker_host_scheme_names_the_supported_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for host in [
+        "ssh://ops@gym-1",
+        "npipe:////./pipe/docker_engine",
+        "docker.example:2375",
+    ] {
+        let output = run(gymops(dir.path()).arg("ps").env("DOCKER_HOST", host));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{host}: {stderr}");
+        assert!(
+            stderr.contains("unsupported Docker address")
+                && stderr.contains("unix://")
+                && stderr.contains("tcp://HOST:PORT")
+                && !stderr.contains("is the Docker engine running"),
+            "{host}: {stderr}"
+        );
+    }
+}

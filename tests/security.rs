@@ -127,3 +127,35 @@ fn a_two_gigabyte_answer_does_not_grow_memory() {
         "gymops stopped reading long before 2 GB"
     );
 }
+
+#[test]
+fn a_url_that_cannot_work_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long backoff makes a retry visible in the time taken.
+    write(
+        dir.path(),
+        "gymops.yaml",
+        "notify:\n  retries: 3\n  backoff: 5s\n",
+    );
+    let started = std::time::Instant::now();
+    let output = run(gymops(dir.path()).args([
+        "alert",
+        "send",
+        "--alert-type",
+        "Test",
+        "--message",
+        "hello",
+        "--channel",
+        "webhook",
+        "--webhook-url",
+        "ftp://127.0.0.1/hook",
+    ]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("cannot be used"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "retried: {:?}",
+        started.elapsed()
+    );
+}

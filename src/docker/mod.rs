@@ -58,6 +58,14 @@ impl Engine {
     /// Connect and negotiate the API version (engines as old as API 1.41 / Docker 20.10 work).
     pub async fn connect(settings: &DockerSettings) -> Result<Engine> {
         let address = address(settings);
+        if !["unix://", "tcp://", "http://", "https://"]
+            .iter()
+            .any(|scheme| address.starts_with(scheme))
+        {
+            return Err(anyhow!("unsupported Docker address `{address}`")).hint(
+                "use unix:///var/run/docker.sock, tcp://HOST:PORT (DOCKER_TLS_VERIFY=1 for TLS) or https://HOST:PORT in DOCKER_HOST or docker.host",
+            );
+        }
         let seconds = settings.timeout.as_secs().max(1);
         let docker = open(&address, settings, seconds)
             .with_context(|| format!("cannot reach Docker at {address}"))

@@ -340,6 +340,11 @@ impl Notifier {
                 classify_http(status, &text, retry_after)
             }
             // without_url: the URL is the secret.
+            // A URL that cannot be sent to (a bad scheme, no host) is wrong on every try.
+            Err(err) if err.is_builder() => Attempt::Permanent(format!(
+                "the URL cannot be used: {}",
+                root_cause(&err.without_url())
+            )),
             Err(err) => {
                 let err = err.without_url();
                 let why = if err.is_timeout() {
