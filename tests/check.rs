@@ -61,6 +61,34 @@ fn daily_and_weekly_checklists_report_every_part_with_actions() {
     let (status, detail, action) = item(&daily, "errors in 24h (backend)");
     assert_eq!(status, "ok", "{detail}");
     assert!(action.is_empty());
+    // Every service's log is read, PostgreSQL's too: a failed login is a FATAL there.
+    let wrong = run(std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &stack.postgres_port.to_string(),
+            "-U",
+            "postgres",
+            "-c",
+            "SELECT 1",
+        ])
+        .env("PGPASSWORD", "not-the-password"));
+    assert!(!wrong.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, again) = report(&stack, &["daily"]);
+        let (status, detail, _) = item(&again, "errors in 24h (postgres)");
+        if status == "warning" {
+            assert!(
+                detail.contains("password authentication failed"),
+                "{detail}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}: {detail}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     assert!(daily
         .findings
         .iter()
@@ -86,7 +114,7 @@ fn daily_and_weekly_checklists_report_every_part_with_actions() {
         (backups.status.as_str(), backups.detail.as_str()),
         (
             "critical",
-            "cannot read the directory: No such file or directory (os error 2)"
+            "the backup directory does not exist: no backup was ever taken here (check backup.dir)"
         )
     );
     assert!(!backups.action.is_empty());

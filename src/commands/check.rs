@@ -188,7 +188,7 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     }
     // 5. Errors in the last 24 hours of the backend's log.
     if let Some(engine) = engine {
-        findings.push(errors_last_day(ctx, engine).await);
+        findings.extend(errors_last_day(ctx, engine).await);
     }
     findings
 }
@@ -200,19 +200,28 @@ fn group_of(kind: &str) -> &str {
     }
 }
 
-async fn errors_last_day(ctx: &Context, engine: &Engine) -> Finding {
+/// ERROR (and FATAL, PANIC, SEVERE) events of the last 24 hours, a finding per service that
+/// has a container: the backend's exceptions and PostgreSQL's FATALs alike.
+async fn errors_last_day(ctx: &Context, engine: &Engine) -> Vec<Finding> {
     let settings = ctx.settings();
-    let service = settings.logs.service.clone();
+    let names: Vec<String> = settings.services.keys().cloned().collect();
+    let states = match engine.service_states(settings, &names).await {
+        Ok(states) => states,
+        Err(err) => return vec![unknown("logs", "errors in 24h", &err)],
+    };
+    let mut findings = Vec::new();
+    for state in states {
+        let Some(container) = state.container else {
+            continue;
+        };
+        findings.push(errors_of(engine, &state.service, &container.name).await);
+    }
+    findings
+}
+
+async fn errors_of(engine: &Engine, service: &str, container: &str) -> Finding {
     let since = Utc::now().timestamp() - 86_400;
     let result = async {
-        let states = engine
-            .service_states(settings, std::slice::from_ref(&service))
-            .await?;
-        let container = states
-            .into_iter()
-            .next()
-            .and_then(|s| s.container)
-            .ok_or_else(|| anyhow::anyhow!("no container for service `{service}`"))?;
         let mut collector = Collector::new(StatsOptions {
             since: Some(since),
             until: None,
@@ -227,7 +236,7 @@ async fn errors_last_day(ctx: &Context, engine: &Engine) -> Finding {
             tail: None,
         };
         engine
-            .log_lines(&container.name, &request, |line| {
+            .log_lines(container, &request, |line| {
                 collector.line(&line.text, line.nanos.map(|n| n.div_euclid(1_000_000_000)))
             })
             .await?;
@@ -348,7 +357,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
                             "database",
                             &format!("role {role}"),
                             status,
-                            format!("password valid until {} ({days:.1} days)", row["valid_until"].as_str().unwrap_or("?")),
+                            expiry_detail(row["valid_until"].as_str().unwrap_or("?"), days),
                             format!("renew it: ALTER ROLE \"{}\" VALID UNTIL '<date>' (or rotate the password)", role.replace('"', "\"\"")),
                         ));
                     }
@@ -361,6 +370,18 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     findings
 }
 
+/// `password valid until DATE (expires in 3.5 days)` / `(expired 2 days ago)`.
+fn expiry_detail(valid_until: &str, days_left: f64) -> String {
+    if days_left < 0.0 {
+        format!(
+            "password valid until {valid_until} (expired {:.0} day(s) ago)",
+            (-days_left).ceil()
+        )
+    } else {
+        format!("password valid until {valid_until} (expires in {days_left:.1} days)")
+    }
+}
+
 /// The newest backup file in `dir` (named `*_db_backup_*`, not a manifest): fresh within 26 h
 /// is OK, within 7 days a warning, older or none critical.
 fn backups(dir: &Path) -> Finding {
@@ -368,6 +389,14 @@ fn backups(dir: &Path) -> Finding {
     let action = "check the nightly backup job and its log; run a backup now";
     let files = match crate::backup::catalog::list_local(dir) {
         Ok(files) => files,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return finding(
+            "backups",
+            &item,
+            Status::Critical,
+            "the backup directory does not exist: no backup was ever taken here (check backup.dir)"
+                .to_string(),
+            action,
+        ),
         Err(err) => {
             return finding(
                 "backups",
@@ -450,4 +479,33 @@ fn render(printer: &Printer, report: &CheckReport) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_role_says_how_long_ago() {
+        assert_eq!(
+            expiry_detail("2026-11-20", -8.2),
+            "password valid until 2026-11-20 (expired 9 day(s) ago)"
+        );
+        assert_eq!(
+            expiry_detail("2026-12-01", 3.5),
+            "password valid until 2026-12-01 (expires in 3.5 days)"
+        );
+    }
+
+    #[test]
+    fn a_missing_backup_directory_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let finding = backups(&dir.path().join("never-made"));
+        assert_eq!(finding.status, Status::Critical);
+        assert!(
+            finding.detail.contains("does not exist"),
+            "{}",
+            finding.detail
+        );
+    }
 }
