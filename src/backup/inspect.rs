@@ -201,6 +201,14 @@ pub struct MetaGuard {
 }
 
 impl MetaGuard {
+    /// A guard that also bounds the restore's lock waits (see `lock_timeout`).
+    pub fn with_lock_timeout(timeout: std::time::Duration) -> MetaGuard {
+        MetaGuard {
+            lock_timeout: Some(timeout),
+            ..MetaGuard::default()
+        }
+    }
+
     /// Check a chunk; what may go to psql is appended to `out`.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let mut rest = data;
@@ -393,8 +401,7 @@ COPY \"Reports\".\"Big Table\" (id) FROM stdin;\n\\.\n\n--\n-- PostgreSQL databa
 
     #[test]
     fn a_restore_waits_for_locks_only_so_long() {
-        let mut guard = MetaGuard::default();
-        guard.lock_timeout = Some(std::time::Duration::from_secs(300));
+        let mut guard = MetaGuard::with_lock_timeout(std::time::Duration::from_secs(300));
         let mut out = Vec::new();
         guard
             .push(b"SET statement_timeout = 0;\nSET lock_timeout = 0;\nCOPY t (a) FROM stdin;\nSET lock_timeout = 0;\n\\.\n", &mut out)

@@ -512,11 +512,7 @@ pub async fn load(
             chunk.is_empty() || stdin.blocking_send(Bytes::from(chunk)).is_ok()
         };
         let mut filter = filter_owner.then(OwnerFilter::default);
-        let mut guard = plain.then(|| {
-            let mut guard = MetaGuard::default();
-            guard.lock_timeout = Some(lock_timeout);
-            guard
-        });
+        let mut guard = plain.then(|| MetaGuard::with_lock_timeout(lock_timeout));
         // The COPY order, to match psql's COPY tags with tables.
         let mut inspector = plain.then(Inspector::default);
         // A custom archive's newest chunk waits until the next one (or the checks) come.
