@@ -249,8 +249,16 @@ pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
         options,
     )
     .await?;
-    ctx.printer
-        .emit_result(&created, None, |printer| render(printer, &created))?;
+    ctx.printer.emit_checked(
+        if created.upload_error.is_some() {
+            Status::Unknown
+        } else {
+            Status::Ok
+        },
+        &created,
+        None,
+        |printer| render(printer, &created),
+    )?;
     if let Some(error) = &created.upload_error {
         return Err(anyhow!(
             "the backup {} is complete here, but the S3 upload failed: {error}",

@@ -1,0 +1,162 @@
+//! gymops run the way it is really run: the schedule it generates, executed as cron and
+//! systemd execute it — a minimal environment (`env -i`, cron's PATH), from `/`, no
+//! terminal — against a real stack. Each job must do its work, quietly when all is well.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use support::{age_keygen, gymops_bin, run, run_ok, text, Stack, PASSWORD};
+
+/// Run a command line the way cron does: `/bin/sh -c LINE` from `/`, with only cron's
+/// environment (HOME, LOGNAME, SHELL, PATH=/usr/bin:/bin).
+fn as_cron(line: &str, home: &Path) -> std::process::Output {
+    run(Command::new("/usr/bin/env")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "LOGNAME=root"])
+        .arg(format!("HOME={}", home.display()))
+        .args(["/bin/sh", "-c", line]))
+}
+
+/// The crontab lines of `schedule print --target cron`, as (job name, command).
+fn cron_jobs(crontab: &str) -> Vec<(String, String)> {
+    crontab
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let (command, name) = line.rsplit_once("  # gymops job ").unwrap();
+            // Five time fields, then the command; cron turns an unescaped % into a newline.
+            let command: String = command.splitn(6, ' ').nth(5).unwrap().to_string();
+            (name.to_string(), command.replace("\\%", "%"))
+        })
+        .collect()
+}
+
+fn project(stack: &Stack) -> std::path::PathBuf {
+    let dir = stack.rig.dir.path().to_path_buf();
+    let (_, public) = age_keygen(&dir);
+    // The password where cron finds it: the env file beside gymops.yaml.
+    std::fs::write(dir.join(".env"), format!("POSTGRES_PASSWORD={PASSWORD}\n")).unwrap();
+    stack.rig.write_config(&format!(
+        "{}backup:\n  recipients: [\"{public}\"]\nschedule:\n  binary: {}\n  user: root\n",
+        stack.config_yaml(),
+        gymops_bin().display()
+    ));
+    dir
+}
+
+#[test]
+fn the_generated_cron_jobs_work_under_crons_environment() {
+    let stack = Stack::start();
+    stack.psql("CREATE TABLE member (id int); INSERT INTO member SELECT generate_series(1, 100);");
+    let dir = project(&stack);
+    // The operator prints the schedule from a subdirectory of the project.
+    let sub = dir.join("ops");
+    std::fs::create_dir(&sub).unwrap();
+    let crontab = run_ok(support::gymops(&sub).args(["schedule", "print", "--target", "cron"]));
+    let jobs = cron_jobs(&crontab);
+    let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["backup", "daily-report", "health"], "{crontab}");
+    let home = tempfile::tempdir().unwrap();
+    for (name, line) in &jobs {
+        let output = as_cron(line, home.path());
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        match name.as_str() {
+            // Quiet when all is well: cron mails nothing.
+            "health" | "backup" => {
+                assert_eq!(output.status.code(), Some(0), "{name}: {stdout}{stderr}");
+                assert!(
+                    stdout.is_empty() && stderr.is_empty(),
+                    "{name}: {stdout}{stderr}"
+                );
+            }
+            // The report is written where the job runs (the project), whatever its status.
+            "daily-report" => {
+                assert!(output.status.code().unwrap_or(9) <= 2, "{stderr}");
+                let report = std::fs::read_to_string(dir.join("reports/daily-check.md"))
+                    .unwrap_or_else(|err| panic!("no report ({err}): {stderr}"));
+                assert!(report.starts_with("# Daily check"), "{report}");
+            }
+            other => panic!("unexpected job {other}"),
+        }
+    }
+    // The backup the job made is there, encrypted, and monitor / prune see it under cron too.
+    let backups: Vec<String> = std::fs::read_dir(dir.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".age"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let config = dir.join("gymops.yaml");
+    let monitor = as_cron(
+        &format!(
+            "{} --config {} backup monitor --max-age 1h",
+            gymops_bin().display(),
+            config.display()
+        ),
+        home.path(),
+    );
+    let monitor_out = text(&monitor.stdout);
+    assert_eq!(
+        monitor.status.code(),
+        Some(1),
+        "only never verified: {monitor_out}"
+    );
+    assert!(monitor_out.contains("succeeded"), "{monitor_out}");
+    let prune = as_cron(
+        &format!(
+            "{} --config {} backup prune --dry-run",
+            gymops_bin().display(),
+            config.display()
+        ),
+        home.path(),
+    );
+    assert_eq!(prune.status.code(), Some(0), "{}", text(&prune.stderr));
+    assert!(text(&prune.stdout).contains(&backups[0]));
+}
+
+#[test]
+fn the_generated_systemd_units_run_from_their_working_directory_with_a_bare_environment() {
+    let stack = Stack::start();
+    let dir = project(&stack);
+    let units = run_ok(support::gymops(&dir).args(["schedule", "print", "--target", "systemd"]));
+    // The health service: WorkingDirectory and ExecStart, unquoted as systemd does.
+    let service = units
+        .split("### ")
+        .find(|u| u.starts_with("fitnessgym-health.service"))
+        .unwrap_or_else(|| panic!("{units}"));
+    let value = |key: &str| {
+        service
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(value("User"), "root");
+    let unquote = |text: &str| -> Vec<String> {
+        shell_words::split(text)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.replace("%%", "%").replace("$$", "$"))
+            .collect()
+    };
+    let working_dir = unquote(&value("WorkingDirectory")).remove(0);
+    let argv = unquote(&value("ExecStart"));
+    let home = tempfile::tempdir().unwrap();
+    let output = run(Command::new("/usr/bin/env")
+        .current_dir(&working_dir)
+        .stdin(Stdio::null())
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .args(&argv));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{argv:?}: {}",
+        text(&output.stderr)
+    );
+    assert!(output.stdout.is_empty(), "quiet when healthy");
+}
