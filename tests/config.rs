@@ -473,3 +473,37 @@ fn files_people_really_have_load_and_odd_ones_fail_at_once() {
         assert!(stderr.contains(says), "{compose}: {stderr}");
     }
 }
+
+#[test]
+fn empty_answers_say_where_they_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "backup:\n  dir: /srv/nowhere/backups\nincident:\n  dir: records\n",
+    )
+    .unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let out = text(&run(gymops(&sub).args(["backup", "list"])).stdout);
+    assert_eq!(out, "no backups in /srv/nowhere/backups\n");
+    let out = text(&run(gymops(&sub).args(["incident", "list"])).stdout);
+    assert_eq!(
+        out,
+        format!("no incidents in {}\n", dir.path().join("records").display())
+    );
+    let out = text(
+        &run(gymops(&sub)
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .args(["releases"]))
+        .stdout,
+    );
+    assert!(
+        out.contains(
+            &dir.path()
+                .join(".gymops/releases.json")
+                .display()
+                .to_string()
+        ),
+        "{out}"
+    );
+}

@@ -611,9 +611,15 @@ async fn list_releases(
             images_kept: kept,
         });
     }
+    let place = ctx
+        .loaded
+        .resolve_path(&ctx.settings().metrics.releases_file);
     ctx.printer.emit_result(&rows, None, |printer| {
         if rows.is_empty() {
-            return "no releases yet: `gymops up` records one\n".into();
+            return format!(
+                "no releases yet in {}: `gymops up` records one\n",
+                place.display()
+            );
         }
         printer.table(
             &["RELEASE", "TIME", "KIND", "OPERATOR", "SERVICES", "IMAGES"],

@@ -105,14 +105,23 @@ pub async fn run(ctx: &Context, args: &BackupListArgs) -> Result<ExitStatus> {
     } else {
         local_entries(ctx)?
     };
+    let place = if args.remote {
+        let s3 = &ctx.settings().backup.s3;
+        format!("s3://{}/{}", s3.bucket.as_deref().unwrap_or("?"), s3.prefix)
+    } else {
+        ctx.loaded
+            .resolve_path(&ctx.settings().backup.dir)
+            .display()
+            .to_string()
+    };
     ctx.printer
-        .emit_result(&entries, None, |printer| render(printer, &entries))?;
+        .emit_result(&entries, None, |printer| render(printer, &entries, &place))?;
     Ok(Status::Ok)
 }
 
-fn render(printer: &Printer, entries: &[Entry]) -> String {
+fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
     if entries.is_empty() {
-        return "no backups\n".into();
+        return format!("no backups in {place}\n");
     }
     let rows = entries
         .iter()

@@ -68,8 +68,10 @@ pub fn list(ctx: &Context, args: &IncidentListArgs) -> Result<ExitStatus> {
         .filter(|i| !args.open || i.state.is_open())
         .map(|i| row(i, now))
         .collect();
-    ctx.printer
-        .emit_result(&rows, None, |printer| render_list(printer, &rows, now))?;
+    let place = store.dir.display().to_string();
+    ctx.printer.emit_result(&rows, None, |printer| {
+        render_list(printer, &rows, now, &place)
+    })?;
     let overdue = rows.iter().filter(|r| r.overdue).count();
     if overdue > 0 {
         ctx.printer.note(&format!(
@@ -121,9 +123,9 @@ fn response_text(row: &ListRow, now: DateTime<Utc>) -> (String, Status) {
     }
 }
 
-fn render_list(printer: &Printer, rows: &[ListRow], now: DateTime<Utc>) -> String {
+fn render_list(printer: &Printer, rows: &[ListRow], now: DateTime<Utc>, place: &str) -> String {
     if rows.is_empty() {
-        return "no incidents\n".into();
+        return format!("no incidents in {place}\n");
     }
     let table_rows = rows
         .iter()
