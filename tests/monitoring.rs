@@ -396,3 +396,31 @@ fn generated_schedules_cannot_be_injected_and_systemd_never_defaults_to_root() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("\nUser=root\n"));
 }
+
+#[test]
+fn every_alerts_runbook_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(gymops(dir.path()).args(["monitoring", "init", "--dir", "monitoring"]));
+    assert!(output.status.code().unwrap_or(9) <= 1, "{}", text(&output.stderr));
+    let alerts = std::fs::read_to_string(dir.path().join("monitoring/alerts.yml")).unwrap();
+    let runbooks = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks.md"),
+    )
+    .unwrap();
+    let mut links = 0;
+    for line in alerts.lines() {
+        let Some(url) = line.trim().strip_prefix("runbook_url: ") else {
+            continue;
+        };
+        links += 1;
+        let anchor = url
+            .trim_matches('\'')
+            .strip_prefix("docs/runbooks.md#")
+            .unwrap_or_else(|| panic!("{url}"));
+        assert!(
+            runbooks.contains(&format!("\n## {anchor}\n")),
+            "docs/runbooks.md has no section {anchor}"
+        );
+    }
+    assert_eq!(links, 7);
+}
