@@ -101,7 +101,7 @@ pub fn alerts_yml(settings: &Settings) -> String {
         },
         Rule {
             name: "BackupStale",
-            expr: "(time() - gymops_backup_newest_timestamp_seconds) > 93600 or gymops_backup_count == 0".into(),
+            expr: "(time() - gymops_backup_newest_timestamp_seconds) > 93600 or gymops_backups == 0".into(),
             for_: "10m",
             severity: "error",
             summary: "No fresh database backup",

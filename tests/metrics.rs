@@ -150,6 +150,22 @@ fn the_exporter_publishes_the_stack_and_serves_scrapes_from_its_cache() {
         .args(["metrics", "export", "--output-file", "gymops.prom"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let exposition = std::fs::read_to_string(dir.join("gymops.prom")).unwrap();
+    // Prometheus's own linter on the real output: no warning (no `_count` on gauges...).
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
+    let linted = promtool.wait_with_output().unwrap();
+    assert!(
+        linted.status.success() && linted.stdout.is_empty() && linted.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        text(&linted.stdout),
+        text(&linted.stderr)
+    );
     let samples = parse(&exposition);
     let api = [("check", "api"), ("name", "health")];
     assert_eq!(value(&samples, "gymops_probe_up", &api), Some(1.0));
@@ -163,7 +179,7 @@ fn the_exporter_publishes_the_stack_and_serves_scrapes_from_its_cache() {
         );
         assert!(value(&samples, "gymops_container_memory_usage_bytes", &labels).unwrap() > 0.0);
         assert_eq!(
-            value(&samples, "gymops_container_restart_count", &labels),
+            value(&samples, "gymops_container_restarts", &labels),
             Some(0.0)
         );
     }
@@ -181,7 +197,7 @@ fn the_exporter_publishes_the_stack_and_serves_scrapes_from_its_cache() {
         .map(|s| s.value)
         .sum();
     assert!(connections >= 1.0, "the collector's own connection counts");
-    assert_eq!(value(&samples, "gymops_backup_count", &[]), Some(1.0));
+    assert_eq!(value(&samples, "gymops_backups", &[]), Some(1.0));
     assert_eq!(
         value(&samples, "gymops_backup_newest_size_bytes", &[]),
         Some(4096.0)

@@ -401,7 +401,11 @@ fn generated_schedules_cannot_be_injected_and_systemd_never_defaults_to_root() {
 fn every_alerts_runbook_exists() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(gymops(dir.path()).args(["monitoring", "init", "--dir", "monitoring"]));
-    assert!(output.status.code().unwrap_or(9) <= 1, "{}", text(&output.stderr));
+    assert!(
+        output.status.code().unwrap_or(9) <= 1,
+        "{}",
+        text(&output.stderr)
+    );
     let alerts = std::fs::read_to_string(dir.path().join("monitoring/alerts.yml")).unwrap();
     let runbooks = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks.md"),

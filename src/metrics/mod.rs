@@ -182,7 +182,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "1 for the container's current healthcheck state",
     );
     let restarts = f.family(
-        "container_restart_count",
+        "container_restarts",
         "Restarts of the container since it was created",
     );
     let cpu = f.family(
@@ -251,7 +251,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         None => set(&pg_up, &[], 0.0),
     }
 
-    let backup_count = f.family("backup_count", "Backups in the backup directory");
+    let backup_count = f.family("backups", "Backups in the backup directory");
     let backup_time = f.family(
         "backup_newest_timestamp_seconds",
         "When the newest backup was written (Unix time)",
@@ -340,7 +340,7 @@ mod tests {
         for line in [
             "gymops_probe_up{check=\"api\",name=\"health\",service=\"backend\"} 1.0",
             "gymops_probe_latency_seconds{check=\"api\",name=\"health\",service=\"backend\"} 0.012",
-            "gymops_container_restart_count{service=\"postgres\",container=\"fitness_gym_postgres\"} 2.0",
+            "gymops_container_restarts{service=\"postgres\",container=\"fitness_gym_postgres\"} 2.0",
             "gymops_container_cpu_percent{service=\"postgres\",container=\"fitness_gym_postgres\"} 12.5",
             "gymops_postgres_connections{state=\"idle\"} 5.0",
             "gymops_postgres_database_size_bytes{database=\"fitness_gym\"} 8000000.0",
