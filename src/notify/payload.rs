@@ -44,7 +44,7 @@ pub fn slack(event: &Event) -> Value {
         fields.push(json!({"title": name, "value": value, "short": value.len() < 40}));
     }
     json!({
-        "text": headline(event),
+        "text": slack_text(&headline(event)),
         "attachments": [{
             "color": color(event.severity),
             "fallback": headline(event),
@@ -78,6 +78,44 @@ pub fn webhook(event: &Event) -> Value {
 }
 
 /// Email subject and plain-text body.
+/// Markdown as plain text for email and SMS: no `**`, no `#` before headings (which become
+/// a line of their own), lists and paragraphs kept.
+pub fn plain_text(markdown: &str) -> String {
+    markdown
+        .lines()
+        .map(|line| {
+            let line = line.replace("**", "");
+            match line.trim_start().strip_prefix('#') {
+                Some(_) => line
+                    .trim_start()
+                    .trim_start_matches('#')
+                    .trim_start()
+                    .to_string(),
+                None => line,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Markdown in Slack's mrkdwn: `**bold**` is `*bold*`, a heading is a bold line.
+pub fn slack_text(markdown: &str) -> String {
+    markdown
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix('#') {
+            Some(_) => format!(
+                "*{}*",
+                line.trim_start()
+                    .trim_start_matches('#')
+                    .trim()
+                    .replace("**", "")
+            ),
+            None => line.replace("**", "*"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn email(event: &Event) -> (String, String) {
     let subject = format!(
         "[gymops][{}] {} - {} ({})",
@@ -88,7 +126,7 @@ pub fn email(event: &Event) -> (String, String) {
     );
     let mut body = format!(
         "{}\n\nSeverity:    {}\nDeployment:  {}\nTime:        {}\nEvent ID:    {}\n",
-        event.message,
+        plain_text(&event.message),
         event.severity.label(),
         origin(event),
         event
@@ -167,5 +205,18 @@ mod tests {
         assert!(body.starts_with("API service is down\n"));
         assert!(body.contains("Event ID:    20261127T101500-1a2b3c4d"));
         assert!(body.contains("  service: backend"));
+    }
+
+    #[test]
+    fn member_notices_are_plain_text_in_email_and_mrkdwn_in_slack() {
+        let notice = "# Service notice\n\nDear gym member,\n\n**Problem**: the app is down\n- item";
+        assert_eq!(
+            plain_text(notice),
+            "Service notice\n\nDear gym member,\n\nProblem: the app is down\n- item"
+        );
+        assert_eq!(
+            slack_text(notice),
+            "*Service notice*\n\nDear gym member,\n\n*Problem*: the app is down\n- item"
+        );
     }
 }
