@@ -553,3 +553,65 @@ fn kernel_counters_on_this_host_agree_with_the_engine_api_of_a_remote_engine() {
         "an idle sleep's memory reads the same: {used} vs {remote_used}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_monitor_at_once_even_in_the_middle_of_a_notification() {
+    let project = Project::new();
+    let stopped = project.run("stopped", &[], &["/usr/bin/true"]);
+    let _ = docker_ok(&["wait", &stopped]);
+    // A receiver that accepts connections and never answers: the notification of the
+    // stopped container hangs for notify.timeout (30 s) times the retries.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    project.write_config(&format!(
+        "project: {}\nservices:\n  stopped: {{container: null}}\nnotify:\n  channels: [webhook]\n  timeout: 30s\n",
+        project.name
+    ));
+    let mut child = project
+        .gymops()
+        .env(
+            "GYMOPS_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/hook"),
+        )
+        .args(["monitor", "--interval", "1m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the notification is under way (the receiver got its connection).
+    silent.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let _held = loop {
+        if let Ok((stream, _)) = silent.accept() {
+            break stream;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification was attempted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let signalled = std::time::Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("monitor still running 10 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(status.code().is_some(), "it exited, not killed: {status:?}");
+}

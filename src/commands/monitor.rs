@@ -72,12 +72,25 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
     let notifier = Notifier::new(&settings.notify)?;
     let notify = !args.no_notify && !notifier.command_channels().is_empty();
     let mut previous: BTreeMap<(String, String), Status> = BTreeMap::new();
+    // Ctrl-C or SIGTERM stops the loop at once, also in the middle of a round or of a
+    // notification's retries (not only while it sleeps).
+    let stop = crate::signals::terminated();
+    tokio::pin!(stop);
+    let mut last = Status::Ok;
     loop {
-        let round = round(ctx, &engine, &thresholds).await?;
+        let round = tokio::select! {
+            round = round(ctx, &engine, &thresholds) => round?,
+            _ = &mut stop => return Ok(last),
+        };
+        last = round.status;
         if notify {
             for event in changes(&previous, &round.findings) {
                 let event = event.into_event(settings);
-                for delivery in notifier.notify(&event).await {
+                let deliveries = tokio::select! {
+                    deliveries = notifier.notify(&event) => deliveries,
+                    _ = &mut stop => return Ok(last),
+                };
+                for delivery in deliveries {
                     if !delivery.delivered {
                         ctx.printer.warn(&format!(
                             "notification to {} failed: {}",
@@ -111,7 +124,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
         };
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(round.status),
+            _ = &mut stop => return Ok(round.status),
         }
     }
 }

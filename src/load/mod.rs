@@ -138,7 +138,7 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 progress(started.elapsed(), shared.done.load(Ordering::Relaxed), shared.errors.load(Ordering::Relaxed));
             }
-            _ = tokio::signal::ctrl_c() => shared.stop.store(true, Ordering::Relaxed),
+            _ = crate::signals::terminated() => shared.stop.store(true, Ordering::Relaxed),
         }
     }
     let elapsed = started.elapsed().as_secs_f64();

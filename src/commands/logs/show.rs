@@ -344,7 +344,7 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
                 }
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::signals::terminated() => break,
         }
     }
     sink.finish()?;

@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
         }
         tokio::select! {
             _ = tokio::time::sleep(args.interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(Status::Ok),
+            _ = crate::signals::terminated() => return Ok(Status::Ok),
         }
     }
 }
