@@ -160,3 +160,128 @@ fn the_generated_systemd_units_run_from_their_working_directory_with_a_bare_envi
     );
     assert!(output.stdout.is_empty(), "quiet when healthy");
 }
+
+#[test]
+fn an_operators_incident_from_a_subdirectory_lands_in_the_project() {
+    let stack = Stack::start();
+    let dir = project(&stack);
+    // The operator is somewhere inside the project, not where gymops.yaml is.
+    let sub = dir.join("docs/notes");
+    std::fs::create_dir_all(&sub).unwrap();
+    let gymops_here = || {
+        let mut command = stack.gymops();
+        command.current_dir(&sub);
+        command
+    };
+    let opened = run_ok(gymops_here().args([
+        "-o",
+        "json",
+        "incident",
+        "new",
+        "--severity",
+        "critical",
+        "--summary",
+        "API returns 502",
+    ]));
+    let opened: serde_json::Value = serde_json::from_str(&opened).unwrap();
+    let id = opened["id"].as_str().unwrap().to_string();
+    assert!(dir
+        .join("incidents")
+        .join(&id)
+        .join("incident.json")
+        .is_file());
+    assert!(
+        !sub.join("incidents").exists(),
+        "not in the working directory"
+    );
+    run_ok(gymops_here().args([
+        "incident",
+        "update",
+        &id,
+        "--status",
+        "investigating",
+        "--note",
+        "pool exhausted",
+    ]));
+    run_ok(gymops_here().args([
+        "incident",
+        "resolve",
+        &id,
+        "--root-cause",
+        "pool too small",
+        "--fix",
+        "pool 20 -> 50",
+    ]));
+    let listed = run_ok(gymops_here().args(["incident", "list"]));
+    assert!(listed.contains(&id), "{listed}");
+    run_ok(gymops_here().args(["incident", "review", &id]));
+    let review = std::fs::read_to_string(dir.join("incidents").join(&id).join("review.md"))
+        .expect("the review is written beside the record");
+    assert!(review.contains("pool too small"), "{review}");
+}
+
+/// A small tmpfs mounted over a directory, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let output = run(Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir));
+        assert!(output.status.success(), "mount: {}", text(&output.stderr));
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = run(Command::new("umount").arg("-l").arg(&self.0));
+    }
+}
+
+#[test]
+fn a_disk_that_fills_during_a_backup_leaves_nothing_that_looks_complete_and_monitor_says_so() {
+    let stack = Stack::start();
+    stack.psql(
+        "CREATE TABLE big (id bigint, a text); \
+         INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 300000) g;",
+    );
+    let dir = project(&stack);
+    // 3 MB: the run log and a first record fit, the encrypted dump (~25 MB) does not.
+    let _disk = SmallDisk::mount(&dir.join("backups"), "3m");
+    let output = run(stack
+        .gymops()
+        .args(["backup", "create", "--compress", "none"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("nothing was kept"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(dir.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("_db_backup_"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let monitor = run(stack.gymops().args(["-o", "json", "backup", "monitor"]));
+    assert_eq!(monitor.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&monitor.stdout).unwrap();
+    let last_run = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "last run")
+        .cloned()
+        .unwrap_or_else(|| panic!("no last run finding: {report:#}"));
+    assert_eq!(last_run["status"], "critical", "{last_run}");
+    assert!(
+        last_run["detail"].as_str().unwrap().contains("failed"),
+        "{last_run}"
+    );
+}
