@@ -36,6 +36,7 @@ fn from_container(host: &str) -> String {
 }
 
 pub fn prometheus_yml(settings: &Settings) -> String {
+    let monitoring = &settings.monitoring;
     let (backend_host, backend_port) = host_port(&settings.backend.url);
     let context = settings.backend.url.path().trim_end_matches('/');
     format!(
@@ -47,16 +48,30 @@ scrape_configs:
   - job_name: prometheus\n    static_configs:\n      - targets: ['localhost:9090']\n
   # gymops metrics serve: probes, containers, PostgreSQL, backups, releases.
   - job_name: gymops\n    scrape_interval: {interval}s\n    static_configs:\n      - targets: [{gymops}]\n
-  - job_name: node-exporter\n    static_configs:\n      - targets: ['node-exporter:9100']\n
-  - job_name: cadvisor\n    static_configs:\n      - targets: ['cadvisor:8080']\n
-  # Spring Boot actuator (needs micrometer-registry-prometheus in the backend).
-  - job_name: backend\n    metrics_path: {metrics_path}\n    static_configs:\n      - targets: [{backend}]\n",
+{node_exporter}{cadvisor}{backend_job}",
         project = quote(&settings.project),
         environment = quote(&settings.environment),
         interval = settings.metrics.interval.as_secs().max(5),
         gymops = quote(&settings.metrics.scrape_target),
-        metrics_path = quote(&format!("{context}/actuator/prometheus")),
-        backend = quote(&format!("{}:{backend_port}", from_container(&backend_host))),
+        node_exporter = if monitoring.node_exporter {
+            "  - job_name: node-exporter\n    static_configs:\n      - targets: ['node-exporter:9100']\n"
+        } else {
+            ""
+        },
+        cadvisor = if monitoring.cadvisor {
+            "  - job_name: cadvisor\n    static_configs:\n      - targets: ['cadvisor:8080']\n"
+        } else {
+            ""
+        },
+        backend_job = if monitoring.backend_metrics {
+            format!(
+                "  # Spring Boot actuator (micrometer-registry-prometheus in the backend).\n  - job_name: backend\n    metrics_path: {}\n    static_configs:\n      - targets: [{}]\n",
+                quote(&format!("{context}/actuator/prometheus")),
+                quote(&format!("{}:{backend_port}", from_container(&backend_host)))
+            )
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -92,6 +107,22 @@ pub fn alerts_yml(settings: &Settings) -> String {
             description: "Service {{ $labels.job }} has been down for more than 1 minute",
         },
         Rule {
+            name: "APIDown",
+            expr: "gymops_probe_up{check=\"api\"} == 0".into(),
+            for_: "15s",
+            severity: "critical",
+            summary: "The backend API does not answer ({{ $labels.name }})",
+            description: "gymops's probe of the backend's {{ $labels.name }} endpoint has failed for 15 seconds",
+        },
+        Rule {
+            name: "ContainerDown",
+            expr: "gymops_container_running == 0".into(),
+            for_: "15s",
+            severity: "critical",
+            summary: "The container of {{ $labels.service }} is not running",
+            description: "{{ $labels.container }} is stopped, restarting or missing",
+        },
+        Rule {
             name: "APISlowResponse",
             expr: "histogram_quantile(0.95, sum by (le) (rate(http_server_requests_seconds_bucket[5m]))) > 2".into(),
             for_: "5m",
@@ -110,10 +141,10 @@ pub fn alerts_yml(settings: &Settings) -> String {
         Rule {
             name: "PostgresDown",
             expr: "gymops_postgres_up == 0".into(),
-            for_: "1m",
+            for_: "15s",
             severity: "critical",
             summary: "PostgreSQL does not answer",
-            description: "gymops could not query PostgreSQL for more than 1 minute",
+            description: "gymops could not query PostgreSQL for 15 seconds",
         },
         Rule {
             name: "ContainerUnhealthy",
@@ -138,7 +169,14 @@ pub fn alerts_yml(settings: &Settings) -> String {
         "# Written by gymops monitoring init; re-run with --force to regenerate.\n\
 groups:\n- name: fitness_gym_alerts\n  rules:\n",
     );
-    for rule in rules {
+    // Only rules whose metrics the deployment produces: host CPU needs node-exporter, API
+    // latency the backend's own metrics.
+    let produced = |rule: &Rule| match rule.name {
+        "HighCPUUsage" => settings.monitoring.node_exporter,
+        "APISlowResponse" => settings.monitoring.backend_metrics,
+        _ => true,
+    };
+    for rule in rules.into_iter().filter(|rule| produced(rule)) {
         text.push_str(&format!(
             "  - alert: {}\n    expr: {}\n    for: {}\n    labels:\n      severity: {}\n    annotations:\n      summary: {}\n      description: {}\n      runbook_url: {}\n\n",
             rule.name,
@@ -338,10 +376,21 @@ services:
   prometheus:\n    image: prom/prometheus:v2.53.2\n    container_name: {project}_prometheus\n    command:\n      - --config.file=/etc/prometheus/prometheus.yml\n      - --storage.tsdb.path=/prometheus\n      - --storage.tsdb.retention.time=30d\n      - --storage.tsdb.retention.size=10GB\n    volumes:\n      - ./prometheus.yml:/etc/prometheus/prometheus.yml:ro\n      - ./alerts.yml:/etc/prometheus/alerts.yml:ro\n      - prometheus_data:/prometheus\n    ports:\n      - '127.0.0.1:9090:9090'\n    extra_hosts:\n      - 'host.docker.internal:host-gateway'\n    restart: unless-stopped\n
   alertmanager:\n    image: prom/alertmanager:v0.27.0\n    container_name: {project}_alertmanager\n    command:\n      - --config.file=/etc/alertmanager/alertmanager.yml\n      - --storage.path=/alertmanager\n    volumes:\n      - ./alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro\n      - ./secrets:/etc/alertmanager/secrets:ro\n      - alertmanager_data:/alertmanager\n    ports:\n      - '127.0.0.1:9093:9093'\n    extra_hosts:\n      - 'host.docker.internal:host-gateway'\n    restart: unless-stopped\n
   grafana:\n    image: grafana/grafana:11.2.0\n    container_name: {project}_grafana\n    environment:\n      GF_SECURITY_ADMIN_USER: admin\n      GF_SECURITY_ADMIN_PASSWORD: ${{GRAFANA_ADMIN_PASSWORD:-admin}}\n    volumes:\n      - ./grafana/provisioning:/etc/grafana/provisioning:ro\n      - ./grafana/dashboards:/var/lib/grafana/dashboards:ro\n      - grafana_data:/var/lib/grafana\n    ports:\n      - '127.0.0.1:3000:3000'\n    depends_on:\n      - prometheus\n    restart: unless-stopped\n
-  node-exporter:\n    image: prom/node-exporter:v1.8.2\n    container_name: {project}_node_exporter\n    command:\n      - --path.rootfs=/host\n    volumes:\n      - /:/host:ro,rslave\n    pid: host\n    restart: unless-stopped\n
-  cadvisor:\n    image: gcr.io/cadvisor/cadvisor:v0.49.1\n    container_name: {project}_cadvisor\n    volumes:\n      - /:/rootfs:ro\n      - /var/run:/var/run:ro\n      - /sys:/sys:ro\n      - /var/lib/docker/:/var/lib/docker:ro\n    privileged: true\n    restart: unless-stopped\n
+{node_exporter}{cadvisor}
 volumes:\n  prometheus_data:\n  alertmanager_data:\n  grafana_data:\n",
         project = settings.project,
+        node_exporter = if settings.monitoring.node_exporter {
+            "  node-exporter:\n    image: prom/node-exporter:v1.8.2\n    container_name: NAME_node_exporter\n    command:\n      - --path.rootfs=/host\n    volumes:\n      - /:/host:ro,rslave\n    pid: host\n    restart: unless-stopped\n\n"
+                .replace("NAME", &settings.project)
+        } else {
+            String::new()
+        },
+        cadvisor = if settings.monitoring.cadvisor {
+            "  cadvisor:\n    image: gcr.io/cadvisor/cadvisor:v0.49.1\n    container_name: NAME_cadvisor\n    volumes:\n      - /:/rootfs:ro\n      - /var/run:/var/run:ro\n      - /sys:/sys:ro\n      - /var/lib/docker/:/var/lib/docker:ro\n    privileged: true\n    restart: unless-stopped\n\n"
+                .replace("NAME", &settings.project)
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -486,8 +535,39 @@ mod tests {
 
     #[test]
     fn the_backend_target_is_reached_from_the_containers() {
-        let text = prometheus_yml(&Settings::default());
+        let mut settings = Settings::default();
+        settings.monitoring.backend_metrics = true;
+        let text = prometheus_yml(&settings);
         assert!(text.contains("metrics_path: '/springboot1ngh61a2/actuator/prometheus'"));
         assert!(text.contains("targets: ['host.docker.internal:8080']"));
+        assert!(alerts_yml(&settings).contains("alert: APISlowResponse"));
+    }
+
+    #[test]
+    fn only_what_the_deployment_has_is_scraped_and_alerted_on() {
+        let mut settings = Settings::default();
+        settings.monitoring.node_exporter = false;
+        settings.monitoring.cadvisor = false;
+        let prometheus = prometheus_yml(&settings);
+        for absent in [
+            "job_name: backend",
+            "job_name: node-exporter",
+            "job_name: cadvisor",
+        ] {
+            assert!(!prometheus.contains(absent), "{absent} in {prometheus}");
+        }
+        let compose = compose_yml(&settings);
+        assert!(!compose.contains("node-exporter:") && !compose.contains("cadvisor:"));
+        let alerts = alerts_yml(&settings);
+        assert!(!alerts.contains("HighCPUUsage") && !alerts.contains("APISlowResponse"));
+        // Probe-based rules for the API and the database, critical within a minute.
+        for rule in ["APIDown", "ContainerDown", "PostgresDown"] {
+            let at = alerts.find(&format!("alert: {rule}")).unwrap();
+            let block = &alerts[at..at + 200];
+            assert!(
+                block.contains("for: 15s") && block.contains("severity: critical"),
+                "{block}"
+            );
+        }
     }
 }

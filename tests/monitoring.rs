@@ -52,12 +52,13 @@ fn monitoring_init_writes_files_the_stack_accepts() {
     );
     assert!(checked.contains("SUCCESS: 1 rule files found"), "{checked}");
     let rules = tool_ok("promtool", &["check", "rules", "alerts.yml"], &monitoring);
-    assert!(rules.contains("SUCCESS: 7 rules found"), "{rules}");
+    assert!(rules.contains("SUCCESS: 8 rules found"), "{rules}");
     let alerts = std::fs::read_to_string(monitoring.join("alerts.yml")).unwrap();
     for name in [
         "HighCPUUsage",
         "ServiceDown",
-        "APISlowResponse",
+        "APIDown",
+        "ContainerDown",
         "BackupStale",
         "PostgresDown",
     ] {
@@ -426,5 +427,5 @@ fn every_alerts_runbook_exists() {
             "docs/runbooks.md has no section {anchor}"
         );
     }
-    assert_eq!(links, 7);
+    assert_eq!(links, 8);
 }

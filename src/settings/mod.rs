@@ -41,6 +41,7 @@ pub struct Settings {
     pub monitor: MonitorSettings,
     pub notify: NotifySettings,
     pub metrics: MetricsSettings,
+    pub monitoring: MonitoringSettings,
     pub schedule: ScheduleSettings,
     pub incident: IncidentSettings,
     pub deploy: DeploySettings,
@@ -578,6 +579,30 @@ pub struct BackupSettings {
     pub s3: S3Settings,
 }
 
+/// What the monitoring stack (`monitoring init`) scrapes and runs: only what the deployment
+/// has, so no alert fires forever for a target that does not exist.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// The backend exposes Spring Boot's `/actuator/prometheus` (micrometer-registry-prometheus):
+    /// scrape it and alert on its response times.
+    pub backend_metrics: bool,
+    /// Run and scrape node-exporter (host CPU, memory, disks) in the monitoring stack.
+    pub node_exporter: bool,
+    /// Run and scrape cAdvisor (per-container resource use) in the monitoring stack.
+    pub cadvisor: bool,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            backend_metrics: false,
+            node_exporter: true,
+            cadvisor: true,
+        }
+    }
+}
+
 /// An Ed25519 public key as settings spell it: `ed25519:` + the base64 of its 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SigningPublicKey(pub [u8; 32]);
@@ -922,6 +947,7 @@ impl Default for Settings {
             monitor: MonitorSettings::default(),
             notify: NotifySettings::default(),
             metrics: MetricsSettings::default(),
+            monitoring: MonitoringSettings::default(),
             schedule: ScheduleSettings::default(),
             incident: IncidentSettings::default(),
             deploy: DeploySettings::default(),
