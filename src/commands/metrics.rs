@@ -54,7 +54,13 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
     ));
     let relay = Relay::start(settings, Notifier::new(&settings.notify)?);
     if relay.is_none() {
-        ctx.printer.note("the Alertmanager relay (POST /alertmanager) is off: it needs metrics.relay_token_file (monitoring init writes one) and a webhook URL");
+        match &settings.metrics.relay_token_file {
+            Some(path) if settings.metrics.relay_token.is_none() => ctx.printer.warn(&format!(
+                "the Alertmanager relay (POST /alertmanager) is off: metrics.relay_token_file {} does not exist (monitoring init writes it)",
+                ctx.loaded.resolve_path(path).display()
+            )),
+            _ => ctx.printer.note("the Alertmanager relay (POST /alertmanager) is off: it needs metrics.relay_token_file (monitoring init writes one) and a webhook URL"),
+        }
     }
     let (relay, deliveries) = match relay {
         Some((relay, task)) => (Some(relay), Some(task)),

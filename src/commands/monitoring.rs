@@ -61,6 +61,12 @@ pub fn init(ctx: &Context, args: &MonitoringInitArgs) -> Result<ExitStatus> {
         .channels
         .contains(&crate::settings::Channel::Webhook)
         && settings.metrics.relay_token.is_none()
+        && settings
+            .metrics
+            .relay_token_file
+            .as_ref()
+            .map(|path| ctx.loaded.resolve_path(path))
+            != Some(std::path::absolute(&token_path).unwrap_or(token_path.clone()))
     {
         ctx.printer.warn(&format!(
             "{} the relay's bearer token in {}: point metrics.relay_token_file at it (gymops.yaml) so `gymops metrics serve` accepts Alertmanager's calls",

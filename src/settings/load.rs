@@ -441,13 +441,22 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         })
         .collect();
     for spec in SECRETS {
-        if let Some(Value::String(path)) = layers.flat.get(spec.file_key) {
+        // The relay token file is written by `monitoring init`, which may run after the
+        // setting points at it: missing, the relay is off (metrics serve says so).
+        let file = layers
+            .flat
+            .get(spec.file_key)
+            .and_then(|value| match value {
+                Value::String(path) => Some(base_dir.join(path)),
+                _ => None,
+            })
+            .filter(|path| spec.key != "metrics.relay_token" || path.exists());
+        if let Some(path) = file {
             let source = layers
                 .sources
                 .get(spec.file_key)
                 .cloned()
                 .unwrap_or(Source::Default);
-            let path = base_dir.join(path);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| {
                     format!(
