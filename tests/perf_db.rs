@@ -110,11 +110,36 @@ fn database_views_show_real_load() {
     let later = view(&stack, &["roles", "--within-days", "40"]);
     assert_eq!(later.rows.len(), 2);
 
+    // gymops's own monitoring (the views just run) is marked and listed after the
+    // application's statements.
+    let _ = view(&stack, &["tables"]);
     let slow = view(&stack, &["slow-queries", "--top", "50"]);
     assert_eq!(
         slow.columns,
-        vec!["calls", "total_ms", "mean_ms", "rows", "query"]
+        vec!["calls", "total_ms", "mean_ms", "rows", "source", "query"]
     );
+    let sources: Vec<&str> = slow
+        .rows
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    let first_monitoring = sources.iter().position(|s| *s == "monitoring");
+    assert!(first_monitoring.is_some(), "{:#?}", slow.rows);
+    assert!(
+        sources[first_monitoring.unwrap()..]
+            .iter()
+            .all(|s| *s == "monitoring"),
+        "{sources:?}"
+    );
+    for row in &slow.rows {
+        let query = row["query"].as_str().unwrap();
+        if query.contains("pg_stat_user_tables") {
+            assert_eq!(row["source"], "monitoring", "{query}");
+        }
+        if query.contains("generate_series") {
+            assert_eq!(row["source"], "application", "{query}");
+        }
+    }
     assert!(
         slow.rows
             .iter()

@@ -168,13 +168,19 @@ pub async fn run_view(
             let (total, mean) =
                 if version_num >= 130_000 { ("total_exec_time", "mean_exec_time") } else { ("total_time", "mean_time") };
             (
+                // Statements on the system catalogs and statistics views are monitoring
+                // (gymops's own probes and these views, pgHero, exporters): pg_stat_statements
+                // does not keep application_name, so they are told by what they read, shown
+                // after the application's statements and marked.
                 format!(
-                    "SELECT calls::bigint, {total}::float8, {mean}::float8, rows::bigint, left(query, 200)::text \
+                    "SELECT calls::bigint, {total}::float8, {mean}::float8, rows::bigint, \
+                     CASE WHEN query ~* '{MONITORING_PATTERN}' THEN 'monitoring' ELSE 'application' END::text, \
+                     left(query, 200)::text \
                      FROM pg_stat_statements \
                      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-                     ORDER BY {total} DESC LIMIT $1"
+                     ORDER BY (query ~* '{MONITORING_PATTERN}'), {total} DESC LIMIT $1"
                 ),
-                vec![("calls", Int), ("total_ms", Float), ("mean_ms", Float), ("rows", Int), ("query", Text)],
+                vec![("calls", Int), ("total_ms", Float), ("mean_ms", Float), ("rows", Int), ("source", Text), ("query", Text)],
                 vec![&top],
             )
         }
@@ -307,6 +313,9 @@ pub async fn run_view(
         note,
     })
 }
+
+/// What monitoring statements read: the statistics views and system catalogs.
+pub const MONITORING_PATTERN: &str = r"pg_stat_|pg_catalog\.|\mpg_(database|extension|locks|roles|settings|class|namespace|index|stat_statements)\M|pg_export_snapshot|current_setting\(|pg_postmaster_start_time|pg_database_size|pg_relation_size|pg_total_relation_size";
 
 pub const ENABLE_PG_STAT_STATEMENTS: &str = "enable it: add shared_preload_libraries = 'pg_stat_statements' to postgresql.conf \
 (compose: command: postgres -c shared_preload_libraries=pg_stat_statements), restart PostgreSQL, then run \
