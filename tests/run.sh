@@ -14,6 +14,7 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v python3 >/dev/null || missing+=(python3)
 command -v tar >/dev/null || missing+=(tar)
 command -v socat >/dev/null || missing+=(socat)
+command -v tmux >/dev/null || missing+=(tmux)
 command -v stunnel4 >/dev/null || missing+=(stunnel4)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v docker >/dev/null || missing+=(docker.io)

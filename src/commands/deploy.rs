@@ -1022,14 +1022,36 @@ pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Resul
     let mut steps = Vec::new();
     // Stopping goes against the start order: dependents first.
     if matches!(verb, Verb::Stop | Verb::Restart) {
+        // On a terminal, a line per container while it gets its grace period (a container
+        // that ignores SIGTERM takes all of it); nothing in cron or CI.
+        let progress = (std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ctx.printer.quiet)
+            .then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
         for container in selected.iter().rev() {
-            engine.stop(&container.id, timeout).await?;
+            if let Some(bar) = &progress {
+                bar.set_message(format!(
+                    "stopping {} (grace period {}s)",
+                    container.name,
+                    timeout.as_secs()
+                ));
+            }
+            let stopped = engine.stop(&container.id, timeout).await;
+            if let Some(bar) = &progress {
+                bar.println(format!("stopped {}", container.name));
+            }
+            stopped?;
             steps.push(Step {
                 kind: "container",
                 name: container.name.clone(),
                 service: Some(container.service.clone()),
                 result: "stopped".into(),
             });
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
         }
     }
     if matches!(verb, Verb::Start | Verb::Restart) {
