@@ -602,7 +602,7 @@ fn disk_reports_docker_usage_and_host_file_systems_with_thresholds() {
 
     // Thresholds below the current use make it critical.
     project.write_config(&format!(
-        "project: {}\ndisk:\n  warning_percent: 0\n  critical_percent: 0\n",
+        "project: {}\ndisk:\n  warning_percent: 1\n  critical_percent: 1\n",
         project.name
     ));
     let output = run(project.gymops().arg("disk"));

@@ -279,6 +279,8 @@ impl ErrorLines {
             }
             Line::Blank => return,
             Line::Continuation => {}
+            // An unparsed line is not part of the error before it.
+            Line::Unparsed => self.in_error = false,
         }
         if self.in_error && self.keep > 0 {
             if self.lines.len() == self.keep {

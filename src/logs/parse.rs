@@ -107,6 +107,9 @@ pub enum Line<'a> {
     Event(Event<'a>),
     /// A line that belongs to the event before it (a stack trace, a wrapped message).
     Continuation,
+    /// Neither an event nor a recognisable part of one (no time, not indented, not a stack
+    /// trace line): counted, never attached to the event before it.
+    Unparsed,
     Blank,
 }
 
@@ -141,6 +144,7 @@ impl Event<'_> {
 pub enum Kind {
     Blank,
     Continuation,
+    Unparsed,
     Event {
         timestamp: Option<i64>,
         level: Option<Level>,
@@ -151,6 +155,7 @@ pub fn classify(line: &[u8]) -> Kind {
     match parse_line(line) {
         Line::Blank => Kind::Blank,
         Line::Continuation => Kind::Continuation,
+        Line::Unparsed => Kind::Unparsed,
         Line::Event(event) => Kind::Event {
             timestamp: event.timestamp,
             level: event.level,
@@ -181,8 +186,32 @@ pub fn parse_line(line: &[u8]) -> Line<'_> {
         Some((timestamp, used)) => {
             Line::Event(parse_after_timestamp(&line[used..], Some(timestamp)))
         }
-        None => Line::Continuation,
+        None if continues_a_trace(line) => Line::Continuation,
+        None => Line::Unparsed,
     }
+}
+
+/// An unindented line that is part of a stack trace: `Caused by: ...`, `Suppressed: ...`,
+/// `... 23 more`, `Traceback (most recent call last):`, or an exception line
+/// (`java.lang.IllegalStateException: boom`, `org.postgresql.util.PSQLException`).
+fn continues_a_trace(line: &[u8]) -> bool {
+    const PREFIXES: [&[u8]; 4] = [b"Caused by:", b"Suppressed:", b"...", b"Traceback ("];
+    if PREFIXES.iter().any(|p| line.starts_with(p)) {
+        return true;
+    }
+    let name_end = line
+        .iter()
+        .position(|b| *b == b':' || b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let name = &line[..name_end];
+    let identifier = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.');
+    name.contains(&b'.')
+        && name.iter().all(identifier)
+        && name.first().is_some_and(|b| b.is_ascii_alphabetic())
+        && (name.ends_with(b"Exception")
+            || name.ends_with(b"Error")
+            || name.ends_with(b"Throwable")
+            || memchr::memmem::find(name, b"Exception").is_some())
 }
 
 fn trim_end(line: &[u8]) -> &[u8] {
@@ -507,10 +536,22 @@ mod tests {
             "    at java.base/java.lang.Thread.run(Thread.java:833)",
             "Caused by: java.net.SocketTimeoutException: Read timed out",
             "java.lang.IllegalStateException: boom",
+            "org.postgresql.util.PSQLException",
             "\t... 23 common frames omitted",
-            "{not json",
+            "... 23 more",
+            "Suppressed: java.io.IOException: closed",
         ] {
             assert_eq!(parse_line(line.as_bytes()), Line::Continuation, "{line}");
+        }
+        // Lines that are neither: never part of the event before them.
+        for line in [
+            "{not json",
+            "Starting the worker",
+            "cache: warmed",
+            "com.gym.App started",
+            "WARNING: no timestamp here",
+        ] {
+            assert_eq!(parse_line(line.as_bytes()), Line::Unparsed, "{line}");
         }
         assert_eq!(parse_line(b"   \r"), Line::Blank);
     }

@@ -334,6 +334,12 @@ impl Collector {
         match kind {
             Kind::Blank => self.stats.blank_lines += 1,
             Kind::Continuation => self.continuation(line),
+            Kind::Unparsed => {
+                // Not part of the event before it: that event ends here.
+                self.flush_pending_error();
+                self.stats.unparsed_lines += 1;
+                self.current = Current::Nothing;
+            }
             Kind::Event { timestamp, level } => self.event(line, timestamp, level, fallback_time),
         }
     }
@@ -580,6 +586,23 @@ java.net.SocketTimeoutException: Read timed out
             topic: None,
             prefer_source_time: false,
         }
+    }
+
+    #[test]
+    fn an_unparsed_line_never_becomes_part_of_an_error_event() {
+        let text = "2024-01-15 12:00:00.000 ERROR 1 --- [x] a.Pay :\nStarting the worker\n\tat orphan.Frame\n";
+        let stats = collect(text, options());
+        assert_eq!(stats.levels.error, 1);
+        assert_eq!(stats.unparsed_lines, 2, "the line and the frame after it");
+        assert_eq!(stats.continuation_lines, 0);
+        assert!(
+            stats
+                .top_errors
+                .iter()
+                .all(|e| !e.example.contains("Starting the worker")),
+            "{:#?}",
+            stats.top_errors
+        );
     }
 
     #[test]

@@ -46,8 +46,11 @@ impl LineFilter {
         let text = String::from_utf8_lossy(&tagged.line.text);
         if let Some(min) = self.level {
             let current = self.current.entry(tagged.service).or_insert(None);
-            if let Line::Event(event) = parse_line(&tagged.line.text) {
-                *current = event.level;
+            match parse_line(&tagged.line.text) {
+                Line::Event(event) => *current = event.level,
+                // Not part of the event before it: shown only without --level.
+                Line::Unparsed => *current = None,
+                _ => {}
             }
             if !current.is_some_and(|level| level <= min) {
                 return false;
