@@ -548,8 +548,10 @@ fn kernel_counters_on_this_host_agree_with_the_engine_api_of_a_remote_engine() {
     assert!(idle_cpu < 1.0);
     assert_eq!((limit, pids), (remote_limit, remote_pids));
     assert_eq!(limit, 64 * 1024 * 1024);
+    // The two reads are moments apart: the kernel's own accounting (slab, page tables)
+    // moves by a few hundred KiB under load, a wrong reading by megabytes.
     assert!(
-        used.abs_diff(remote_used) <= 64 * 1024,
+        used.abs_diff(remote_used) <= 512 * 1024,
         "an idle sleep's memory reads the same: {used} vs {remote_used}"
     );
 }
