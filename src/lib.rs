@@ -179,3 +179,50 @@ fn overrides(cli: &Cli) -> Overrides {
     }
     overrides
 }
+
+#[cfg(test)]
+mod layering {
+    /// Layers import only downward: nothing below `src/commands/` (but this file, the
+    /// dispatch) uses `crate::commands`. A lower module that needs something a command
+    /// holds means that thing belongs lower.
+    #[test]
+    fn nothing_below_the_commands_imports_them() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src.clone()];
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+                let path = entry.path();
+                let relative = path.strip_prefix(&src).unwrap().to_path_buf();
+                if path.is_dir() {
+                    if relative != std::path::Path::new("commands") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if relative == std::path::Path::new("lib.rs")
+                    || relative == std::path::Path::new("main.rs")
+                    || path.extension().is_none_or(|e| e != "rs")
+                {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    if line.contains("crate::commands") || line.contains("gymops::commands") {
+                        offenders.push(format!(
+                            "src/{}:{}: {}",
+                            relative.display(),
+                            number + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "upward imports:\n{}",
+            offenders.join("\n")
+        );
+    }
+}

@@ -850,7 +850,7 @@ fn render_up(printer: &Printer, report: &DeployReport) -> String {
         if let Some(gate) = &report.gate {
             text.push_str(&format!(
                 "health gate: {}",
-                super::health::summary_line(gate)
+                crate::probe::summary_line(gate)
             ));
         }
         text.push_str(&format!(

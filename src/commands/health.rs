@@ -7,7 +7,7 @@ use super::Context;
 use crate::cli::HealthArgs;
 use crate::exit::{ExitStatus, Status};
 use crate::output::Printer;
-use crate::probe::{self, HealthPlan, HealthReport};
+use crate::probe::{self, summary_line, HealthPlan, HealthReport};
 
 pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.service)?;
@@ -66,27 +66,6 @@ fn render(printer: &Printer, report: &HealthReport) -> String {
     );
     text.push_str(&summary_line(report));
     text
-}
-
-/// `status: CRITICAL (1 critical, 7 ok) in 0.52s`
-pub fn summary_line(report: &HealthReport) -> String {
-    let count = |status: Status| report.checks.iter().filter(|c| c.status == status).count();
-    let parts: Vec<String> = [
-        Status::Critical,
-        Status::Unknown,
-        Status::Warning,
-        Status::Ok,
-    ]
-    .into_iter()
-    .filter(|s| count(*s) > 0)
-    .map(|s| format!("{} {}", count(s), s.label().to_lowercase()))
-    .collect();
-    format!(
-        "status: {} ({}) in {:.2}s\n",
-        report.status.label(),
-        parts.join(", "),
-        report.elapsed_ms as f64 / 1000.0
-    )
 }
 
 fn format_latency(ms: f64) -> String {

@@ -6,8 +6,10 @@ pub mod df;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod overview;
 pub mod raw;
 pub mod resolve;
+pub mod sampling;
 pub mod stats;
 
 use std::future::Future;

@@ -104,9 +104,7 @@ async fn health(settings: &Settings) -> Result<Captured> {
     let report = probe::run(settings, &plan).await?;
     Ok(Captured {
         bytes: serde_json::to_vec_pretty(&report)?,
-        detail: crate::commands::health::summary_line(&report)
-            .trim_end()
-            .to_string(),
+        detail: crate::probe::summary_line(&report).trim_end().to_string(),
     })
 }
 
@@ -131,7 +129,7 @@ async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evide
     };
     let engine = &engine;
     let ps = bounded(dir, "ps", "ps.json", timeout, async {
-        let output = crate::commands::ps::collect(settings, engine, &[]).await?;
+        let output = crate::docker::overview::collect(settings, engine, &[]).await?;
         let running = output
             .services
             .iter()
@@ -149,7 +147,7 @@ async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evide
     });
     let stats = bounded(dir, "stats", "stats.json", timeout, async {
         let services: Vec<String> = settings.services.keys().cloned().collect();
-        let output = crate::commands::perf::stats::sample(settings, engine, &services).await?;
+        let output = crate::docker::sampling::sample(settings, engine, &services).await?;
         let sampled = output.services.iter().filter(|s| s.usage.is_some()).count();
         Ok(Captured {
             bytes: serde_json::to_vec_pretty(&output)?,
@@ -163,7 +161,7 @@ async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evide
     all
 }
 
-fn not_running(output: &crate::commands::ps::PsOutput) -> String {
+fn not_running(output: &crate::docker::overview::PsOutput) -> String {
     let others: Vec<String> = output
         .services
         .iter()

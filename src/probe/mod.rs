@@ -50,6 +50,27 @@ impl CheckKind {
     }
 }
 
+/// `status: CRITICAL (1 critical, 7 ok) in 0.52s`
+pub fn summary_line(report: &HealthReport) -> String {
+    let count = |status: Status| report.checks.iter().filter(|c| c.status == status).count();
+    let parts: Vec<String> = [
+        Status::Critical,
+        Status::Unknown,
+        Status::Warning,
+        Status::Ok,
+    ]
+    .into_iter()
+    .filter(|s| count(*s) > 0)
+    .map(|s| format!("{} {}", count(s), s.label().to_lowercase()))
+    .collect();
+    format!(
+        "status: {} ({}) in {:.2}s\n",
+        report.status.label(),
+        parts.join(", "),
+        report.elapsed_ms as f64 / 1000.0
+    )
+}
+
 #[cfg(test)]
 mod label_tests {
     use super::CheckKind;
