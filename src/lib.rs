@@ -225,4 +225,46 @@ mod layering {
             offenders.join("\n")
         );
     }
+
+    /// The lower layers among themselves: docker knows nothing of deploy, settings nothing
+    /// of the probes or the engine.
+    #[test]
+    fn lower_layers_do_not_reach_up() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let rules: [(&str, &[&str]); 3] = [
+            (
+                "docker",
+                &["crate::deploy", "crate::incident", "crate::backup"],
+            ),
+            (
+                "settings",
+                &["crate::probe", "crate::docker", "crate::deploy"],
+            ),
+            ("probe", &["crate::deploy", "crate::incident"]),
+        ];
+        let mut offenders = Vec::new();
+        for (dir, forbidden) in rules {
+            for entry in std::fs::read_dir(src.join(dir))
+                .unwrap()
+                .filter_map(|e| e.ok())
+            {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                for (number, line) in text.lines().enumerate() {
+                    if forbidden.iter().any(|f| line.contains(f)) {
+                        offenders.push(format!(
+                            "{}:{}: {}",
+                            entry.path().display(),
+                            number + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "upward imports:\n{}",
+            offenders.join("\n")
+        );
+    }
 }

@@ -15,16 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::compose::model::{MountKind, Network};
 use crate::compose::Service;
 
-pub const LABEL_PROJECT: &str = "com.docker.compose.project";
-pub const LABEL_SERVICE: &str = "com.docker.compose.service";
-pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
-pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
-pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
-pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
-pub const LABEL_WORKDIR: &str = "com.docker.compose.project.working_dir";
-pub const LABEL_VERSION: &str = "com.docker.compose.version";
-pub const LABEL_NETWORK: &str = "com.docker.compose.network";
-pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+pub use crate::docker::labels::*;
 /// The compose version gymops' labels claim: the docker-compose v1 it interoperates with.
 pub const COMPOSE_VERSION: &str = "1.29.2";
 
@@ -110,15 +101,6 @@ pub fn labels(
         labels.insert(key.to_string(), value);
     }
     labels
-}
-
-/// Everything the create call needs, with the networks to connect after creation (the
-/// engine takes one at create time).
-pub struct Creation {
-    pub name: String,
-    pub body: ContainerCreateBody,
-    /// (network, aliases) to connect after create.
-    pub more_networks: Vec<(String, Vec<String>)>,
 }
 
 /// The environment a container gets: env files in order, then `environment` (a key with no

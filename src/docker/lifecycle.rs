@@ -16,8 +16,8 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use super::labels::{Creation, LABEL_HASH, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
 use super::Engine;
-use crate::deploy::spec::{Creation, LABEL_HASH, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
 
 /// A container of the project, whoever started it.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod df;
 pub mod exec;
+pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod overview;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -89,19 +88,7 @@ mod label_tests {
     }
 }
 
-/// Groups of checks, for `--check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckGroup {
-    /// The Docker daemon and every service's container.
-    Containers,
-    /// The backend's endpoints (login, actuator health, actuator db health).
-    Api,
-    /// PostgreSQL: connect, SELECT 1, connections, database size.
-    Db,
-    /// MinIO live and ready endpoints, and its console.
-    Minio,
-}
+pub use crate::settings::CheckGroup;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]

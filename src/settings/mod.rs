@@ -257,7 +257,7 @@ impl Default for MetricsSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct DeploySettings {
     /// The health checks a deploy must pass (`health --check` groups).
-    pub gate: Vec<crate::probe::CheckGroup>,
+    pub gate: Vec<CheckGroup>,
     /// How long `up` waits for dependencies and healthchecks.
     #[serde(with = "humantime_serde")]
     pub wait_timeout: Duration,
@@ -274,7 +274,6 @@ pub struct DeploySettings {
 
 impl Default for DeploySettings {
     fn default() -> Self {
-        use crate::probe::CheckGroup;
         DeploySettings {
             gate: vec![
                 CheckGroup::Containers,
@@ -577,6 +576,20 @@ pub struct BackupSettings {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub s3: S3Settings,
+}
+
+/// Groups of checks, for `--check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckGroup {
+    /// The Docker daemon and every service's container.
+    Containers,
+    /// The backend's endpoints (login, actuator health, actuator db health).
+    Api,
+    /// PostgreSQL: connect, SELECT 1, connections, database size.
+    Db,
+    /// MinIO live and ready endpoints, and its console.
+    Minio,
 }
 
 /// What the monitoring stack (`monitoring init`) scrapes and runs: only what the deployment
