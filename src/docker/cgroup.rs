@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::stats::Usage;
+use super::usage::Usage;
 
 /// One container's counters at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,7 +265,7 @@ pub fn usage(before: &Counters, after: &Counters) -> Usage {
         cpu_percent,
         memory_used_bytes: used,
         memory_limit_bytes: limit,
-        memory_percent: super::stats::memory_percent(used, limit),
+        memory_percent: super::usage::memory_percent(used, limit),
         net_rx_bytes: after.net_rx,
         net_tx_bytes: after.net_tx,
         block_read_bytes: after.block_read,

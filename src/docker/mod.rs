@@ -12,6 +12,7 @@ pub mod raw;
 pub mod resolve;
 pub mod sampling;
 pub mod stats;
+pub mod usage;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -7,24 +7,10 @@ use anyhow::{anyhow, Context, Result};
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
-use serde::Serialize;
 
 use super::Engine;
 
-/// One container's use, as `docker stats` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Usage {
-    pub cpu_percent: f64,
-    /// Memory in use, without the page cache that can be dropped (inactive files).
-    pub memory_used_bytes: u64,
-    pub memory_limit_bytes: u64,
-    pub memory_percent: f64,
-    pub net_rx_bytes: u64,
-    pub net_tx_bytes: u64,
-    pub block_read_bytes: u64,
-    pub block_write_bytes: u64,
-    pub pids: u64,
-}
+pub use super::usage::{memory_percent, Usage};
 
 /// CPU % = container CPU time delta / host CPU time delta × online CPUs × 100.
 pub fn cpu_percent(stats: &ContainerStatsResponse) -> f64 {
@@ -71,15 +57,6 @@ pub fn memory_used(stats: &ContainerStatsResponse) -> u64 {
     match keys.and_then(|k| k.get("inactive_file")) {
         Some(inactive) if *inactive < usage => usage - inactive,
         _ => usage,
-    }
-}
-
-/// Share of the limit in use, as the CLI shows it (0 without a limit).
-pub fn memory_percent(used: u64, limit: u64) -> f64 {
-    if limit > 0 {
-        used as f64 / limit as f64 * 100.0
-    } else {
-        0.0
     }
 }
 
