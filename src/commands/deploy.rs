@@ -1056,14 +1056,8 @@ pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Resul
     }
     if matches!(verb, Verb::Start | Verb::Restart) {
         for container in &selected {
-            engine.start(&container.id).await.or_else(|err| {
-                // Already running: nothing to do.
-                if crate::error::describe(&err).0.contains("304") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            })?;
+            // Already running is not an error (decided from the engine's status code).
+            engine.start(&container.id).await?;
             let result = if matches!(verb, Verb::Restart) {
                 "restarted"
             } else {

@@ -353,13 +353,29 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// Start a container; one that is running already (the engine's 304) is not an error.
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.call(
-            || format!("cannot start container {id}"),
-            self.docker
-                .start_container(id, None::<bollard::query_parameters::StartContainerOptions>),
-        )
-        .await
+        let started = self
+            .call(
+                || format!("cannot start container {id}"),
+                self.docker
+                    .start_container(id, None::<bollard::query_parameters::StartContainerOptions>),
+            )
+            .await;
+        match started {
+            Err(err)
+                if matches!(
+                    err.downcast_ref::<bollard::errors::Error>(),
+                    Some(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 304,
+                        ..
+                    })
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Stop with a grace period of `timeout` before the engine kills it.
