@@ -862,6 +862,47 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
     );
     assert!(!database_exists(&stack, "interrupted"));
 
+    // A restore whose PostgreSQL freezes mid-load: it ends at the stall timeout instead of
+    // hanging, and names the database it could not drop.
+    let child = stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            &path,
+            "--database",
+            "frozen",
+            "--create",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stack.psql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'frozen' AND query LIKE 'COPY%'",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never started loading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    support::docker_ok(&["pause", &stack.postgres]);
+    let frozen_at = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    support::docker_ok(&["unpause", &stack.postgres]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("took no input for 2s"), "{stderr}");
+    assert!(
+        stderr.contains("is left over") && stderr.contains("DROP DATABASE"),
+        "the database it could not drop is named: {stderr}"
+    );
+    assert!(frozen_at.elapsed() < std::time::Duration::from_secs(60));
+    stack.psql("DROP DATABASE IF EXISTS frozen WITH (FORCE)");
+
     // pg_dump that sends nothing (its container frozen): the run ends at the stall timeout.
     let before = backups(&backups_dir);
     let started = std::time::Instant::now();

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
@@ -351,6 +352,9 @@ pub struct Load<'a> {
     pub manifest: Option<&'a Manifest>,
     /// How long a plain restore waits for a lock before it fails (and rolls back).
     pub lock_timeout: std::time::Duration,
+    /// The loader taking no input this long while its PostgreSQL session is not working on
+    /// a statement (or PostgreSQL does not answer) ends the restore, rolled back.
+    pub stall_timeout: std::time::Duration,
 }
 
 fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
@@ -468,8 +472,12 @@ pub async fn load(
 ) -> Result<Option<Loaded>> {
     let (program, args) = loader_args(load, shape.format);
     let tls_env = load.runner.tls_env(load.pg);
+    // The loader's session, to tell a long statement from a stall (see `stalled`).
+    let application = format!("gymops-restore-{}", std::process::id());
+    let app_env = [("PGAPPNAME", Secret::new(application.clone()))];
     let mut env = load.runner.password_env(load.pg, load.password).await;
     env.extend(tls_env.iter().map(|(key, value)| (*key, value)));
+    env.extend(app_env.iter().map(|(key, value)| (*key, value)));
     let plain = shape.format == DumpFormat::Plain;
     let mut preamble = Vec::new();
     if plain {
@@ -505,11 +513,16 @@ pub async fn load(
     let compression = shape.compression;
     let filter_owner = load.no_owner && plain;
     let lock_timeout = load.lock_timeout;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent_by_feeder = sent.clone();
     let feeder = tokio::task::spawn_blocking(move || {
         let (mut reader, hash) = pipeline::open(raw, compression, &decrypt)?;
         let send = |chunk: Vec<u8>| -> bool {
             // False: the loader stopped reading; its exit status says why.
-            chunk.is_empty() || stdin.blocking_send(Bytes::from(chunk)).is_ok()
+            let length = chunk.len() as u64;
+            let delivered = chunk.is_empty() || stdin.blocking_send(Bytes::from(chunk)).is_ok();
+            sent_by_feeder.fetch_add(length, std::sync::atomic::Ordering::Relaxed);
+            delivered
         };
         let mut filter = filter_owner.then(OwnerFilter::default);
         let mut guard = plain.then(|| MetaGuard::with_lock_timeout(lock_timeout));
@@ -588,9 +601,14 @@ pub async fn load(
         }
         Ok::<_, anyhow::Error>(Fed::All(inspector.map(|i| i.order).unwrap_or_default()))
     });
-    let fed = feeder
-        .await
-        .map_err(|err| anyhow!("the restore pipeline failed: {err}"))?;
+    let fed = tokio::select! {
+        fed = feeder => fed.map_err(|err| anyhow!("the restore pipeline failed: {err}"))?,
+        why = stalled(load, &application, &sent) => {
+            return Err(anyhow!("{program} {why} (backup.stall_timeout)"))
+                .context(format!("restore into {} failed and was rolled back", load.database))
+                .hint("nothing of this attempt was committed; check PostgreSQL (`gymops health --check db`) and run the restore again");
+        }
+    };
     let finished = running.finish().await?;
     let tags = drain.await.unwrap_or_default();
     let rolled_back = || format!("restore into {} failed and was rolled back", load.database);
@@ -611,6 +629,75 @@ pub async fn load(
         Ok(Fed::All(order)) => order,
     };
     Ok(plain.then_some(Loaded { order, tags }))
+}
+
+/// Resolves when the loader has taken no input for the stall timeout while its session
+/// is not working on a statement: a long index build or COPY is not a stall (the server is
+/// active); a frozen container, a hung engine connection or a PostgreSQL that does not
+/// answer is. Says what was seen.
+async fn stalled(
+    load: &Load<'_>,
+    application: &str,
+    sent: &std::sync::atomic::AtomicU64,
+) -> String {
+    let stall = load.stall_timeout;
+    let tick = (stall / 10).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut last = (
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        std::time::Instant::now(),
+    );
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+            continue;
+        }
+        if last.1.elapsed() < stall {
+            continue;
+        }
+        let probe = stall.min(Duration::from_secs(10));
+        let state = async {
+            let client = sql::connect_to(load.pg, "postgres", probe).await?;
+            let row = crate::deadline::bounded(probe, "no answer", async {
+                client
+                    .query_opt(
+                        "SELECT state FROM pg_stat_activity WHERE application_name = $1 LIMIT 1",
+                        &[&application],
+                    )
+                    .await
+                    .map_err(|err| anyhow!("{}", crate::pg::postgres_error_text(&err)))
+            })
+            .await?;
+            Ok::<_, anyhow::Error>(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        }
+        .await;
+        match state {
+            // Working on a statement (a big index, a long COPY): not a stall.
+            Ok(Some(state)) if state == "active" => {
+                last.1 = std::time::Instant::now();
+            }
+            Ok(Some(state)) => {
+                return format!(
+                    "took no input for {} while its session was `{state}`",
+                    humantime::format_duration(stall)
+                )
+            }
+            Ok(None) => {
+                return format!(
+                    "took no input for {} and has no session in PostgreSQL",
+                    humantime::format_duration(stall)
+                )
+            }
+            Err(err) => {
+                return format!(
+                    "took no input for {} and PostgreSQL does not answer ({})",
+                    humantime::format_duration(stall),
+                    crate::error::describe(&err).0
+                )
+            }
+        }
+    }
 }
 
 /// How far the feeder got.

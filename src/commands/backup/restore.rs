@@ -194,6 +194,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         no_owner: args.no_owner,
         manifest: manifest.as_ref(),
         lock_timeout: settings.backup.stall_timeout,
+        stall_timeout: settings.backup.stall_timeout,
     };
     let loading = load(&source, &shape, decrypt, &how);
     // Ctrl-C or SIGTERM (systemd, a CI runner's cancel) ends the load like a failure:
@@ -207,7 +208,13 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         Err(err) => {
             let mut err = err;
             if args.create {
-                err = match sql::drop_database(&admin, &database).await {
+                let dropped = crate::deadline::bounded(
+                    timeout.max(std::time::Duration::from_secs(10)),
+                    "no answer",
+                    sql::drop_database(&admin, &database),
+                )
+                .await;
+                err = match dropped {
                     Ok(()) => err.context(format!("the new database {database} was dropped again")),
                     Err(drop) => err.context(format!(
                         "the new database {database} is left over ({}): drop it with `DROP DATABASE {}`",

@@ -137,6 +137,7 @@ async fn restore_test(
             no_owner: !missing.is_empty(),
             manifest,
             lock_timeout: ctx.settings().backup.stall_timeout,
+            stall_timeout: ctx.settings().backup.stall_timeout,
         };
         let loaded = restore::load(source, shape, decrypt, &load).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
