@@ -807,6 +807,32 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
         "--create",
     ]));
     assert_eq!(counts(&stack, "latest_copy"), expected());
+
+    // Once encryption is set up, a plaintext backup is refused (this host signed it, but a
+    // plaintext file where encrypted ones are expected is not to be trusted blindly).
+    let (_, public) = age_keygen(dir);
+    stack.rig.write_config(&format!(
+        "{}backup:\n  recipients: [\"{public}\"]\n",
+        stack.config_yaml()
+    ));
+    let output = run(stack.gymops().args([
+        "backup",
+        "restore",
+        "--latest",
+        "--database",
+        "plain_refused",
+        "--create",
+    ]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("not encrypted, while encryption is set up"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_database WHERE datname = 'plain_refused'"),
+        "0"
+    );
 }
 
 #[test]
