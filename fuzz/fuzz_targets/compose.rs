@@ -8,6 +8,8 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docker-compose.yml");
     std::fs::write(&path, data).unwrap();
-    let environment = [("TAG".to_string(), "1.2".to_string())].into_iter().collect();
+    let environment = [("TAG".to_string(), "1.2".to_string())]
+        .into_iter()
+        .collect();
     let _ = gymops::compose::load(&[path], None, &environment);
 });
