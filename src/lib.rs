@@ -182,34 +182,32 @@ fn overrides(cli: &Cli) -> Overrides {
 
 #[cfg(test)]
 mod layering {
-    /// Layers import only downward: nothing below `src/commands/` (but this file, the
-    /// dispatch) uses `crate::commands`. A lower module that needs something a command
-    /// holds means that thing belongs lower.
-    #[test]
-    fn nothing_below_the_commands_imports_them() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![src.clone()];
-        let mut offenders = Vec::new();
+    use std::path::{Path, PathBuf};
+
+    /// `file:line: text` of every line of the .rs files under `src/DIR` (all of src for "")
+    /// that contains one of `forbidden`, leaving out the paths `skip` (relative to src).
+    fn imports(dir: &str, forbidden: &[&str], skip: &[&str]) -> Vec<String> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src.join(dir)];
+        let mut found = Vec::new();
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
-                let path = entry.path();
+                let path: PathBuf = entry.path();
                 let relative = path.strip_prefix(&src).unwrap().to_path_buf();
-                if path.is_dir() {
-                    if relative != std::path::Path::new("commands") {
-                        stack.push(path);
-                    }
+                if skip.iter().any(|s| relative == Path::new(s)) {
                     continue;
                 }
-                if relative == std::path::Path::new("lib.rs")
-                    || relative == std::path::Path::new("main.rs")
-                    || path.extension().is_none_or(|e| e != "rs")
-                {
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
                 for (number, line) in text.lines().enumerate() {
-                    if line.contains("crate::commands") || line.contains("gymops::commands") {
-                        offenders.push(format!(
+                    if forbidden.iter().any(|f| line.contains(f)) {
+                        found.push(format!(
                             "src/{}:{}: {}",
                             relative.display(),
                             number + 1,
@@ -219,52 +217,37 @@ mod layering {
                 }
             }
         }
-        assert!(
-            offenders.is_empty(),
-            "upward imports:\n{}",
-            offenders.join("\n")
+        found
+    }
+
+    /// Layers import only downward: nothing below `src/commands/` (but this file, the
+    /// dispatch) uses `crate::commands`. A lower module that needs something a command
+    /// holds means that thing belongs lower.
+    #[test]
+    fn nothing_below_the_commands_imports_them() {
+        let found = imports(
+            "",
+            &["crate::commands", "gymops::commands"],
+            &["commands", "lib.rs", "main.rs"],
         );
+        assert!(found.is_empty(), "upward imports:\n{}", found.join("\n"));
     }
 
     /// The lower layers among themselves: docker knows nothing of deploy, settings nothing
     /// of the probes or the engine.
     #[test]
     fn lower_layers_do_not_reach_up() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let rules: [(&str, &[&str]); 3] = [
-            (
-                "docker",
-                &["crate::deploy", "crate::incident", "crate::backup"],
-            ),
-            (
-                "settings",
-                &["crate::probe", "crate::docker", "crate::deploy"],
-            ),
-            ("probe", &["crate::deploy", "crate::incident"]),
-        ];
-        let mut offenders = Vec::new();
-        for (dir, forbidden) in rules {
-            for entry in std::fs::read_dir(src.join(dir))
-                .unwrap()
-                .filter_map(|e| e.ok())
-            {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                for (number, line) in text.lines().enumerate() {
-                    if forbidden.iter().any(|f| line.contains(f)) {
-                        offenders.push(format!(
-                            "{}:{}: {}",
-                            entry.path().display(),
-                            number + 1,
-                            line.trim()
-                        ));
-                    }
-                }
-            }
-        }
-        assert!(
-            offenders.is_empty(),
-            "upward imports:\n{}",
-            offenders.join("\n")
+        let mut found = imports(
+            "docker",
+            &["crate::deploy", "crate::incident", "crate::backup"],
+            &[],
         );
+        found.extend(imports(
+            "settings",
+            &["crate::probe", "crate::docker", "crate::deploy"],
+            &[],
+        ));
+        found.extend(imports("probe", &["crate::deploy", "crate::incident"], &[]));
+        assert!(found.is_empty(), "upward imports:\n{}", found.join("\n"));
     }
 }

@@ -835,6 +835,37 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     );
 }
 
+/// `backup restore PATH --database DATABASE --create` in the background, returned once its
+/// COPY runs in PostgreSQL.
+fn restore_until_loading(stack: &Stack, path: &str, database: &str) -> std::process::Child {
+    let child = stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            path,
+            "--database",
+            database,
+            "--create",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let loading = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND query LIKE 'COPY%'"
+    );
+    while stack.psql(&loading) != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never started loading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 #[test]
 fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
     let stack = Stack::start();
@@ -859,25 +890,7 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
     let path = created["path"].as_str().unwrap().to_string();
 
     // SIGTERM in the middle of a restore into a new database: rolled back, database gone.
-    let child = stack
-        .gymops()
-        .args([
-            "backup",
-            "restore",
-            &path,
-            "--database",
-            "interrupted",
-            "--create",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while stack.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'interrupted' AND query LIKE 'COPY%'") != "1" {
-        assert!(std::time::Instant::now() < deadline, "the restore never started loading");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = restore_until_loading(&stack, &path, "interrupted");
     run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
     let output = child.wait_with_output().unwrap();
     let stderr = text(&output.stderr);
@@ -890,31 +903,7 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
 
     // A restore whose PostgreSQL freezes mid-load: it ends at the stall timeout instead of
     // hanging, and names the database it could not drop.
-    let child = stack
-        .gymops()
-        .args([
-            "backup",
-            "restore",
-            &path,
-            "--database",
-            "frozen",
-            "--create",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while stack.psql(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'frozen' AND query LIKE 'COPY%'",
-    ) != "1"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restore never started loading"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = restore_until_loading(&stack, &path, "frozen");
     support::docker_ok(&["pause", &stack.postgres]);
     let frozen_at = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();

@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{free_port, gymops, run, text};
+use support::{free_port, gymops, openssl, run, text};
 
 /// A cluster in a temporary directory, stopped on drop.
 struct Cluster {
@@ -30,15 +30,6 @@ fn as_postgres(program: &Path, args: &[&str]) {
         output.status.success(),
         "{program:?} {args:?}: {}{}",
         text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = run(Command::new("openssl").current_dir(dir).args(args));
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
         text(&output.stderr)
     );
 }

@@ -10,6 +10,25 @@ fn write(dir: &std::path::Path, name: &str, contents: &str) {
     std::fs::write(dir.join(name), contents).unwrap();
 }
 
+/// The arguments of `gymops alert send` of a test alert to `channel`, then `extra`.
+fn alert_send(channel: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "alert",
+        "send",
+        "--alert-type",
+        "Test",
+        "--message",
+        "hello",
+        "--channel",
+        channel,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
 #[test]
 fn smtp_credentials_never_go_out_in_clear_text_to_another_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,16 +39,7 @@ fn smtp_credentials_never_go_out_in_clear_text_to_another_host() {
         "notify:\n  channels: [email]\n  email:\n    smtp_host: 192.0.2.1\n    smtp_port: 25\n    tls: none\n    username: alerts\n    password_file: smtp-password\n    to: [ops@example.com]\n",
     );
     write(dir.path(), "smtp-password", "Sm7p-secret\n");
-    let output = run(gymops(dir.path()).args([
-        "alert",
-        "send",
-        "--alert-type",
-        "Test",
-        "--message",
-        "hello",
-        "--channel",
-        "email",
-    ]));
+    let output = run(gymops(dir.path()).args(alert_send("email", &[])));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("clear text"), "{stderr}");
@@ -99,18 +109,10 @@ fn a_two_gigabyte_answer_does_not_grow_memory() {
         .args(["-f", "max-rss-kb %M"])
         .arg(support::gymops_bin())
         .current_dir(dir.path())
-        .args([
-            "alert",
-            "send",
-            "--alert-type",
-            "Test",
-            "--message",
-            "hello",
-            "--channel",
+        .args(alert_send(
             "webhook",
-            "--webhook-url",
-            &format!("http://127.0.0.1:{port}/hook"),
-        ]);
+            &["--webhook-url", &format!("http://127.0.0.1:{port}/hook")],
+        ));
     let output = run(&mut command);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     server.join().unwrap();
@@ -138,18 +140,10 @@ fn a_url_that_cannot_work_is_not_retried() {
         "notify:\n  retries: 3\n  backoff: 5s\n",
     );
     let started = std::time::Instant::now();
-    let output = run(gymops(dir.path()).args([
-        "alert",
-        "send",
-        "--alert-type",
-        "Test",
-        "--message",
-        "hello",
-        "--channel",
+    let output = run(gymops(dir.path()).args(alert_send(
         "webhook",
-        "--webhook-url",
-        "ftp://127.0.0.1/hook",
-    ]));
+        &["--webhook-url", "ftp://127.0.0.1/hook"],
+    )));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("cannot be used"), "{stderr}");

@@ -644,7 +644,8 @@ pub fn listening(mut command: Command, port: u16) -> Forwarder {
     forwarder
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// `openssl ARGS` in `dir`, panicking with its stderr when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let output = run(Command::new("openssl").args(args).current_dir(dir));
     assert!(
         output.status.success(),
