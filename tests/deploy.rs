@@ -824,3 +824,51 @@ fn up_builds_missing_images_honours_pull_never_and_rollback_takes_an_image() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_ci_deploy_step_runs_up_for_production_without_a_terminal() {
+    let port = support::free_port();
+    let deployment = Deployment::new("ci", &stack(port, "/usr/bin/true"));
+    let dir = deployment.dir.path();
+    // The production override and its env file, as a repository has them.
+    std::fs::write(
+        dir.join("docker-compose.prod.yml"),
+        "services:\n  web:\n    environment: {MODE: \"${MODE:-prod}\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".env.production"), "MODE=production\n").unwrap();
+    // A CI runner: a bare environment, no terminal, the job's working directory a level down.
+    let ci = dir.join("ci");
+    std::fs::create_dir(&ci).unwrap();
+    let output = run(Command::new("/usr/bin/env")
+        .current_dir(&ci)
+        .stdin(std::process::Stdio::null())
+        .args(["-i", "PATH=/usr/bin:/bin", "CI=true"])
+        .arg(format!("HOME={}", dir.display()))
+        .arg(format!("GYMOPS_PROJECT={}", deployment.name))
+        .arg(support::gymops_bin())
+        .args(["up", "--environment", "production"]));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stdout.contains('\u{1b}'),
+        "no terminal codes in CI logs"
+    );
+    let report = std::fs::read_to_string(dir.join("deployment_report.md"))
+        .expect("the report lands in the project, not the job's directory");
+    assert!(report.contains("production"), "{report}");
+    let environment = docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &deployment.id("web").unwrap(),
+    ]);
+    assert!(
+        environment.lines().any(|l| l == "MODE=production"),
+        "{environment}"
+    );
+    assert_eq!(
+        deployment.history()["releases"][0]["environment"],
+        "production"
+    );
+}
