@@ -226,10 +226,21 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     let mut sink = match (&args.output_file, args.follow) {
         (None, _) => Sink::Stdout(std::io::stdout()),
         (Some(path), false) => Sink::Buffer(path.clone(), Vec::new()),
-        (Some(path), true) => Sink::Stream(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create the output file {}", path.display()))?,
-        )),
+        (Some(path), true) => {
+            // Followed lines are appended as they come (no atomic write), but to a regular
+            // file only, as every --output-file.
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                return Err(anyhow!(
+                    "{} exists and is not a regular file",
+                    path.display()
+                ))
+                .hint("name a regular file (or a new one) for the output");
+            }
+            Sink::Stream(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create the output file {}", path.display()))?,
+            ))
+        }
     };
 
     // What is there already. Without --merge each service's lines stream straight out, one
