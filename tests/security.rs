@@ -153,3 +153,47 @@ fn a_url_that_cannot_work_is_not_retried() {
         started.elapsed()
     );
 }
+
+#[test]
+fn output_files_are_regular_files_reached_through_links_and_parents_are_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = support::free_port();
+    let health = |file: &str| {
+        run(gymops(dir.path()).args([
+            "health",
+            "--check",
+            "db",
+            "--timeout",
+            "1s",
+            "--db-connection",
+            &format!("postgres://gym@127.0.0.1:{closed}/gym"),
+            "--output-file",
+            file,
+        ]))
+    };
+    // A FIFO would block the writer (and a reader could take the report): refused at once.
+    let fifo = dir.path().join("report.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let output = health("report.fifo");
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("is not a regular file"));
+    // A relative report path whose directories do not exist yet.
+    let output = health("reports/2026/health.json");
+    assert_eq!(output.status.code(), Some(2), "the database is down");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("reports/2026/health.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["status"], "critical");
+    // Through a symlink (a "latest" link): the target is written, the link stays a link.
+    std::os::unix::fs::symlink("reports/2026/health.json", dir.path().join("latest.json")).unwrap();
+    health("latest.json");
+    assert!(std::fs::symlink_metadata(dir.path().join("latest.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
