@@ -160,6 +160,8 @@ fn output_files_are_regular_files_reached_through_links_and_parents_are_made() {
     let closed = support::free_port();
     let health = |file: &str| {
         run(gymops(dir.path()).args([
+            "-o",
+            "json",
             "health",
             "--check",
             "db",
