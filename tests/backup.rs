@@ -835,6 +835,36 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     );
 }
 
+/// Wait (at most a minute) until PostgreSQL answers queries again.
+fn wait_for_postgres(stack: &Stack) {
+    let psql = format!("{}/psql", support::pg_bin_dir().display());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let answer = support::docker(&[
+            "exec",
+            &stack.postgres,
+            &psql,
+            "-h",
+            "/var/run/postgresql",
+            "-U",
+            "postgres",
+            "-d",
+            "fitness_gym",
+            "-qAtc",
+            "SELECT 1",
+        ]);
+        if answer.status.success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PostgreSQL does not answer: {}",
+            text(&answer.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// `backup restore PATH --database DATABASE --create` in the background, returned once its
 /// COPY runs in PostgreSQL.
 fn restore_until_loading(stack: &Stack, path: &str, database: &str) -> std::process::Child {
@@ -916,6 +946,8 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
         "the database it could not drop is named: {stderr}"
     );
     assert!(frozen_at.elapsed() < std::time::Duration::from_secs(60));
+    // Thawed, the server may take a moment (or a crash recovery) before it answers again.
+    wait_for_postgres(&stack);
     stack.psql("DROP DATABASE IF EXISTS frozen WITH (FORCE)");
 
     // pg_dump that sends nothing (its container frozen): the run ends at the stall timeout.

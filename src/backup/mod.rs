@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod create;
 pub mod inspect;
+pub mod load;
 pub mod manifest;
 pub mod pipeline;
 pub mod process;

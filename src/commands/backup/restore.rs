@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::super::Context;
 use crate::backup::create::{create_locked, Options};
+use crate::backup::load::{load, Load};
 use crate::backup::pipeline::default_level;
 use crate::backup::restore::{
-    check_stored, compare_copy_tags, compare_rows, decrypt_for, load, problems_error, read_through,
-    shape, Load,
+    check_stored, compare_copy_tags, compare_rows, decrypt_for, problems_error, read_through, shape,
 };
 use crate::backup::sql;
 use crate::cli::BackupRestoreArgs;

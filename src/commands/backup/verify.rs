@@ -5,8 +5,9 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::super::Context;
+use crate::backup::load::{self, Load};
 use crate::backup::restore::{
-    self, compare_rows, decrypt_for, mark_verified, read_through, shape, Load, ReadReport, Source,
+    self, compare_rows, decrypt_for, mark_verified, read_through, shape, ReadReport, Source,
 };
 use crate::backup::sql;
 use crate::cli::BackupVerifyArgs;
@@ -129,7 +130,7 @@ async fn restore_test(
     let runner = super::runner(ctx, args.target.local).await;
     let outcome = async {
         let runner = runner?;
-        let load = Load {
+        let how = Load {
             runner: &runner,
             pg,
             password: pg.password.as_ref(),
@@ -139,7 +140,7 @@ async fn restore_test(
             lock_timeout: ctx.settings().backup.stall_timeout,
             stall_timeout: ctx.settings().backup.stall_timeout,
         };
-        let loaded = restore::load(source, shape, decrypt, &load).await?;
+        let loaded = load::load(source, shape, decrypt, &how).await?;
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
         let problems = match loaded
             .as_ref()
