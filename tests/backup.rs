@@ -416,41 +416,11 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
         "CREATE TABLE big (id bigint, a text, b text); \
          INSERT INTO big SELECT g, md5(g::text) || md5((g * 3)::text), md5((g * 7)::text) FROM generate_series(1, 600000) g;",
     );
-    let child = stack
-        .gymops()
-        .args([
-            "backup",
-            "create",
-            "--no-encryption",
-            "--compress",
-            "gzip",
-            "--level",
-            "9",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the dump is under way (its hidden partial file grows).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let partial = std::fs::read_dir(&backups_dir)
-            .map(|entries| {
-                entries.filter_map(|e| e.ok()).any(|e| {
-                    let name = e.file_name().to_string_lossy().to_string();
-                    name.ends_with(".partial") && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
-                })
-            })
-            .unwrap_or(false);
-        if partial {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup never started writing"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = backup_until_writing(
+        &stack,
+        &backups_dir,
+        &["--no-encryption", "--compress", "gzip", "--level", "9"],
+    );
     // A second backup while the first runs: refused, naming the holder.
     let output = run(stack.gymops().args(["backup", "create", "--no-encryption"]));
     let stderr = text(&output.stderr);
@@ -835,24 +805,43 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     );
 }
 
+/// `backup create ARGS` in the background, returned once its hidden partial file in `dir`
+/// has bytes (the dump is under way).
+fn backup_until_writing(stack: &Stack, dir: &Path, args: &[&str]) -> std::process::Child {
+    let child = stack
+        .gymops()
+        .args(["backup", "create"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let writing = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).any(|e| {
+                    e.file_name().to_string_lossy().ends_with(".partial")
+                        && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+                })
+            })
+            .unwrap_or(false);
+        if writing {
+            return child;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Wait (at most a minute) until PostgreSQL answers queries again.
 fn wait_for_postgres(stack: &Stack) {
-    let psql = format!("{}/psql", support::pg_bin_dir().display());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let answer = support::docker(&[
-            "exec",
-            &stack.postgres,
-            &psql,
-            "-h",
-            "/var/run/postgresql",
-            "-U",
-            "postgres",
-            "-d",
-            "fitness_gym",
-            "-qAtc",
-            "SELECT 1",
-        ]);
+        let answer = stack.try_psql("SELECT 1");
         if answer.status.success() {
             return;
         }
@@ -953,38 +942,11 @@ fn a_stalled_dump_and_an_interrupted_restore_leave_nothing_behind() {
     // pg_dump that sends nothing (its container frozen): the run ends at the stall timeout.
     let before = backups(&backups_dir);
     let started = std::time::Instant::now();
-    let child = stack
-        .gymops()
-        .args([
-            "backup",
-            "create",
-            "--compress",
-            "none",
-            "--label",
-            "stalled",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let writing = std::fs::read_dir(&backups_dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .any(|e| {
-                e.file_name().to_string_lossy().ends_with(".partial")
-                    && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
-            });
-        if writing {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup never started writing"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let child = backup_until_writing(
+        &stack,
+        &backups_dir,
+        &["--compress", "none", "--label", "stalled"],
+    );
     support::docker_ok(&["pause", &stack.postgres]);
     // The container's PostgreSQL trusts its socket: pg_dump runs without the password in
     // its environment (the host sees the container's processes).

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{docker, free_port, gymops, pg_bin_dir, run, run_ok, text, Receiver, Stack};
+use support::{free_port, gymops, run, run_ok, text, Receiver, Stack};
 
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
@@ -42,20 +42,7 @@ fn offline(dir: &Path) -> Command {
 fn an_incident_on_a_real_deployment_captures_evidence_and_goes_through_its_lifecycle() {
     let stack = Stack::start();
     // An error in PostgreSQL's log, for the error-lines evidence.
-    let psql = format!("{}/psql", pg_bin_dir().display());
-    let failed = docker(&[
-        "exec",
-        &stack.postgres,
-        &psql,
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
-        "fitness_gym",
-        "-c",
-        "SELECT * FROM incident_probe_missing_table",
-    ]);
+    let failed = stack.try_psql("SELECT * FROM incident_probe_missing_table");
     assert!(!failed.status.success(), "the query must fail");
 
     let output = run(stack.gymops().args([

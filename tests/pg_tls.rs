@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{free_port, gymops, openssl, run, text};
+use support::{free_port, gymops, make_ca, run, sign_certificate, text};
 
 /// A cluster in a temporary directory, stopped on drop.
 struct Cluster {
@@ -34,65 +34,16 @@ fn as_postgres(program: &Path, args: &[&str]) {
     );
 }
 
-/// A CA and a server certificate it signed for `names` (subjectAltName entries).
+/// A CA `{prefix}-ca` and a server certificate `{prefix}-server` it signed for `names`
+/// (subjectAltName entries).
 fn certificates(dir: &Path, prefix: &str, names: &str) {
-    openssl(
+    make_ca(dir, &format!("{prefix}-ca"), &format!("{prefix} test CA"));
+    sign_certificate(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={prefix} test CA"),
-            "-keyout",
-            &format!("{prefix}-ca.key"),
-            "-out",
-            &format!("{prefix}-ca.pem"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=server",
-            "-keyout",
-            &format!("{prefix}-server.key"),
-            "-out",
-            &format!("{prefix}-server.csr"),
-        ],
-    );
-    std::fs::write(
-        dir.join(format!("{prefix}-ext.cnf")),
-        format!("subjectAltName={names}\n"),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{prefix}-server.csr"),
-            "-CA",
-            &format!("{prefix}-ca.pem"),
-            "-CAkey",
-            &format!("{prefix}-ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{prefix}-ext.cnf"),
-            "-out",
-            &format!("{prefix}-server.pem"),
-        ],
+        &format!("{prefix}-ca"),
+        &format!("{prefix}-server"),
+        "/CN=server",
+        &format!("subjectAltName={names}\n"),
     );
 }
 
@@ -120,7 +71,7 @@ impl Cluster {
         );
         let port = free_port();
         let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\nssl = on\nssl_cert_file = '{dir}/{server_prefix}-server.pem'\nssl_key_file = '{dir}/{server_prefix}-server.key'\n",
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\nssl = on\nssl_cert_file = '{dir}/{server_prefix}-server-cert.pem'\nssl_key_file = '{dir}/{server_prefix}-server-key.pem'\n",
             dir = path.display()
         );
         let mut existing = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
@@ -137,7 +88,7 @@ impl Cluster {
             .arg(path));
         run(Command::new("chmod")
             .arg("600")
-            .arg(path.join(format!("{server_prefix}-server.key"))));
+            .arg(path.join(format!("{server_prefix}-server-key.pem"))));
         as_postgres(
             &pg_bin("pg_ctl"),
             &[

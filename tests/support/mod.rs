@@ -571,6 +571,22 @@ impl Stack {
     }
 
     fn run_psql(&self, exec_options: &[&str], psql_options: &[&str]) -> String {
+        let output = self.psql_output(exec_options, psql_options);
+        assert!(
+            output.status.success(),
+            "psql {psql_options:?} failed: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout).trim().to_string()
+    }
+
+    /// Run SQL with psql in the PostgreSQL container; the output whether it worked or not
+    /// (a query meant to fail, a server that may not answer yet).
+    pub fn try_psql(&self, sql: &str) -> Output {
+        self.psql_output(&[], &["-qAt", "-c", sql])
+    }
+
+    fn psql_output(&self, exec_options: &[&str], psql_options: &[&str]) -> Output {
         let psql = format!("{}/psql", pg_bin_dir().display());
         let mut args = vec!["exec"];
         args.extend_from_slice(exec_options);
@@ -585,7 +601,7 @@ impl Stack {
             "fitness_gym",
         ]);
         args.extend_from_slice(psql_options);
-        docker_ok(&args)
+        docker(&args)
     }
 
     /// gymops in the stack's directory, with the database password in the environment.
@@ -654,8 +670,9 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as docker names them.
-pub fn make_certificates(dir: &Path) {
+/// A self-signed CA in `dir`: `{ca}.pem` and its key `{ca}-key.pem`.
+pub fn make_ca(dir: &Path, ca: &str, common_name: &str) {
+    let (key, pem) = (format!("{ca}-key.pem"), format!("{ca}.pem"));
     openssl(
         dir,
         &[
@@ -667,55 +684,68 @@ pub fn make_certificates(dir: &Path) {
             "-days",
             "2",
             "-subj",
-            "/CN=gymops test CA",
+            &format!("/CN={common_name}"),
             "-keyout",
-            "ca-key.pem",
+            &key,
             "-out",
-            "ca.pem",
+            &pem,
         ],
     );
-    std::fs::write(
-        dir.join("server.ext"),
+}
+
+/// A key `{name}-key.pem` and a certificate `{name}-cert.pem` for `subject`, signed by the
+/// CA `{ca}` of [`make_ca`], with the extension lines `extensions` (subjectAltName, usage).
+pub fn sign_certificate(dir: &Path, ca: &str, name: &str, subject: &str, extensions: &str) {
+    let key = format!("{name}-key.pem");
+    let csr = format!("{name}.csr");
+    let cert = format!("{name}-cert.pem");
+    let ext = format!("{name}.ext");
+    std::fs::write(dir.join(&ext), extensions).unwrap();
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", &key, "-out", &csr,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}-key.pem"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as docker names them.
+pub fn make_certificates(dir: &Path) {
+    make_ca(dir, "ca", "gymops test CA");
+    sign_certificate(
+        dir,
+        "ca",
+        "server",
+        "/CN=127.0.0.1",
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for (name, subject) in [
-        ("server", "/CN=127.0.0.1"),
-        ("client", "/CN=gymops test client"),
-    ] {
-        let key = format!("{name}-key.pem");
-        let csr = format!("{name}.csr");
-        let cert = format!("{name}-cert.pem");
-        let ext = format!("{name}.ext");
-        openssl(
-            dir,
-            &[
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", &key, "-out",
-                &csr,
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-                "-out",
-                &cert,
-            ],
-        );
-    }
+    );
+    sign_certificate(
+        dir,
+        "ca",
+        "client",
+        "/CN=gymops test client",
+        "extendedKeyUsage=clientAuth\n",
+    );
     // Docker's client file names.
     std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
     std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
