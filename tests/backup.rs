@@ -805,6 +805,18 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     );
 }
 
+/// Whether a hidden partial backup file in `dir` has bytes (a dump is under way).
+fn partial_growing(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()).any(|e| {
+                e.file_name().to_string_lossy().ends_with(".partial")
+                    && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// `backup create ARGS` in the background, returned once its hidden partial file in `dir`
 /// has bytes (the dump is under way).
 fn backup_until_writing(stack: &Stack, dir: &Path, args: &[&str]) -> std::process::Child {
@@ -817,24 +829,14 @@ fn backup_until_writing(stack: &Stack, dir: &Path, args: &[&str]) -> std::proces
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let writing = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries.filter_map(|e| e.ok()).any(|e| {
-                    e.file_name().to_string_lossy().ends_with(".partial")
-                        && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
-                })
-            })
-            .unwrap_or(false);
-        if writing {
-            return child;
-        }
+    while !partial_growing(dir) {
         assert!(
             std::time::Instant::now() < deadline,
             "the backup never started writing"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    child
 }
 
 /// Wait (at most a minute) until PostgreSQL answers queries again.
