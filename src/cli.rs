@@ -544,8 +544,9 @@ pub struct BackupListArgs {
     pub dir: BackupDirArg,
 }
 
+/// Which backup `verify` and `restore` read.
 #[derive(Debug, Args)]
-pub struct BackupVerifyArgs {
+pub struct BackupChoiceArgs {
     /// The backup: a file, or s3://BUCKET/KEY
     #[arg(
         value_name = "FILE",
@@ -556,6 +557,12 @@ pub struct BackupVerifyArgs {
     /// The newest backup in the backup directory
     #[arg(long)]
     pub latest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupVerifyArgs {
+    #[command(flatten)]
+    pub backup: BackupChoiceArgs,
     /// Also restore it into a scratch database, compare rows per table, then drop it
     #[arg(long)]
     pub restore_test: bool,
@@ -611,16 +618,8 @@ pub struct BackupPruneArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupRestoreArgs {
-    /// The backup: a file, or s3://BUCKET/KEY
-    #[arg(
-        value_name = "FILE",
-        required_unless_present = "latest",
-        conflicts_with = "latest"
-    )]
-    pub file: Option<String>,
-    /// The newest backup in the backup directory
-    #[arg(long)]
-    pub latest: bool,
+    #[command(flatten)]
+    pub backup: BackupChoiceArgs,
     /// Database to restore into [default: postgres.database]
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,

@@ -161,6 +161,14 @@ pub fn authenticate(
     .hint("restore only backups this host (or a key in backup.trusted_keys) signed; if you checked where this file came from, add --trust-unsigned")
 }
 
+/// The backup `FILE` or `--latest` names.
+pub fn chosen(ctx: &Context, choice: &crate::cli::BackupChoiceArgs) -> Result<Source> {
+    match &choice.file {
+        Some(file) => source(ctx, file),
+        None => newest_local(ctx),
+    }
+}
+
 /// The newest backup of the backup directory (`--latest`).
 pub fn newest_local(ctx: &Context) -> Result<Source> {
     let dir = ctx.loaded.resolve_path(&ctx.settings().backup.dir);

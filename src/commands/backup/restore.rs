@@ -40,10 +40,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
     sql::check_database_name(&database)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let source = match &args.file {
-        Some(file) => super::source(ctx, file)?,
-        None => super::newest_local(ctx)?,
-    };
+    let source = super::chosen(ctx, &args.backup)?;
     // One backup or restore at a time in the backup directory; a restore of a file from
     // elsewhere does not make a backup directory (or a lock) where there is none, until a
     // safety backup needs one.

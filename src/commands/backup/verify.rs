@@ -33,10 +33,7 @@ pub struct RestoreTest {
 }
 
 pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
-    let source = match (&args.file, args.latest) {
-        (Some(file), _) => super::source(ctx, file)?,
-        (None, _) => super::newest_local(ctx)?,
-    };
+    let source = super::chosen(ctx, &args.backup)?;
     let manifest = source.manifest().await?;
     // Reading a backup through runs nothing; restoring it does. An untrusted backup is a
     // failed verification (it cannot be restored as it is), and is never restore-tested.
