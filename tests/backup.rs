@@ -455,12 +455,7 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
             .args(["-o", "json", "backup", "monitor", "--report", "report.md"]));
     assert_eq!(output.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let last_run = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == "last run")
-        .unwrap();
+    let last_run = support::finding(&report, "last run");
     assert_eq!(last_run["status"], "critical");
     assert!(last_run["detail"].as_str().unwrap().contains("failed"));
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -708,14 +703,7 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     let monitor = || {
         let output = run(stack.gymops().args(["-o", "json", "backup", "monitor"]));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let last_run = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == "last run")
-            .cloned()
-            .unwrap();
-        (output.status.code(), last_run)
+        (output.status.code(), support::finding(&report, "last run"))
     };
     let (_, last_run) = monitor();
     assert_eq!(last_run["status"], "ok", "{last_run}");

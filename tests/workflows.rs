@@ -272,13 +272,7 @@ fn a_disk_that_fills_during_a_backup_leaves_nothing_that_looks_complete_and_moni
     let monitor = run(stack.gymops().args(["-o", "json", "backup", "monitor"]));
     assert_eq!(monitor.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&monitor.stdout).unwrap();
-    let last_run = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == "last run")
-        .cloned()
-        .unwrap_or_else(|| panic!("no last run finding: {report:#}"));
+    let last_run = support::finding(&report, "last run");
     assert_eq!(last_run["status"], "critical", "{last_run}");
     assert!(
         last_run["detail"].as_str().unwrap().contains("failed"),

@@ -1032,3 +1032,12 @@ pub fn age_keygen(dir: &Path) -> (PathBuf, String) {
     let public = run(Command::new("age-keygen").arg("-y").arg(&key));
     (key, text(&public.stdout).trim().to_string())
 }
+
+/// The finding named `check` of a report's `findings` (backup monitor, check, monitor).
+pub fn finding(report: &serde_json::Value, check: &str) -> serde_json::Value {
+    report["findings"]
+        .as_array()
+        .and_then(|findings| findings.iter().find(|f| f["check"] == check))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {check} finding: {report:#}"))
+}
