@@ -379,10 +379,7 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
     let backups_dir = dir.join("backups");
 
     // --local: the host's pg_dump and psql against the server in --db-connection.
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/fitness_gym",
-        stack.postgres_port
-    );
+    let url = db_connection(&stack);
     let created = run_ok(stack.gymops().args([
         "-o",
         "json",
@@ -462,6 +459,14 @@ fn a_killed_postgres_leaves_no_backup_the_lock_names_its_holder_and_local_tools_
     assert!(markdown.starts_with("# Backup monitor"), "{markdown}");
 }
 
+/// `--db-connection` for the stack's PostgreSQL from this host (the `--local` tools).
+fn db_connection(stack: &Stack) -> String {
+    format!(
+        "postgres://postgres@127.0.0.1:{}/fitness_gym",
+        stack.postgres_port
+    )
+}
+
 /// `sha256sum FILE` -> the hex digest.
 fn sha256_of(path: &Path) -> String {
     let out = support::run_ok(Command::new("sha256sum").arg(path));
@@ -479,10 +484,7 @@ fn a_swapped_backup_is_refused_and_nothing_in_it_runs() {
     let stack = Stack::start();
     stack.psql(SEED);
     let dir = stack.rig.dir.path();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/fitness_gym",
-        stack.postgres_port
-    );
+    let url = db_connection(&stack);
     // A real backup: its manifest is signed with this host's key (made on first use, 0600).
     let created = run_ok(stack.gymops().args([
         "-o",
