@@ -15,16 +15,14 @@ pub fn no_follow() -> i32 {
 
 /// A temporary name nobody can guess (so nobody can plant a link there first).
 fn random_suffix() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    crate::random::hex_string::<8>().unwrap_or_else(|_| {
         // Still unique per process and moment; create_new refuses anything planted.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        return format!("{}-{nanos:x}", std::process::id());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        format!("{}-{nanos:x}", std::process::id())
+    })
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory (a random

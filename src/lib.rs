@@ -23,6 +23,7 @@ pub mod notify;
 pub mod output;
 pub mod pg;
 pub mod probe;
+pub mod random;
 pub mod release;
 pub mod schedule;
 pub mod settings;

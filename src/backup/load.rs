@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::inspect::{Inspector, MetaGuard, OwnerFilter};
-use super::manifest::{self, Manifest};
+use super::manifest::Manifest;
 use super::pipeline::{self, Decrypt};
 use super::process::Runner;
 use super::restore::{Shape, Source};
@@ -129,9 +129,7 @@ async fn psql_has_restrict(runner: &Runner) -> bool {
 
 /// A key for `\restrict` nobody can guess: the stream cannot `\unrestrict` it.
 fn restrict_key() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    getrandom::getrandom(&mut bytes).map_err(|err| anyhow!("no random numbers: {err}"))?;
-    Ok(manifest::hex(&bytes))
+    crate::random::hex_string::<24>()
 }
 
 /// Stream the backup into the database (psql or pg_restore), in one transaction, checking

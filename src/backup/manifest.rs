@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, Local, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::random::hex;
 use crate::settings::{Compression, DumpFormat};
 
 pub const MANIFEST_VERSION: u32 = 1;
@@ -136,10 +137,6 @@ pub fn write(backup: &Path, manifest: &Manifest) -> Result<()> {
     let path = manifest_path(backup);
     crate::fsutil::write_atomic(&path, &to_json(manifest), Some(0o600))
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `sha256:` + 16 hex digits of an age recipient string: names it without spelling it out.

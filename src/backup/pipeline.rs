@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::inspect::Inspector;
-use super::manifest::hex;
+use crate::random::hex;
 use crate::settings::{Compression, Secret};
 
 /// How stored bytes are encrypted.

@@ -123,8 +123,7 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool)> {
             .create(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|err| anyhow!("no random numbers: {err}"))?;
+    let seed = crate::random::bytes::<32>()?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let public = SigningPublicKey(key.verifying_key().to_bytes());
     let text = format!(

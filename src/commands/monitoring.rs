@@ -94,7 +94,5 @@ pub fn init(ctx: &Context, args: &MonitoringInitArgs) -> Result<ExitStatus> {
 
 /// 32 random bytes, hex: the relay's bearer token.
 fn new_token() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|err| anyhow!("no random numbers: {err}"))?;
-    Ok(crate::backup::manifest::hex(&bytes))
+    crate::random::hex_string::<32>()
 }

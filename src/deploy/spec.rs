@@ -64,7 +64,7 @@ pub fn config_hash(
         "environment": environment,
     });
     let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::hex(&digest)
 }
 
 /// The labels of a container, compose's way.

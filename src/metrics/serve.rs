@@ -224,7 +224,7 @@ fn alert_id(alert: &AlertmanagerAlert, name: &str) -> String {
     }
     hasher.update(format!("\0{}\0{}", alert.starts_at, alert.status).as_bytes());
     let digest = hasher.finalize();
-    format!("am-{}", crate::backup::manifest::hex(&digest[..8]))
+    format!("am-{}", crate::random::hex(&digest[..8]))
 }
 
 async fn relay(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
