@@ -108,6 +108,9 @@ struct SecretSpec {
     env: &'static str,
     env_file_var: Option<&'static str>,
     file_key: &'static str,
+    /// A missing file is no secret rather than an error: the file is one gymops writes
+    /// itself later (`monitoring init` writes the relay token).
+    file_may_be_missing: bool,
 }
 
 const SECRETS: &[SecretSpec] = &[
@@ -116,48 +119,56 @@ const SECRETS: &[SecretSpec] = &[
         env: "GYMOPS_METRICS_RELAY_TOKEN",
         env_file_var: None,
         file_key: "metrics.relay_token_file",
+        file_may_be_missing: true,
     },
     SecretSpec {
         key: "postgres.password",
         env: "GYMOPS_POSTGRES_PASSWORD",
         env_file_var: Some("POSTGRES_PASSWORD"),
         file_key: "postgres.password_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "notify.slack.webhook_url",
         env: "GYMOPS_SLACK_WEBHOOK_URL",
         env_file_var: None,
         file_key: "notify.slack.webhook_url_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "notify.webhook.url",
         env: "GYMOPS_WEBHOOK_URL",
         env_file_var: None,
         file_key: "notify.webhook.url_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "notify.email.password",
         env: "GYMOPS_SMTP_PASSWORD",
         env_file_var: None,
         file_key: "notify.email.password_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "backup.passphrase",
         env: "GYMOPS_BACKUP_PASSPHRASE",
         env_file_var: None,
         file_key: "backup.passphrase_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "backup.s3.access_key_id",
         env: "GYMOPS_S3_ACCESS_KEY_ID",
         env_file_var: None,
         file_key: "backup.s3.access_key_id_file",
+        file_may_be_missing: false,
     },
     SecretSpec {
         key: "backup.s3.secret_access_key",
         env: "GYMOPS_S3_SECRET_ACCESS_KEY",
         env_file_var: None,
         file_key: "backup.s3.secret_access_key_file",
+        file_may_be_missing: false,
     },
 ];
 
@@ -441,8 +452,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         })
         .collect();
     for spec in SECRETS {
-        // The relay token file is written by `monitoring init`, which may run after the
-        // setting points at it: missing, the relay is off (metrics serve says so).
+        // A file gymops writes itself may not be there yet (see `file_may_be_missing`).
         let file = layers
             .flat
             .get(spec.file_key)
@@ -450,7 +460,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
                 Value::String(path) => Some(base_dir.join(path)),
                 _ => None,
             })
-            .filter(|path| spec.key != "metrics.relay_token" || path.exists());
+            .filter(|path| !spec.file_may_be_missing || path.exists());
         if let Some(path) = file {
             let source = layers
                 .sources
