@@ -145,6 +145,13 @@ pub struct UpArgs {
     /// Start only the monitoring stack (deploy.monitoring_compose_file) as its own project
     #[arg(long, conflicts_with_all = ["services", "files"])]
     pub monitoring_only: bool,
+    /// Deploy the failover stack (deploy.failover_compose_files: docker-compose.yml and
+    /// docker-compose.backup.yml) as a release of its own
+    #[arg(long, conflicts_with_all = ["files", "monitoring_only"])]
+    pub failover: bool,
+    /// Run N containers of SERVICE (over deploy.replicas; 0 removes them all), repeatable
+    #[arg(long, value_name = "SERVICE=N", value_parser = scale_arg)]
+    pub scale: Vec<(String, u32)>,
     /// Remove a deploy lock whose holder is gone (or on another host)
     #[arg(long)]
     pub break_lock: bool,
@@ -152,10 +159,26 @@ pub struct UpArgs {
     pub files: ComposeFilesArg,
 }
 
+/// `--scale SERVICE=N`.
+fn scale_arg(text: &str) -> Result<(String, u32), String> {
+    let (service, count) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not SERVICE=N (e.g. api=3)"))?;
+    let count: u32 = count
+        .parse()
+        .ok()
+        .filter(|n| *n <= 1000)
+        .ok_or_else(|| format!("`{count}` is not a number of containers (0 to 1000)"))?;
+    if service.is_empty() {
+        return Err(format!("`{text}` names no service (SERVICE=N)"));
+    }
+    Ok((service.to_string(), count))
+}
+
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// A release ID, or an image tag a previous release ran (e.g. v1.1.5) [default: the
-    /// release before the current one]
+    /// A release ID, or an image tag a previous release ran (e.g. v1.1.5) [default: the last
+    /// release that passed its gate, other than the one running]
     #[arg(long, value_name = "RELEASE|TAG", conflicts_with = "image")]
     pub to: Option<String>,
     /// Run this image (it must be on the engine) for the --service services

@@ -84,6 +84,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
 /// error at once, never a hang), at most `cap` bytes, UTF-8, a leading byte-order mark
 /// dropped (editors on Windows write one).
 pub fn read_text_file(path: &Path, what: &str, cap: u64) -> Result<String> {
+    let bytes = read_regular_file(path, what, cap)?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "{what} {}: not UTF-8 text (byte {})",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+/// Read a regular file of at most `cap` bytes (a FIFO, a device or a directory is an error
+/// at once, never a hang).
+pub fn read_regular_file(path: &Path, what: &str, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut options = OpenOptions::new();
     options.read(true);
@@ -122,17 +139,7 @@ pub fn read_text_file(path: &Path, what: &str, cap: u64) -> Result<String> {
             cap / 1024
         );
     }
-    let text = String::from_utf8(bytes).map_err(|err| {
-        anyhow::anyhow!(
-            "{what} {}: not UTF-8 text (byte {})",
-            path.display(),
-            err.utf8_error().valid_up_to()
-        )
-    })?;
-    Ok(match text.strip_prefix('\u{feff}') {
-        Some(rest) => rest.to_string(),
-        None => text,
-    })
+    Ok(bytes)
 }
 
 /// Write a file the operator named (`--output-file`, `--report`): atomically like

@@ -42,6 +42,33 @@ use exit::ExitStatus;
 use output::Printer;
 use settings::Overrides;
 
+/// When gymops.yaml (and the environment) set no project name, the compose files' top-level
+/// `name` is the project's name, as it is to docker compose.
+fn compose_project_name(loaded: &mut settings::Loaded, environment: &BTreeMap<String, String>) {
+    let Some(entry) = loaded.entries.iter_mut().find(|e| e.key == "project") else {
+        return;
+    };
+    if !matches!(entry.source, settings::Source::Default) {
+        return;
+    }
+    let files: Vec<std::path::PathBuf> = loaded
+        .settings
+        .environments
+        .get(&loaded.settings.environment)
+        .map(|e| {
+            e.compose_files
+                .iter()
+                .map(|f| loaded.base_dir.join(f))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some((name, file)) = compose::declared_name(&files, environment) {
+        loaded.settings.project = name.clone();
+        entry.value = name;
+        entry.source = settings::Source::File { path: file };
+    }
+}
+
 /// Resolve settings once, then dispatch to the command.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.global.output, cli.global.quiet);
@@ -49,7 +76,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let loaded = settings::load(&overrides(&cli), &environment, &cwd)?;
+    let mut loaded = settings::load(&overrides(&cli), &environment, &cwd)?;
+    compose_project_name(&mut loaded, &environment);
     for warning in &loaded.warnings {
         printer.warn(warning);
     }

@@ -1,5 +1,8 @@
-//! The release history (`.gymops/releases.json`): every successful deploy or rollback, oldest
-//! first, written atomically. Each release's images are also tagged
+//! The release history (`.gymops/releases.json`): every deploy or rollback that passed its
+//! gate, and every failed deploy left running (`up --no-rollback`), oldest first, written
+//! atomically (mode 0600: it holds each container's environment). Each release records per
+//! service the full normalized spec its containers were created from, so a rollback
+//! recreates what ran, not only its image; the images are also tagged
 //! `gymops-release/PROJECT-SERVICE:ID` on the engine, so that a rollback finds them even
 //! after their original tags moved on and `docker image prune` ran.
 
@@ -24,15 +27,45 @@ pub struct Release {
     pub kind: String,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceRelease>,
+    /// Whether it passed its health gate (false: a failed deploy left running).
+    #[serde(default = "passed_default")]
+    pub passed: bool,
+    /// The project's networks and volumes then (a rollback recreates with these).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, crate::compose::model::Network>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, crate::compose::model::Network>,
+    /// Secrets and configs then: where they came from, never their values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, crate::compose::model::Source>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, crate::compose::model::Source>,
+}
+
+fn passed_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceRelease {
+    /// The image as deployed (`fitness-gym-api:v1.1.5`).
     pub image: String,
     #[serde(default)]
     pub image_id: String,
     #[serde(default)]
     pub config_hash: String,
+    /// The normalized compose service its containers were created from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<crate::compose::Service>,
+    /// The environment its containers got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+    #[serde(default = "one")]
+    pub replicas: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,18 +104,31 @@ impl History {
         self.releases.iter().find(|r| r.id == id)
     }
 
-    /// The release before the newest (what "previous" means to rollback).
-    pub fn previous(&self) -> Option<&Release> {
-        let mut sorted: Vec<&Release> = self.releases.iter().collect();
-        sorted.sort_by_key(|r| r.time);
-        sorted.len().checked_sub(2).map(|i| sorted[i])
+    /// The newest release that passed its gate.
+    pub fn last_passed(&self) -> Option<&Release> {
+        self.releases
+            .iter()
+            .filter(|r| r.passed)
+            .max_by_key(|release| release.time)
     }
 
-    /// The newest release, other than the newest of all, in which a service ran an image
-    /// tagged `tag` (`--to v1.1.5`).
+    /// What `rollback` puts back by default: the last release that passed its gate, unless
+    /// that is what runs now; then the passed one before it.
+    pub fn rollback_target(&self) -> Option<&Release> {
+        let newest = self.newest()?;
+        if !newest.passed {
+            return self.last_passed();
+        }
+        let mut passed: Vec<&Release> = self.releases.iter().filter(|r| r.passed).collect();
+        passed.sort_by_key(|r| std::cmp::Reverse(r.time));
+        passed.into_iter().find(|r| r.id != newest.id)
+    }
+
+    /// The newest passed release, other than the one running now, in which a service ran an
+    /// image tagged `tag` (`--to v1.1.5`).
     pub fn with_tag(&self, tag: &str) -> Option<&Release> {
         let newest = self.newest().map(|r| r.id.clone());
-        let mut sorted: Vec<&Release> = self.releases.iter().collect();
+        let mut sorted: Vec<&Release> = self.releases.iter().filter(|r| r.passed).collect();
         sorted.sort_by_key(|r| std::cmp::Reverse(r.time));
         sorted.into_iter().find(|r| {
             Some(&r.id) != newest.as_ref()
@@ -127,7 +173,7 @@ pub fn record(path: &Path, release: Release) -> Result<History> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let json = serde_json::to_vec_pretty(&history)?;
-    crate::fsutil::write_atomic(path, &json, Some(0o644))?;
+    crate::fsutil::write_atomic(path, &json, Some(0o600))?;
     Ok(history)
 }
 
@@ -150,8 +196,16 @@ mod tests {
                     image: image.into(),
                     image_id: format!("sha256:{id}"),
                     config_hash: "x".into(),
+                    spec: None,
+                    environment: None,
+                    replicas: 1,
                 },
             )]),
+            passed: true,
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
         }
     }
 
@@ -164,7 +218,18 @@ mod tests {
                 release("r3", 3, "gym/api:1.2.1"),
             ],
         };
-        assert_eq!(history.previous().unwrap().id, "r2");
+        assert_eq!(history.rollback_target().unwrap().id, "r2");
+        // A failed deploy left running: the target is the last that passed.
+        let mut failed = history.clone();
+        let mut broken = release("r4", 4, "gym/api:1.3.0");
+        broken.passed = false;
+        failed.releases.push(broken);
+        assert_eq!(failed.rollback_target().unwrap().id, "r3");
+        assert_eq!(failed.last_passed().unwrap().id, "r3");
+        assert!(
+            failed.with_tag("1.3.0").is_none(),
+            "a failed release is no target"
+        );
         assert_eq!(history.with_tag("1.1.5").unwrap().id, "r1");
         assert!(
             history.with_tag("1.2.1").is_none(),

@@ -1,24 +1,24 @@
-//! The deployment's compose files as gymops reads them: each file interpolated from the
-//! environment and the `.env` file, checked key by key against what gymops supports,
-//! normalized, merged in order with compose's override rules, and validated as a whole
-//! (dependencies exist and have no cycle, named volumes and networks are declared).
+//! The deployment's compose files as gymops reads them: each file interpolated, checked key
+//! by key (every problem at once, with lines), normalized, merged in order with the compose
+//! specification's override rules, and validated as a whole (dependencies exist and have no
+//! cycle, named volumes, networks, secrets and configs are declared).
 
 pub mod interpolate;
-
-/// The largest compose file read (public compose files are a few KiB to a few hundred).
-pub const MAX_COMPOSE_BYTES: u64 = 4 * 1024 * 1024;
+pub mod lines;
+mod load;
 pub mod model;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use serde::Serialize;
-use serde_yaml::Value;
 
 use crate::error::HintExt;
-use interpolate::{interpolate, Outcome, Problem};
+pub use load::{env_file_vars, MAX_COMPOSE_BYTES};
 pub use model::{Condition, File, Service};
+pub use validate::{scale_problem, valid_service_name};
 
 /// The merged deployment.
 #[derive(Debug, Clone, Serialize)]
@@ -46,82 +46,21 @@ pub fn load(
     }
     let mut vars = BTreeMap::new();
     if let Some(path) = env_file.filter(|p| p.exists()) {
-        for item in dotenvy::from_path_iter(path)
-            .with_context(|| format!("cannot read env file {}", path.display()))?
-        {
-            let (key, value) = item
-                .map_err(|err| anyhow!("env file {}: {err}", path.display()))
-                .hint("each line of the env file must be KEY=VALUE (compose .env syntax)")?;
-            vars.insert(key, value);
-        }
+        vars.extend(env_file_vars(path)?);
     }
     vars.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut loader = load::Loader::new(vars);
     let mut merged = File::default();
-    let mut missing_variables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut declared_in: BTreeMap<String, String> = BTreeMap::new();
     for path in files {
-        let shown = path.display().to_string();
-        let text = crate::fsutil::read_text_file(path, "compose file", MAX_COMPOSE_BYTES).hint(
-            "check environments.NAME.compose_files in gymops.yaml (paths are relative to it)",
-        )?;
-        crate::settings::check_nesting(&text).map_err(|depth| {
-            anyhow!("{shown}: nested more than {depth} levels deep: not a compose file")
-        })?;
-        let mut value: Value = serde_yaml::from_str(&text)
-            .map_err(|err| anyhow!("{shown}: not valid YAML: {err}"))
-            .hint("fix the YAML syntax at the line shown")?;
-        // YAML merge keys (`<<: *defaults`), as compose files use them with x- anchors.
-        value
-            .apply_merge()
-            .map_err(|err| anyhow!("{shown}: {err}"))
-            .hint("a merge key (<<) must refer to a mapping or a list of mappings")?;
-        let mut outcome = Outcome::default();
-        interpolate_tree(&mut value, &vars, &mut outcome, "").map_err(|(at, problem)| {
-            let (message, hint) = match problem {
-                Problem::Required { name, message } => (
-                    format!("{shown}: {at}: required variable {name} is not set: {message}"),
-                    format!("set {name} in the environment or in the env file"),
-                ),
-                Problem::Syntax(message) => (
-                    format!("{shown}: {at}: {message}"),
-                    "write ${VAR}, ${VAR:-default} or ${VAR:?message}; $$ for a literal $".into(),
-                ),
-            };
-            anyhow!(message).context(crate::error::Hint(hint))
-        })?;
-        for name in outcome.missing {
-            missing_variables
-                .entry(name)
-                .or_default()
-                .insert(shown.clone());
-        }
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let dir = std::path::absolute(&dir).unwrap_or(dir);
-        let file = model::parse(value, &dir).map_err(|message| {
-            let line = key_line(&text, &message)
-                .map(|n| format!(" (line {n})"))
-                .unwrap_or_default();
-            anyhow!("{shown}{line}: {message}").context(crate::error::Hint(
-                "gymops reads the compose keys listed in docs/deploy.md; remove or rewrite this one"
-                    .into(),
-            ))
-        })?;
-        for name in file.services.keys() {
-            declared_in
-                .entry(name.clone())
-                .or_insert_with(|| shown.clone());
-        }
-        merged.merge(file);
+        merged.merge(loader.file(path)?);
     }
+    validate::implicit_dependencies(&mut merged);
     let all_files = files
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    validate(&merged, &all_files)?;
+    validate::validate(&merged, &all_files)?;
     let start_order = start_order(&merged).map_err(|cycle| {
         anyhow!("{all_files}: dependency cycle: {}", cycle.join(" -> ")).context(
             crate::error::Hint(
@@ -133,121 +72,38 @@ pub fn load(
         files: files.to_vec(),
         model: merged,
         start_order,
-        missing_variables,
+        missing_variables: loader.missing_variables,
     })
 }
 
-/// The line of the key an error names (`unknown key `intervl``), for the message.
-fn key_line(text: &str, message: &str) -> Option<usize> {
-    let key = message.split('`').nth(1)?;
-    let hits: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            trimmed.starts_with(&format!("{key}:"))
-        })
-        .map(|(n, _)| n + 1)
-        .collect();
-    (hits.len() == 1).then(|| hits[0])
-}
-
-/// Interpolate every string value (not keys), with the path of a failure.
-fn interpolate_tree(
-    value: &mut Value,
-    vars: &BTreeMap<String, String>,
-    outcome: &mut Outcome,
-    path: &str,
-) -> std::result::Result<(), (String, Problem)> {
-    match value {
-        Value::String(text) => {
-            *text = interpolate(text, vars, outcome).map_err(|p| (path.to_string(), p))?;
-        }
-        Value::Sequence(items) => {
-            for (index, item) in items.iter_mut().enumerate() {
-                interpolate_tree(item, vars, outcome, &format!("{path}[{index}]"))?;
-            }
-        }
-        Value::Mapping(map) => {
-            for (key, item) in map.iter_mut() {
-                let key = key.as_str().unwrap_or("?");
-                let child = if path.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{path}.{key}")
-                };
-                interpolate_tree(item, vars, outcome, &child)?;
-            }
-        }
-        Value::Tagged(tagged) => interpolate_tree(&mut tagged.value, vars, outcome, path)?,
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Whole-model checks, all problems at once.
-fn validate(model: &File, files: &str) -> Result<()> {
-    if model.services.is_empty() {
-        return Err(anyhow!("{files}: no services are defined"))
-            .hint("a compose file lists its services under `services:` (docker-compose refuses an empty one too)");
-    }
-    let mut problems = Vec::new();
-    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
-    for (name, service) in &model.services {
-        // Keys are not interpolated: `${SVC}:` is a name, and not a valid one.
-        if !valid_service_name(name) {
-            problems.push(format!(
-                "service name `{}` is not valid: letters, digits, `.`, `_` and `-`, starting with a letter or digit (keys are not interpolated)",
-                name.escape_debug()
-            ));
-        }
-        if service.image.is_none() && service.build.is_none() {
-            problems.push(format!("service `{name}` has neither image nor build"));
-        }
-        if let Some(context) = service.build.as_ref().and_then(|b| b.context.as_ref()) {
-            if !context.is_dir() {
-                problems.push(format!(
-                    "service `{name}`: the build context {} is not a directory",
-                    context.display()
-                ));
-            }
-        }
-        for dependency in service.depends_on.keys() {
-            if !model.services.contains_key(dependency) {
-                problems.push(format!(
-                    "service `{name}` depends on `{dependency}`, which is not a service"
-                ));
-            }
-        }
-        for mount in &service.volumes {
-            if let (model::MountKind::Volume, Some(volume)) = (mount.kind, &mount.source) {
-                if !model.volumes.contains_key(volume) {
-                    problems.push(format!(
-                        "service `{name}` uses the named volume `{volume}`, which is not declared under top-level `volumes:`"
-                    ));
-                }
-            }
-        }
-        for network in service.networks.keys() {
-            if network != "default" && !model.networks.contains_key(network) {
-                problems.push(format!(
-                    "service `{name}` joins the network `{network}`, which is not declared under top-level `networks:`"
-                ));
-            }
-        }
-        if let Some(container) = &service.container_name {
-            if let Some(other) = names.insert(container, name) {
-                problems.push(format!(
-                    "services `{other}` and `{name}` both use container_name `{container}`"
-                ));
+/// The project name the files declare (top-level `name`, the last file that says wins),
+/// with the file that said it; None when none does or a file cannot be read (the command
+/// that loads the files reports that).
+pub fn declared_name(
+    files: &[PathBuf],
+    environment: &BTreeMap<String, String>,
+) -> Option<(String, PathBuf)> {
+    let mut found = None;
+    for path in files {
+        let Ok(text) = crate::fsutil::read_text_file(path, "compose file", MAX_COMPOSE_BYTES)
+        else {
+            continue;
+        };
+        let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+            continue;
+        };
+        let Some(name) = value.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let mut outcome = interpolate::Outcome::default();
+        if let Ok(name) = interpolate::interpolate(name, environment, &mut outcome) {
+            let normalized = crate::docker::resolve::normalize_project(&name);
+            if !normalized.is_empty() {
+                found = Some((normalized, path.clone()));
             }
         }
     }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow!("{files}: {}", problems.join("; ")))
-        .hint("fix the compose files; nothing was started")
+    found
 }
 
 /// Dependencies first, then by name; `Err(cycle)` names a cycle (`a -> b -> a`).
@@ -289,16 +145,6 @@ pub fn start_order(model: &File) -> std::result::Result<Vec<String>, Vec<String>
         visit(name, model, &mut state, &mut Vec::new(), &mut order)?;
     }
     Ok(order)
-}
-
-/// Compose's service name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn valid_service_name(name: &str) -> bool {
-    name.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 #[cfg(test)]
@@ -372,8 +218,14 @@ mod tests {
         };
         check(
             "unknown.yml",
-            "services:\n  api:\n    image: x\n    cap_add: [NET_ADMIN]\n",
-            &["unknown.yml (line 4): services.api: unknown key `cap_add`"],
+            "services:\n  api:\n    image: x\n    cap_addd: [NET_ADMIN]\n    healthcheck: {test: [CMD, 'true'], intervl: 5s}\n  web:\n    image: y\n    cap_addd: [SYS_TIME]\n    ports: [{target: 80, publishd: 80}]\n",
+            &[
+                "4 problems: ",
+                "unknown.yml (line 4): services.api: unknown key `cap_addd` (did you mean `cap_add`?)",
+                "unknown.yml (line 5): services.api.healthcheck: unknown key `intervl` (did you mean `interval`?)",
+                "unknown.yml (line 8): services.web: unknown key `cap_addd`",
+                "unknown.yml (line 9): services.web.ports[0]: unknown key `publishd` (did you mean `published`?)",
+            ],
         );
         check(
             "required.yml",

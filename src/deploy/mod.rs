@@ -1,6 +1,8 @@
-//! Deploying the compose model through the Engine API: what to create from each service
-//! ([`spec`]), and the steps of `up`, `down` and the lifecycle commands ([`run`]).
+//! Deploying the compose model through the Engine API: what identifies each container
+//! ([`spec`]), what to create from each service ([`create`]), and the steps of `up`, `down`
+//! and the lifecycle commands ([`run`]).
 
+pub mod create;
 pub mod lock;
 pub mod run;
 pub mod spec;

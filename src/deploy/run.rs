@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
-use super::spec::{self, LABEL_NETWORK, LABEL_PROJECT, LABEL_VERSION, LABEL_VOLUME};
+use super::create;
+use super::spec::{self, LABEL_IMAGE, LABEL_NETWORK, LABEL_PROJECT, LABEL_VERSION, LABEL_VOLUME};
 use crate::compose::{Condition, Project};
+use crate::docker::labels::FileCopy;
 use crate::docker::lifecycle::ProjectContainer;
 use crate::docker::Engine;
 use crate::error::HintExt;
@@ -33,15 +35,23 @@ pub enum Action {
     Recreated,
     Started,
     Unchanged,
+    /// Scaled down.
+    Removed,
 }
 
-/// What `up` did to one service.
+/// What `up` did to one container of a service.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceOutcome {
     pub service: String,
+    /// compose's container number (replica).
+    pub number: u32,
     pub container: String,
     pub action: Action,
+    /// The image as deployed (`fitness-gym-api:v1.1.5`), also after a rollback.
     pub image: String,
+    /// The `gymops-release/...` tag a rollback ran it from, which keeps that image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
     pub image_id: String,
     /// The container this one replaced.
     pub replaced: Option<String>,
@@ -52,6 +62,9 @@ pub struct ServiceOutcome {
     pub state: String,
     pub health: Option<String>,
     pub elapsed_ms: u64,
+    /// The container's environment, for the release record; never printed.
+    #[serde(skip)]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// The services to act on: the named ones and what they depend on (all services without a
@@ -129,8 +142,30 @@ pub async fn preflight(
             Vec::new()
         }
     };
+    let api = engine.api_version.split('.').collect::<Vec<_>>();
+    let api_minor: u32 = api.get(1).and_then(|m| m.parse().ok()).unwrap_or(0);
     for service_name in services {
         let service = &project.model.services[service_name];
+        if service
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.start_interval.is_some())
+            && api.first() == Some(&"1")
+            && api_minor < 44
+        {
+            problems.push(format!(
+                "service {service_name}: healthcheck.start_interval needs Docker Engine 25 or later (API 1.44); this engine speaks API {}: remove start_interval (start_period still works) or upgrade the engine",
+                engine.api_version
+            ));
+        }
+        if let Some(platform) = &service.platform {
+            let ours = format!("linux/{}", docker_arch());
+            if !platform.starts_with(&ours) && !platform.starts_with("linux/") {
+                problems.push(format!(
+                    "service {service_name}: platform {platform} is not a Linux platform this engine runs (it runs {ours})"
+                ));
+            }
+        }
         for port in &service.ports {
             let Some(number) = port
                 .published
@@ -175,6 +210,16 @@ pub async fn preflight(
         }
     }
     problems
+}
+
+/// The engine's name of this machine's architecture (`amd64`, `arm64`).
+fn docker_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    }
 }
 
 /// Read a service's env files (compose syntax) in order.
@@ -269,6 +314,18 @@ pub async fn wait_for(
     }
 }
 
+/// A service run on a kept image instead of its configured one (a rollback).
+#[derive(Debug, Clone)]
+pub struct Pin {
+    /// The reference the container is created with (the kept tag, or the image ID).
+    pub reference: String,
+    pub image_id: String,
+    /// The name the image was deployed as (`fitness-gym-api:v1.1.5`), for ps and reports.
+    pub deployed_as: Option<String>,
+    /// The environment the container had then (when the release recorded it).
+    pub environment: Option<BTreeMap<String, String>>,
+}
+
 pub struct UpPlan<'a> {
     pub project_name: &'a str,
     pub project: &'a Project,
@@ -279,12 +336,37 @@ pub struct UpPlan<'a> {
     pub stop_timeout: Duration,
     pub working_dir: &'a Path,
     pub environment: &'a BTreeMap<String, String>,
-    /// Services to run on a given image instead of their configured one (a rollback):
-    /// service -> (reference to create the container with, image ID).
-    pub images: &'a HashMap<String, (String, String)>,
+    /// Services to run on a given image instead of their configured one (a rollback).
+    pub pins: &'a HashMap<String, Pin>,
+    /// `--scale SERVICE=N`: over the files' replicas.
+    pub scale: &'a BTreeMap<String, u32>,
 }
 
-/// What `up` did: per service, a dependency that blocked it, and the time of each phase.
+impl UpPlan<'_> {
+    /// How many containers `service` runs in this plan.
+    pub fn replicas(&self, name: &str) -> u32 {
+        self.scale.get(name).copied().unwrap_or_else(|| {
+            self.project
+                .model
+                .services
+                .get(name)
+                .map(|s| s.replica_count())
+                .unwrap_or(1)
+        })
+    }
+
+    /// A service's stop grace period: its stop_grace_period, else deploy.stop_timeout.
+    pub fn grace(&self, name: &str) -> Duration {
+        self.project
+            .model
+            .services
+            .get(name)
+            .and_then(|s| s.stop_grace_period)
+            .unwrap_or(self.stop_timeout)
+    }
+}
+
+/// What `up` did: per container, a dependency that blocked it, and the time of each phase.
 #[derive(Debug, Default)]
 pub struct UpRun {
     pub outcomes: Vec<ServiceOutcome>,
@@ -299,6 +381,96 @@ pub struct Blocked {
     pub container: String,
     pub dependent: String,
     pub error: String,
+}
+
+/// The image a service's containers are created from: (reference, ID).
+async fn resolve_image(
+    engine: &Engine,
+    plan: &UpPlan<'_>,
+    name: &str,
+    progress: &mut impl FnMut(&str),
+) -> Result<(String, String)> {
+    if let Some(pin) = plan.pins.get(name) {
+        if engine.image_id(&pin.image_id).await?.is_none() {
+            return Err(anyhow!(
+                "image {} ({}) of service {name} is no longer on this engine",
+                pin.deployed_as.as_deref().unwrap_or(&pin.reference),
+                pin.image_id
+            ))
+            .hint("it was removed outside gymops; pull or build that version again");
+        }
+        return Ok((pin.reference.clone(), pin.image_id.clone()));
+    }
+    let service = &plan.project.model.services[name];
+    let reference = spec::image_ref(plan.project_name, name, service);
+    let mut id = engine.image_id(&reference).await?;
+    // The service's own pull_policy over `up --pull`.
+    let (pull, build_policy) = match service.pull_policy.as_deref() {
+        Some("always") => (Pull::Always, false),
+        Some("never") => (Pull::Never, false),
+        Some("missing" | "if_not_present") => (Pull::Missing, false),
+        Some("build") => (Pull::Never, true),
+        _ => (plan.pull, false),
+    };
+    let must_build = service.build.is_some() && (plan.build || build_policy || id.is_none());
+    if must_build {
+        progress(&format!("building {reference} for {name}"));
+        build(
+            engine,
+            &reference,
+            service.build.as_ref().expect("checked"),
+            plan.wait_timeout.max(Duration::from_secs(600)),
+            progress,
+        )
+        .await?;
+    } else if pull == Pull::Always || (id.is_none() && pull == Pull::Missing) {
+        progress(&format!("pulling {reference} for {name}"));
+        engine
+            .pull(&reference, Duration::from_secs(600), |line| progress(line))
+            .await?;
+    } else if id.is_none() {
+        return Err(anyhow!("image {reference} (service {name}) is not on this engine"))
+            .hint("pull it (--pull missing), build it (a build section and --build), or load it with docker load");
+    }
+    if must_build || id.is_none() || pull == Pull::Always {
+        id = engine.image_id(&reference).await?;
+    }
+    let id = id.ok_or_else(|| anyhow!("image {reference} is still missing after pull/build"))?;
+    Ok((reference, id))
+}
+
+/// The files a service's containers get copied in (secrets and configs that are not plain
+/// binds), read now; and their digests for the config hash.
+fn service_files(
+    project: &Project,
+    service: &crate::compose::Service,
+) -> Result<(Vec<FileCopy>, BTreeMap<String, String>)> {
+    let mut files = Vec::new();
+    let mut digests = BTreeMap::new();
+    for (secret, grant, source) in create::copied_grants(&project.model, service) {
+        let content = match (&source.file, &source.value, &source.content) {
+            (Some(file), ..) => {
+                crate::fsutil::read_regular_file(file, "secret or config file", 1 << 20)
+                    .hint("a secret or config file must be a readable file of at most 1 MiB")?
+            }
+            (None, Some(value), _) => value.clone().into_bytes(),
+            (None, None, Some(content)) => content.clone().into_bytes(),
+            _ => continue,
+        };
+        let path = create::grant_target(secret, grant);
+        digests.insert(
+            path.clone(),
+            crate::random::hex(&<sha2::Sha256 as sha2::Digest>::digest(&content)),
+        );
+        files.push(FileCopy {
+            path,
+            content,
+            uid: grant.uid.unwrap_or(0),
+            gid: grant.gid.unwrap_or(0),
+            mode: grant.mode.unwrap_or(0o444),
+        });
+    }
+    Ok((files, digests))
 }
 
 /// Bring the selected services to their configuration, in order. Engine errors stop it with
@@ -320,47 +492,10 @@ pub async fn up(
     // Images first: a missing image fails before anything is touched.
     let mut images: HashMap<String, (String, String)> = HashMap::new();
     for name in plan.services {
-        if let Some(pinned) = plan.images.get(name) {
-            if engine.image_id(&pinned.1).await?.is_none() {
-                return Err(anyhow!(
-                    "image {} ({}) of service {name} is no longer on this engine",
-                    pinned.0,
-                    pinned.1
-                ))
-                .hint("it was removed outside gymops; pull or build that version again");
-            }
-            images.insert(name.clone(), pinned.clone());
-            continue;
-        }
-        let service = &model.services[name];
-        let reference = spec::image_ref(plan.project_name, name, service);
-        let mut id = engine.image_id(&reference).await?;
-        let must_build = service.build.is_some() && (plan.build || id.is_none());
-        if must_build {
-            progress(&format!("building {reference} for {name}"));
-            build(
-                engine,
-                &reference,
-                service.build.as_ref().expect("checked"),
-                plan.wait_timeout.max(Duration::from_secs(600)),
-                progress,
-            )
-            .await?;
-        } else if plan.pull == Pull::Always || (id.is_none() && plan.pull == Pull::Missing) {
-            progress(&format!("pulling {reference} for {name}"));
-            engine
-                .pull(&reference, Duration::from_secs(600), |line| progress(line))
-                .await?;
-        } else if id.is_none() {
-            return Err(anyhow!("image {reference} (service {name}) is not on this engine"))
-                .hint("pull it (--pull missing), build it (a build section and --build), or load it with docker load");
-        }
-        if must_build || id.is_none() || plan.pull == Pull::Always {
-            id = engine.image_id(&reference).await?;
-        }
-        let id =
-            id.ok_or_else(|| anyhow!("image {reference} is still missing after pull/build"))?;
-        images.insert(name.clone(), (reference, id));
+        images.insert(
+            name.clone(),
+            resolve_image(engine, plan, name, progress).await?,
+        );
     }
     phase("images", &mut phase_started);
     // Networks and volumes.
@@ -372,55 +507,52 @@ pub async fn up(
         ])
     };
     engine
-        .ensure_network(
-            &format!("{}_default", plan.project_name),
+        .ensure_network(create::network_request(
+            format!("{}_default", plan.project_name),
+            model.networks.get("default"),
             base_labels(LABEL_NETWORK, "default"),
-        )
+        ))
         .await?;
     for (key, network) in &model.networks {
-        if !network.external {
-            let mut labels = base_labels(LABEL_NETWORK, key);
-            labels.extend(network.labels.clone());
+        if !network.external && key != "default" {
             engine
-                .ensure_network(
-                    &spec::resource_name(plan.project_name, key, Some(network)),
-                    labels,
-                )
+                .ensure_network(create::network_request(
+                    spec::resource_name(plan.project_name, key, Some(network)),
+                    Some(network),
+                    base_labels(LABEL_NETWORK, key),
+                ))
                 .await?;
         }
     }
     for (key, volume) in &model.volumes {
         if !volume.external {
-            let mut labels = base_labels(LABEL_VOLUME, key);
-            labels.extend(volume.labels.clone());
             engine
-                .ensure_volume(
-                    &spec::resource_name(plan.project_name, key, Some(volume)),
-                    labels,
-                )
+                .ensure_volume(create::volume_request(
+                    spec::resource_name(plan.project_name, key, Some(volume)),
+                    volume,
+                    base_labels(LABEL_VOLUME, key),
+                ))
                 .await?;
         }
     }
     phase("networks and volumes", &mut phase_started);
     // Containers in dependency order.
     let existing = engine.project_containers(plan.project_name).await?;
-    let ctx = spec::Context {
+    let ctx = create::Context {
         project: plan.project_name,
-        networks: &model.networks,
-        volumes: &model.volumes,
+        model,
     };
-    let mut ids: HashMap<String, String> = HashMap::new();
-    let mut outcomes = Vec::new();
+    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+    let mut outcomes: Vec<ServiceOutcome> = Vec::new();
     for name in plan.services {
-        let started = Instant::now();
         let service = &model.services[name];
         for (dependency, condition) in &service.depends_on {
-            if let Some(id) = ids.get(dependency) {
+            for id in ids.get(dependency).cloned().unwrap_or_default() {
                 progress(&format!("{name}: waiting for {dependency} ({condition:?})"));
-                if let Err(err) = wait_for(engine, id, dependency, *condition, deadline).await {
+                if let Err(err) = wait_for(engine, &id, dependency, *condition, deadline).await {
                     let container = outcomes
                         .iter()
-                        .find(|o: &&ServiceOutcome| o.service == *dependency)
+                        .find(|o| o.service == *dependency)
                         .map(|o| o.container.clone())
                         .unwrap_or_default();
                     phase("containers", &mut phase_started);
@@ -438,62 +570,123 @@ pub async fn up(
             }
         }
         let (reference, image_id) = images[name].clone();
-        let environment =
-            spec::container_environment(service, &env_files(&service.env_file)?, plan.environment);
-        let hash = spec::config_hash(service, &image_id, &environment);
-        let current: Option<&ProjectContainer> = existing
-            .iter()
-            .filter(|c| c.service == *name)
-            .max_by_key(|c| c.state == "running");
-        let labels = spec::labels(
-            plan.project_name,
-            name,
-            service,
-            &hash,
-            &plan.project.files,
-            plan.working_dir,
-        );
-        let creation = spec::creation(&ctx, name, service, &reference, &environment, labels);
-        let (id, action, replaced) = match current {
-            Some(c) if c.hash.as_deref() == Some(hash.as_str()) && c.state == "running" => {
-                (c.id.clone(), Action::Unchanged, None)
-            }
-            Some(c) if c.hash.as_deref() == Some(hash.as_str()) => {
-                progress(&format!("starting {}", c.name));
-                engine.start(&c.id).await?;
-                (c.id.clone(), Action::Started, None)
-            }
-            Some(old) => {
-                progress(&format!("recreating {}", old.name));
-                let id = replace(engine, old, &creation, plan.stop_timeout).await?;
-                (id, Action::Recreated, Some(old.name.clone()))
-            }
-            None => {
-                progress(&format!("creating {}", creation.name));
-                let id = engine.create(&creation).await?;
-                if let Err(err) = engine.start(&id).await {
-                    let _ = engine.remove(&id).await;
-                    return Err(err);
-                }
-                (id, Action::Created, None)
-            }
+        let pin = plan.pins.get(name);
+        let environment = match pin.and_then(|p| p.environment.clone()) {
+            Some(environment) => environment,
+            None => spec::container_environment(
+                service,
+                &env_files(&service.env_file)?,
+                plan.environment,
+            ),
         };
-        ids.insert(name.clone(), id.clone());
-        let (state, health, _) = engine.container_status(&id).await?;
-        outcomes.push(ServiceOutcome {
-            service: name.clone(),
-            container: creation.name.clone(),
-            action,
-            image: reference,
-            image_id,
-            replaced,
-            previous_image: current.map(|c| c.image.clone()),
-            previous_image_id: current.map(|c| c.image_id.clone()),
-            config_hash: hash.clone(),
-            state,
-            health,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        });
+        let (files, digests) = service_files(plan.project, service)?;
+        let hash = spec::config_hash(service, &image_id, &environment, &digests);
+        let replicas = plan.replicas(name);
+        let mut mine: Vec<&ProjectContainer> =
+            existing.iter().filter(|c| c.service == *name).collect();
+        mine.sort_by_key(|c| (c.number, c.state != "running"));
+        // Scale down first: the highest numbers go, each with its grace period.
+        for extra in mine.iter().rev().filter(|c| c.number > replicas) {
+            let started = Instant::now();
+            progress(&format!(
+                "removing {} (scale {name}={replicas})",
+                extra.name
+            ));
+            engine.stop(&extra.id, plan.grace(name)).await?;
+            engine.remove(&extra.id).await?;
+            outcomes.push(ServiceOutcome {
+                service: name.clone(),
+                number: extra.number,
+                container: extra.name.clone(),
+                action: Action::Removed,
+                image: extra.deployed_image.clone().unwrap_or(extra.image.clone()),
+                pin: None,
+                image_id: extra.image_id.clone(),
+                replaced: None,
+                previous_image: Some(extra.image.clone()),
+                previous_image_id: Some(extra.image_id.clone()),
+                config_hash: extra.hash.clone().unwrap_or_default(),
+                state: "removed".into(),
+                health: None,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                environment: BTreeMap::new(),
+            });
+        }
+        let mut service_ids = Vec::new();
+        for number in 1..=replicas {
+            let started = Instant::now();
+            let current = mine.iter().find(|c| c.number == number).copied();
+            let mut labels = spec::labels(
+                plan.project_name,
+                name,
+                service,
+                number,
+                &hash,
+                &plan.project.files,
+                plan.working_dir,
+            );
+            if let Some(deployed) = pin.and_then(|p| p.deployed_as.clone()) {
+                labels.insert(LABEL_IMAGE.to_string(), deployed);
+            }
+            let creation = create::creation(
+                &ctx,
+                create::Instance {
+                    service_name: name,
+                    service,
+                    number,
+                    image: &reference,
+                    environment: &environment,
+                    labels,
+                    files: files.clone(),
+                },
+            );
+            let (id, action, replaced) = match current {
+                Some(c) if c.hash.as_deref() == Some(hash.as_str()) && c.state == "running" => {
+                    (c.id.clone(), Action::Unchanged, None)
+                }
+                Some(c) if c.hash.as_deref() == Some(hash.as_str()) => {
+                    progress(&format!("starting {}", c.name));
+                    engine.start(&c.id).await?;
+                    (c.id.clone(), Action::Started, None)
+                }
+                Some(old) => {
+                    progress(&format!("recreating {}", old.name));
+                    let id = replace(engine, old, &creation, plan.grace(name)).await?;
+                    (id, Action::Recreated, Some(old.name.clone()))
+                }
+                None => {
+                    progress(&format!("creating {}", creation.name));
+                    let id = engine.create(&creation).await?;
+                    if let Err(err) = engine.start(&id).await {
+                        let _ = engine.remove(&id).await;
+                        return Err(err);
+                    }
+                    (id, Action::Created, None)
+                }
+            };
+            service_ids.push(id.clone());
+            let (state, health, _) = engine.container_status(&id).await?;
+            let deployed_as = pin.and_then(|p| p.deployed_as.clone());
+            outcomes.push(ServiceOutcome {
+                service: name.clone(),
+                number,
+                container: creation.name.clone(),
+                action,
+                pin: deployed_as.as_ref().map(|_| reference.clone()),
+                image: deployed_as.unwrap_or_else(|| reference.clone()),
+                image_id: image_id.clone(),
+                replaced,
+                previous_image: current
+                    .map(|c| c.deployed_image.clone().unwrap_or(c.image.clone())),
+                previous_image_id: current.map(|c| c.image_id.clone()),
+                config_hash: hash.clone(),
+                state,
+                health,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                environment: environment.clone(),
+            });
+        }
+        ids.insert(name.clone(), service_ids);
     }
     phase("containers", &mut phase_started);
     Ok(UpRun {

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
-};
+use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -16,7 +14,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::labels::{Creation, LABEL_HASH, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
+use super::labels::{
+    Creation, FileCopy, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE,
+};
 use super::Engine;
 
 /// A container of the project, whoever started it.
@@ -30,6 +30,10 @@ pub struct ProjectContainer {
     pub state: String,
     pub image: String,
     pub image_id: String,
+    /// compose's container number (1 when the label is missing).
+    pub number: u32,
+    /// The image name it was deployed as (gymops' label), when it runs on a pinned tag.
+    pub deployed_image: Option<String>,
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {
@@ -89,6 +93,11 @@ impl Engine {
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                     image: c.image.unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
+                    number: labels
+                        .get(LABEL_NUMBER)
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(1),
+                    deployed_image: labels.get(super::labels::LABEL_IMAGE).cloned(),
                 })
             })
             .collect())
@@ -275,16 +284,13 @@ impl Engine {
         }
     }
 
-    /// Create a network unless it exists; true when created.
-    pub async fn ensure_network(
-        &self,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> Result<bool> {
+    /// Create a network unless one of that name exists; true when created.
+    pub async fn ensure_network(&self, request: NetworkCreateRequest) -> Result<bool> {
+        let name = request.name.clone();
         if self
             .docker
             .inspect_network(
-                name,
+                &name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await
@@ -294,63 +300,112 @@ impl Engine {
         }
         self.call(
             || format!("cannot create network {name}"),
-            self.docker.create_network(NetworkCreateRequest {
-                name: name.to_string(),
-                driver: Some("bridge".into()),
-                labels: Some(labels),
-                ..NetworkCreateRequest::default()
-            }),
+            self.docker.create_network(request),
         )
         .await?;
         Ok(true)
     }
 
-    /// Create a volume unless it exists; true when created.
-    pub async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<bool> {
-        if self.docker.inspect_volume(name).await.is_ok() {
+    /// Create a volume unless one of that name exists; true when created.
+    pub async fn ensure_volume(&self, request: VolumeCreateRequest) -> Result<bool> {
+        let name = request.name.clone().unwrap_or_default();
+        if self.docker.inspect_volume(&name).await.is_ok() {
             return Ok(false);
         }
         self.call(
             || format!("cannot create volume {name}"),
-            self.docker.create_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(labels),
-                ..VolumeCreateRequest::default()
-            }),
+            self.docker.create_volume(request),
         )
         .await?;
         Ok(true)
     }
 
-    /// Create a container and join its further networks; its ID.
+    /// Create a container, join its further networks and put its files in; its ID. A
+    /// container that cannot be completed is removed again.
     pub async fn create(&self, creation: &Creation) -> Result<String> {
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&creation.name)
-            .build();
+        let mut options = CreateContainerOptionsBuilder::default().name(&creation.name);
+        if let Some(platform) = &creation.platform {
+            options = options.platform(platform);
+        }
         let created = self
             .call(
                 || format!("cannot create container {}", creation.name),
                 self.docker
-                    .create_container(Some(options), creation.body.clone()),
+                    .create_container(Some(options.build()), creation.body.clone()),
             )
             .await?;
-        for (network, aliases) in &creation.more_networks {
-            self.call(
-                || format!("cannot connect {} to {network}", creation.name),
-                self.docker.connect_network(
-                    network,
-                    NetworkConnectRequest {
-                        container: created.id.clone(),
-                        endpoint_config: Some(EndpointSettings {
-                            aliases: Some(aliases.clone()),
-                            ..EndpointSettings::default()
-                        }),
-                    },
-                ),
-            )
-            .await?;
+        let completed = async {
+            for (network, endpoint) in &creation.more_networks {
+                self.call(
+                    || format!("cannot connect {} to {network}", creation.name),
+                    self.docker.connect_network(
+                        network,
+                        NetworkConnectRequest {
+                            container: created.id.clone(),
+                            endpoint_config: Some(endpoint.clone()),
+                        },
+                    ),
+                )
+                .await?;
+            }
+            if !creation.files.is_empty() {
+                self.copy_files(&created.id, &creation.name, &creation.files)
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        if let Err(err) = completed {
+            let _ = self.remove(&created.id).await;
+            return Err(err);
         }
         Ok(created.id)
+    }
+
+    /// Put files into a (created, not yet started) container as one tar archive at `/`;
+    /// missing parent directories are made by the engine (0755).
+    async fn copy_files(&self, id: &str, name: &str, files: &[FileCopy]) -> Result<()> {
+        let mut archive = tar::Builder::new(Vec::new());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        for file in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(file.content.len() as u64);
+            header.set_mode(file.mode);
+            header.set_uid(u64::from(file.uid));
+            header.set_gid(u64::from(file.gid));
+            header.set_mtime(now);
+            header.set_entry_type(tar::EntryType::Regular);
+            archive
+                .append_data(
+                    &mut header,
+                    file.path.trim_start_matches('/'),
+                    file.content.as_slice(),
+                )
+                .with_context(|| format!("cannot pack {} for {name}", file.path))?;
+        }
+        let tar = archive.into_inner()?;
+        let options = bollard::query_parameters::UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        self.call(
+            || {
+                format!(
+                    "cannot put {} into container {name} (a read_only container cannot take them: mount a tmpfs at their directory)",
+                    files
+                        .iter()
+                        .map(|f| f.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            self.docker
+                .upload_to_container(id, Some(options), bollard::body_full(tar.into())),
+        )
+        .await
     }
 
     /// Start a container; one that is running already (the engine's 304) is not an error.

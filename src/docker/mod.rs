@@ -146,29 +146,31 @@ impl Engine {
                 continue;
             }
             let explicit = service_settings.container.as_deref();
-            let found = resolve::resolve(&settings.project, service, explicit, &refs);
-            let state = match found {
-                None => ServiceState {
+            let found = resolve::resolve_all(&settings.project, service, explicit, &refs);
+            if found.is_empty() {
+                states.push(ServiceState {
                     service: service.clone(),
                     looked_for: resolve::candidate_names(&settings.project, service, explicit),
                     resolution: None,
+                    replica: None,
                     container: None,
-                },
-                Some((reference, resolution)) => {
-                    let summary = containers
-                        .iter()
-                        .find(|c| c.reference.id == reference.id)
-                        .expect("resolved from this list");
-                    let inspect = self.inspect(&reference.id).await?;
-                    ServiceState {
-                        service: service.clone(),
-                        looked_for: Vec::new(),
-                        resolution: Some(resolution),
-                        container: Some(ContainerFacts::from_inspect(&inspect, summary)),
-                    }
-                }
-            };
-            states.push(state);
+                });
+            }
+            let replicas = found.len();
+            for (reference, resolution, number) in found {
+                let summary = containers
+                    .iter()
+                    .find(|c| c.reference.id == reference.id)
+                    .expect("resolved from this list");
+                let inspect = self.inspect(&reference.id).await?;
+                states.push(ServiceState {
+                    service: service.clone(),
+                    looked_for: Vec::new(),
+                    resolution: Some(resolution),
+                    replica: (replicas > 1).then_some(number),
+                    container: Some(ContainerFacts::from_inspect(&inspect, summary)),
+                });
+            }
         }
         Ok(states)
     }
@@ -274,10 +276,14 @@ impl ContainerFacts {
                 .map(|t| t.with_timezone(&Utc))
                 .filter(|t| t.timestamp() > 0)
         };
-        let image = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.image.clone())
+        // A rolled-back container runs on the tag that keeps its image; it is shown as the
+        // image it was deployed as.
+        let image = summary
+            .reference
+            .labels
+            .get(labels::LABEL_IMAGE)
+            .cloned()
+            .or_else(|| inspect.config.as_ref().and_then(|c| c.image.clone()))
             .unwrap_or_else(|| summary.image.clone());
         ContainerFacts {
             full_id: summary.reference.id.clone(),
@@ -317,6 +323,9 @@ impl ContainerFacts {
 pub struct ServiceState {
     pub service: String,
     pub resolution: Option<Resolution>,
+    /// compose's container number, when the service runs more than one container (each
+    /// has a state of its own, lowest number first).
+    pub replica: Option<u32>,
     /// What was tried when no container was found.
     pub looked_for: Vec<String>,
     pub container: Option<ContainerFacts>,

@@ -12,6 +12,9 @@ use super::{split_image, Engine, ServiceState};
 #[derive(Debug, Serialize)]
 pub struct PsRow {
     pub service: String,
+    /// compose's container number, when the service runs more than one container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<u32>,
     /// Container name; null when no container was found.
     pub container: Option<String>,
     pub id: Option<String>,
@@ -55,6 +58,7 @@ fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {
     match &state.container {
         None => PsRow {
             service: state.service.clone(),
+            replica: None,
             container: None,
             id: None,
             image: None,
@@ -72,6 +76,7 @@ fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {
             let running = matches!(container.state.as_str(), "running" | "paused");
             PsRow {
                 service: state.service.clone(),
+                replica: state.replica,
                 container: Some(container.name.clone()),
                 id: Some(container.id.clone()),
                 image: Some(image),

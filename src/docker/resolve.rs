@@ -89,6 +89,53 @@ pub fn resolve<'a>(
         .map(|found| (found, Resolution::ComposeV2Name))
 }
 
+/// Every container of `service`: the explicit name alone when it is there, else every
+/// replica by compose labels (lowest container number first, a running one before a
+/// stopped one of the same number), else the v1 or v2 default name. With each: how it was
+/// found and its container number.
+pub fn resolve_all<'a>(
+    project: &str,
+    service: &str,
+    explicit_name: Option<&str>,
+    containers: &'a [ContainerRef],
+) -> Vec<(&'a ContainerRef, Resolution, u32)> {
+    let number = |c: &ContainerRef| -> u32 {
+        c.labels
+            .get(LABEL_NUMBER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    };
+    match resolve(project, service, explicit_name, containers) {
+        Some((found, Resolution::ComposeLabels)) => {
+            let normalized = normalize_project(project);
+            let mut all: Vec<&ContainerRef> = containers
+                .iter()
+                .filter(|c| {
+                    c.labels.get(LABEL_PROJECT).map(|p| normalize_project(p))
+                        == Some(normalized.clone())
+                        && c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(service)
+                        && !c
+                            .labels
+                            .get(LABEL_ONEOFF)
+                            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                })
+                .collect();
+            all.sort_by_key(|c| (number(c), !c.running, c.name.clone()));
+            all.dedup_by_key(|c| number(c));
+            if all.first().map(|c| c.id.as_str()) != Some(found.id.as_str()) {
+                // The resolver's choice (a running one first) leads.
+                all.retain(|c| c.id != found.id);
+                all.insert(0, found);
+            }
+            all.into_iter()
+                .map(|c| (c, Resolution::ComposeLabels, number(c)))
+                .collect()
+        }
+        Some((found, resolution)) => vec![(found, resolution, number(found))],
+        None => Vec::new(),
+    }
+}
+
 /// The names tried for a service, for "not found" messages.
 pub fn candidate_names(project: &str, service: &str, explicit_name: Option<&str>) -> Vec<String> {
     let project = normalize_project(project);
@@ -113,6 +160,35 @@ mod tests {
                 .collect(),
             running,
         }
+    }
+
+    #[test]
+    fn every_replica_is_found_in_number_order() {
+        let labels = |n: &'static str| {
+            vec![
+                (LABEL_PROJECT, "gym"),
+                (LABEL_SERVICE, "api"),
+                (LABEL_NUMBER, n),
+            ]
+        };
+        let containers = [
+            container("gym_api_3", &labels("3"), true),
+            container("gym_api_1", &labels("1"), true),
+            container("gym_api_2", &labels("2"), false),
+        ];
+        let found: Vec<(String, u32)> = resolve_all("gym", "api", None, &containers)
+            .into_iter()
+            .map(|(c, _, n)| (c.name.clone(), n))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("gym_api_1".to_string(), 1),
+                ("gym_api_2".to_string(), 2),
+                ("gym_api_3".to_string(), 3)
+            ]
+        );
+        assert!(resolve_all("gym", "db", None, &containers).is_empty());
     }
 
     #[test]

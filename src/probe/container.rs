@@ -99,6 +99,7 @@ mod tests {
 
     fn state(container_state: &str, health: Option<&str>) -> ServiceState {
         ServiceState {
+            replica: None,
             service: "backend".into(),
             resolution: None,
             looked_for: vec![],
@@ -159,6 +160,7 @@ mod tests {
         oom.container.as_mut().unwrap().oom_killed = true;
         assert_eq!(verdict(&oom).1, "exited with exit code 137, OOM-killed");
         let missing = ServiceState {
+            replica: None,
             service: "minio".into(),
             resolution: None,
             looked_for: vec!["x".into()],

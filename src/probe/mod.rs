@@ -358,6 +358,10 @@ async fn docker_checks(
             for state in states {
                 let (status, summary) = container::verdict(&state);
                 let mut result = container_result(&state.service);
+                if let Some(replica) = state.replica {
+                    // Each replica is a check of its own.
+                    result.name = format!("{}#{replica}", state.service);
+                }
                 result.status = status;
                 result.summary = summary;
                 if let Some(container) = &state.container {

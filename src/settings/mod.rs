@@ -270,6 +270,9 @@ pub struct DeploySettings {
     pub report_file: PathBuf,
     /// The monitoring stack's compose file, for `up --monitoring-only`.
     pub monitoring_compose_file: PathBuf,
+    /// The failover stack's compose files, for `up --failover` (the guide's
+    /// docker-compose.backup.yml over the main file; relative to gymops.yaml).
+    pub failover_compose_files: Vec<PathBuf>,
 }
 
 impl Default for DeploySettings {
@@ -286,6 +289,10 @@ impl Default for DeploySettings {
             keep_releases: 10,
             report_file: PathBuf::from("deployment_report.md"),
             monitoring_compose_file: PathBuf::from("monitoring/docker-compose.yml"),
+            failover_compose_files: vec![
+                PathBuf::from("docker-compose.yml"),
+                PathBuf::from("docker-compose.backup.yml"),
+            ],
         }
     }
 }

@@ -1,0 +1,206 @@
+//! `gymops up`: the deployment (or its failover stack, or the monitoring stack) brought to
+//! its compose files, gated, recorded as a release, and put back automatically when it
+//! fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+
+use super::attempt::attempt;
+use super::releases::record;
+use super::report::finish;
+use super::rollback::put_back;
+use super::{
+    lock_path, monitoring_project, project_name, refuse, releases_path, succeeded, Context, Phase,
+};
+use crate::cli::UpArgs;
+use crate::compose::Project;
+use crate::deploy::run::{self, Action, UpPlan};
+use crate::docker::Engine;
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+
+/// What `up` deploys: the project, its engine name, its gate and the release kind.
+fn target(
+    ctx: &Context,
+    args: &UpArgs,
+) -> Result<(Project, String, Vec<crate::probe::CheckGroup>, &'static str)> {
+    let settings = ctx.settings();
+    if args.monitoring_only {
+        let file = ctx
+            .loaded
+            .resolve_path(&settings.deploy.monitoring_compose_file);
+        if !file.is_file() {
+            return Err(anyhow!("no monitoring compose file at {}", file.display())).hint(
+                "generate the monitoring stack with `gymops monitoring init`, or set deploy.monitoring_compose_file",
+            );
+        }
+        let project = crate::compose::load(&[file], Some(&ctx.loaded.env_file), &ctx.environment)?;
+        return Ok((project, monitoring_project(ctx), Vec::new(), "monitoring"));
+    }
+    if args.failover {
+        let files: Vec<PathBuf> = settings
+            .deploy
+            .failover_compose_files
+            .iter()
+            .map(|f| ctx.loaded.resolve_path(f))
+            .collect();
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            return Err(anyhow!("no failover compose file at {}", missing.display())).hint(
+                "write the failover stack (the guide's docker-compose.backup.yml), or set deploy.failover_compose_files",
+            );
+        }
+        let project = crate::compose::load(&files, Some(&ctx.loaded.env_file), &ctx.environment)?;
+        return Ok((
+            project,
+            project_name(ctx),
+            settings.deploy.gate.clone(),
+            "failover",
+        ));
+    }
+    Ok((
+        crate::commands::service_config::load(ctx, &args.files.files)?,
+        project_name(ctx),
+        settings.deploy.gate.clone(),
+        "deploy",
+    ))
+}
+
+/// `--scale`: every named service exists and can run that many containers.
+fn scale(project: &Project, args: &UpArgs) -> Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (service, count) in &args.scale {
+        match project.model.services.get(service) {
+            None => problems.push(format!(
+                "--scale {service}={count}: no service `{service}` in the compose files"
+            )),
+            Some(spec) => {
+                if let Some(problem) = crate::compose::scale_problem(service, spec, *count) {
+                    problems.push(problem);
+                }
+            }
+        }
+        out.insert(service.clone(), *count);
+    }
+    refuse(
+        &problems,
+        "fix the --scale values or the compose files; nothing was changed",
+    )?;
+    Ok(out)
+}
+
+pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    let (project, name, gate, kind) = target(ctx, args)?;
+    for note in &project.model.notes {
+        ctx.printer.warn(note);
+    }
+    let scale = scale(&project, args)?;
+    let services = run::selection(&project, &args.services)?;
+    let engine = match Engine::connect(&settings.docker).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            // Still every problem at once: the engine's, and what the files show.
+            let mut problems = vec![crate::error::describe(&err).0];
+            problems.extend(run::file_problems(&project, &ctx.loaded.env_file));
+            refuse(
+                &problems,
+                "start the Docker engine (or fix DOCKER_HOST) and the rest; nothing was changed",
+            )?;
+            return Err(err);
+        }
+    };
+    let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops up", args.break_lock)?;
+    let preflight_started = Instant::now();
+    let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;
+    refuse(&problems, "fix them and run up again; nothing was changed")?;
+    let preflight_ms = preflight_started.elapsed().as_millis() as u64;
+    let history = crate::release::load(&releases_path(ctx))?;
+    let working_dir = ctx.loaded.resolve_path(std::path::Path::new("."));
+    let no_pins = HashMap::new();
+    let plan = UpPlan {
+        project_name: &name,
+        project: &project,
+        services: &services,
+        pull: args.pull,
+        build: args.build,
+        wait_timeout: args.wait_timeout.unwrap_or(settings.deploy.wait_timeout),
+        stop_timeout: settings.deploy.stop_timeout,
+        working_dir: &working_dir,
+        environment: &ctx.environment,
+        pins: &no_pins,
+        scale: &scale,
+    };
+    let mut report = attempt(ctx, &engine, &plan, "up", &gate).await?;
+    report.phases.insert(
+        0,
+        Phase {
+            name: "preflight".into(),
+            ms: preflight_ms,
+        },
+    );
+    let mut status = report.status;
+    let changed = report
+        .services
+        .iter()
+        .any(|s| s.action != Action::Unchanged);
+    // The monitoring stack has no releases.
+    let releases = !args.monitoring_only;
+    if succeeded(report.status) {
+        // When nothing changed, the current release stays current (so that "previous"
+        // still means the one before it).
+        if releases {
+            report.release = if changed || history.newest().is_none_or(|r| !r.passed) {
+                Some(record(ctx, &engine, &name, &project, kind, &report.services, true).await?)
+            } else {
+                history.newest().map(|r| r.id.clone())
+            };
+        }
+    } else if !args.no_rollback && releases {
+        if let Some(previous) = history.last_passed() {
+            let touched: Vec<String> = report
+                .services
+                .iter()
+                .filter(|o| {
+                    matches!(
+                        o.action,
+                        Action::Created | Action::Recreated | Action::Removed
+                    )
+                })
+                .map(|o| o.service.clone())
+                .collect();
+            if !touched.is_empty() {
+                ctx.printer.warn(&format!(
+                    "the new release failed; putting release {} back",
+                    previous.id
+                ));
+                let rollback = put_back(
+                    ctx,
+                    &engine,
+                    &plan,
+                    &name,
+                    previous,
+                    &touched,
+                    "automatic-rollback",
+                )
+                .await?;
+                report.rollback = Some(Box::new(rollback));
+            }
+        }
+        // A failed deploy is critical whether or not the rollback worked.
+        status = Status::Critical;
+    } else {
+        if releases && changed {
+            // Left running for inspection: recorded as failed, so that `rollback` puts
+            // back the last release that passed.
+            report.release =
+                Some(record(ctx, &engine, &name, &project, kind, &report.services, false).await?);
+        }
+        status = Status::Critical;
+    }
+    finish(ctx, &report)?;
+    Ok(status)
+}

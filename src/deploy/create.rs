@@ -1,0 +1,657 @@
+//! From a compose service to the Engine API's create calls: the container body (every key
+//! gymops honours, each to its engine field), and the network and volume create requests.
+//! Pure: the files a container gets (secrets, configs) are read by the caller.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
+};
+
+use super::spec::{container_name, resource_name};
+use crate::compose::model::{Grant, MountKind, Network, Source};
+use crate::compose::{File, Service};
+use crate::docker::labels::{Creation, FileCopy};
+
+/// The project a container belongs to: its name and merged model (networks, volumes, the
+/// other services for `network_mode: service:` and `links`).
+pub struct Context<'a> {
+    pub project: &'a str,
+    pub model: &'a File,
+}
+
+/// One container of a service.
+pub struct Instance<'a> {
+    pub service_name: &'a str,
+    pub service: &'a Service,
+    /// compose's container number, 1..replicas.
+    pub number: u32,
+    pub image: &'a str,
+    pub environment: &'a BTreeMap<String, String>,
+    pub labels: HashMap<String, String>,
+    /// Secrets and configs copied in (see [`copied_grants`]).
+    pub files: Vec<FileCopy>,
+}
+
+fn nanos(d: std::time::Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+/// Where a secret or config goes in the container: compose's defaults
+/// (`/run/secrets/NAME`, `/NAME` for a config), a relative secret target under
+/// /run/secrets.
+pub fn grant_target(secret: bool, grant: &Grant) -> String {
+    match (&grant.target, secret) {
+        (Some(target), _) if target.starts_with('/') => target.clone(),
+        (Some(target), true) => format!("/run/secrets/{target}"),
+        (Some(target), false) => format!("/{target}"),
+        (None, true) => format!("/run/secrets/{}", grant.source),
+        (None, false) => format!("/{}", grant.source),
+    }
+}
+
+/// Whether a grant is a read-only bind of its file (compose's way) rather than a copy: a
+/// file source with no owner or mode asked for.
+pub fn binds(source: &Source, grant: &Grant) -> bool {
+    source.file.is_some() && grant.uid.is_none() && grant.gid.is_none() && grant.mode.is_none()
+}
+
+/// The grants of a service that are copied in: (secret?, grant, source).
+pub fn copied_grants<'a>(
+    model: &'a File,
+    service: &'a Service,
+) -> Vec<(bool, &'a Grant, &'a Source)> {
+    let mut out = Vec::new();
+    for (secret, grants, sources) in [
+        (true, &service.secrets, &model.secrets),
+        (false, &service.configs, &model.configs),
+    ] {
+        for grant in grants {
+            if let Some(source) = sources.get(&grant.source) {
+                if !binds(source, grant) {
+                    out.push((secret, grant, source));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `8000-8002` -> [8000, 8001, 8002]; a single port -> [it].
+fn expand(range: &str) -> Vec<String> {
+    match range.split_once('-') {
+        Some((a, b)) => match (a.parse::<u16>(), b.parse::<u16>()) {
+            (Ok(a), Ok(b)) if a <= b => (a..=b).map(|p| p.to_string()).collect(),
+            _ => vec![range.to_string()],
+        },
+        None => vec![range.to_string()],
+    }
+}
+
+fn restart_policy(policy: &str) -> RestartPolicy {
+    let (name, count) = match policy.split_once(':') {
+        Some((name, count)) => (name, count.parse().ok()),
+        None => (policy, None),
+    };
+    RestartPolicy {
+        name: Some(match name {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: count,
+    }
+}
+
+fn propagation(p: &str) -> MountBindOptionsPropagationEnum {
+    match p {
+        "rshared" => MountBindOptionsPropagationEnum::RSHARED,
+        "shared" => MountBindOptionsPropagationEnum::SHARED,
+        "rslave" => MountBindOptionsPropagationEnum::RSLAVE,
+        "slave" => MountBindOptionsPropagationEnum::SLAVE,
+        "private" => MountBindOptionsPropagationEnum::PRIVATE,
+        _ => MountBindOptionsPropagationEnum::RPRIVATE,
+    }
+}
+
+fn mounts(ctx: &Context, service: &Service) -> Vec<Mount> {
+    let mut out: Vec<Mount> = service
+        .volumes
+        .iter()
+        .map(|m| Mount {
+            target: Some(m.target.clone()),
+            source: match (m.kind, &m.source) {
+                (MountKind::Volume, Some(volume)) => Some(resource_name(
+                    ctx.project,
+                    volume,
+                    ctx.model.volumes.get(volume),
+                )),
+                (_, source) => source.clone(),
+            },
+            typ: Some(match m.kind {
+                MountKind::Volume => MountType::VOLUME,
+                MountKind::Bind => MountType::BIND,
+                MountKind::Tmpfs => MountType::TMPFS,
+            }),
+            read_only: Some(m.read_only),
+            bind_options: m.propagation.as_deref().map(|p| MountBindOptions {
+                propagation: Some(propagation(p)),
+                ..Default::default()
+            }),
+            volume_options: m.nocopy.then(|| MountVolumeOptions {
+                no_copy: Some(true),
+                ..Default::default()
+            }),
+            tmpfs_options: (m.tmpfs_size.is_some() || m.tmpfs_mode.is_some()).then(|| {
+                MountTmpfsOptions {
+                    size_bytes: m.tmpfs_size.map(|s| s as i64),
+                    mode: m.tmpfs_mode.map(i64::from),
+                    ..Default::default()
+                }
+            }),
+            ..Mount::default()
+        })
+        .collect();
+    // Secrets and configs from files, as compose does it: the file bound read-only.
+    for (secret, grants, sources) in [
+        (true, &service.secrets, &ctx.model.secrets),
+        (false, &service.configs, &ctx.model.configs),
+    ] {
+        for grant in grants {
+            let Some(source) = sources.get(&grant.source) else {
+                continue;
+            };
+            if let (true, Some(file)) = (binds(source, grant), &source.file) {
+                out.push(Mount {
+                    target: Some(grant_target(secret, grant)),
+                    source: Some(file.display().to_string()),
+                    typ: Some(MountType::BIND),
+                    read_only: Some(true),
+                    ..Mount::default()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The engine's name of a service's network key.
+fn network_name(ctx: &Context, key: &str) -> String {
+    if key == "default" {
+        format!("{}_default", ctx.project)
+    } else {
+        resource_name(ctx.project, key, ctx.model.networks.get(key))
+    }
+}
+
+/// The container name of another service's first container.
+fn first_container(ctx: &Context, service: &str) -> String {
+    match ctx.model.services.get(service) {
+        Some(other) => container_name(ctx.project, service, other, 1),
+        None => format!("{}_{service}_1", ctx.project),
+    }
+}
+
+/// The endpoints the container joins, first one first: (network, settings).
+fn endpoints(ctx: &Context, name: &str, service: &Service) -> Vec<(String, EndpointSettings)> {
+    let keys: Vec<(String, Vec<String>)> = if service.networks.is_empty() {
+        vec![("default".to_string(), Vec::new())]
+    } else {
+        service
+            .networks
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect()
+    };
+    let links: Vec<String> = service
+        .links
+        .iter()
+        .map(|link| {
+            let (other, alias) = link.split_once(':').unwrap_or((link, link));
+            format!("{}:{alias}", first_container(ctx, other))
+        })
+        .collect();
+    keys.into_iter()
+        .map(|(key, mut aliases)| {
+            if !aliases.iter().any(|a| a == name) {
+                aliases.insert(0, name.to_string());
+            }
+            let addresses = service.addresses.get(&key);
+            let settings = EndpointSettings {
+                aliases: Some(aliases),
+                ipam_config: addresses.map(|a| EndpointIpamConfig {
+                    ipv4_address: a.ipv4_address.clone(),
+                    ipv6_address: a.ipv6_address.clone(),
+                    ..Default::default()
+                }),
+                links: (!links.is_empty()).then(|| links.clone()),
+                ..EndpointSettings::default()
+            };
+            (network_name(ctx, &key), settings)
+        })
+        .collect()
+}
+
+/// `HOST[:CONTAINER[:PERMISSIONS]]`.
+fn device(entry: &str) -> DeviceMapping {
+    let parts: Vec<&str> = entry.splitn(3, ':').collect();
+    DeviceMapping {
+        path_on_host: Some(parts[0].to_string()),
+        path_in_container: Some(parts.get(1).unwrap_or(&parts[0]).to_string()),
+        cgroup_permissions: Some(parts.get(2).unwrap_or(&"rwm").to_string()),
+    }
+}
+
+/// The create call of one container.
+pub fn creation(ctx: &Context, instance: Instance) -> Creation {
+    let service = instance.service;
+    let mut exposed: Vec<String> = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &service.ports {
+        let targets = expand(&port.target);
+        let published = port.published.as_deref().map(expand);
+        for (index, target) in targets.iter().enumerate() {
+            let key = format!("{target}/{}", port.protocol);
+            if !exposed.contains(&key) {
+                exposed.push(key.clone());
+            }
+            let host_port = published.as_ref().map(|list| {
+                if list.len() == targets.len() {
+                    list[index].clone()
+                } else {
+                    // A host range for one container port: the engine picks one of them.
+                    port.published.clone().unwrap_or_default()
+                }
+            });
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: port.host_ip.clone(),
+                    host_port,
+                });
+        }
+    }
+    for entry in &service.expose {
+        let (ports, protocol) = entry.split_once('/').unwrap_or((entry, "tcp"));
+        for port in expand(ports) {
+            let key = format!("{port}/{protocol}");
+            if !exposed.contains(&key) {
+                exposed.push(key);
+            }
+        }
+    }
+    let healthcheck = service.healthcheck.as_ref().map(|h| {
+        if h.disable {
+            HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..HealthConfig::default()
+            }
+        } else {
+            HealthConfig {
+                test: h.test.clone(),
+                interval: h.interval.map(nanos),
+                timeout: h.timeout.map(nanos),
+                retries: h.retries.map(i64::from),
+                start_period: h.start_period.map(nanos),
+                start_interval: h.start_interval.map(nanos),
+            }
+        }
+    });
+    let resources = service.resources.clone().unwrap_or_default();
+    let mut endpoints = endpoints(ctx, instance.service_name, service);
+    let network_mode = match service.network_mode.as_deref() {
+        Some(mode) => match mode.strip_prefix("service:") {
+            Some(other) => format!("container:{}", first_container(ctx, other)),
+            None => mode.to_string(),
+        },
+        None => endpoints[0].0.clone(),
+    };
+    let (first_endpoint, more_networks) = if service.network_mode.is_some() {
+        (None, Vec::new())
+    } else {
+        let first = endpoints.remove(0);
+        (Some(first), endpoints)
+    };
+    let tmpfs: HashMap<String, String> = service
+        .tmpfs
+        .iter()
+        .map(|entry| match entry.split_once(':') {
+            Some((path, options)) => (path.to_string(), options.to_string()),
+            None => (entry.clone(), String::new()),
+        })
+        .collect();
+    let some_list = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
+    let host_config = HostConfig {
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        mounts: Some(mounts(ctx, service)).filter(|m| !m.is_empty()),
+        restart_policy: service.restart.as_deref().map(restart_policy),
+        network_mode: Some(network_mode),
+        extra_hosts: some_list(&service.extra_hosts),
+        pid_mode: service.pid.clone(),
+        privileged: service.privileged,
+        log_config: service.logging.as_ref().map(|l| HostConfigLogConfig {
+            typ: l.driver.clone(),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        nano_cpus: resources.cpus.map(|c| (c * 1e9) as i64),
+        memory: resources.memory.map(|m| m as i64),
+        memory_reservation: resources.memory_reservation.map(|m| m as i64),
+        memory_swap: resources.memory_swap,
+        cpu_shares: resources.cpu_shares,
+        cpuset_cpus: resources.cpuset.clone(),
+        pids_limit: resources.pids,
+        ulimits: (!service.ulimits.is_empty()).then(|| {
+            service
+                .ulimits
+                .iter()
+                .map(|(name, limit)| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(limit.soft),
+                    hard: Some(limit.hard),
+                })
+                .collect()
+        }),
+        init: service.init,
+        shm_size: service.shm_size.map(|s| s as i64),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        readonly_rootfs: service.read_only,
+        cap_add: some_list(&service.cap_add),
+        cap_drop: some_list(&service.cap_drop),
+        security_opt: some_list(&service.security_opt),
+        sysctls: (!service.sysctls.is_empty())
+            .then(|| service.sysctls.clone().into_iter().collect()),
+        devices: (!service.devices.is_empty())
+            .then(|| service.devices.iter().map(|d| device(d)).collect()),
+        dns: some_list(&service.dns),
+        dns_search: some_list(&service.dns_search),
+        dns_options: some_list(&service.dns_opt),
+        ipc_mode: service.ipc.clone(),
+        group_add: some_list(&service.group_add),
+        oom_score_adj: service.oom_score_adj,
+        ..HostConfig::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(instance.image.to_string()),
+        cmd: service.command.clone(),
+        entrypoint: service.entrypoint.clone(),
+        env: Some(
+            instance
+                .environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
+        labels: Some(instance.labels),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        healthcheck,
+        user: service.user.clone(),
+        working_dir: service.working_dir.clone(),
+        hostname: service.hostname.clone(),
+        domainname: service.domainname.clone(),
+        stop_signal: service.stop_signal.clone(),
+        stop_timeout: service.stop_grace_period.map(|d| d.as_secs() as i64),
+        open_stdin: service.stdin_open,
+        tty: service.tty,
+        host_config: Some(host_config),
+        networking_config: first_endpoint.map(|(network, settings)| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network, settings)])),
+        }),
+        ..ContainerCreateBody::default()
+    };
+    Creation {
+        name: container_name(ctx.project, instance.service_name, service, instance.number),
+        body,
+        more_networks,
+        platform: service.platform.clone(),
+        files: instance.files,
+    }
+}
+
+/// The create request of a project network.
+pub fn network_request(
+    name: String,
+    network: Option<&Network>,
+    labels: HashMap<String, String>,
+) -> NetworkCreateRequest {
+    let default = Network::default();
+    let network = network.unwrap_or(&default);
+    let mut labels = labels;
+    labels.extend(network.labels.clone());
+    NetworkCreateRequest {
+        name,
+        driver: Some(network.driver.clone().unwrap_or_else(|| "bridge".into())),
+        internal: network.internal.then_some(true),
+        attachable: network.attachable.then_some(true),
+        enable_ipv6: network.enable_ipv6,
+        ipam: network.ipam.as_ref().map(|ipam| Ipam {
+            driver: ipam.driver.clone(),
+            config: Some(
+                ipam.config
+                    .iter()
+                    .map(|pool| IpamConfig {
+                        subnet: pool.subnet.clone(),
+                        ip_range: pool.ip_range.clone(),
+                        gateway: pool.gateway.clone(),
+                        auxiliary_addresses: (!pool.aux_addresses.is_empty())
+                            .then(|| pool.aux_addresses.clone().into_iter().collect()),
+                    })
+                    .collect(),
+            ),
+            options: (!ipam.options.is_empty()).then(|| ipam.options.clone().into_iter().collect()),
+        }),
+        options: (!network.driver_opts.is_empty())
+            .then(|| network.driver_opts.clone().into_iter().collect()),
+        labels: Some(labels),
+        ..NetworkCreateRequest::default()
+    }
+}
+
+/// The create request of a project volume.
+pub fn volume_request(
+    name: String,
+    volume: &Network,
+    labels: HashMap<String, String>,
+) -> VolumeCreateRequest {
+    let mut labels = labels;
+    labels.extend(volume.labels.clone());
+    VolumeCreateRequest {
+        name: Some(name),
+        driver: volume.driver.clone(),
+        driver_opts: (!volume.driver_opts.is_empty())
+            .then(|| volume.driver_opts.clone().into_iter().collect()),
+        labels: Some(labels),
+        ..VolumeCreateRequest::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::model::{Healthcheck, Mount as ComposeMount, Port, Resources};
+    use crate::deploy::spec::{config_hash, container_environment, labels};
+    use crate::docker::labels::{LABEL_HASH, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn service() -> Service {
+        Service {
+            image: Some("gym/api:1".into()),
+            command: Some(vec!["serve".into()]),
+            environment: BTreeMap::from([
+                ("A".into(), Some("1".into())),
+                ("FROM_SHELL".into(), None),
+                ("NOT_SET".into(), None),
+            ]),
+            ports: vec![Port {
+                host_ip: Some("127.0.0.1".into()),
+                published: Some("8080".into()),
+                target: "80".into(),
+                protocol: "tcp".into(),
+            }],
+            volumes: vec![
+                ComposeMount {
+                    kind: MountKind::Volume,
+                    propagation: None,
+                    source: Some("data".into()),
+                    target: "/data".into(),
+                    read_only: false,
+                    nocopy: false,
+                    tmpfs_size: None,
+                    tmpfs_mode: None,
+                },
+                ComposeMount {
+                    kind: MountKind::Bind,
+                    propagation: None,
+                    source: Some("/srv/conf".into()),
+                    target: "/conf".into(),
+                    read_only: true,
+                    nocopy: false,
+                    tmpfs_size: None,
+                    tmpfs_mode: None,
+                },
+            ],
+            networks: BTreeMap::from([
+                ("default".into(), vec![]),
+                ("monitoring".into(), vec!["api".into()]),
+            ]),
+            healthcheck: Some(Healthcheck {
+                test: Some(vec!["CMD".into(), "true".into()]),
+                interval: Some(Duration::from_secs(2)),
+                retries: Some(3),
+                ..Healthcheck::default()
+            }),
+            restart: Some("on-failure:3".into()),
+            labels: BTreeMap::from([("team".into(), "gym".into())]),
+            resources: Some(Resources {
+                cpus: Some(0.5),
+                memory: Some(64 << 20),
+                ..Resources::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    fn model(services: &[(&str, Service)]) -> File {
+        File {
+            services: services
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect(),
+            networks: BTreeMap::from([("monitoring".to_string(), Network::default())]),
+            volumes: BTreeMap::from([("data".to_string(), Network::default())]),
+            ..File::default()
+        }
+    }
+
+    #[test]
+    fn the_create_body_carries_every_field_and_composes_labels() {
+        let service = service();
+        let model = model(&[("api", service.clone())]);
+        let ctx = Context {
+            project: "gym",
+            model: &model,
+        };
+        let outer = BTreeMap::from([("FROM_SHELL".to_string(), "x".to_string())]);
+        let environment = container_environment(&service, &[("FILE".into(), "f".into())], &outer);
+        assert_eq!(
+            environment,
+            BTreeMap::from([
+                ("A".to_string(), "1".to_string()),
+                ("FILE".into(), "f".into()),
+                ("FROM_SHELL".into(), "x".into())
+            ])
+        );
+        let hash = config_hash(&service, "sha256:abc", &environment, &BTreeMap::new());
+        let labels = labels("gym", "api", &service, 2, &hash, &[], Path::new("/srv"));
+        let made = creation(
+            &ctx,
+            Instance {
+                service_name: "api",
+                service: &service,
+                number: 2,
+                image: "gym/api:1",
+                environment: &environment,
+                labels,
+                files: Vec::new(),
+            },
+        );
+        assert_eq!(made.name, "gym_api_2");
+        let body = &made.body;
+        let labels = body.labels.as_ref().unwrap();
+        assert_eq!(labels[LABEL_PROJECT], "gym");
+        assert_eq!(labels[LABEL_SERVICE], "api");
+        assert_eq!(labels[LABEL_NUMBER], "2");
+        assert_eq!(labels[LABEL_HASH], hash);
+        assert_eq!(labels["team"], "gym");
+        let host = body.host_config.as_ref().unwrap();
+        let binding = &host.port_bindings.as_ref().unwrap()["80/tcp"]
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(binding.host_port.as_deref(), Some("8080"));
+        let mounts = host.mounts.as_ref().unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("gym_data"));
+        assert_eq!(mounts[1].read_only, Some(true));
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.memory, Some(64 << 20));
+        let restart = host.restart_policy.as_ref().unwrap();
+        assert_eq!(restart.maximum_retry_count, Some(3));
+        assert_eq!(host.network_mode.as_deref(), Some("gym_default"));
+        assert_eq!(made.more_networks.len(), 1);
+        assert_eq!(made.more_networks[0].0, "gym_monitoring");
+        assert_eq!(
+            made.more_networks[0].1.aliases.as_deref().unwrap(),
+            ["api".to_string()]
+        );
+        assert_eq!(
+            body.healthcheck.as_ref().unwrap().interval,
+            Some(2_000_000_000)
+        );
+    }
+
+    #[test]
+    fn network_mode_service_shares_the_first_container_and_joins_no_network() {
+        let db = Service {
+            image: Some("postgres".into()),
+            container_name: Some("fitness_db".into()),
+            ..Service::default()
+        };
+        let sidecar = Service {
+            image: Some("x".into()),
+            network_mode: Some("service:db".into()),
+            expose: vec!["7000-7001/udp".into()],
+            ..Service::default()
+        };
+        let model = model(&[("db", db), ("sidecar", sidecar.clone())]);
+        let ctx = Context {
+            project: "gym",
+            model: &model,
+        };
+        let made = creation(
+            &ctx,
+            Instance {
+                service_name: "sidecar",
+                service: &sidecar,
+                number: 1,
+                image: "x",
+                environment: &BTreeMap::new(),
+                labels: HashMap::new(),
+                files: Vec::new(),
+            },
+        );
+        let host = made.body.host_config.as_ref().unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("container:fitness_db"));
+        assert!(made.body.networking_config.is_none());
+        assert!(made.more_networks.is_empty());
+        assert_eq!(
+            made.body.exposed_ports.as_deref().unwrap(),
+            ["7000/udp".to_string(), "7001/udp".to_string()]
+        );
+    }
+}
