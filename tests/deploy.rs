@@ -10,136 +10,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{docker, docker_ok, ensure_image, gymops, run, run_ok, text};
-
-const IMAGE: &str = "gymops-test-rootfs:3";
-
-/// A compose project of this test, removed (containers, networks, volumes) on drop.
-struct Deployment {
-    name: String,
-    dir: tempfile::TempDir,
-}
-
-impl Deployment {
-    fn new(tag: &str, compose: &str) -> Deployment {
-        Deployment::with_services(tag, compose, &["db", "web"])
-    }
-
-    fn with_services(tag: &str, compose: &str, services: &[&str]) -> Deployment {
-        ensure_image();
-        let name = format!("gymopsd{tag}{}", std::process::id() % 100_000);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
-        std::fs::write(
-            dir.path().join("gymops.yaml"),
-            format!(
-                "services:\n{}deploy:\n  gate: [containers]\n  wait_timeout: 30s\n  stop_timeout: 1s\n",
-                services
-                    .iter()
-                    .map(|s| format!("  {s}: {{container: null}}\n"))
-                    .collect::<String>()
-            ),
-        )
-        .unwrap();
-        Deployment { name, dir }
-    }
-
-    fn gymops(&self) -> Command {
-        let mut command = gymops(self.dir.path());
-        command.env("GYMOPS_PROJECT", &self.name);
-        command
-    }
-
-    fn compose(&self, args: &[&str]) -> std::process::Output {
-        run(Command::new("docker-compose")
-            .current_dir(self.dir.path())
-            .args(["-p", &self.name])
-            .args(args))
-    }
-
-    /// Container ID of a service, by compose labels.
-    fn id(&self, service: &str) -> Option<String> {
-        let ids = docker_ok(&[
-            "ps",
-            "-aq",
-            "--no-trunc",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--filter",
-            &format!("label=com.docker.compose.service={service}"),
-        ]);
-        ids.lines().next().map(str::to_string)
-    }
-
-    fn containers(&self) -> Vec<String> {
-        docker_ok(&[
-            "ps",
-            "-a",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        for project in [self.name.clone(), format!("{}_monitoring", self.name)] {
-            let filter = format!("label=com.docker.compose.project={project}");
-            let ids = docker(&["ps", "-aq", "--filter", &filter]);
-            for id in text(&ids.stdout).lines() {
-                let _ = docker(&["rm", "-f", "-v", id]);
-            }
-            for kind in ["network", "volume"] {
-                let list = docker(&[kind, "ls", "-q", "--filter", &filter]);
-                for id in text(&list.stdout).lines() {
-                    let _ = docker(&[kind, "rm", id]);
-                }
-            }
-        }
-        // Release tags and the test's own image versions.
-        let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-        for image in text(&images.stdout).lines() {
-            if image.starts_with(&format!("gymops-release/{}-", self.name))
-                || image.starts_with(&format!("{}app:", self.name))
-            {
-                let _ = docker(&["rmi", image]);
-            }
-        }
-    }
-}
-
-impl Deployment {
-    /// Build `NAMEapp:VERSION` from the rig image; `healthy` adds the /healthy file the
-    /// app's healthcheck tests for. Distinct image IDs per version (a label).
-    fn image(&self, version: u32, healthy: bool) -> String {
-        let dir = self.dir.path().join(format!("image{version}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut dockerfile = format!("FROM {IMAGE}\nLABEL gymops.test.version={version}\n");
-        if healthy {
-            std::fs::write(dir.join("healthy"), "").unwrap();
-            dockerfile.push_str("COPY healthy /healthy\n");
-        }
-        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-        let tag = format!("{}app:{version}", self.name);
-        let output = docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        docker_ok(&["image", "inspect", "-f", "{{.Id}}", &tag])
-    }
-
-    fn running_image(&self, service: &str) -> String {
-        docker_ok(&["inspect", "-f", "{{.Image}}", &self.id(service).unwrap()])
-    }
-
-    fn history(&self) -> Value {
-        let path = self.dir.path().join(".gymops/releases.json");
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-}
+use support::deployment::{Deployment, IMAGE};
+use support::{docker, docker_ok, run, run_ok, text};
 
 /// db, and app on `NAMEapp:${APP_TAG}` with a healthcheck on /healthy.
 fn versioned(name: &str) -> String {
@@ -423,8 +295,8 @@ fn bad_compose_files_and_a_busy_port_start_nothing() {
     let cases = [
         (
             "unknown.yml",
-            "services:\n  db:\n    image: x\n    cap_add: [NET_ADMIN]\n",
-            "unknown key `cap_add`",
+            "services:\n  db:\n    image: x\n    cap_addd: [NET_ADMIN]\n",
+            "unknown.yml (line 4): services.db: unknown key `cap_addd` (did you mean `cap_add`?)",
         ),
         (
             "variable.yml",
@@ -567,7 +439,10 @@ fn a_failing_release_is_rolled_back_and_any_kept_release_can_be_put_back() {
         std::fs::read_to_string(deployment.dir.path().join("deployment_report.md")).unwrap();
     assert!(markdown.contains("## Automatic rollback"), "{markdown}");
     assert!(
-        markdown.contains(&format!("| app | recreated | {}app:1 (", deployment.name)),
+        markdown.contains(&format!(
+            "| {}_app_1 | recreated | {}app:1 (",
+            deployment.name, deployment.name
+        )),
         "old -> new per service: {markdown}"
     );
     assert!(markdown.contains("| health waits |"), "{markdown}");

@@ -4,6 +4,8 @@
 //! when the test fails.
 #![allow(dead_code)]
 
+pub mod deployment;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

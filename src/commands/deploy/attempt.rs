@@ -81,7 +81,9 @@ pub(super) async fn attempt(
         if run.blocked.is_some() {
             break;
         }
-        if outcome.health.is_none() && outcome.state == "running" {
+        if outcome.action == Action::Removed
+            || (outcome.health.is_none() && outcome.state == "running")
+        {
             continue;
         }
         match run::wait_for(
