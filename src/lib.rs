@@ -63,6 +63,10 @@ fn compose_project_name(loaded: &mut settings::Loaded, environment: &BTreeMap<St
         })
         .unwrap_or_default();
     if let Some((name, file)) = compose::declared_name(&files, environment) {
+        let name = docker::resolve::normalize_project(&name);
+        if name.is_empty() {
+            return;
+        }
         loaded.settings.project = name.clone();
         entry.value = name;
         entry.source = settings::Source::File { path: file };

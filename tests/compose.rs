@@ -394,3 +394,49 @@ fn bad_compose_files_are_refused_with_the_file_and_the_key() {
         text(&output.stderr)
     );
 }
+
+/// `service config` writes durations as `docker compose config` (v2) does, shows a variable
+/// passed through from the environment as set (never its value), and a secret never.
+#[test]
+fn service_config_uses_composes_syntax_and_never_shows_a_passed_through_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw.txt"), "file-secret").unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  api:\n    image: gym/api:1\n    environment: [DB_PASSWORD, NOT_THERE, MODE=prod]\n    healthcheck: {test: [CMD, 'true'], interval: 90s, timeout: 1500ms, start_period: 1h}\n    stop_grace_period: 45s\n    secrets: [pw, api_key]\nsecrets:\n  pw: {file: ./pw.txt}\n  api_key: {environment: API_KEY}\n",
+    )
+    .unwrap();
+    let output = run(gymops(dir.path())
+        .env("DB_PASSWORD", "pass-through-value")
+        .env("API_KEY", "env-secret-value")
+        .args(["service", "config"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    let ours: Yaml = serde_yaml::from_str(&shown).unwrap();
+    let health = &ours["services"]["api"]["healthcheck"];
+    // docker compose v2's (the specification's) form; 1.29 echoes the file's own text.
+    assert_eq!(health["interval"].as_str(), Some("1m30s"));
+    assert_eq!(health["timeout"].as_str(), Some("1.5s"));
+    assert_eq!(health["start_period"].as_str(), Some("1h0m0s"));
+    assert_eq!(
+        ours["services"]["api"]["stop_grace_period"].as_str(),
+        Some("45s")
+    );
+    let environment = &ours["services"]["api"]["environment"];
+    assert_eq!(
+        environment["DB_PASSWORD"].as_str(),
+        Some("(set from the environment)")
+    );
+    assert_eq!(
+        environment["NOT_THERE"].as_str(),
+        Some("(not set: left out)")
+    );
+    assert_eq!(environment["MODE"].as_str(), Some("prod"));
+    for secret in ["pass-through-value", "env-secret-value", "file-secret"] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+    assert_eq!(
+        ours["secrets"]["api_key"]["environment"].as_str(),
+        Some("API_KEY")
+    );
+}

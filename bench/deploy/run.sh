@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark: a no-op `gymops up` on a running three-service stack against a no-op
-# `docker-compose up -d` on the same compose file, in one hyperfine run.
+# Benchmark: a no-op `gymops up` on a running ten-service stack, one service at three
+# replicas (deploy.replicas), against a no-op `docker-compose up -d` on the same compose
+# file, in one hyperfine run.
 #   bench/deploy/run.sh        (RUNS=10; needs docker, docker-compose, hyperfine)
 # Each tool gets its own copy of the stack (projects benchdc and benchgy): docker-compose
 # and gymops compute config hashes differently, so on one shared project each would
@@ -31,7 +32,8 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-cat > "$dir/docker-compose.yml" <<YAML
+{
+  cat <<YAML
 services:
   postgres:
     image: $image
@@ -47,25 +49,42 @@ services:
     command: ["/usr/bin/sleep", "infinity"]
     volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
     environment: {SPRING_PROFILES_ACTIVE: prod}
+    deploy: {replicas: 3}
     depends_on:
       postgres: {condition: service_healthy}
       minio: {condition: service_started}
+YAML
+  for n in 1 2 3 4 5 6 7; do
+    cat <<YAML
+  worker$n:
+    image: $image
+    command: ["/usr/bin/sleep", "infinity"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+    environment: {WORKER: "$n"}
+    depends_on: [backend]
+YAML
+  done
+  cat <<YAML
 volumes:
   pgdata:
 YAML
-cat > "$dir/gymops.yaml" <<YAML
-project: benchgy
-services:
-  postgres: {container: null}
-  minio: {container: null}
-  backend: {container: null}
-deploy:
-  gate: [containers]
-YAML
+} > "$dir/docker-compose.yml"
+{
+  printf 'project: benchgy\nservices:\n'
+  for s in postgres minio backend worker1 worker2 worker3 worker4 worker5 worker6 worker7; do
+    printf '  %s: {container: null}\n' "$s"
+  done
+  printf 'deploy:\n  gate: [containers]\n'
+} > "$dir/gymops.yaml"
 cd "$dir"
 docker-compose -p benchdc up -d
 "$gymops" up
-echo "--- both stacks up; timing no-op runs"
+# Both run the same containers: three backends each.
+for project in benchdc benchgy; do
+  n=$(docker ps -q --filter "label=com.docker.compose.project=$project" | wc -l)
+  [ "$n" -eq 12 ] || { echo "$project runs $n containers, not 12" >&2; exit 1; }
+done
+echo "--- both stacks up (12 containers each); timing no-op runs"
 hyperfine -N --warmup 2 --runs "$runs" --export-json "$dir/deploy.json" \
   --command-name "docker-compose up -d" "docker-compose -p benchdc up -d" \
   --command-name "gymops up" "$gymops -q up"

@@ -76,8 +76,8 @@ pub fn load(
     })
 }
 
-/// The project name the files declare (top-level `name`, the last file that says wins),
-/// with the file that said it; None when none does or a file cannot be read (the command
+/// The project name the files declare (top-level `name`, the last file that says wins, as
+/// written: the caller normalizes it), with the file that said it; None when none does or a file cannot be read (the command
 /// that loads the files reports that).
 pub fn declared_name(
     files: &[PathBuf],
@@ -97,9 +97,8 @@ pub fn declared_name(
         };
         let mut outcome = interpolate::Outcome::default();
         if let Ok(name) = interpolate::interpolate(name, environment, &mut outcome) {
-            let normalized = crate::docker::resolve::normalize_project(&name);
-            if !normalized.is_empty() {
-                found = Some((normalized, path.clone()));
+            if !name.trim().is_empty() {
+                found = Some((name, path.clone()));
             }
         }
     }

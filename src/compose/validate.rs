@@ -47,6 +47,18 @@ pub fn implicit_dependencies(model: &mut File) {
             .map(str::to_string)
             .collect();
         implied.extend(service.network_service().map(str::to_string));
+        implied.extend(service.volumes_from.iter().filter_map(|entry| {
+            let source = entry
+                .strip_suffix(":ro")
+                .or_else(|| entry.strip_suffix(":rw"))
+                .unwrap_or(entry);
+            (!source.starts_with("container:")).then(|| {
+                source
+                    .strip_prefix("service:")
+                    .unwrap_or(source)
+                    .to_string()
+            })
+        }));
         for name in implied {
             service
                 .depends_on
@@ -159,6 +171,21 @@ pub fn validate(model: &File, files: &str) -> Result<()> {
                         "service `{name}` shares the network of `{other}`, which is not a service"
                     ));
                 }
+            }
+        }
+        for entry in &service.volumes_from {
+            let source = entry
+                .strip_suffix(":ro")
+                .or_else(|| entry.strip_suffix(":rw"))
+                .unwrap_or(entry);
+            if source.starts_with("container:") {
+                continue;
+            }
+            let other = source.strip_prefix("service:").unwrap_or(source);
+            if !model.services.contains_key(other) {
+                problems.push(format!(
+                    "service `{name}` takes volumes from `{other}`, which is not a service (write container:NAME for a container outside the project)"
+                ));
             }
         }
         for link in &service.links {

@@ -3,6 +3,8 @@
 //! and the lifecycle commands ([`run`]).
 
 pub mod create;
+pub mod images;
 pub mod lock;
+pub mod preflight;
 pub mod run;
 pub mod spec;

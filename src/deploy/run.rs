@@ -103,127 +103,8 @@ pub fn selection(project: &Project, named: &[String]) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Everything wrong before anything changes, all at once.
-/// The problems found without the engine: variables and the env file.
-pub fn file_problems(project: &Project, env_file: &Path) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (name, files) in &project.missing_variables {
-        problems.push(format!(
-            "variable {name} is not set (used in {})",
-            files.iter().cloned().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !project.missing_variables.is_empty() && !env_file.exists() {
-        problems.push(format!("env file {} not found", env_file.display()));
-    }
-    problems
-}
-
-pub async fn preflight(
-    engine: &Engine,
-    project_name: &str,
-    project: &Project,
-    services: &[String],
-    env_file: &Path,
-) -> Vec<String> {
-    let mut problems = file_problems(project, env_file);
-    for (key, network) in &project.model.networks {
-        if network.external {
-            let name = spec::resource_name(project_name, key, Some(network));
-            if !engine.network_exists(&name).await.unwrap_or(false) {
-                problems.push(format!("external network `{name}` does not exist"));
-            }
-        }
-    }
-    let published = match engine.published_ports().await {
-        Ok(list) => list,
-        Err(err) => {
-            problems.push(crate::error::describe(&err).0);
-            Vec::new()
-        }
-    };
-    let api = engine.api_version.split('.').collect::<Vec<_>>();
-    let api_minor: u32 = api.get(1).and_then(|m| m.parse().ok()).unwrap_or(0);
-    for service_name in services {
-        let service = &project.model.services[service_name];
-        if service
-            .healthcheck
-            .as_ref()
-            .is_some_and(|h| h.start_interval.is_some())
-            && api.first() == Some(&"1")
-            && api_minor < 44
-        {
-            problems.push(format!(
-                "service {service_name}: healthcheck.start_interval needs Docker Engine 25 or later (API 1.44); this engine speaks API {}: remove start_interval (start_period still works) or upgrade the engine",
-                engine.api_version
-            ));
-        }
-        if let Some(platform) = &service.platform {
-            let ours = format!("linux/{}", docker_arch());
-            if !platform.starts_with(&ours) && !platform.starts_with("linux/") {
-                problems.push(format!(
-                    "service {service_name}: platform {platform} is not a Linux platform this engine runs (it runs {ours})"
-                ));
-            }
-        }
-        for port in &service.ports {
-            let Some(number) = port
-                .published
-                .as_deref()
-                .and_then(|p| p.parse::<u16>().ok())
-            else {
-                continue;
-            };
-            let holders: Vec<&(u16, String, Option<String>, Option<String>)> =
-                published.iter().filter(|(p, ..)| *p == number).collect();
-            let ours = holders.iter().any(|(_, _, project, service)| {
-                project.as_deref() == Some(project_name) && service.as_deref() == Some(service_name)
-            });
-            if let Some((_, holder, ..)) = holders.iter().find(|(_, _, project, service)| {
-                !(project.as_deref() == Some(project_name)
-                    && service.as_deref() == Some(service_name.as_str()))
-            }) {
-                problems.push(format!(
-                    "host port {number} (service {service_name}) is published by container {holder}"
-                ));
-            } else if !ours && engine.is_local() && port.protocol == "tcp" {
-                let ip = port.host_ip.as_deref().unwrap_or("0.0.0.0");
-                if std::net::TcpListener::bind((ip, number)).is_err() {
-                    problems.push(format!(
-                        "host port {ip}:{number} (service {service_name}) is in use by another process on this host"
-                    ));
-                }
-            }
-        }
-    }
-    if engine.is_local() {
-        let root = Path::new("/var/lib/docker");
-        if root.exists() {
-            let fs = crate::hostfs::measure("docker data", root, 90, 97);
-            if fs.status == crate::exit::Status::Critical {
-                problems.push(format!(
-                    "the file system of {} is {:.0}% full",
-                    root.display(),
-                    fs.used_percent.unwrap_or(100.0)
-                ));
-            }
-        }
-    }
-    problems
-}
-
-/// The engine's name of this machine's architecture (`amd64`, `arm64`).
-fn docker_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        other => other,
-    }
-}
-
 /// Read a service's env files (compose syntax) in order.
-fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+pub(super) fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for path in files {
         for item in dotenvy::from_path_iter(path)
@@ -234,35 +115,6 @@ fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
-}
-
-/// Build a service's image through the Engine API (the context sent as a tar stream).
-pub async fn build(
-    engine: &Engine,
-    reference: &str,
-    build: &crate::compose::model::Build,
-    limit: Duration,
-    progress: &mut impl FnMut(&str),
-) -> Result<()> {
-    let context = build
-        .context
-        .clone()
-        .ok_or_else(|| anyhow!("the build of {reference} has no context"))?;
-    let tar = tokio::task::spawn_blocking({
-        let context = context.clone();
-        move || -> Result<Vec<u8>> {
-            let mut archive = tar::Builder::new(Vec::new());
-            archive.follow_symlinks(false);
-            archive
-                .append_dir_all(".", &context)
-                .with_context(|| format!("cannot read the build context {}", context.display()))?;
-            Ok(archive.into_inner()?)
-        }
-    })
-    .await??;
-    engine
-        .build_image(reference, build, tar, limit, progress)
-        .await
 }
 
 /// Wait until `id` meets `condition` (or is healthy/running), or fail with why.
@@ -383,62 +235,6 @@ pub struct Blocked {
     pub error: String,
 }
 
-/// The image a service's containers are created from: (reference, ID).
-async fn resolve_image(
-    engine: &Engine,
-    plan: &UpPlan<'_>,
-    name: &str,
-    progress: &mut impl FnMut(&str),
-) -> Result<(String, String)> {
-    if let Some(pin) = plan.pins.get(name) {
-        if engine.image_id(&pin.image_id).await?.is_none() {
-            return Err(anyhow!(
-                "image {} ({}) of service {name} is no longer on this engine",
-                pin.deployed_as.as_deref().unwrap_or(&pin.reference),
-                pin.image_id
-            ))
-            .hint("it was removed outside gymops; pull or build that version again");
-        }
-        return Ok((pin.reference.clone(), pin.image_id.clone()));
-    }
-    let service = &plan.project.model.services[name];
-    let reference = spec::image_ref(plan.project_name, name, service);
-    let mut id = engine.image_id(&reference).await?;
-    // The service's own pull_policy over `up --pull`.
-    let (pull, build_policy) = match service.pull_policy.as_deref() {
-        Some("always") => (Pull::Always, false),
-        Some("never") => (Pull::Never, false),
-        Some("missing" | "if_not_present") => (Pull::Missing, false),
-        Some("build") => (Pull::Never, true),
-        _ => (plan.pull, false),
-    };
-    let must_build = service.build.is_some() && (plan.build || build_policy || id.is_none());
-    if must_build {
-        progress(&format!("building {reference} for {name}"));
-        build(
-            engine,
-            &reference,
-            service.build.as_ref().expect("checked"),
-            plan.wait_timeout.max(Duration::from_secs(600)),
-            progress,
-        )
-        .await?;
-    } else if pull == Pull::Always || (id.is_none() && pull == Pull::Missing) {
-        progress(&format!("pulling {reference} for {name}"));
-        engine
-            .pull(&reference, Duration::from_secs(600), |line| progress(line))
-            .await?;
-    } else if id.is_none() {
-        return Err(anyhow!("image {reference} (service {name}) is not on this engine"))
-            .hint("pull it (--pull missing), build it (a build section and --build), or load it with docker load");
-    }
-    if must_build || id.is_none() || pull == Pull::Always {
-        id = engine.image_id(&reference).await?;
-    }
-    let id = id.ok_or_else(|| anyhow!("image {reference} is still missing after pull/build"))?;
-    Ok((reference, id))
-}
-
 /// The files a service's containers get copied in (secrets and configs that are not plain
 /// binds), read now; and their digests for the config hash.
 fn service_files(
@@ -494,7 +290,7 @@ pub async fn up(
     for name in plan.services {
         images.insert(
             name.clone(),
-            resolve_image(engine, plan, name, progress).await?,
+            super::images::resolve(engine, plan, name, progress).await?,
         );
     }
     phase("images", &mut phase_started);

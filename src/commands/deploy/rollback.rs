@@ -208,7 +208,14 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let wanted: Vec<String> = pins.keys().cloned().collect();
     let services = run::selection(&project, &wanted)?;
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops rollback", args.break_lock)?;
-    let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;
+    let problems = crate::deploy::preflight::preflight(
+        &engine,
+        &name,
+        &project,
+        &services,
+        &ctx.loaded.env_file,
+    )
+    .await;
     refuse(
         &problems,
         "fix them and run rollback again; nothing was changed",

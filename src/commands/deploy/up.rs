@@ -105,7 +105,10 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         Err(err) => {
             // Still every problem at once: the engine's, and what the files show.
             let mut problems = vec![crate::error::describe(&err).0];
-            problems.extend(run::file_problems(&project, &ctx.loaded.env_file));
+            problems.extend(crate::deploy::preflight::file_problems(
+                &project,
+                &ctx.loaded.env_file,
+            ));
             refuse(
                 &problems,
                 "start the Docker engine (or fix DOCKER_HOST) and the rest; nothing was changed",
@@ -115,7 +118,14 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     };
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops up", args.break_lock)?;
     let preflight_started = Instant::now();
-    let problems = run::preflight(&engine, &name, &project, &services, &ctx.loaded.env_file).await;
+    let problems = crate::deploy::preflight::preflight(
+        &engine,
+        &name,
+        &project,
+        &services,
+        &ctx.loaded.env_file,
+    )
+    .await;
     refuse(&problems, "fix them and run up again; nothing was changed")?;
     let preflight_ms = preflight_started.elapsed().as_millis() as u64;
     let history = crate::release::load(&releases_path(ctx))?;

@@ -58,8 +58,15 @@ impl Service {
             ipc,
             oom_score_adj,
             pull_policy,
-            replicas
+            replicas,
+            runtime,
+            userns_mode,
+            cgroup_parent,
+            oom_kill_disable
         );
+        append_unique(&mut self.volumes_from, over.volumes_from);
+        append_unique(&mut self.external_links, over.external_links);
+        self.storage_opt.extend(over.storage_opt);
         append_unique(&mut self.extra_hosts, over.extra_hosts);
         append_unique(&mut self.env_file, over.env_file);
         append_unique(&mut self.ports, over.ports);
@@ -108,6 +115,9 @@ impl Service {
                 if over.shm_size.is_some() {
                     base.shm_size = over.shm_size;
                 }
+                if over.dockerfile_inline.is_some() {
+                    base.dockerfile_inline = over.dockerfile_inline;
+                }
                 base.args.extend(over.args);
                 base.labels.extend(over.labels);
                 append_unique(&mut base.cache_from, over.cache_from);
@@ -149,6 +159,8 @@ impl Service {
                 cpu_shares: over.cpu_shares.or(base.cpu_shares),
                 cpuset: over.cpuset.or(base.cpuset),
                 pids: over.pids.or(base.pids),
+                cpu_quota: over.cpu_quota.or(base.cpu_quota),
+                cpu_period: over.cpu_period.or(base.cpu_period),
             }),
             (base, over) => over.or(base),
         };

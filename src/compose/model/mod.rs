@@ -7,8 +7,12 @@
 //! container is the JSON of its service, so a key gymops learns later does not change the
 //! hash of a file that does not use it (and no container is recreated for it).
 
+mod limits;
 mod merge;
 mod parse;
+mod raw;
+mod service;
+mod shapes;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -17,7 +21,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use parse::{mount_target_key_of, parse, Problem};
+pub use parse::{parse, Problem};
+pub use shapes::mount_target_key_of;
 pub use values::{bytes, port};
 
 /// A service's dependency condition.
@@ -51,6 +56,9 @@ pub struct Build {
     pub shm_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// A Dockerfile written in the compose file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -168,6 +176,11 @@ pub struct Resources {
     /// -1: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<i64>,
+    /// CFS quota and period, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
 }
 
 /// A `ulimits` entry: one number is both limits.
@@ -330,6 +343,23 @@ pub struct Service {
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i64>,
+    /// `SERVICE[:ro]`, `service:NAME[:ro]` or `container:NAME[:ro]`: their volumes too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// `CONTAINER[:ALIAS]` outside the project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
+    /// The OCI runtime (`runc`, `io.containerd.wasmedge.v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kill_disable: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
     /// `always`, `never`, `missing`, `build`: over `up --pull` for this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<String>,
