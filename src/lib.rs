@@ -24,7 +24,6 @@ pub mod output;
 pub mod pg;
 pub mod probe;
 pub mod random;
-pub mod release;
 pub mod schedule;
 pub mod settings;
 pub mod signals;

@@ -217,6 +217,73 @@ impl Printer {
             eprintln!("{message}");
         }
     }
+
+    /// Progress of a long step on stderr: on a terminal, a spinner line that shows the
+    /// current message while the steps stay above it; elsewhere (cron, CI) every step as a
+    /// line and no spinner; nothing with --quiet. The one place that decides.
+    pub fn progress(&self) -> Progress {
+        let bar = (std::io::stderr().is_terminal() && !self.quiet).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// See [`Printer::progress`]. Cleared when dropped.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A step that stays on screen (and is logged off a terminal).
+    pub fn step(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.set_message(line.to_string());
+            }
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    /// What is going on now: the spinner's message on a terminal; logged elsewhere.
+    pub fn status(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(line.to_string()),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    /// Only the spinner's message, never a log line (a countdown).
+    pub fn transient(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(line.to_string());
+        }
+    }
+
+    /// A line above the spinner on a terminal; nothing elsewhere (the command's own output
+    /// says it).
+    pub fn terminal_line(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.println(line);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// A duration as operators read it: `45s`, `12m`, `3h 12m`, `5d 3h`.

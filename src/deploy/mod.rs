@@ -2,9 +2,12 @@
 //! ([`spec`]), what to create from each service ([`create`]), and the steps of `up`, `down`
 //! and the lifecycle commands ([`run`]).
 
+pub mod attempt;
 pub mod create;
 pub mod images;
 pub mod lock;
 pub mod preflight;
+pub mod releases;
+pub mod report;
 pub mod run;
 pub mod spec;

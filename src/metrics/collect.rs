@@ -166,7 +166,7 @@ fn backups(loaded: &Loaded) -> Result<BackupSample> {
 
 fn release(loaded: &Loaded) -> Result<Option<ReleaseSample>> {
     let path = loaded.resolve_path(&loaded.settings.metrics.releases_file);
-    let history = crate::release::load(&path)?;
+    let history = crate::deploy::releases::load(&path)?;
     Ok(history.newest().map(|release| ReleaseSample {
         id: release.id.clone(),
         environment: release.environment.clone(),

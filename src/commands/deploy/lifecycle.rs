@@ -1,8 +1,6 @@
 //! `gymops down`, `stop`, `start`, `restart`: every container of the project (each
 //! replica), in start order or against it, each with its grace period.
 
-use std::time::Duration;
-
 use anyhow::{anyhow, Result};
 use comfy_table::Cell;
 use serde::Serialize;
@@ -171,25 +169,16 @@ pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Resul
     if matches!(verb, Verb::Stop | Verb::Restart) {
         // On a terminal, a line per container while it gets its grace period (a container
         // that ignores SIGTERM takes all of it); nothing in cron or CI.
-        let progress = (std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ctx.printer.quiet)
-            .then(|| {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.enable_steady_tick(Duration::from_millis(120));
-                bar
-            });
+        let progress = ctx.printer.progress();
         for container in selected.iter().rev() {
             let timeout = grace(ctx, args.timeout, project.as_ref(), &container.service);
-            if let Some(bar) = &progress {
-                bar.set_message(format!(
-                    "stopping {} (grace period {}s)",
-                    container.name,
-                    timeout.as_secs()
-                ));
-            }
+            progress.transient(&format!(
+                "stopping {} (grace period {}s)",
+                container.name,
+                timeout.as_secs()
+            ));
             let stopped = engine.stop(&container.id, timeout).await;
-            if let Some(bar) = &progress {
-                bar.println(format!("stopped {}", container.name));
-            }
+            progress.terminal_line(&format!("stopped {}", container.name));
             stopped?;
             steps.push(Step {
                 kind: "container",
@@ -197,9 +186,6 @@ pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Resul
                 service: Some(container.service.clone()),
                 result: "stopped".into(),
             });
-        }
-        if let Some(bar) = progress {
-            bar.finish_and_clear();
         }
     }
     if matches!(verb, Verb::Start | Verb::Restart) {

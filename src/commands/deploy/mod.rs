@@ -1,8 +1,8 @@
 //! `gymops up`, `down`, `stop`, `start`, `restart` (also under `gymops service`),
-//! `rollback` and `releases`: thin commands over [`crate::deploy`], one file each, with the
-//! deploy attempt (containers, waits, gate) and the report they share.
+//! `rollback` and `releases`: thin commands over [`crate::deploy`], one file each; here what
+//! they share (the project name, grace periods, the attempt and the release record with
+//! this run's operator and progress).
 
-mod attempt;
 mod lifecycle;
 mod releases;
 mod report;
@@ -10,21 +10,82 @@ mod rollback;
 mod up;
 
 use anyhow::{anyhow, Result};
-use serde::Serialize;
 use std::time::Duration;
 
 use super::Context;
-use crate::deploy::run::ServiceOutcome;
+use crate::compose::Project;
+use crate::deploy::attempt::Who;
+use crate::deploy::releases::{Recorder, ReleaseKind};
+use crate::deploy::report::{DeployKind, DeployReport};
+use crate::deploy::run::{ServiceOutcome, UpPlan};
 use crate::deploy::spec;
+use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::Status;
-use crate::probe::HealthReport;
 
+pub use crate::deploy::report::markdown;
 pub use lifecycle::{down, lifecycle, Verb};
 pub use releases::releases;
-pub use report::markdown;
 pub use rollback::rollback;
 pub use up::up;
+
+/// Who runs this deploy, for its report and release.
+fn who(ctx: &Context) -> Who {
+    Who {
+        environment: ctx.settings().environment.clone(),
+        host: crate::notify::hostname(),
+        operator: crate::incident::operator(&ctx.settings().incident),
+    }
+}
+
+/// One attempt with this run's progress display.
+async fn attempt(
+    ctx: &Context,
+    engine: &Engine,
+    plan: &UpPlan<'_>,
+    kind: DeployKind,
+    gate: &[crate::probe::CheckGroup],
+) -> Result<DeployReport> {
+    let progress = ctx.printer.progress();
+    crate::deploy::attempt::attempt(
+        engine,
+        ctx.settings(),
+        &who(ctx),
+        plan,
+        kind,
+        gate,
+        &progress,
+    )
+    .await
+}
+
+/// Record a release; what could not be kept is a warning.
+async fn record(
+    ctx: &Context,
+    engine: &Engine,
+    project_name: &str,
+    project: &Project,
+    kind: ReleaseKind,
+    outcomes: &[ServiceOutcome],
+    passed: bool,
+) -> Result<String> {
+    let who = who(ctx);
+    let path = releases_path(ctx);
+    let recorder = Recorder {
+        engine,
+        path: &path,
+        project_name,
+        environment: &who.environment,
+        host: who.host.clone(),
+        operator: who.operator.clone(),
+        keep: ctx.settings().deploy.keep_releases,
+    };
+    let (id, warnings) = recorder.record(project, kind, outcomes, passed).await?;
+    for warning in warnings {
+        ctx.printer.warn(&warning);
+    }
+    Ok(id)
+}
 
 fn project_name(ctx: &Context) -> String {
     spec::project_name(&ctx.settings().project)
@@ -51,44 +112,6 @@ fn grace(
 /// The monitoring stack's own compose project.
 fn monitoring_project(ctx: &Context) -> String {
     format!("{}_monitoring", project_name(ctx))
-}
-
-/// A service that did not become healthy, with the end of its log.
-#[derive(Debug, Serialize)]
-pub struct WaitFailure {
-    pub service: String,
-    pub error: String,
-    pub log_tail: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Phase {
-    pub name: String,
-    pub ms: u64,
-}
-
-/// What `up` or `rollback` did, as printed (JSON) and written to deployment_report.md.
-#[derive(Debug, Serialize)]
-pub struct DeployReport {
-    /// up, rollback, or automatic-rollback
-    pub kind: String,
-    pub project: String,
-    pub environment: String,
-    pub host: String,
-    pub operator: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    /// The release recorded, when this succeeded.
-    pub release: Option<String>,
-    /// For a rollback: the release (or image) put back.
-    pub target: Option<String>,
-    pub services: Vec<ServiceOutcome>,
-    pub phases: Vec<Phase>,
-    pub wait_failures: Vec<WaitFailure>,
-    pub gate: Option<HealthReport>,
-    pub status: Status,
-    pub elapsed_ms: u64,
-    /// When a failed up put the previous release back: that rollback.
-    pub rollback: Option<Box<DeployReport>>,
 }
 
 fn succeeded(status: Status) -> bool {

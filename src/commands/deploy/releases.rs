@@ -1,5 +1,5 @@
-//! `gymops releases` (and `rollback --list`), and recording a release: the history entry
-//! with each service's full spec, and the image tags that keep its images.
+//! `gymops releases` (and `rollback --list`): the history, newest first, and whether the
+//! engine still keeps each release's images.
 
 use std::collections::BTreeMap;
 
@@ -8,124 +8,12 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::{project_name, releases_path, Context};
-use crate::compose::Project;
-use crate::deploy::run::{Action, Pin, ServiceOutcome};
+use crate::deploy::releases::{images_kept, History, Release, ReleaseKind};
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
-use crate::release::{History, Release, ServiceRelease};
-
-/// Record a deploy or rollback: the history (each service's spec as its containers were
-/// created, its environment and replica count), and the image tags that keep its images
-/// (older releases' tags beyond deploy.keep_releases removed). `passed`: false for a failed
-/// deploy left running.
-pub(super) async fn record(
-    ctx: &Context,
-    engine: &Engine,
-    project_name: &str,
-    project: &Project,
-    kind: &str,
-    outcomes: &[ServiceOutcome],
-    passed: bool,
-) -> Result<String> {
-    let path = releases_path(ctx);
-    let history = crate::release::load(&path)?;
-    let now = chrono::Utc::now();
-    let id = history.next_id(now);
-    // Services this run did not touch keep what the newest release says of them.
-    let mut services = history
-        .newest()
-        .map(|r| r.services.clone())
-        .unwrap_or_default();
-    let mut replicas: BTreeMap<&str, u32> = BTreeMap::new();
-    for outcome in outcomes {
-        let count = replicas.entry(&outcome.service).or_insert(0);
-        if outcome.action != Action::Removed {
-            *count += 1;
-        }
-    }
-    for outcome in outcomes.iter().filter(|o| o.action != Action::Removed) {
-        services.insert(
-            outcome.service.clone(),
-            ServiceRelease {
-                image: outcome.image.clone(),
-                image_id: outcome.image_id.clone(),
-                config_hash: outcome.config_hash.clone(),
-                spec: project.model.services.get(&outcome.service).cloned(),
-                environment: Some(outcome.environment.clone()),
-                replicas: replicas[outcome.service.as_str()],
-            },
-        );
-    }
-    for (service, count) in &replicas {
-        if *count == 0 {
-            if let Some(entry) = services.get_mut(*service) {
-                entry.replicas = 0;
-            }
-        }
-    }
-    for (service, release) in &services {
-        let (repo, tag) = crate::release::image_tag(project_name, service, &id);
-        if let Err(err) = engine.tag(&release.image_id, &repo, &tag).await {
-            ctx.printer.warn(&format!(
-                "cannot keep the image of {service} for rollback: {}",
-                crate::error::describe(&err).0
-            ));
-        }
-    }
-    let history = crate::release::record(
-        &path,
-        Release {
-            id: id.clone(),
-            time: now,
-            environment: ctx.settings().environment.clone(),
-            host: crate::notify::hostname(),
-            operator: crate::incident::operator(&ctx.settings().incident),
-            kind: kind.to_string(),
-            services,
-            passed,
-            networks: project.model.networks.clone(),
-            volumes: project.model.volumes.clone(),
-            secrets: project.model.secrets.clone(),
-            configs: project.model.configs.clone(),
-        },
-    )?;
-    for old in history.beyond(ctx.settings().deploy.keep_releases) {
-        for service in old.services.keys() {
-            let (repo, tag) = crate::release::image_tag(project_name, service, &old.id);
-            let _ = engine.untag(&format!("{repo}:{tag}")).await;
-        }
-    }
-    Ok(id)
-}
-
-/// How to run a release's service again: its kept tag when the engine still has it (else
-/// the image ID), the name it was deployed as, and its environment then.
-pub(super) async fn pinned(
-    engine: &Engine,
-    project: &str,
-    service: &str,
-    release: &Release,
-) -> Result<Option<Pin>> {
-    let Some(entry) = release.services.get(service) else {
-        return Ok(None);
-    };
-    let (repo, tag) = crate::release::image_tag(project, service, &release.id);
-    let kept = format!("{repo}:{tag}");
-    let reference = if engine.image_id(&kept).await?.is_some() {
-        kept
-    } else {
-        entry.image_id.clone()
-    };
-    Ok(Some(Pin {
-        reference,
-        image_id: entry.image_id.clone(),
-        deployed_as: Some(entry.image.clone()),
-        environment: entry.environment.clone(),
-    }))
-}
 
 pub async fn releases(ctx: &Context) -> Result<ExitStatus> {
-    let history = crate::release::load(&releases_path(ctx))?;
+    let history = crate::deploy::releases::load(&releases_path(ctx))?;
     // The history is a file: list it even when the engine cannot say which images it keeps.
     let engine = match Engine::connect(&ctx.settings().docker).await {
         Ok(engine) => Some(engine),
@@ -155,26 +43,13 @@ struct ReleaseRow<'a> {
     environment: &'a str,
     host: &'a str,
     operator: &'a str,
-    kind: &'a str,
+    kind: ReleaseKind,
     /// Whether it passed its gate (false: a failed deploy left running).
     passed: bool,
     services: BTreeMap<&'a str, ServiceRow<'a>>,
     current: bool,
     /// Whether every image of the release is still on the engine (null: unknown).
     images_kept: Option<bool>,
-}
-
-/// Whether the engine still has every image of a release.
-async fn images_kept(engine: &Engine, project: &str, release: &Release) -> Result<bool> {
-    for (service, entry) in &release.services {
-        let by_tag = pinned(engine, project, service, release)
-            .await?
-            .is_some_and(|pin| pin.reference != pin.image_id);
-        if !by_tag && engine.image_id(&entry.image_id).await?.is_none() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 pub(super) async fn list_releases(
@@ -203,7 +78,7 @@ pub(super) async fn list_releases(
             environment: &release.environment,
             host: &release.host,
             operator: &release.operator,
-            kind: &release.kind,
+            kind: release.kind,
             passed: release.passed,
             services: release
                 .services
@@ -256,9 +131,9 @@ pub(super) async fn list_releases(
                         id.push_str(" (current)");
                     }
                     let kind = if row.passed {
-                        row.kind.to_string()
+                        row.kind.label().to_string()
                     } else {
-                        format!("{} (failed)", row.kind)
+                        format!("{} (failed)", row.kind.label())
                     };
                     vec![
                         Cell::new(id),

@@ -6,16 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, Result};
 
-use super::attempt::attempt;
-use super::releases::{list_releases, pinned, record};
+use super::releases::list_releases;
 use super::report::finish;
-use super::{lock_path, project_name, refuse, releases_path, succeeded, Context, DeployReport};
+use super::{attempt, lock_path, project_name, record, refuse, releases_path, succeeded, Context};
 use crate::compose::Project;
+use crate::deploy::releases::{pinned, Release, ReleaseKind};
+use crate::deploy::report::{DeployKind, DeployReport};
 use crate::deploy::run::{self, Pin, UpPlan};
 use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::ExitStatus;
-use crate::release::Release;
 
 /// The project as `release` ran it: the recorded spec of each of `services` over the
 /// current files (a release recorded before gymops kept specs contributes its images only),
@@ -85,7 +85,7 @@ pub(super) async fn put_back(
     name: &str,
     release: &Release,
     services: &[String],
-    kind: &str,
+    kind: DeployKind,
 ) -> Result<DeployReport> {
     let mut pins = HashMap::new();
     let mut scale = BTreeMap::new();
@@ -122,7 +122,7 @@ pub(super) async fn put_back(
                 engine,
                 name,
                 &project,
-                "rollback",
+                ReleaseKind::Rollback,
                 &report.services,
                 true,
             )
@@ -134,7 +134,7 @@ pub(super) async fn put_back(
 
 pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let history = crate::release::load(&releases_path(ctx))?;
+    let history = crate::deploy::releases::load(&releases_path(ctx))?;
     let name = project_name(ctx);
     let engine = Engine::connect(&settings.docker).await?;
     if args.list {
@@ -234,7 +234,14 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
         pins: &pins,
         scale: &scale,
     };
-    let mut report = attempt(ctx, &engine, &plan, "rollback", &settings.deploy.gate).await?;
+    let mut report = attempt(
+        ctx,
+        &engine,
+        &plan,
+        DeployKind::Rollback,
+        &settings.deploy.gate,
+    )
+    .await?;
     report.target = Some(target);
     if succeeded(report.status) {
         report.release = Some(
@@ -243,7 +250,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
                 &engine,
                 &name,
                 &project,
-                "rollback",
+                ReleaseKind::Rollback,
                 &report.services,
                 true,
             )

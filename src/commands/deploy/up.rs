@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
-use super::attempt::attempt;
-use super::releases::record;
 use super::report::finish;
 use super::rollback::put_back;
 use super::{
-    lock_path, monitoring_project, project_name, refuse, releases_path, succeeded, Context, Phase,
+    attempt, lock_path, monitoring_project, project_name, record, refuse, releases_path, succeeded,
+    Context,
 };
 use crate::cli::UpArgs;
 use crate::compose::Project;
+use crate::deploy::releases::ReleaseKind;
+use crate::deploy::report::{DeployKind, Phase};
 use crate::deploy::run::{self, Action, UpPlan};
 use crate::docker::Engine;
 use crate::error::HintExt;
@@ -26,7 +27,7 @@ use crate::exit::{ExitStatus, Status};
 fn target(
     ctx: &Context,
     args: &UpArgs,
-) -> Result<(Project, String, Vec<crate::probe::CheckGroup>, &'static str)> {
+) -> Result<(Project, String, Vec<crate::probe::CheckGroup>, ReleaseKind)> {
     let settings = ctx.settings();
     if args.monitoring_only {
         let file = ctx
@@ -38,7 +39,13 @@ fn target(
             );
         }
         let project = crate::compose::load(&[file], Some(&ctx.loaded.env_file), &ctx.environment)?;
-        return Ok((project, monitoring_project(ctx), Vec::new(), "monitoring"));
+        // The monitoring stack records no release (see `up`).
+        return Ok((
+            project,
+            monitoring_project(ctx),
+            Vec::new(),
+            ReleaseKind::Deploy,
+        ));
     }
     if args.failover {
         let files: Vec<PathBuf> = settings
@@ -57,14 +64,14 @@ fn target(
             project,
             project_name(ctx),
             settings.deploy.gate.clone(),
-            "failover",
+            ReleaseKind::Failover,
         ));
     }
     Ok((
         crate::commands::service_config::load(ctx, &args.files.files)?,
         project_name(ctx),
         settings.deploy.gate.clone(),
-        "deploy",
+        ReleaseKind::Deploy,
     ))
 }
 
@@ -128,7 +135,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     .await;
     refuse(&problems, "fix them and run up again; nothing was changed")?;
     let preflight_ms = preflight_started.elapsed().as_millis() as u64;
-    let history = crate::release::load(&releases_path(ctx))?;
+    let history = crate::deploy::releases::load(&releases_path(ctx))?;
     let working_dir = ctx.loaded.resolve_path(std::path::Path::new("."));
     let no_pins = HashMap::new();
     let plan = UpPlan {
@@ -144,7 +151,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         pins: &no_pins,
         scale: &scale,
     };
-    let mut report = attempt(ctx, &engine, &plan, "up", &gate).await?;
+    let mut report = attempt(ctx, &engine, &plan, DeployKind::Up, &gate).await?;
     report.phases.insert(
         0,
         Phase {
@@ -194,7 +201,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
                     &name,
                     previous,
                     &touched,
-                    "automatic-rollback",
+                    DeployKind::AutomaticRollback,
                 )
                 .await?;
                 report.rollback = Some(Box::new(rollback));

@@ -13,6 +13,33 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::run::{Action, Pin, ServiceOutcome};
+use crate::compose::Project;
+use crate::docker::Engine;
+
+/// What made a release.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseKind {
+    /// `up`
+    #[default]
+    Deploy,
+    /// `up --failover`
+    Failover,
+    /// `rollback`, or the automatic rollback of a failed `up`
+    Rollback,
+}
+
+impl ReleaseKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReleaseKind::Deploy => "deploy",
+            ReleaseKind::Failover => "failover",
+            ReleaseKind::Rollback => "rollback",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Release {
     pub id: String,
@@ -22,9 +49,8 @@ pub struct Release {
     pub host: String,
     #[serde(default)]
     pub operator: String,
-    /// deploy or rollback
     #[serde(default)]
-    pub kind: String,
+    pub kind: ReleaseKind,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceRelease>,
     /// Whether it passed its health gate (false: a failed deploy left running).
@@ -177,6 +203,155 @@ pub fn record(path: &Path, release: Release) -> Result<History> {
     Ok(history)
 }
 
+/// Who and where, for a release record.
+pub struct Recorder<'a> {
+    pub engine: &'a Engine,
+    /// The history file.
+    pub path: &'a Path,
+    /// The engine's compose project name.
+    pub project_name: &'a str,
+    pub environment: &'a str,
+    pub host: String,
+    pub operator: String,
+    /// Releases whose image tags are kept.
+    pub keep: usize,
+}
+
+impl Recorder<'_> {
+    /// Record a deploy or rollback: the history entry (each service's spec as its
+    /// containers were created, its environment and replica count; the project's networks,
+    /// volumes, secret and config sources), and the image tags that keep its images (older
+    /// releases' tags beyond `keep` removed). `passed`: false for a failed deploy left
+    /// running. Returns the release ID and what could not be kept (for a warning).
+    pub async fn record(
+        &self,
+        project: &Project,
+        kind: ReleaseKind,
+        outcomes: &[ServiceOutcome],
+        passed: bool,
+    ) -> Result<(String, Vec<String>)> {
+        let history = load(self.path)?;
+        let now = Utc::now();
+        let id = history.next_id(now);
+        let services = release_services(&history, project, outcomes);
+        let mut warnings = Vec::new();
+        for (service, release) in &services {
+            let (repo, tag) = image_tag(self.project_name, service, &id);
+            if let Err(err) = self.engine.tag(&release.image_id, &repo, &tag).await {
+                warnings.push(format!(
+                    "cannot keep the image of {service} for rollback: {}",
+                    crate::error::describe(&err).0
+                ));
+            }
+        }
+        let history = record(
+            self.path,
+            Release {
+                id: id.clone(),
+                time: now,
+                environment: self.environment.to_string(),
+                host: self.host.clone(),
+                operator: self.operator.clone(),
+                kind,
+                services,
+                passed,
+                networks: project.model.networks.clone(),
+                volumes: project.model.volumes.clone(),
+                secrets: project.model.secrets.clone(),
+                configs: project.model.configs.clone(),
+            },
+        )?;
+        for old in history.beyond(self.keep) {
+            for service in old.services.keys() {
+                let (repo, tag) = image_tag(self.project_name, service, &old.id);
+                let _ = self.engine.untag(&format!("{repo}:{tag}")).await;
+            }
+        }
+        Ok((id, warnings))
+    }
+}
+
+/// The services of a new release: what the newest release says of those this run did not
+/// touch, and for each service it did: the image as deployed, its spec and environment, and
+/// how many containers it now runs. Pure.
+pub fn release_services(
+    history: &History,
+    project: &Project,
+    outcomes: &[ServiceOutcome],
+) -> BTreeMap<String, ServiceRelease> {
+    let mut services = history
+        .newest()
+        .map(|r| r.services.clone())
+        .unwrap_or_default();
+    let mut replicas: BTreeMap<&str, u32> = BTreeMap::new();
+    for outcome in outcomes {
+        let count = replicas.entry(&outcome.service).or_insert(0);
+        if outcome.action != Action::Removed {
+            *count += 1;
+        }
+    }
+    for outcome in outcomes.iter().filter(|o| o.action != Action::Removed) {
+        services.insert(
+            outcome.service.clone(),
+            ServiceRelease {
+                image: outcome.image.clone(),
+                image_id: outcome.image_id.clone(),
+                config_hash: outcome.config_hash.clone(),
+                spec: project.model.services.get(&outcome.service).cloned(),
+                environment: Some(outcome.environment.clone()),
+                replicas: replicas[outcome.service.as_str()],
+            },
+        );
+    }
+    for (service, count) in &replicas {
+        if *count == 0 {
+            if let Some(entry) = services.get_mut(*service) {
+                entry.replicas = 0;
+            }
+        }
+    }
+    services
+}
+
+/// How to run a release's service again: its kept tag when the engine still has it (else
+/// the image ID), the name it was deployed as, and its environment then.
+pub async fn pinned(
+    engine: &Engine,
+    project: &str,
+    service: &str,
+    release: &Release,
+) -> Result<Option<Pin>> {
+    let Some(entry) = release.services.get(service) else {
+        return Ok(None);
+    };
+    let (repo, tag) = image_tag(project, service, &release.id);
+    let kept = format!("{repo}:{tag}");
+    let reference = if engine.image_id(&kept).await?.is_some() {
+        kept
+    } else {
+        entry.image_id.clone()
+    };
+    Ok(Some(Pin {
+        reference,
+        image_id: entry.image_id.clone(),
+        deployed_as: Some(entry.image.clone()),
+        environment: entry.environment.clone(),
+    }))
+}
+
+/// Whether the engine still has every image of a release.
+pub async fn images_kept(engine: &Engine, project: &str, release: &Release) -> Result<bool> {
+    for (service, entry) in &release.services {
+        let by_tag = pinned(engine, project, service, release)
+            .await?
+            .is_some_and(|pin| pin.reference != pin.image_id);
+        if !by_tag && engine.image_id(&entry.image_id).await?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +364,7 @@ mod tests {
             environment: "production".into(),
             host: "h".into(),
             operator: "ops".into(),
-            kind: "deploy".into(),
+            kind: ReleaseKind::Deploy,
             services: BTreeMap::from([(
                 "backend".to_string(),
                 ServiceRelease {
@@ -264,5 +439,64 @@ mod tests {
         let history = record(&path, release("r2", 2, "a:2")).unwrap();
         assert_eq!(history.releases.len(), 2);
         assert_eq!(load(&path).unwrap().releases.len(), 2);
+    }
+
+    #[test]
+    fn a_release_records_what_each_touched_service_runs_and_how_many() {
+        use crate::deploy::run::ServiceOutcome;
+        let history = History {
+            releases: vec![release("r1", 1, "gym/api:1.1.5")],
+        };
+        let mut model = crate::compose::File::default();
+        model.services.insert(
+            "worker".into(),
+            crate::compose::Service {
+                image: Some("gym/worker:2".into()),
+                ..Default::default()
+            },
+        );
+        let project = Project {
+            files: Vec::new(),
+            model,
+            start_order: vec!["worker".into()],
+            missing_variables: BTreeMap::new(),
+        };
+        let outcome = |number: u32, action: Action| ServiceOutcome {
+            service: "worker".into(),
+            number,
+            container: format!("gym_worker_{number}"),
+            action,
+            image: "gym/worker:2".into(),
+            pin: None,
+            image_id: "sha256:w".into(),
+            replaced: None,
+            previous_image: None,
+            previous_image_id: None,
+            config_hash: "h".into(),
+            state: "running".into(),
+            health: None,
+            elapsed_ms: 1,
+            environment: BTreeMap::from([("MODE".to_string(), "x".to_string())]),
+        };
+        let services = release_services(
+            &history,
+            &project,
+            &[
+                outcome(1, Action::Unchanged),
+                outcome(2, Action::Created),
+                outcome(3, Action::Removed),
+            ],
+        );
+        assert_eq!(
+            services["backend"].image, "gym/api:1.1.5",
+            "untouched: kept"
+        );
+        let worker = &services["worker"];
+        assert_eq!(worker.replicas, 2, "the removed third is not counted");
+        assert_eq!(
+            worker.spec.as_ref().unwrap().image.as_deref(),
+            Some("gym/worker:2")
+        );
+        assert_eq!(worker.environment.as_ref().unwrap()["MODE"], "x");
     }
 }

@@ -1,59 +1,58 @@
 //! One deploy attempt, shared by `up`, `rollback` and the automatic rollback: the
-//! containers, the health waits, and the gate.
+//! containers, the health waits, and the gate, into a [`DeployReport`].
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::report::log_tail;
-use super::{Context, DeployReport, Phase, WaitFailure};
-use crate::deploy::run::{self, Action, UpPlan};
+use super::report::{DeployKind, DeployReport, Phase, WaitFailure};
+use super::run::{self, Action, UpPlan};
+use crate::docker::logs::LogRequest;
 use crate::docker::Engine;
 use crate::exit::Status;
+use crate::output::Progress;
 use crate::probe::{self, HealthPlan, HealthReport};
+use crate::settings::Settings;
+
+/// Who runs a deploy, where, for its report.
+pub struct Who {
+    pub environment: String,
+    pub host: String,
+    pub operator: String,
+}
 
 /// One deploy attempt: containers, waits, gate.
-pub(super) async fn attempt(
-    ctx: &Context,
+pub async fn attempt(
     engine: &Engine,
+    settings: &Settings,
+    who: &Who,
     plan: &UpPlan<'_>,
-    kind: &str,
+    kind: DeployKind,
     gate_groups: &[crate::probe::CheckGroup],
+    progress: &Progress,
 ) -> Result<DeployReport> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
-    let printer = &ctx.printer;
-    // On a terminal, pull and build output scrolls by on a spinner line and the steps stay;
-    // elsewhere (cron, CI) every line is logged.
-    let bar = (std::io::IsTerminal::is_terminal(&std::io::stderr()) && !printer.quiet).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let mut progress = |line: &str| match &bar {
-        Some(bar) => {
-            let step = [
-                "creating ",
-                "recreating ",
-                "starting ",
-                "building ",
-                "pulling ",
-            ]
-            .iter()
-            .any(|p| line.starts_with(p))
-                || line.contains(": waiting for ");
-            if step {
-                bar.println(line);
-            }
-            bar.set_message(line.to_string());
+    // Pull and build output scrolls by on the spinner line; the steps stay.
+    let mut report_line = |line: &str| {
+        let step = [
+            "creating ",
+            "recreating ",
+            "starting ",
+            "removing ",
+            "building ",
+            "pulling ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+            || line.contains(": waiting for ");
+        if step {
+            progress.step(line);
+        } else {
+            progress.status(line);
         }
-        None => printer.note(line),
     };
-    let run = run::up(engine, plan, &mut progress).await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let run = run?;
+    let run = run::up(engine, plan, &mut report_line).await?;
     let mut phases: Vec<Phase> = run
         .phases
         .iter()
@@ -129,7 +128,7 @@ pub(super) async fn attempt(
                     Action::Created | Action::Recreated | Action::Started
                 )
         });
-        let report = gate_until(ctx, gate_groups, fresh, deadline).await?;
+        let report = gate_until(settings, gate_groups, fresh, deadline, progress).await?;
         phases.push(Phase {
             name: "health gate".into(),
             ms: gate_started.elapsed().as_millis() as u64,
@@ -144,11 +143,11 @@ pub(super) async fn attempt(
         gate.as_ref().map(|g| g.status).unwrap_or(Status::Ok)
     };
     Ok(DeployReport {
-        kind: kind.to_string(),
+        kind,
         project: plan.project_name.to_string(),
-        environment: ctx.settings().environment.clone(),
-        host: crate::notify::hostname(),
-        operator: crate::incident::operator(&ctx.settings().incident),
+        environment: who.environment.clone(),
+        host: who.host.clone(),
+        operator: who.operator.clone(),
         started_at,
         release: None,
         target: None,
@@ -165,10 +164,11 @@ pub(super) async fn attempt(
 /// The gate's checks; when `retry`, asked again every second while they fail and the
 /// deadline has not passed.
 async fn gate_until(
-    ctx: &Context,
+    settings: &Settings,
     groups: &[crate::probe::CheckGroup],
     retry: bool,
     deadline: Instant,
+    progress: &Progress,
 ) -> Result<HealthReport> {
     let plan = HealthPlan {
         groups: groups.to_vec(),
@@ -176,17 +176,32 @@ async fn gate_until(
         endpoints: Vec::new(),
     };
     loop {
-        let report = probe::run(ctx.settings(), &plan).await?;
+        let report = probe::run(settings, &plan).await?;
         if report.status == Status::Ok
             || !retry
             || Instant::now() + Duration::from_secs(1) > deadline
         {
             return Ok(report);
         }
-        ctx.printer.note(&format!(
+        progress.step(&format!(
             "gate: {}; asking again (a service just started may still be coming up)",
             crate::probe::summary_line(&report).trim_end()
         ));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// The last lines of a container's log, for a failure report.
+async fn log_tail(engine: &Engine, container: &str) -> Vec<String> {
+    let mut tail = Vec::new();
+    let request = LogRequest {
+        tail: Some(20),
+        ..LogRequest::default()
+    };
+    let _ = engine
+        .log_lines(container, &request, |line| {
+            tail.push(String::from_utf8_lossy(&line.text).into_owned())
+        })
+        .await;
+    tail
 }
