@@ -58,7 +58,11 @@ const SECRET: &str = "s3cr3t-value-9b2e";
 
 #[test]
 fn every_compose_key_reaches_the_container() {
-    let deployment = Deployment::with_services("k", "", &["app", "side", "worker", "inc"]);
+    let deployment = Deployment::with_services(
+        "k",
+        "",
+        &["app", "side", "worker", "inc", "isolated", "hostnet"],
+    );
     let dir = deployment.dir.path();
     std::fs::write(dir.join("db_password.txt"), "from-a-file\n").unwrap();
     std::fs::write(
@@ -143,6 +147,16 @@ services:
   worker:
     extends: {{file: base.yml, service: template}}
     environment: {{OWN: '2'}}
+  isolated:
+    image: {IMAGE}
+    command: [/usr/bin/sleep, "600"]
+    volumes: ['/usr:/usr:ro']
+    network_mode: none
+  hostnet:
+    image: {IMAGE}
+    command: [/usr/bin/sleep, "600"]
+    volumes: ['/usr:/usr:ro']
+    network_mode: host
 networks:
   front:
     driver: bridge
@@ -294,6 +308,10 @@ configs:
     );
     assert_eq!(side["HostConfig"]["ReadonlyRootfs"], true);
     assert_eq!(side["Config"]["User"], "1000:1000");
+    for (service, mode) in [("isolated", "none"), ("hostnet", "host")] {
+        let container = inspect(&deployment.id(service).unwrap());
+        assert_eq!(container["HostConfig"]["NetworkMode"], mode, "{service}");
+    }
     // extends from another file, and include.
     let worker = inspect(&deployment.id("worker").unwrap());
     assert_eq!(worker["Config"]["Labels"]["from.base"], "yes");
