@@ -5,8 +5,11 @@
 
 mod backup;
 mod deploy;
+mod env;
+mod file;
 mod flat;
 mod incident;
+mod layers;
 mod load;
 mod logs;
 mod metrics;
@@ -21,7 +24,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{check_nesting, load, Entry, Loaded, Overrides, Source};
+pub use file::check_nesting;
+pub use load::{load, Entry, Loaded, Overrides, Source};
 pub use secret::{mask_url, Secret};
 
 pub use backup::*;

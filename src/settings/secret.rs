@@ -54,6 +54,81 @@ pub fn mask_url(text: &str) -> String {
     }
 }
 
+/// A secret: never read from gymops.yaml, never printed. It comes from its environment
+/// variable, a compose env file variable, a flag, or the file its `file_key` names.
+pub(super) struct SecretSpec {
+    pub(super) key: &'static str,
+    pub(super) env: &'static str,
+    pub(super) env_file_var: Option<&'static str>,
+    pub(super) file_key: &'static str,
+    /// A missing file is no secret rather than an error: the file is one gymops writes
+    /// itself later (`monitoring init` writes the relay token).
+    pub(super) file_may_be_missing: bool,
+}
+
+pub(super) const SECRETS: &[SecretSpec] = &[
+    SecretSpec {
+        key: "metrics.relay_token",
+        env: "GYMOPS_METRICS_RELAY_TOKEN",
+        env_file_var: None,
+        file_key: "metrics.relay_token_file",
+        file_may_be_missing: true,
+    },
+    SecretSpec {
+        key: "postgres.password",
+        env: "GYMOPS_POSTGRES_PASSWORD",
+        env_file_var: Some("POSTGRES_PASSWORD"),
+        file_key: "postgres.password_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "notify.slack.webhook_url",
+        env: "GYMOPS_SLACK_WEBHOOK_URL",
+        env_file_var: None,
+        file_key: "notify.slack.webhook_url_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "notify.webhook.url",
+        env: "GYMOPS_WEBHOOK_URL",
+        env_file_var: None,
+        file_key: "notify.webhook.url_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "notify.email.password",
+        env: "GYMOPS_SMTP_PASSWORD",
+        env_file_var: None,
+        file_key: "notify.email.password_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "backup.passphrase",
+        env: "GYMOPS_BACKUP_PASSPHRASE",
+        env_file_var: None,
+        file_key: "backup.passphrase_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "backup.s3.access_key_id",
+        env: "GYMOPS_S3_ACCESS_KEY_ID",
+        env_file_var: None,
+        file_key: "backup.s3.access_key_id_file",
+        file_may_be_missing: false,
+    },
+    SecretSpec {
+        key: "backup.s3.secret_access_key",
+        env: "GYMOPS_S3_SECRET_ACCESS_KEY",
+        env_file_var: None,
+        file_key: "backup.s3.secret_access_key_file",
+        file_may_be_missing: false,
+    },
+];
+
+pub(super) fn secret_for_env(var: &str) -> Option<&'static SecretSpec> {
+    SECRETS.iter().find(|spec| spec.env == var)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

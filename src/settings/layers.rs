@@ -1,0 +1,77 @@
+//! The settings layers being merged: values by dotted key with their sources, secret
+//! candidates, raw strings typed like the defaults, and the check that the result loads.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context, Result};
+use serde_yaml::Value;
+
+use super::file::*;
+use super::flat::{env_var_name, typed_like, unflatten, FlatMap};
+use super::load::*;
+use super::secret::Secret;
+use super::Settings;
+use crate::error::HintExt;
+
+pub(super) struct Layers {
+    pub(super) defaults: Value,
+    /// The defaults as dotted keys, for typing raw strings.
+    pub(super) defaults_flat: FlatMap,
+    pub(super) flat: FlatMap,
+    pub(super) sources: BTreeMap<String, Source>,
+    /// Candidates for each secret key: (secret, source).
+    pub(super) secrets: BTreeMap<&'static str, Vec<(Secret, Source)>>,
+}
+
+impl Layers {
+    pub(super) fn add_secret(&mut self, key: &'static str, secret: Secret, source: Source) {
+        self.secrets.entry(key).or_default().push((secret, source));
+    }
+
+    pub(super) fn set(&mut self, key: &str, value: Value, source: Source) {
+        self.flat.insert(key.to_string(), value);
+        self.sources.insert(key.to_string(), source);
+    }
+
+    /// The value a raw string must be typed like: the current one, or the default.
+    pub(super) fn set_raw(&mut self, key: &str, raw: &str, source: Source) -> Result<()> {
+        let like = self.flat.get(key).cloned().unwrap_or(Value::Null);
+        let like = if like.is_null() {
+            self.defaults_flat.get(key).cloned().unwrap_or(Value::Null)
+        } else {
+            like
+        };
+        let value = typed_like(raw, &like)
+            .map_err(|why| anyhow!("{source}: bad value for {key}: {why}"))
+            .hint(format!(
+                "set {key} to a value of the right type (see `gymops config show`)"
+            ))?;
+        self.set(key, value, source);
+        Ok(())
+    }
+
+    /// Dotted key for a `GYMOPS_*` variable name, among the keys known now.
+    pub(super) fn key_for_env_var(&self, var: &str) -> Option<String> {
+        self.flat
+            .keys()
+            .find(|key| env_var_name(key) == var)
+            .cloned()
+    }
+
+    /// Check the merged value deserializes; name the source of the offending key.
+    pub(super) fn validate(&self) -> Result<Settings> {
+        // Through YAML text rather than from_value: only the text deserializer tracks key paths.
+        let text = serde_yaml::to_string(&unflatten(&self.flat))
+            .context("cannot encode the merged settings")?;
+        serde_yaml::from_str::<Settings>(&text).map_err(|err| {
+            let (key, message) = explain_yaml_error(&err);
+            let source = key
+                .as_deref()
+                .and_then(|key| self.sources.get(key))
+                .map(|source| format!(" (from {source})"))
+                .unwrap_or_default();
+            let key = key.map(|key| format!(" `{key}`")).unwrap_or_default();
+            anyhow!("invalid setting{key}{source}: {message}")
+        })
+    }
+}
