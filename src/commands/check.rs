@@ -307,7 +307,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
         }
     }
     // Write-heavy tables and roles about to expire.
-    match crate::pg::connect(&settings.postgres, settings.health.timeout).await {
+    match crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout).await {
         Ok(client) => {
             if let Err(err) = read_only(&client, std::time::Duration::from_secs(30)).await {
                 findings.push(unknown("database", "session", &err));

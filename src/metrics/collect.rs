@@ -27,7 +27,12 @@ pub async fn collect(loaded: &Loaded) -> Snapshot {
     let settings = &loaded.settings;
     let started = Instant::now();
     // Docker stats sample twice, a second apart: give them room beyond the probe timeout.
-    let deadline = settings.health.timeout.max(settings.docker.timeout) + Duration::from_secs(3);
+    let deadline = settings
+        .health
+        .timeout
+        .max(settings.docker.timeout)
+        .max(settings.postgres.connect_timeout)
+        + Duration::from_secs(3);
     let (probes, containers, postgres, backups, release) = tokio::join!(
         bounded(deadline, probes(settings)),
         bounded(deadline, containers(settings)),
@@ -121,7 +126,7 @@ async fn containers(settings: &Settings) -> Result<Vec<ContainerSample>> {
 }
 
 async fn postgres(settings: &Settings) -> Result<PostgresSample> {
-    let client = crate::pg::connect(&settings.postgres, settings.health.timeout).await?;
+    let client = crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout).await?;
     let text = |e: tokio_postgres::Error| anyhow!("{}", crate::pg::postgres_error_text(&e));
     let rows = client
         .query(

@@ -55,6 +55,10 @@ pub struct BackendSettings {
     pub endpoints: BackendEndpoints,
     /// Directory of jcmd and jstat inside the backend container; unset: on its PATH.
     pub jdk_bin_dir: Option<String>,
+    /// How long one request of `perf api`, `perf jvm` and `perf load` may take (`health`'s
+    /// probes keep `health.timeout`).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +96,10 @@ pub struct PostgresSettings {
     /// CA certificates (PEM) that verify the server for verify-ca / verify-full; unset: the
     /// system's roots.
     pub sslrootcert: Option<PathBuf>,
+    /// How long connecting may take, for every command but `health` (whose probes keep
+    /// `health.timeout`): backups, restores, db, perf db, check, the metrics exporter.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
 }
 
 /// libpq's sslmode values.
@@ -140,7 +148,9 @@ pub struct MinioSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthSettings {
-    /// Timeout of each probe; a hung service never stalls `gymops health` past it.
+    /// Timeout of each probe of `health` (and the deploy gate); a hung service never stalls
+    /// it past this. Other commands have their own: `postgres.connect_timeout`,
+    /// `backend.request_timeout`, `docker.timeout`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// An HTTP probe slower than this is a warning.
@@ -168,6 +178,7 @@ impl Default for BackendSettings {
             url: Url::parse("http://localhost:8080/springboot1ngh61a2").expect("valid default URL"),
             endpoints: BackendEndpoints::default(),
             jdk_bin_dir: None,
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -197,6 +208,7 @@ impl Default for PostgresSettings {
             bin_dir: None,
             sslmode: SslMode::default(),
             sslrootcert: None,
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -224,7 +224,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         s3,
         s3_unavailable,
         progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
-        connect_timeout: settings.health.timeout,
+        connect_timeout: settings.postgres.connect_timeout,
         signing: super::signing_key(ctx)?,
         stall_timeout: settings.backup.stall_timeout,
     })

@@ -36,7 +36,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let started = std::time::Instant::now();
     let settings = ctx.settings();
     let pg = &settings.postgres;
-    let timeout = settings.health.timeout;
+    let timeout = settings.postgres.connect_timeout;
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
     sql::check_database_name(&database)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);

@@ -103,7 +103,7 @@ async fn restore_test(
 ) -> Result<RestoreTest> {
     let settings = ctx.settings();
     let pg = &settings.postgres;
-    let timeout = settings.health.timeout;
+    let timeout = settings.postgres.connect_timeout;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
     let _lock = crate::backup::lock(&dir, "gymops backup verify --restore-test")?;
     let database = format!(

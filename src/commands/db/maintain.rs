@@ -30,7 +30,7 @@ pub async fn run(ctx: &Context, command: &MaintainCommand) -> Result<ExitStatus>
     let settings = ctx.settings();
     let database = settings.postgres.database.clone();
     let connect = || async {
-        crate::pg::connect(&settings.postgres, settings.health.timeout)
+        crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout)
             .await
             .map_err(|err| err.context(format!("cannot connect to PostgreSQL at {}", crate::pg::describe_target(&settings.postgres))))
             .hint("check postgres.host/port/user/database and the password (GYMOPS_POSTGRES_PASSWORD), or pass --db-connection")

@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, args: &PerfApiArgs) -> Result<ExitStatus> {
     let parsed = url::Url::parse(&url).map_err(|err| anyhow!("not a URL: {url} ({err})"))?;
     let tls = tls_config(args.ca_file.as_deref())
         .hint("--ca-file takes a PEM file of CA certificates")?;
-    let timeout = settings.health.timeout;
+    let timeout = settings.backend.request_timeout;
     let mut answered: Vec<Phases> = Vec::new();
     let mut errors: BTreeMap<String, u32> = BTreeMap::new();
     for _ in 0..args.requests {

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
             .hint("use it with `gymops perf db roles`");
     }
     let settings = ctx.settings();
-    let timeout = settings.health.timeout;
+    let timeout = settings.postgres.connect_timeout;
     let client = crate::pg::connect(&settings.postgres, timeout)
         .await
         .map_err(|err| err.context(format!("cannot connect to PostgreSQL at {}", crate::pg::describe_target(&settings.postgres))))

@@ -114,7 +114,7 @@ impl Actuator {
 
 async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
-    let timeout = settings.health.timeout;
+    let timeout = settings.backend.request_timeout;
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -219,7 +219,7 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
         Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
         None => name.to_string(),
     };
-    let timeout = settings.health.timeout.max(Duration::from_secs(10));
+    let timeout = settings.backend.request_timeout.max(Duration::from_secs(10));
     let run = |argv: Vec<String>| {
         let engine = &engine;
         let name = container.clone();

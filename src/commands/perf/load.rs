@@ -72,7 +72,7 @@ pub async fn run(ctx: &Context, args: &PerfLoadArgs) -> Result<ExitStatus> {
         method,
         body: args.body.clone().unwrap_or_default().into(),
         headers,
-        timeout: settings.health.timeout,
+        timeout: settings.backend.request_timeout,
     };
     let live = std::io::stderr().is_terminal() && !ctx.printer.quiet;
     let report = run_load(plan, |elapsed, done, errors| {
