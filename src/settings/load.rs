@@ -106,8 +106,41 @@ impl Loaded {
     }
 }
 
-/// Merge every layer into the effective settings.
+/// Merge the layers (defaults, gymops.yaml, the env file, the environment, flags), resolve
+/// the secrets, and validate the result: one function per layer below.
 pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -> Result<Loaded> {
+    let mut layers = defaults_layer()?;
+    let mut warnings = Vec::new();
+    let (config_file, base_dir) = config_file_layer(overrides, cwd, &mut layers)?;
+    let environment = environment_name(overrides, env, &mut layers)?;
+    let (env_file, env_file_found) = env_file_layer(&environment, &base_dir, &mut layers)?;
+    layers.validate()?;
+    environment_layer(env, &mut layers)?;
+    layers.validate()?;
+    flag_layer(overrides, &mut layers, &mut warnings)?;
+    let mut settings = layers.validate()?;
+    let mut entries = value_entries(&layers);
+    entries.extend(secret_layer(
+        overrides,
+        &base_dir,
+        &mut layers,
+        &mut settings,
+    )?);
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    check_values(&settings, &layers)?;
+    Ok(Loaded {
+        settings,
+        entries,
+        config_file,
+        env_file,
+        env_file_found,
+        base_dir,
+        warnings,
+    })
+}
+
+/// The embedded defaults, every key from [`Source::Default`].
+fn defaults_layer() -> Result<Layers> {
     let defaults =
         serde_yaml::to_value(Settings::default()).context("cannot encode the defaults")?;
     let flat = flatten(&defaults, &defaults);
@@ -115,19 +148,24 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         .keys()
         .map(|key| (key.clone(), Source::Default))
         .collect();
-    let mut layers = Layers {
+    Ok(Layers {
         defaults,
         defaults_flat: flat.clone(),
         flat,
         sources,
         secrets: BTreeMap::new(),
-    };
-    let mut warnings = Vec::new();
+    })
+}
 
-    // gymops.yaml
+/// gymops.yaml: `--config`, else here or the nearest parent that has one (like cargo and
+/// docker-compose). Returns the file and the directory relative paths are resolved from.
+fn config_file_layer(
+    overrides: &Overrides,
+    cwd: &Path,
+    layers: &mut Layers,
+) -> Result<(Option<PathBuf>, PathBuf)> {
     let config_file = match &overrides.config {
         Some(path) => Some(cwd.join(path)),
-        // Like cargo and docker-compose: here, or the nearest parent that has one.
         None => cwd.ancestors().find_map(|dir| {
             ["gymops.yaml", "gymops.yml"]
                 .iter()
@@ -137,15 +175,23 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     };
     let base_dir = match &config_file {
         Some(path) => {
-            read_config_file(path, &mut layers)?;
+            read_config_file(path, layers)?;
             path.parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| cwd.to_path_buf())
         }
         None => cwd.to_path_buf(),
     };
+    Ok((config_file, base_dir))
+}
 
-    // The environment decides which env file to read, so it is settled first.
+/// The selected environment, settled before the rest of the environment's layer because it
+/// decides which env file is read.
+fn environment_name(
+    overrides: &Overrides,
+    env: &BTreeMap<String, String>,
+    layers: &mut Layers,
+) -> Result<String> {
     if let Some(name) = env.get("GYMOPS_ENVIRONMENT") {
         layers.set(
             "environment",
@@ -164,10 +210,18 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             },
         );
     }
-    let environment = match layers.flat.get("environment") {
-        Some(Value::String(name)) => name.clone(),
+    match layers.flat.get("environment") {
+        Some(Value::String(name)) => Ok(name.clone()),
         _ => bail!("the setting `environment` must be a name"),
-    };
+    }
+}
+
+/// The environment's compose env file, when it exists. Returns it and whether it was found.
+fn env_file_layer(
+    environment: &str,
+    base_dir: &Path,
+    layers: &mut Layers,
+) -> Result<(PathBuf, bool)> {
     let env_file_key = format!("environments.{environment}.env_file");
     let Some(env_file) = layers.flat.get(&env_file_key).cloned() else {
         let known: Vec<String> = layers
@@ -196,13 +250,16 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         ));
     };
     let env_file = base_dir.join(yaml_scalar_text(&env_file));
-    let env_file_found = env_file.is_file();
-    if env_file_found {
-        read_env_file(&env_file, &mut layers)?;
+    let found = env_file.is_file();
+    if found {
+        read_env_file(&env_file, layers)?;
     }
-    layers.validate()?;
+    Ok((env_file, found))
+}
 
-    // Docker's own variables, then GYMOPS_* variables.
+/// Docker's own variables, then `GYMOPS_*` variables (a secret's variable goes to its
+/// candidates; an unknown one is an error).
+fn environment_layer(env: &BTreeMap<String, String>, layers: &mut Layers) -> Result<()> {
     for (var, key) in DOCKER_ENV_KEYS {
         if let Some(raw) = env.get(*var) {
             let raw = if *var == "DOCKER_TLS_VERIFY" {
@@ -236,26 +293,27 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         };
         layers.set_raw(&key, raw, Source::Env { var: var.clone() })?;
     }
-    layers.validate()?;
+    Ok(())
+}
 
-    // Flags.
+/// Flags: the typed overrides of the command's arguments, then `--db-connection`.
+fn flag_layer(
+    overrides: &Overrides,
+    layers: &mut Layers,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     for (key, raw, flag) in &overrides.values {
         layers.set_raw(key, raw, Source::Flag { flag: flag.clone() })?;
     }
     if let Some(url) = &overrides.db_connection {
-        apply_db_connection(url, &mut layers, &mut warnings)?;
+        apply_db_connection(url, layers, warnings)?;
     }
-    let mut settings = layers.validate()?;
+    Ok(())
+}
 
-    for (key, value, flag) in &overrides.secrets {
-        let Some(spec) = SECRETS.iter().find(|spec| spec.key == key) else {
-            bail!("{key} is not a secret setting");
-        };
-        layers.add_secret(spec.key, value.clone(), Source::Flag { flag: flag.clone() });
-    }
-
-    // Each secret: the highest layer wins; a secret file counts at its own layer.
-    let mut entries: Vec<Entry> = layers
+/// Every non-secret value with its source, for `config show`.
+fn value_entries(layers: &Layers) -> Vec<Entry> {
+    layers
         .flat
         .iter()
         .map(|(key, value)| Entry {
@@ -264,7 +322,24 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             source: layers.sources.get(key).cloned().unwrap_or(Source::Default),
             secret: false,
         })
-        .collect();
+        .collect()
+}
+
+/// The secrets: flag values join the candidates, each secret's file is read at its own
+/// layer, and the highest layer wins. Sets them in `settings`; their (masked) entries.
+fn secret_layer(
+    overrides: &Overrides,
+    base_dir: &Path,
+    layers: &mut Layers,
+    settings: &mut Settings,
+) -> Result<Vec<Entry>> {
+    for (key, value, flag) in &overrides.secrets {
+        let Some(spec) = SECRETS.iter().find(|spec| spec.key == key) else {
+            bail!("{key} is not a secret setting");
+        };
+        layers.add_secret(spec.key, value.clone(), Source::Flag { flag: flag.clone() });
+    }
+    let mut entries = Vec::new();
     for spec in SECRETS {
         // A file gymops writes itself may not be there yet (see `file_may_be_missing`).
         let file = layers
@@ -324,10 +399,12 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
             secret: true,
         });
     }
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(entries)
+}
 
-    // Values that parse but cannot work: one error naming the key and where it came from.
-    if let Some((key, why)) = super::validate::problems(&settings).into_iter().next() {
+/// Values that parse but cannot work: one error naming the key and where it came from.
+fn check_values(settings: &Settings, layers: &Layers) -> Result<()> {
+    if let Some((key, why)) = super::validate::problems(settings).into_iter().next() {
         let source = layers
             .sources
             .get(&key)
@@ -336,16 +413,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         return Err(anyhow!("invalid setting `{key}`{source}: {why}"))
             .hint("fix it in gymops.yaml or the environment (`gymops config show` lists every key and where it comes from)");
     }
-
-    Ok(Loaded {
-        settings,
-        entries,
-        config_file,
-        env_file,
-        env_file_found,
-        base_dir,
-        warnings,
-    })
+    Ok(())
 }
 
 /// gymops.yaml is a few KiB; a larger file is not one.

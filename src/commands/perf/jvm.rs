@@ -219,7 +219,10 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
         Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
         None => name.to_string(),
     };
-    let timeout = settings.backend.request_timeout.max(Duration::from_secs(10));
+    let timeout = settings
+        .backend
+        .request_timeout
+        .max(Duration::from_secs(10));
     let run = |argv: Vec<String>| {
         let engine = &engine;
         let name = container.clone();
