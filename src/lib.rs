@@ -33,13 +33,12 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 
 use cli::{
-    AlertCommand, BackupCommand, Cli, Command, ConfigCommand, DbCommand, MaintainCommand,
-    MetricsCommand, MonitoringCommand, PerfCommand, ServiceCommand,
+    AlertCommand, Cli, Command, ConfigCommand, DbCommand, MetricsCommand, MonitoringCommand,
+    PerfCommand, ServiceCommand,
 };
 use commands::Context;
 use exit::ExitStatus;
 use output::Printer;
-use settings::Overrides;
 
 /// When gymops.yaml (and the environment) set no project name, the compose files' top-level
 /// `name` is the project's name, as it is to docker compose.
@@ -79,7 +78,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let mut loaded = settings::load(&overrides(&cli), &environment, &cwd)?;
+    let mut loaded = settings::load(&cli.overrides(), &environment, &cwd)?;
     compose_project_name(&mut loaded, &environment);
     for warning in &loaded.warnings {
         printer.warn(warning);
@@ -138,78 +137,6 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Restart).await
         }
     }
-}
-
-/// The settings that flags set, for the flags layer.
-fn overrides(cli: &Cli) -> Overrides {
-    let mut overrides = Overrides {
-        config: cli.global.config.clone(),
-        environment: cli.global.environment.clone(),
-        ..Overrides::default()
-    };
-    if let Command::Perf(PerfCommand::Db(args)) = &cli.command {
-        overrides.db_connection = args.db_connection.clone();
-    }
-    if let Command::Db(DbCommand::Maintain(operation)) = &cli.command {
-        let target = match operation {
-            MaintainCommand::Vacuum(args) => &args.target,
-            MaintainCommand::Analyze(target) => target,
-            MaintainCommand::Reindex(args) => &args.target,
-        };
-        overrides.db_connection = target.db_connection.clone();
-    }
-    if let Command::Health(args) = &cli.command {
-        if let Some(timeout) = args.timeout {
-            overrides.values.push((
-                "health.timeout".into(),
-                humantime::format_duration(timeout).to_string(),
-                "--timeout".into(),
-            ));
-        }
-        overrides.db_connection = args.db_connection.clone();
-    }
-    if let Command::Backup(command) = &cli.command {
-        let (dir, target) = match command {
-            BackupCommand::Create(a) => (&a.dir, Some(&a.target)),
-            BackupCommand::List(a) => (&a.dir, None),
-            BackupCommand::Verify(a) => (&a.dir, Some(&a.target)),
-            BackupCommand::Monitor(a) => (&a.dir, None),
-            BackupCommand::Prune(a) => (&a.dir, None),
-            BackupCommand::Restore(a) => (&a.dir, Some(&a.target)),
-        };
-        if let Some(dir) = &dir.dir {
-            // A directory on the command line is relative to where the command runs.
-            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-            overrides.values.push((
-                "backup.dir".into(),
-                dir.to_string_lossy().into_owned(),
-                "--dir".into(),
-            ));
-        }
-        if let Some(target) = target {
-            overrides.db_connection = target.db_connection.clone();
-        }
-    }
-    if let Command::Alert(AlertCommand::Send(args)) = &cli.command {
-        if let Some(url) = &args.webhook_url {
-            let key = if args.channel.contains(&settings::Channel::Slack) {
-                "notify.slack.webhook_url"
-            } else {
-                "notify.webhook.url"
-            };
-            overrides.secrets.push((
-                key.into(),
-                settings::Secret::new(url.clone()),
-                "--webhook-url".into(),
-            ));
-        }
-        if !args.to.is_empty() {
-            overrides
-                .values
-                .push(("notify.email.to".into(), args.to.join(","), "--to".into()));
-        }
-    }
-    overrides
 }
 
 #[cfg(test)]

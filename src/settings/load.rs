@@ -66,12 +66,74 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     /// `--environment`.
     pub environment: Option<String>,
-    /// Other flags that set a key: (dotted key, raw value, flag name).
-    pub values: Vec<(String, String, String)>,
+    /// Other flags that set a setting.
+    pub values: Vec<FlagValue>,
     /// `--db-connection postgres://user:pw@host:port/db`.
     pub db_connection: Option<String>,
-    /// Flags that give a secret: (secret key, value, flag name).
-    pub secrets: Vec<(String, Secret, String)>,
+    /// Flags that give a secret.
+    pub secrets: Vec<FlagSecret>,
+}
+
+/// A flag that sets a setting (every one there is: docs/configuration.md, step 5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagValue {
+    /// `health --timeout`
+    HealthTimeout(std::time::Duration),
+    /// `backup ... --dir` (already absolute: relative to where the command runs)
+    BackupDir(PathBuf),
+    /// `alert send --to`
+    EmailTo(Vec<String>),
+}
+
+impl FlagValue {
+    pub fn key(&self) -> &'static str {
+        match self {
+            FlagValue::HealthTimeout(_) => "health.timeout",
+            FlagValue::BackupDir(_) => "backup.dir",
+            FlagValue::EmailTo(_) => "notify.email.to",
+        }
+    }
+
+    pub fn flag(&self) -> &'static str {
+        match self {
+            FlagValue::HealthTimeout(_) => "--timeout",
+            FlagValue::BackupDir(_) => "--dir",
+            FlagValue::EmailTo(_) => "--to",
+        }
+    }
+
+    /// The value as the layers take it (typed like the setting).
+    fn raw(&self) -> String {
+        match self {
+            FlagValue::HealthTimeout(d) => humantime::format_duration(*d).to_string(),
+            FlagValue::BackupDir(dir) => dir.to_string_lossy().into_owned(),
+            FlagValue::EmailTo(to) => to.join(","),
+        }
+    }
+}
+
+/// A flag that gives a secret.
+#[derive(Debug, Clone)]
+pub enum FlagSecret {
+    /// `alert send --webhook-url` with `--channel slack`
+    SlackWebhookUrl(Secret),
+    /// `alert send --webhook-url` otherwise
+    WebhookUrl(Secret),
+}
+
+impl FlagSecret {
+    fn key(&self) -> &'static str {
+        match self {
+            FlagSecret::SlackWebhookUrl(_) => "notify.slack.webhook_url",
+            FlagSecret::WebhookUrl(_) => "notify.webhook.url",
+        }
+    }
+
+    fn value(&self) -> &Secret {
+        match self {
+            FlagSecret::SlackWebhookUrl(secret) | FlagSecret::WebhookUrl(secret) => secret,
+        }
+    }
 }
 
 /// One effective setting, for `config show`.
@@ -302,8 +364,14 @@ fn flag_layer(
     layers: &mut Layers,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    for (key, raw, flag) in &overrides.values {
-        layers.set_raw(key, raw, Source::Flag { flag: flag.clone() })?;
+    for value in &overrides.values {
+        layers.set_raw(
+            value.key(),
+            &value.raw(),
+            Source::Flag {
+                flag: value.flag().into(),
+            },
+        )?;
     }
     if let Some(url) = &overrides.db_connection {
         apply_db_connection(url, layers, warnings)?;
@@ -333,11 +401,17 @@ fn secret_layer(
     layers: &mut Layers,
     settings: &mut Settings,
 ) -> Result<Vec<Entry>> {
-    for (key, value, flag) in &overrides.secrets {
-        let Some(spec) = SECRETS.iter().find(|spec| spec.key == key) else {
-            bail!("{key} is not a secret setting");
+    for given in &overrides.secrets {
+        let Some(spec) = SECRETS.iter().find(|spec| spec.key == given.key()) else {
+            bail!("{} is not a secret setting", given.key());
         };
-        layers.add_secret(spec.key, value.clone(), Source::Flag { flag: flag.clone() });
+        layers.add_secret(
+            spec.key,
+            given.value().clone(),
+            Source::Flag {
+                flag: "--webhook-url".into(),
+            },
+        );
     }
     let mut entries = Vec::new();
     for spec in SECRETS {

@@ -26,7 +26,7 @@ fn layers_apply_in_order_and_say_where_values_came_from() {
     )
     .unwrap();
     let overrides = Overrides {
-        values: vec![("health.timeout".into(), "2s".into(), "--timeout".into())],
+        values: vec![FlagValue::HealthTimeout(std::time::Duration::from_secs(2))],
         ..Overrides::default()
     };
     let loaded = load(

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use file::check_nesting;
-pub use load::{load, Entry, Loaded, Overrides, Source};
+pub use load::{load, Entry, FlagSecret, FlagValue, Loaded, Overrides, Source};
 pub use secret::{mask_url, Secret};
 
 pub use backup::*;

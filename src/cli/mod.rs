@@ -1,0 +1,235 @@
+//! The whole command tree. Doc comments here are the `--help` text; what the flags
+//! override in the settings is [`overrides`].
+
+mod backup;
+mod deploy;
+mod incident;
+mod logs;
+mod ops;
+mod overrides;
+mod perf;
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::output::OutputFormat;
+use crate::probe::CheckGroup;
+
+pub use backup::*;
+pub use deploy::*;
+pub use incident::*;
+pub use logs::*;
+pub use ops::*;
+pub use perf::*;
+
+const EXIT_CODES: &str = "\
+Exit codes (monitoring-plugin convention):
+  0  OK        everything checked is healthy
+  1  WARNING   degraded: slow, healthcheck starting, console down, connections high
+  2  CRITICAL  something is down
+  3  UNKNOWN   could not check: Docker unreachable, bad configuration or usage";
+
+/// Operations CLI for the fitness-gym system's Docker deployment: service state, health
+/// checks and more, talking to the Docker Engine API, the Spring backend, PostgreSQL and MinIO.
+#[derive(Debug, Parser)]
+#[command(name = "gymops", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Settings file [default: gymops.yaml in this directory or the nearest parent that has one]
+    #[arg(long, global = true, env = "GYMOPS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Named environment: development, staging, production, or one from gymops.yaml
+    /// (also GYMOPS_ENVIRONMENT)
+    #[arg(short = 'e', long, global = true, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// More logging on stderr: -v info, -vv debug, -vvv trace
+    #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Nothing on stderr but errors; checks (health, monitor, check, backup monitor) print
+    /// nothing when all is OK and only the failing rows otherwise (cron mails only problems)
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every part of the deployment at once: Docker, containers, backend API,
+    /// PostgreSQL, MinIO
+    #[command(after_help = EXIT_CODES)]
+    Health(HealthArgs),
+    /// List the deployment's services: container, image, state, health, uptime, restarts, ports
+    Ps(PsArgs),
+    /// Manage the deployment's services
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Show and validate the effective settings
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show and follow service logs (like `docker-compose logs`); `logs stats`, `logs files`,
+    /// `logs clean`
+    Logs(LogsArgs),
+    /// Disk use: Docker images, containers, volumes and build cache with what is reclaimable,
+    /// and the host file systems of Docker's data and the backups
+    Disk,
+    /// Performance monitoring
+    #[command(subcommand)]
+    Perf(PerfCommand),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// The guide's monitor.sh: CPU and memory of every container and the host disks against
+    /// thresholds; exit codes as `health`
+    #[command(after_help = EXIT_CODES)]
+    Monitor(MonitorArgs),
+    /// The guide's daily or weekly checklist as one report (table, json or markdown); exit
+    /// code by the worst finding
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Database backups: create, list, verify, monitor, prune, restore
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Send notifications through Slack, a JSON webhook or email
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Prometheus metrics: `serve` an exporter, or `export` the text once
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// The monitoring stack's files: Prometheus, alert rules, Alertmanager, Grafana, compose
+    #[command(subcommand)]
+    Monitoring(MonitoringCommand),
+    /// Scheduled jobs (backup, health, daily report) for cron, Task Scheduler or systemd
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Incident response: open with evidence, update, resolve, notify, review, and track
+    /// improvement items
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Create or update the deployment from its compose files, in dependency order, then
+    /// wait for health and pass the health gate (also `service up`)
+    #[command(after_help = EXIT_CODES)]
+    Up(UpArgs),
+    /// Stop and remove the deployment's containers and networks (also `service down`)
+    Down(DownArgs),
+    /// Stop services (also `service stop`)
+    Stop(LifecycleArgs),
+    /// Start stopped services (also `service start`)
+    Start(LifecycleArgs),
+    /// Restart services (also `service restart`)
+    Restart(LifecycleArgs),
+    /// Put a previous release back: its images, health-gated, recorded as a release
+    #[command(after_help = EXIT_CODES)]
+    Rollback(RollbackArgs),
+    /// The release history: every successful up and rollback
+    Releases,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// List the deployment's services (same as `gymops ps`)
+    Ps(PsArgs),
+    /// The environment's compose files as gymops reads them: interpolated, checked, merged
+    /// and validated (like `docker-compose config`)
+    Config(ServiceConfigArgs),
+    /// Same as `gymops up`
+    #[command(after_help = EXIT_CODES)]
+    Up(UpArgs),
+    /// Same as `gymops down`
+    Down(DownArgs),
+    /// Same as `gymops stop`
+    Stop(LifecycleArgs),
+    /// Same as `gymops start`
+    Start(LifecycleArgs),
+    /// Same as `gymops restart`
+    Restart(LifecycleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceConfigArgs {
+    /// Compose file, repeatable, merged in order [default: the environment's compose_files]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Only the service names, in start order (dependencies first)
+    #[arg(long)]
+    pub services: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective setting, where it came from, secrets masked
+    Show,
+    /// Validate the settings and the files they name
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Only this service's checks (repeatable): its container and its endpoints
+    #[arg(long, value_name = "NAME")]
+    pub service: Vec<String>,
+    /// Only these groups of checks (repeatable)
+    #[arg(long, value_enum, value_name = "GROUP")]
+    pub check: Vec<CheckGroup>,
+    /// Probe this URL instead of the configured backend endpoints (repeatable)
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub endpoint: Vec<String>,
+    /// PostgreSQL to check, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub db_connection: Option<String>,
+    /// Timeout of each probe, e.g. 5s, 1500ms [default: health.timeout, 5s] (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Write the report to this file (atomically) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Only these services
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+fn parse_http_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text)
+        .map_err(|err| format!("not a URL ({err}); use e.g. http://localhost:8080/path"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(text.to_string()),
+        other => Err(format!("scheme `{other}` is not http or https")),
+    }
+}
+
+/// A timeout or interval: more than zero (zero would mean "never wait" or a busy loop) and at
+/// most an hour (a typo like `5h` for `5s` must not hang a cron job for hours).
+pub fn wait_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 5s, 1m)"))?;
+    if duration.is_zero() {
+        return Err("must be more than 0 (0 would never wait)".into());
+    }
+    if duration > std::time::Duration::from_secs(3600) {
+        return Err("must be at most 1h".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

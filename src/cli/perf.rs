@@ -1,0 +1,186 @@
+//! `db` and `perf`: their subcommands and arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::*;
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// VACUUM, ANALYZE or REINDEX, with progress and elapsed time
+    #[command(subcommand)]
+    Maintain(MaintainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintainCommand {
+    /// VACUUM the database or tables (reclaims dead rows; --full rewrites and locks tables)
+    Vacuum(VacuumArgs),
+    /// ANALYZE the database or tables (refreshes planner statistics)
+    Analyze(MaintainTarget),
+    /// REINDEX the database or tables (locks them: needs --yes)
+    Reindex(ReindexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainTarget {
+    /// Only this table, as `table` or `schema.table` (repeatable) [default: the whole database]
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// PostgreSQL to maintain, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub db_connection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub target: MaintainTarget,
+    /// VACUUM FULL: rewrites tables to return space to the OS; locks each table exclusively
+    /// while it runs, so it needs --yes
+    #[arg(long)]
+    pub full: bool,
+    /// Also ANALYZE
+    #[arg(long)]
+    pub analyze: bool,
+    /// Confirm that tables may be locked (with --full)
+    #[arg(long, requires = "full")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub target: MaintainTarget,
+    /// Confirm that tables may be locked while their indexes are rebuilt
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// CPU %, memory used / limit / %, network and block I/O, PIDs per service container,
+    /// computed as `docker stats` does
+    Stats(PerfStatsArgs),
+    /// PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables,
+    /// indexes, size, writes, roles
+    Db(PerfDbArgs),
+    /// Time an HTTP endpoint by phase (DNS, connect, TLS, first byte, total) over N requests,
+    /// like the guide's curl -w timing; min / p50 / p95 / p99 / max
+    Api(PerfApiArgs),
+    /// HTTP load: keep-alive connections, requests/s, status codes, errors by kind, latency
+    /// percentiles (HDR histogram). Only loopback or the deployment's URLs without --allow-remote
+    Load(PerfLoadArgs),
+    /// The backend's JVM: heap / non-heap, GC counts and pause time, threads — from Spring
+    /// Boot's actuator metrics, or jstat / jcmd in the backend container
+    Jvm(PerfJvmArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JvmSource {
+    /// The actuator when it answers, else jcmd / jstat in the container
+    Auto,
+    /// Spring Boot actuator metrics (and /actuator/threaddump)
+    Actuator,
+    /// jstat and jcmd run in the backend container (a JDK image)
+    Jcmd,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfJvmArgs {
+    /// Also take a thread dump and summarize it: states, the most common stacks, blocked
+    /// threads and their locks
+    #[arg(long)]
+    pub threads: bool,
+    /// Where to read the JVM from
+    #[arg(long, value_enum, default_value_t = JvmSource::Auto)]
+    pub source: JvmSource,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfLoadArgs {
+    /// The URL to load
+    #[arg(value_name = "URL", value_parser = parse_http_url)]
+    pub url: String,
+    /// Concurrent connections
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How long to run (at most 1h) [default: 10s, or until -n requests]
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// How many requests to send (the run still stops after --duration or 1h)
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub requests: Option<u64>,
+    /// Requests per second over all connections [default: as fast as the server answers]
+    #[arg(long, value_name = "RPS")]
+    pub rate: Option<f64>,
+    /// HTTP method
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// Request body
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+    /// Extra header, `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Allow a target that is neither loopback nor one of the deployment's configured URLs
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendEndpoint {
+    /// backend.endpoints.login
+    Login,
+    /// backend.endpoints.health
+    Health,
+    /// backend.endpoints.health_db
+    HealthDb,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfApiArgs {
+    /// The URL to time [default: the backend's login endpoint]
+    #[arg(value_name = "URL", value_parser = parse_http_url, conflicts_with = "endpoint")]
+    pub url: Option<String>,
+    /// A configured backend endpoint instead of a URL
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub endpoint: Option<BackendEndpoint>,
+    /// Number of requests, each on a new connection
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub requests: u32,
+    /// Also trust the CA certificates in this PEM file (an internal CA)
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfDbArgs {
+    /// The view
+    #[arg(value_enum)]
+    pub view: crate::pg::insight::DbView,
+    /// How many rows (slow-queries, tables, indexes, writes) [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub top: Option<i64>,
+    /// Days ahead for the roles view [default: 7]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i32).range(0..=3650))]
+    pub within_days: Option<i32>,
+    /// PostgreSQL to read, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub db_connection: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfStatsArgs {
+    /// Services [default: all]
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Keep refreshing (in place on a terminal; a JSON line per round with --output json)
+    /// until Ctrl+C
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between refreshes with --watch (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = wait_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+}
