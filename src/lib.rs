@@ -83,11 +83,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     for warning in &loaded.warnings {
         printer.warn(warning);
     }
-    let ctx = Context {
-        printer,
-        loaded,
-        environment,
-    };
+    let ctx = Context::new(printer, loaded, environment);
     match &cli.command {
         Command::Health(args) => commands::health::run(&ctx, args).await,
         Command::Ps(args) | Command::Service(ServiceCommand::Ps(args)) => {

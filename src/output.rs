@@ -218,11 +218,17 @@ impl Printer {
         }
     }
 
+    /// Whether live progress belongs on stderr: a terminal, and not --quiet. (Commands with
+    /// a display of their own, such as a byte counter, ask this rather than the terminal.)
+    pub fn shows_progress(&self) -> bool {
+        std::io::stderr().is_terminal() && !self.quiet
+    }
+
     /// Progress of a long step on stderr: on a terminal, a spinner line that shows the
     /// current message while the steps stay above it; elsewhere (cron, CI) every step as a
     /// line and no spinner; nothing with --quiet. The one place that decides.
     pub fn progress(&self) -> Progress {
-        let bar = (std::io::stderr().is_terminal() && !self.quiet).then(|| {
+        let bar = self.shows_progress().then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar

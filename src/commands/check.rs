@@ -72,10 +72,10 @@ fn unknown(area: &str, item: &str, err: &anyhow::Error) -> Finding {
 }
 
 pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
-    let engine = Engine::connect(&ctx.settings().docker).await;
+    let engine = ctx.engine().await;
     let findings = match args.checklist {
-        Checklist::Daily => daily(ctx, engine.as_ref().ok()).await,
-        Checklist::Weekly => weekly(ctx, engine.as_ref().ok()).await,
+        Checklist::Daily => daily(ctx, engine.as_ref().ok().copied()).await,
+        Checklist::Weekly => weekly(ctx, engine.as_ref().ok().copied()).await,
     };
     let mut findings = findings;
     if let Err(err) = &engine {

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::Context;
 use crate::docker::df::{usage, UsageRow};
-use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::{measure, FileSystem};
 use crate::output::{human_bytes, Printer};
@@ -23,7 +22,7 @@ pub struct DiskOutput {
 
 pub async fn run(ctx: &Context) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let df = engine.get_json(&settings.docker, "/system/df").await?;
     let info = engine.get_json(&settings.docker, "/info").await?;
     let docker = usage(&df);

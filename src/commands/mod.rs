@@ -26,17 +26,41 @@ use crate::error::HintExt;
 use crate::output::Printer;
 use crate::settings::{Loaded, Settings};
 
-/// What every command gets: the printer and the settings, built once before dispatch.
+/// What every command gets: the printer and the settings, built once before dispatch, and
+/// the Docker engine, connected once when a command first needs it.
 pub struct Context {
     pub printer: Printer,
     pub loaded: Loaded,
     /// The process environment, read once (compose interpolation and containers' values).
     pub environment: std::collections::BTreeMap<String, String>,
+    engine: tokio::sync::OnceCell<crate::docker::Engine>,
 }
 
 impl Context {
+    pub fn new(
+        printer: Printer,
+        loaded: Loaded,
+        environment: std::collections::BTreeMap<String, String>,
+    ) -> Context {
+        Context {
+            printer,
+            loaded,
+            environment,
+            engine: tokio::sync::OnceCell::new(),
+        }
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.loaded.settings
+    }
+
+    /// The Docker engine of the settings, connected on first use and shared by the rest of
+    /// the run. (The health probes and the metrics exporter connect on their own: how long
+    /// connecting takes, and whether it works, is what they measure.)
+    pub async fn engine(&self) -> Result<&crate::docker::Engine> {
+        self.engine
+            .get_or_try_init(|| crate::docker::Engine::connect(&self.settings().docker))
+            .await
     }
 
     /// Check that each name is a service of the deployment.

@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
             return Err(anyhow!("{flag} {value} is not a positive percentage"));
         }
     }
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let notifier = Notifier::new(&settings.notify)?;
     let notify = !args.no_notify && !notifier.command_channels().is_empty();
     let mut previous: BTreeMap<(String, String), Status> = BTreeMap::new();
@@ -79,7 +79,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
     let mut last = Status::Ok;
     loop {
         let round = tokio::select! {
-            round = round(ctx, &engine, &thresholds) => round?,
+            round = round(ctx, engine, &thresholds) => round?,
             _ = &mut stop => return Ok(last),
         };
         last = round.status;

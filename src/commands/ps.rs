@@ -6,15 +6,14 @@ use comfy_table::Cell;
 use super::Context;
 use crate::cli::PsArgs;
 use crate::docker::overview::{collect, PsOutput, PsRow};
-use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{short_duration, Printer};
 
 pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.services)?;
     let settings = ctx.settings();
-    let engine = Engine::connect(&settings.docker).await?;
-    let output = collect(settings, &engine, &args.services).await?;
+    let engine = ctx.engine().await?;
+    let output = collect(settings, engine, &args.services).await?;
     ctx.printer
         .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(Status::Ok)

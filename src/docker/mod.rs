@@ -31,7 +31,9 @@ use resolve::{ContainerRef, Resolution};
 
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
-/// A connected engine whose API version has been negotiated.
+/// A connected engine whose API version has been negotiated (cloning shares the connection
+/// pool).
+#[derive(Clone)]
 pub struct Engine {
     docker: Docker,
     pub address: String,

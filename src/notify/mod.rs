@@ -139,13 +139,8 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(settings: &NotifySettings) -> Result<Notifier> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("gymops/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the HTTP client for notifications")?;
+        let client =
+            crate::netutil::http_client(settings.timeout, crate::netutil::Redirects::Refuse)?;
         Ok(Notifier {
             settings: settings.clone(),
             client,

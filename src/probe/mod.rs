@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -167,12 +167,7 @@ pub async fn run(settings: &Settings, plan: &HealthPlan) -> Result<HealthReport>
     let started = Instant::now();
     let checked_at: DateTime<Utc> = Utc::now();
     let timeout = settings.health.timeout;
-    let http = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("gymops/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot set up the HTTP client")?;
+    let http = crate::netutil::http_client(timeout, crate::netutil::Redirects::Follow)?;
 
     let mut probes: Vec<Probe> = Vec::new();
     if plan.wants_group(CheckGroup::Containers) {

@@ -1,7 +1,5 @@
 //! `gymops backup create`.
 
-use std::io::IsTerminal;
-
 use anyhow::{anyhow, Context as _, Result};
 use comfy_table::Cell;
 
@@ -223,7 +221,7 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
         label: args.label.clone(),
         s3,
         s3_unavailable,
-        progress: !ctx.printer.quiet && std::io::stderr().is_terminal(),
+        progress: ctx.printer.shows_progress(),
         connect_timeout: settings.postgres.connect_timeout,
         signing: super::signing_key(ctx)?,
         stall_timeout: settings.backup.stall_timeout,

@@ -20,7 +20,6 @@ use crate::backup::restore::{read_identities, Key, Source};
 use crate::backup::s3::{parse_s3_url, S3};
 use crate::backup::signing::{self, SigningKey};
 use crate::cli::{BackupCommand, BackupKeyArgs};
-use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::ExitStatus;
 use crate::settings::SigningPublicKey;
@@ -42,10 +41,10 @@ pub async fn runner(ctx: &Context, local: bool) -> Result<Runner> {
         return Ok(Runner::Local);
     }
     let settings = ctx.settings();
-    let engine = Engine::connect(&settings.docker).await?;
-    let container = super::container_of(ctx, &engine, &settings.postgres.service).await?;
+    let engine = ctx.engine().await?;
+    let container = super::container_of(ctx, engine, &settings.postgres.service).await?;
     Ok(Runner::Container {
-        engine: Arc::new(engine),
+        engine: Arc::new(engine.clone()),
         container,
         bin_dir: settings.postgres.bin_dir.clone(),
     })

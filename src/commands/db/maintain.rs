@@ -1,8 +1,6 @@
 //! `gymops db maintain vacuum|analyze|reindex`: the guide's maintenance statements with
 //! progress, elapsed time, and a confirmation before anything that locks tables.
 
-use std::io::IsTerminal;
-
 use anyhow::Result;
 use comfy_table::Cell;
 
@@ -41,7 +39,7 @@ pub async fn run(ctx: &Context, command: &MaintainCommand) -> Result<ExitStatus>
         confirm(ctx, operation, &database, &tables)?;
     }
     let watcher = connect().await?;
-    let show_progress = std::io::stderr().is_terminal() && !ctx.printer.quiet;
+    let show_progress = ctx.printer.shows_progress();
     let outcome = run_maintenance(
         &worker,
         &watcher,

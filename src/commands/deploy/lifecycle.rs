@@ -9,7 +9,6 @@ use super::{grace, lock_path, monitoring_project, project_name, Context};
 use crate::cli::{DownArgs, LifecycleArgs};
 use crate::compose::Project;
 use crate::docker::lifecycle::ProjectContainer;
-use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::output::Printer;
@@ -60,7 +59,7 @@ fn ordered(containers: Vec<ProjectContainer>, project: Option<&Project>) -> Vec<
 }
 
 pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
-    let settings = ctx.settings();
+    let _settings = ctx.settings();
     let name = if args.monitoring_only {
         monitoring_project(ctx)
     } else {
@@ -69,7 +68,7 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
     // The compose files only give the order and grace periods; down works from the
     // engine's labels.
     let project = crate::commands::service_config::load(ctx, &args.files.files).ok();
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops down", false)?;
     let volumes = if args.volumes {
         let volumes = engine.project_volumes(&name).await?;
@@ -138,10 +137,10 @@ pub enum Verb {
 }
 
 pub async fn lifecycle(ctx: &Context, args: &LifecycleArgs, verb: Verb) -> Result<ExitStatus> {
-    let settings = ctx.settings();
+    let _settings = ctx.settings();
     let name = project_name(ctx);
     let project = crate::commands::service_config::load(ctx, &args.files.files).ok();
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let containers = ordered(engine.project_containers(&name).await?, project.as_ref());
     for service in &args.services {
         if !containers.iter().any(|c| &c.service == service) {

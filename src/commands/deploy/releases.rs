@@ -15,7 +15,7 @@ use crate::exit::{ExitStatus, Status};
 pub async fn releases(ctx: &Context) -> Result<ExitStatus> {
     let history = crate::deploy::releases::load(&releases_path(ctx))?;
     // The history is a file: list it even when the engine cannot say which images it keeps.
-    let engine = match Engine::connect(&ctx.settings().docker).await {
+    let engine = match ctx.engine().await {
         Ok(engine) => Some(engine),
         Err(err) => {
             ctx.printer.warn(&format!(
@@ -25,7 +25,7 @@ pub async fn releases(ctx: &Context) -> Result<ExitStatus> {
             None
         }
     };
-    list_releases(ctx, engine.as_ref(), &project_name(ctx), &history, false).await
+    list_releases(ctx, engine, &project_name(ctx), &history, false).await
 }
 
 /// A service of a listed release: what it ran, never its environment.

@@ -136,9 +136,9 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let settings = ctx.settings();
     let history = crate::deploy::releases::load(&releases_path(ctx))?;
     let name = project_name(ctx);
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     if args.list {
-        return list_releases(ctx, Some(&engine), &name, &history, true).await;
+        return list_releases(ctx, Some(engine), &name, &history, true).await;
     }
     let current = crate::commands::service_config::load(ctx, &args.files.files)?;
     let mut pins: HashMap<String, Pin> = HashMap::new();
@@ -185,7 +185,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
             args.service.clone()
         };
         for service in &services {
-            match pinned(&engine, &name, service, release).await? {
+            match pinned(engine, &name, service, release).await? {
                 Some(pin) => {
                     pins.insert(service.clone(), pin);
                     scale.insert(service.clone(), release.services[service].replicas);
@@ -209,7 +209,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let services = run::selection(&project, &wanted)?;
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops rollback", args.break_lock)?;
     let problems = crate::deploy::preflight::preflight(
-        &engine,
+        engine,
         &name,
         &project,
         &services,
@@ -236,7 +236,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     };
     let mut report = attempt(
         ctx,
-        &engine,
+        engine,
         &plan,
         DeployKind::Rollback,
         &settings.deploy.gate,
@@ -247,7 +247,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
         report.release = Some(
             record(
                 ctx,
-                &engine,
+                engine,
                 &name,
                 &project,
                 ReleaseKind::Rollback,

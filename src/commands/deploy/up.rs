@@ -19,7 +19,6 @@ use crate::compose::Project;
 use crate::deploy::releases::ReleaseKind;
 use crate::deploy::report::{DeployKind, Phase};
 use crate::deploy::run::{self, Action, UpPlan};
-use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 
@@ -107,7 +106,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     }
     let scale = scale(&project, args)?;
     let services = run::selection(&project, &args.services)?;
-    let engine = match Engine::connect(&settings.docker).await {
+    let engine = match ctx.engine().await {
         Ok(engine) => engine,
         Err(err) => {
             // Still every problem at once: the engine's, and what the files show.
@@ -126,7 +125,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     let _lock = crate::deploy::lock::acquire(&lock_path(ctx), "gymops up", args.break_lock)?;
     let preflight_started = Instant::now();
     let problems = crate::deploy::preflight::preflight(
-        &engine,
+        engine,
         &name,
         &project,
         &services,
@@ -151,7 +150,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         pins: &no_pins,
         scale: &scale,
     };
-    let mut report = attempt(ctx, &engine, &plan, DeployKind::Up, &gate).await?;
+    let mut report = attempt(ctx, engine, &plan, DeployKind::Up, &gate).await?;
     report.phases.insert(
         0,
         Phase {
@@ -171,7 +170,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         // still means the one before it).
         if releases {
             report.release = if changed || history.newest().is_none_or(|r| !r.passed) {
-                Some(record(ctx, &engine, &name, &project, kind, &report.services, true).await?)
+                Some(record(ctx, engine, &name, &project, kind, &report.services, true).await?)
             } else {
                 history.newest().map(|r| r.id.clone())
             };
@@ -196,7 +195,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
                 ));
                 let rollback = put_back(
                     ctx,
-                    &engine,
+                    engine,
                     &plan,
                     &name,
                     previous,
@@ -214,7 +213,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
             // Left running for inspection: recorded as failed, so that `rollback` puts
             // back the last release that passed.
             report.release =
-                Some(record(ctx, &engine, &name, &project, kind, &report.services, false).await?);
+                Some(record(ctx, engine, &name, &project, kind, &report.services, false).await?);
         }
         status = Status::Critical;
     }

@@ -40,8 +40,8 @@ pub struct CleanOutput {
 
 pub async fn run(ctx: &Context, args: &LogsCleanArgs) -> Result<ExitStatus> {
     let settings = &ctx.settings().logs;
-    let engine = Engine::connect(&ctx.settings().docker).await?;
-    let target = target(ctx, &engine, &args.target).await?;
+    let engine = ctx.engine().await?;
+    let target = target(ctx, engine, &args.target).await?;
     let secs = |d: Duration| Some(d.as_secs());
     let rules = Rules {
         compress_older_than: secs(
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, args: &LogsCleanArgs) -> Result<ExitStatus> {
                 .unwrap_or(settings.delete_compressed_older_than),
         ),
     };
-    let files = list(&engine, &target).await?;
+    let files = list(engine, &target).await?;
     let planned = plan(&files, Utc::now().timestamp(), &rules);
     let kept = planned.iter().filter(|p| p.action == Action::Keep).count();
     let mut touched = Vec::new();
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Context, args: &LogsCleanArgs) -> Result<ExitStatus> {
             };
         } else {
             match apply(
-                &engine,
+                engine,
                 &target.container,
                 &path,
                 item.action,

@@ -133,10 +133,10 @@ pub struct FilesOutput {
 }
 
 pub async fn run(ctx: &Context, args: &LogsFilesArgs) -> Result<ExitStatus> {
-    let engine = Engine::connect(&ctx.settings().docker).await?;
-    let target = target(ctx, &engine, args).await?;
+    let engine = ctx.engine().await?;
+    let target = target(ctx, engine, args).await?;
     let now = Utc::now().timestamp();
-    let files = list(&engine, &target).await?;
+    let files = list(engine, &target).await?;
     let output = FilesOutput {
         total_bytes: files.iter().map(|f| f.size).sum(),
         files: files

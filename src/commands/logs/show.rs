@@ -189,7 +189,7 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     } else {
         args.services.clone()
     };
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let mut targets = Vec::new();
     let mut missing = Vec::new();
     for state in engine.service_states(settings, &services).await? {
@@ -374,6 +374,7 @@ async fn follow_service(
     mut after: Option<i64>,
     sender: mpsc::UnboundedSender<Tagged>,
 ) -> Result<()> {
+    // A task of its own per followed service, with its own connection.
     let engine = Engine::connect(&settings.docker).await?;
     loop {
         let container = wait_running(&engine, settings, service).await?;

@@ -9,7 +9,6 @@ use super::parse_window;
 use crate::cli::LogsStatsArgs;
 use crate::commands::Context;
 use crate::docker::logs::LogRequest;
-use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::logs::files;
@@ -53,7 +52,7 @@ pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
             args.services.clone()
         };
         ctx.check_services(&services)?;
-        let engine = Engine::connect(&settings.docker).await?;
+        let engine = ctx.engine().await?;
         let request = LogRequest {
             follow: false,
             since: since.unwrap_or(0),

@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use super::super::Context;
 use crate::cli::{JvmSource, PerfJvmArgs};
-use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::jvm::{
@@ -115,11 +114,7 @@ impl Actuator {
 async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
     let timeout = settings.backend.request_timeout;
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("gymops/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let client = crate::netutil::http_client(timeout, crate::netutil::Redirects::Follow)?;
     let base = join_url(&settings.backend.url, &settings.backend.endpoints.metrics);
     let actuator = Actuator {
         client,
@@ -213,8 +208,8 @@ async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
 
 async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
-    let engine = Engine::connect(&settings.docker).await?;
-    let container = crate::commands::container_of(ctx, &engine, &settings.backend.service).await?;
+    let engine = ctx.engine().await?;
+    let container = crate::commands::container_of(ctx, engine, &settings.backend.service).await?;
     let tool = |name: &str| match &settings.backend.jdk_bin_dir {
         Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
         None => name.to_string(),

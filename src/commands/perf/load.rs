@@ -1,7 +1,6 @@
 //! `gymops perf load`: the guide's load testing (section 7.6), bounded and aimed only where
 //! it is allowed.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
@@ -74,7 +73,7 @@ pub async fn run(ctx: &Context, args: &PerfLoadArgs) -> Result<ExitStatus> {
         headers,
         timeout: settings.backend.request_timeout,
     };
-    let live = std::io::stderr().is_terminal() && !ctx.printer.quiet;
+    let live = ctx.printer.shows_progress();
     let report = run_load(plan, |elapsed, done, errors| {
         if live {
             let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);

@@ -9,7 +9,6 @@ use comfy_table::Cell;
 use crate::cli::PerfStatsArgs;
 use crate::commands::Context;
 use crate::docker::sampling::{sample, StatsOutput};
-use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, OutputFormat, Printer};
 
@@ -21,11 +20,11 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
     } else {
         args.services.clone()
     };
-    let engine = Engine::connect(&settings.docker).await?;
+    let engine = ctx.engine().await?;
     let refresh_in_place =
         args.watch && std::io::stdout().is_terminal() && ctx.printer.format == OutputFormat::Table;
     loop {
-        let output = sample(ctx.settings(), &engine, &services).await?;
+        let output = sample(ctx.settings(), engine, &services).await?;
         let text = match ctx.printer.format {
             // With --watch, one compact JSON document per line (JSON Lines).
             OutputFormat::Json if args.watch => serde_json::to_string(&output)? + "\n",
