@@ -5,6 +5,28 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::manifest::Manifest;
+
+/// A backup as `backup list` shows it: local or on S3, with its manifest when it has one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    /// A path, or s3://bucket/key.
+    pub location: String,
+    pub time: Option<DateTime<Utc>>,
+    pub size: u64,
+    pub manifest: Option<Manifest>,
+}
+
+impl Entry {
+    pub fn verified(&self) -> bool {
+        self.manifest.as_ref().is_some_and(|m| m.verified.is_some())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BackupFile {
     pub name: String,

@@ -6,6 +6,7 @@ pub mod create;
 pub mod inspect;
 pub mod load;
 pub mod manifest;
+pub mod monitor;
 pub mod pipeline;
 pub mod process;
 pub mod restore;

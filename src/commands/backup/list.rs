@@ -3,30 +3,14 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use comfy_table::Cell;
-use serde::Serialize;
 
 use super::super::Context;
+pub use crate::backup::catalog::Entry;
 use crate::backup::catalog::{is_backup_name, list_local};
 use crate::backup::manifest::{self, EncryptionMethod, Manifest};
 use crate::cli::BackupListArgs;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, Printer};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    pub name: String,
-    /// A path, or s3://bucket/key.
-    pub location: String,
-    pub time: Option<DateTime<Utc>>,
-    pub size: u64,
-    pub manifest: Option<Manifest>,
-}
-
-impl Entry {
-    pub fn verified(&self) -> bool {
-        self.manifest.as_ref().is_some_and(|m| m.verified.is_some())
-    }
-}
 
 /// The local backups with their manifests, newest first.
 pub fn local_entries(ctx: &Context) -> Result<Vec<Entry>> {
