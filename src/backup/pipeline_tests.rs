@@ -1,0 +1,112 @@
+//! Tests of `pipeline.rs`.
+use super::*;
+
+fn round_trip(compression: Compression, encrypt: Encrypt, decrypt: Decrypt) {
+    let data: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| format!("{i}\trow {}\n", i * 7).into_bytes())
+        .collect();
+    let (tx, mut rx) = mpsc::channel(4);
+    let chunks: Vec<Bytes> = data.chunks(70_000).map(Bytes::copy_from_slice).collect();
+    let producer = std::thread::spawn(move || {
+        for chunk in chunks {
+            tx.blocking_send(chunk).unwrap();
+        }
+    });
+    let progress = Arc::new(AtomicU64::new(0));
+    let spec = StoreSpec {
+        compression,
+        level: default_level(compression),
+        encrypt: &encrypt,
+        inspect: false,
+    };
+    let (stored_bytes, stored) = store(&mut rx, Vec::new(), &spec, None, progress.clone()).unwrap();
+    producer.join().unwrap();
+    assert_eq!(stored.dump_bytes, data.len() as u64);
+    assert_eq!(stored.stored_bytes, stored_bytes.len() as u64);
+    assert_eq!(progress.load(Ordering::Relaxed), stored.stored_bytes);
+    let (mut reader, handle) =
+        open(io::Cursor::new(stored_bytes.clone()), compression, &decrypt).unwrap();
+    let mut back = Vec::new();
+    reader.read_to_end(&mut back).unwrap();
+    assert_eq!(back, data);
+    let digest = handle.finish().unwrap();
+    assert_eq!(digest.sha256, stored.sha256);
+    assert_eq!(digest.bytes, stored.stored_bytes);
+
+    // A flipped bit in the middle never reads back as the same data.
+    let mut flipped = stored_bytes;
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    if let Ok((mut reader, _)) = open(io::Cursor::new(flipped), compression, &decrypt) {
+        let mut back = Vec::new();
+        let result = reader.read_to_end(&mut back);
+        assert!(
+            result.is_err() || back != data,
+            "a flipped bit went unnoticed with {compression:?}"
+        );
+    }
+}
+
+#[test]
+fn every_compression_and_encryption_round_trips() {
+    let identity = age::x25519::Identity::generate();
+    for compression in [Compression::Zstd, Compression::Gzip, Compression::None] {
+        round_trip(compression, Encrypt::None, Decrypt::None);
+        round_trip(
+            compression,
+            Encrypt::Recipients(vec![identity.to_public()]),
+            Decrypt::Identities(vec![identity.clone()]),
+        );
+    }
+}
+
+#[test]
+fn the_wrong_key_fails_at_the_header() {
+    let identity = age::x25519::Identity::generate();
+    let other = age::x25519::Identity::generate();
+    let (tx, mut rx) = mpsc::channel(1);
+    drop(tx);
+    let encrypt = Encrypt::Recipients(vec![identity.to_public()]);
+    let spec = StoreSpec {
+        compression: Compression::Zstd,
+        level: 3,
+        encrypt: &encrypt,
+        inspect: false,
+    };
+    let (bytes, _) = store(&mut rx, Vec::new(), &spec, None, Arc::default()).unwrap();
+    let err = open(
+        io::Cursor::new(bytes),
+        Compression::Zstd,
+        &Decrypt::Identities(vec![other]),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("not encrypted to this key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_planted_huge_scrypt_work_factor_is_refused_at_once() {
+    // An age header asking for 2^21 scrypt work: 2 GiB and seconds if obeyed (age's own
+    // bound is about 2^22 on this kind of machine); above SCRYPT_MAX_WORK_FACTOR.
+    let file = format!(
+        "age-encryption.org/v1\n-> scrypt {} 21\n{}\n--- {}\n",
+        "A".repeat(22),
+        "A".repeat(43),
+        "A".repeat(43)
+    );
+    let started = std::time::Instant::now();
+    let result = open(
+        std::io::Cursor::new(file.into_bytes()),
+        Compression::None,
+        &Decrypt::Passphrase(crate::settings::Secret::new(String::from("x"))),
+    );
+    assert!(result.is_err());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}
