@@ -1,6 +1,7 @@
 //! gymops: operations CLI for the fitness-gym system's Docker deployment.
 
 pub mod backup;
+pub mod checklist;
 pub mod cli;
 pub mod commands;
 pub mod compose;

@@ -10,6 +10,7 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Context;
+use crate::checklist::{self, unknown, BackupDir, Finding};
 use crate::cli::{CheckArgs, Checklist};
 use crate::docker::logs::LogRequest;
 use crate::docker::Engine;
@@ -21,54 +22,12 @@ use crate::output::{OutputFormat, Printer};
 use crate::pg::insight::{read_only, run_view, DbView};
 use crate::probe::{self, HealthPlan};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub area: String,
-    pub item: String,
-    pub status: Status,
-    pub detail: String,
-    /// What to do about it (empty when OK).
-    pub action: String,
-}
-
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub checklist: Checklist,
     pub status: Status,
     pub checked_at: String,
     pub findings: Vec<Finding>,
-}
-
-fn finding(
-    area: &str,
-    item: &str,
-    status: Status,
-    detail: impl Into<String>,
-    action: impl Into<String>,
-) -> Finding {
-    let action = if status == Status::Ok {
-        String::new()
-    } else {
-        action.into()
-    };
-    Finding {
-        area: area.into(),
-        item: item.into(),
-        status,
-        detail: detail.into(),
-        action,
-    }
-}
-
-fn unknown(area: &str, item: &str, err: &anyhow::Error) -> Finding {
-    let (message, hint) = crate::error::describe(err);
-    finding(
-        area,
-        item,
-        Status::Unknown,
-        message,
-        hint.unwrap_or_else(|| "fix what stops the check, then run it again".into()),
-    )
 }
 
 pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
@@ -109,25 +68,7 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     )
     .await
     {
-        Ok(report) => {
-            for check in report
-                .checks
-                .into_iter()
-                .filter(|c| c.check != probe::CheckKind::Docker || c.status != Status::Ok)
-            {
-                let kind = check.check.label();
-                let action = check.hint.clone().unwrap_or_else(|| {
-                    format!("look closer: `gymops health --check {}`", group_of(kind))
-                });
-                findings.push(finding(
-                    "health",
-                    &format!("{kind} {}", check.name),
-                    check.status,
-                    check.summary,
-                    action,
-                ));
-            }
-        }
+        Ok(report) => findings.extend(checklist::health(report)),
         Err(err) => findings.push(unknown("health", "probes", &err)),
     }
     // 3. Resource use, as `gymops monitor`.
@@ -144,16 +85,7 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
                     .into_iter()
                     .filter(|f| f.check == "cpu" || f.check == "memory")
                 {
-                    findings.push(finding(
-                        "resources",
-                        &format!("{} {}", f.check, f.target),
-                        f.status,
-                        f.detail,
-                        format!(
-                            "see what uses it: `gymops perf stats {}`, `gymops logs {} --since 1h`",
-                            f.target, f.target
-                        ),
-                    ));
+                    findings.push(checklist::resource(&f.check, &f.target, f.status, f.detail));
                 }
             }
             Err(err) => findings.push(unknown("resources", "containers", &err)),
@@ -171,33 +103,13 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     ));
     for (name, path) in disks {
         let fs = measure(&name, &path, warning, critical);
-        let detail = match fs.used_percent {
-            Some(percent) => format!(
-                "{} used {percent:.1}%",
-                fs.measured.clone().unwrap_or(fs.path.clone())
-            ),
-            None => fs.note.clone(),
-        };
-        findings.push(finding(
-            "disk",
-            &name,
-            fs.status,
-            detail,
-            "free space: `gymops disk`, `gymops logs clean`, `docker system prune`",
-        ));
+        findings.push(checklist::disk(&name, &fs));
     }
     // 5. Errors in the last 24 hours of the backend's log.
     if let Some(engine) = engine {
         findings.extend(errors_last_day(ctx, engine).await);
     }
     findings
-}
-
-fn group_of(kind: &str) -> &str {
-    match kind {
-        "docker" | "container" => "containers",
-        other => other,
-    }
 }
 
 /// ERROR (and FATAL, PANIC, SEVERE) events of the last 24 hours, a finding per service that
@@ -244,27 +156,7 @@ async fn errors_of(engine: &Engine, service: &str, container: &str) -> Finding {
     }
     .await;
     match result {
-        Ok(stats) if stats.levels.error == 0 => finding(
-            "logs",
-            &format!("errors in 24h ({service})"),
-            Status::Ok,
-            format!("no ERROR in {} events", stats.events),
-            "",
-        ),
-        Ok(stats) => {
-            let top: Vec<String> = stats
-                .top_errors
-                .iter()
-                .map(|g| format!("{}x {}", g.count, g.example))
-                .collect();
-            finding(
-                "logs",
-                &format!("errors in 24h ({service})"),
-                Status::Warning,
-                format!("{} ERROR events: {}", stats.levels.error, top.join("; ")),
-                format!("`gymops logs stats {service} --since 24h`, then `gymops logs {service} --since 24h --level error`"),
-            )
-        }
+        Ok(stats) => checklist::errors(service, &stats),
         Err(err) => unknown("logs", &format!("errors in 24h ({service})"), &err),
     }
 }
@@ -288,18 +180,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
                         .filter(|f| kind(&f.name) != FileKind::Active && f.modified < week_ago)
                         .collect();
                     let bytes: u64 = old.iter().map(|f| f.size).sum();
-                    let status = if old.is_empty() {
-                        Status::Ok
-                    } else {
-                        Status::Warning
-                    };
-                    findings.push(finding(
-                        "logs",
-                        &item,
-                        status,
-                        format!("{} files, {}", old.len(), crate::output::human_bytes(bytes)),
-                        "`gymops logs clean --dry-run`, then `gymops logs clean`",
-                    ));
+                    findings.push(checklist::old_logs(&item, old.len(), bytes));
                 }
                 Err(err) => findings.push(unknown("logs", &item, &err)),
             },
@@ -320,47 +201,24 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
                         .iter()
                         .map(|r| format!("{} {}", r["table"].as_str().unwrap_or("?"), r["writes"]))
                         .collect();
-                    findings.push(finding(
-                        "database",
-                        "write-heavy tables",
-                        Status::Ok,
-                        if top.is_empty() {
-                            "no tables".into()
-                        } else {
-                            top.join(", ")
-                        },
-                        "",
-                    ));
+                    findings.push(checklist::write_heavy(&top));
                 }
                 Err(err) => findings.push(unknown("database", "write-heavy tables", &err)),
             }
             match run_view(&client, DbView::Roles, 20, 7).await {
-                Ok(view) if view.rows.is_empty() => {
-                    findings.push(finding(
-                        "database",
-                        "roles expiring in 7 days",
-                        Status::Ok,
-                        "none",
-                        "",
-                    ));
-                }
                 Ok(view) => {
-                    for row in &view.rows {
-                        let role = row["role"].as_str().unwrap_or("?");
-                        let days = row["days_left"].as_f64().unwrap_or(0.0);
-                        let status = if days < 0.0 {
-                            Status::Critical
-                        } else {
-                            Status::Warning
-                        };
-                        findings.push(finding(
-                            "database",
-                            &format!("role {role}"),
-                            status,
-                            expiry_detail(row["valid_until"].as_str().unwrap_or("?"), days),
-                            format!("renew it: ALTER ROLE \"{}\" VALID UNTIL '<date>' (or rotate the password)", role.replace('"', "\"\"")),
-                        ));
-                    }
+                    let expiring: Vec<(String, String, f64)> = view
+                        .rows
+                        .iter()
+                        .map(|row| {
+                            (
+                                row["role"].as_str().unwrap_or("?").to_string(),
+                                row["valid_until"].as_str().unwrap_or("?").to_string(),
+                                row["days_left"].as_f64().unwrap_or(0.0),
+                            )
+                        })
+                        .collect();
+                    findings.extend(checklist::roles(&expiring));
                 }
                 Err(err) => findings.push(unknown("database", "roles", &err)),
             }
@@ -370,72 +228,19 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     findings
 }
 
-/// `password valid until DATE (expires in 3.5 days)` / `(expired 2 days ago)`.
-fn expiry_detail(valid_until: &str, days_left: f64) -> String {
-    if days_left < 0.0 {
-        format!(
-            "password valid until {valid_until} (expired {:.0} day(s) ago)",
-            (-days_left).ceil()
-        )
-    } else {
-        format!("password valid until {valid_until} (expires in {days_left:.1} days)")
-    }
-}
-
-/// The newest backup file in `dir` (named `*_db_backup_*`, not a manifest): fresh within 26 h
-/// is OK, within 7 days a warning, older or none critical.
+/// The newest backup file in `dir` (named `*_db_backup_*`, not a manifest), judged by
+/// [`checklist::backups`].
 fn backups(dir: &Path) -> Finding {
     let item = format!("backups in {}", dir.display());
-    let action = "check the nightly backup job and its log; run a backup now";
-    let files = match crate::backup::catalog::list_local(dir) {
-        Ok(files) => files,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return finding(
-            "backups",
-            &item,
-            Status::Critical,
-            "the backup directory does not exist: no backup was ever taken here (check backup.dir)"
-                .to_string(),
-            action,
-        ),
-        Err(err) => {
-            return finding(
-                "backups",
-                &item,
-                Status::Critical,
-                format!("cannot read the directory: {err}"),
-                action,
-            )
-        }
+    let seen = match crate::backup::catalog::list_local(dir) {
+        Ok(files) => BackupDir::Newest(files.into_iter().next().map(|file| {
+            let age = file.modified.elapsed().unwrap_or_default().as_secs() as i64;
+            (file.name, file.size, age)
+        })),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => BackupDir::Missing,
+        Err(err) => BackupDir::Unreadable(err.to_string()),
     };
-    let newest = files
-        .into_iter()
-        .next()
-        .map(|file| (file.name, file.size, file.modified));
-    match newest {
-        None => finding(
-            "backups",
-            &item,
-            Status::Critical,
-            "no backup files",
-            action,
-        ),
-        Some((name, size, modified)) => {
-            let age = modified.elapsed().unwrap_or_default().as_secs() as i64;
-            let status = if age <= 26 * 3600 {
-                Status::Ok
-            } else if age <= 7 * 86_400 {
-                Status::Warning
-            } else {
-                Status::Critical
-            };
-            let detail = format!(
-                "newest {name}: {} old, {}",
-                crate::output::short_duration(age),
-                crate::output::human_bytes(size)
-            );
-            finding("backups", &item, status, detail, action)
-        }
-    }
+    checklist::backups(&item, seen)
 }
 
 fn render(printer: &Printer, report: &CheckReport) -> String {
@@ -484,18 +289,6 @@ fn render(printer: &Printer, report: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_expired_role_says_how_long_ago() {
-        assert_eq!(
-            expiry_detail("2026-11-20", -8.2),
-            "password valid until 2026-11-20 (expired 9 day(s) ago)"
-        );
-        assert_eq!(
-            expiry_detail("2026-12-01", 3.5),
-            "password valid until 2026-12-01 (expires in 3.5 days)"
-        );
-    }
 
     #[test]
     fn a_missing_backup_directory_says_so() {
