@@ -42,9 +42,8 @@ pub struct BackupTargetArgs {
     /// --db-connection, instead of inside the PostgreSQL container
     #[arg(long)]
     pub local: bool,
-    /// postgres://USER@HOST:PORT/DATABASE (password in GYMOPS_POSTGRES_PASSWORD)
-    #[arg(long, value_name = "URL")]
-    pub db_connection: Option<String>,
+    #[command(flatten)]
+    pub db_connection: DbConnectionArg,
 }
 
 #[derive(Debug, Args)]

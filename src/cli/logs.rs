@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::OutputFileArg;
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct LogsArgs {
@@ -56,9 +58,8 @@ pub struct LogsShowArgs {
     /// No colors, even on a terminal
     #[arg(long)]
     pub no_color: bool,
-    /// Write the lines to this file instead of stdout
-    #[arg(long, value_name = "PATH")]
-    pub output_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output_file: OutputFileArg,
 }
 
 #[derive(Debug, Args)]

@@ -172,6 +172,24 @@ pub enum ConfigCommand {
     Check,
 }
 
+/// `--output-file PATH`: a command's report or output to a file instead of stdout.
+#[derive(Debug, Args)]
+pub struct OutputFileArg {
+    /// Write the output to this file instead of stdout (a report or export atomically: a
+    /// reader never sees half of it; name a metrics export *.prom for the textfile collector)
+    #[arg(long = "output-file", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--db-connection URL`: the PostgreSQL to use instead of the settings'.
+#[derive(Debug, Args)]
+pub struct DbConnectionArg {
+    /// PostgreSQL to use, as postgres://USER@HOST:PORT/DATABASE[?sslmode=...] (password:
+    /// GYMOPS_POSTGRES_PASSWORD)
+    #[arg(long = "db-connection", value_name = "URL")]
+    pub url: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// Only this service's checks (repeatable): its container and its endpoints
@@ -183,15 +201,13 @@ pub struct HealthArgs {
     /// Probe this URL instead of the configured backend endpoints (repeatable)
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub endpoint: Vec<String>,
-    /// PostgreSQL to check, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
-    #[arg(long, value_name = "URL")]
-    pub db_connection: Option<String>,
+    #[command(flatten)]
+    pub db_connection: DbConnectionArg,
     /// Timeout of each probe, e.g. 5s, 1500ms [default: health.timeout, 5s] (more than 0, at most 1h)
     #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub timeout: Option<std::time::Duration>,
-    /// Write the report to this file (atomically) instead of stdout
-    #[arg(long, value_name = "PATH")]
-    pub output_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output_file: OutputFileArg,
 }
 
 #[derive(Debug, Args)]

@@ -61,10 +61,8 @@ pub struct MetricsServeArgs {
 
 #[derive(Debug, Args)]
 pub struct MetricsExportArgs {
-    /// Write to this file (atomically; name it *.prom for the textfile collector) instead of
-    /// stdout
-    #[arg(long, value_name = "PATH")]
-    pub output_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output_file: OutputFileArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,9 +147,8 @@ pub struct CheckArgs {
     /// Which checklist
     #[arg(value_enum)]
     pub checklist: Checklist,
-    /// Write the report to this file (atomically) instead of stdout
-    #[arg(long, value_name = "PATH")]
-    pub output_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output_file: OutputFileArg,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ impl Cli {
         match &self.command {
             Command::Health(args) => args.override_settings(&mut overrides),
             Command::Perf(PerfCommand::Db(args)) => {
-                overrides.db_connection = args.db_connection.clone();
+                overrides.db_connection = args.db_connection.url.clone();
             }
             Command::Db(DbCommand::Maintain(operation)) => {
                 let target = match operation {
@@ -24,7 +24,7 @@ impl Cli {
                     MaintainCommand::Analyze(target) => target,
                     MaintainCommand::Reindex(args) => &args.target,
                 };
-                overrides.db_connection = target.db_connection.clone();
+                overrides.db_connection = target.db_connection.url.clone();
             }
             Command::Backup(command) => {
                 let (dir, target) = match command {
@@ -37,7 +37,7 @@ impl Cli {
                 };
                 dir.override_settings(&mut overrides);
                 if let Some(target) = target {
-                    overrides.db_connection = target.db_connection.clone();
+                    overrides.db_connection = target.db_connection.url.clone();
                 }
             }
             Command::Alert(AlertCommand::Send(args)) => args.override_settings(&mut overrides),
@@ -53,7 +53,7 @@ impl HealthArgs {
         if let Some(timeout) = self.timeout {
             overrides.values.push(FlagValue::HealthTimeout(timeout));
         }
-        overrides.db_connection = self.db_connection.clone();
+        overrides.db_connection = self.db_connection.url.clone();
     }
 }
 

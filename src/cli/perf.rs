@@ -28,9 +28,8 @@ pub struct MaintainTarget {
     /// Only this table, as `table` or `schema.table` (repeatable) [default: the whole database]
     #[arg(long, value_name = "TABLE")]
     pub table: Vec<String>,
-    /// PostgreSQL to maintain, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
-    #[arg(long, value_name = "URL")]
-    pub db_connection: Option<String>,
+    #[command(flatten)]
+    pub db_connection: DbConnectionArg,
 }
 
 #[derive(Debug, Args)]
@@ -166,9 +165,8 @@ pub struct PerfDbArgs {
     /// Days ahead for the roles view [default: 7]
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i32).range(0..=3650))]
     pub within_days: Option<i32>,
-    /// PostgreSQL to read, as postgres://USER@HOST:PORT/DATABASE (password: GYMOPS_POSTGRES_PASSWORD)
-    #[arg(long, value_name = "URL")]
-    pub db_connection: Option<String>,
+    #[command(flatten)]
+    pub db_connection: DbConnectionArg,
 }
 
 #[derive(Debug, Args)]

@@ -47,10 +47,12 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
         checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         findings,
     };
-    ctx.printer
-        .emit_checked(status, &report, args.output_file.as_deref(), |printer| {
-            render(printer, &report)
-        })?;
+    ctx.printer.emit_checked(
+        status,
+        &report,
+        args.output_file.path.as_deref(),
+        |printer| render(printer, &report),
+    )?;
     Ok(status)
 }
 

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     ctx.printer.emit_checked(
         report.status,
         &report,
-        args.output_file.as_deref(),
+        args.output_file.path.as_deref(),
         |printer| render(printer, &report),
     )?;
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {

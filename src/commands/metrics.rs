@@ -98,7 +98,7 @@ pub async fn export(ctx: &Context, args: &MetricsExportArgs) -> Result<ExitStatu
     }
     // JSON (-o json) is the snapshot itself; otherwise the Prometheus text.
     ctx.printer
-        .emit_result(&snapshot, args.output_file.as_deref(), |_| {
+        .emit_result(&snapshot, args.output_file.path.as_deref(), |_| {
             render(&snapshot)
         })?;
     Ok(if snapshot.errors.is_empty() {

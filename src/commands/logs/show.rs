@@ -214,7 +214,7 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
             .max()
             .unwrap_or(0),
         names: targets.iter().map(|(service, _)| service.clone()).collect(),
-        color: ctx.printer.colors() && !args.no_color && args.output_file.is_none(),
+        color: ctx.printer.colors() && !args.no_color && args.output_file.path.is_none(),
         timestamps: args.timestamps,
         json: ctx.printer.format == crate::output::OutputFormat::Json,
     };
@@ -223,7 +223,7 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
         level: args.level,
         current: HashMap::new(),
     };
-    let mut sink = match (&args.output_file, args.follow) {
+    let mut sink = match (&args.output_file.path, args.follow) {
         (None, _) => Sink::Stdout(std::io::stdout()),
         (Some(path), false) => Sink::Buffer(path.clone(), Vec::new()),
         (Some(path), true) => {
