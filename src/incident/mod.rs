@@ -221,7 +221,52 @@ pub enum Response {
     Overdue,
 }
 
+/// What an incident is opened with; the rest starts empty.
+pub struct Opening {
+    pub id: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub impact: Option<String>,
+    pub project: String,
+    pub environment: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub alerted_at: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: String,
+    pub response_target_seconds: u64,
+}
+
 impl Incident {
+    /// A new, open incident: no response, fix, timeline, evidence, actions or notices yet.
+    pub fn open(opening: Opening) -> Incident {
+        Incident {
+            id: opening.id,
+            severity: opening.severity,
+            summary: opening.summary,
+            impact: opening.impact,
+            state: State::Open,
+            project: opening.project,
+            environment: opening.environment,
+            host: opening.host,
+            started_at: opening.started_at,
+            alerted_at: opening.alerted_at,
+            opened_at: opening.opened_at,
+            opened_by: opening.opened_by,
+            response_target_seconds: opening.response_target_seconds,
+            responded_at: None,
+            fixed_at: None,
+            resolved_at: None,
+            root_cause: None,
+            fix: None,
+            data_impact: None,
+            timeline: Vec::new(),
+            evidence: Vec::new(),
+            actions: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
     /// Seconds from opening to `now` (open) or to resolution.
     pub fn age_seconds(&self, now: DateTime<Utc>) -> i64 {
         self.resolved_at

@@ -36,12 +36,11 @@ fn a_record_that_names_another_incident_is_never_written_back() {
 }
 
 fn incident(severity: Severity) -> Incident {
-    Incident {
+    Incident::open(Opening {
         id: "INC-2026-1127-001".into(),
         severity,
         summary: "API down".into(),
         impact: None,
-        state: State::Open,
         project: "fitness_gym".into(),
         environment: "production".into(),
         host: "h".into(),
@@ -50,17 +49,7 @@ fn incident(severity: Severity) -> Incident {
         opened_at: at(0, 0),
         opened_by: "ops".into(),
         response_target_seconds: 300,
-        responded_at: None,
-        fixed_at: None,
-        resolved_at: None,
-        root_cause: None,
-        fix: None,
-        data_impact: None,
-        timeline: Vec::new(),
-        evidence: Vec::new(),
-        actions: Vec::new(),
-        notices: Vec::new(),
-    }
+    })
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::cli::IncidentNewArgs;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::incident::render::{self, span};
-use crate::incident::{evidence, operator, Evidence, Incident, Notice, State};
+use crate::incident::{evidence, operator, Evidence, Incident, Notice, Opening};
 use crate::notify::{Delivery, Event, Notifier};
 use crate::output::Printer;
 
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
     }
     let store = store(ctx, &args.dir);
     let (id, path) = store.claim(now.date_naive())?;
-    let mut incident = Incident {
+    let mut incident = Incident::open(Opening {
         id: id.clone(),
         severity: args.severity,
         summary: args.summary.trim().to_string(),
@@ -49,7 +49,6 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string),
-        state: State::Open,
         project: settings.project.clone(),
         environment: settings.environment.clone(),
         host: crate::notify::hostname(),
@@ -62,17 +61,7 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
             .response_targets
             .of(args.severity)
             .as_secs(),
-        responded_at: None,
-        fixed_at: None,
-        resolved_at: None,
-        root_cause: None,
-        fix: None,
-        data_impact: None,
-        timeline: Vec::new(),
-        evidence: Vec::new(),
-        actions: Vec::new(),
-        notices: Vec::new(),
-    };
+    });
     // The record exists before any evidence is taken: an engine that hangs cannot keep the
     // incident from being opened.
     store.save(&incident)?;
