@@ -698,3 +698,103 @@ fn the_files_top_level_name_is_the_project_when_gymops_yaml_sets_none() {
         "the container is in project {name}"
     );
 }
+
+/// The JSON of `up` and `releases`, pinned: a field added, renamed or dropped fails here
+/// (and must be added to docs/deploy.md's JSON section too).
+mod json_shape {
+    #![allow(dead_code)]
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DeployReport {
+        pub kind: String,
+        pub project: String,
+        pub environment: String,
+        pub host: String,
+        pub operator: String,
+        pub started_at: String,
+        pub release: Option<String>,
+        pub target: Option<String>,
+        pub services: Vec<Outcome>,
+        pub phases: Vec<Phase>,
+        pub wait_failures: Vec<WaitFailure>,
+        pub gate: Option<serde_json::Value>,
+        pub status: String,
+        pub elapsed_ms: u64,
+        pub rollback: Option<Box<DeployReport>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Outcome {
+        pub service: String,
+        pub number: u32,
+        pub container: String,
+        pub action: String,
+        pub image: String,
+        pub pin: Option<String>,
+        pub image_id: String,
+        pub replaced: Option<String>,
+        pub previous_image: Option<String>,
+        pub previous_image_id: Option<String>,
+        pub config_hash: String,
+        pub state: String,
+        pub health: Option<String>,
+        pub elapsed_ms: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Phase {
+        pub name: String,
+        pub ms: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WaitFailure {
+        pub service: String,
+        pub error: String,
+        pub log_tail: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Release {
+        pub id: String,
+        pub time: String,
+        pub environment: String,
+        pub host: String,
+        pub operator: String,
+        pub kind: String,
+        pub passed: bool,
+        pub services: std::collections::BTreeMap<String, ReleaseService>,
+        pub current: bool,
+        pub images_kept: Option<bool>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReleaseService {
+        pub image: String,
+        pub image_id: String,
+        pub replicas: u32,
+    }
+}
+
+#[test]
+fn the_json_of_up_and_releases_has_exactly_the_documented_fields() {
+    let deployment = Deployment::new("j", &moded(IMAGE));
+    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "good")]);
+    assert_eq!(code, 0, "{stderr}");
+    let _: json_shape::DeployReport = serde_json::from_value(report).unwrap();
+    // A failed deploy with its automatic rollback nested, and a wait failure.
+    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "bad")]);
+    assert_eq!(code, 2, "{stderr}");
+    let parsed: json_shape::DeployReport = serde_json::from_value(report).unwrap();
+    assert!(!parsed.wait_failures.is_empty() && parsed.rollback.is_some());
+    let listed = run_ok(deployment.gymops().args(["releases", "-o", "json"]));
+    let releases: Vec<json_shape::Release> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(releases.len(), 2);
+}
