@@ -21,6 +21,23 @@ pub async fn bounded<T>(
     }
 }
 
+/// Run `work` under `deadline`, its own result untouched; a timeout is the error
+/// `<what> within <deadline>` (`what` is only built then).
+pub async fn limit<T>(
+    deadline: Duration,
+    what: impl FnOnce() -> String,
+    work: impl Future<Output = T>,
+) -> Result<T> {
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => Ok(result),
+        Err(_) => Err(anyhow!(
+            "{} within {}",
+            what(),
+            humantime::format_duration(deadline)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +52,25 @@ mod tests {
         assert_eq!(slow.unwrap_err().to_string(), "no answer within 20ms");
         let quick = bounded(Duration::from_secs(5), "no answer", async { Ok(2) }).await;
         assert_eq!(quick.unwrap(), 2);
+        let late = limit(
+            Duration::from_millis(20),
+            || "no answer from the engine".into(),
+            tokio::time::sleep(Duration::from_secs(5)),
+        )
+        .await;
+        assert_eq!(
+            late.unwrap_err().to_string(),
+            "no answer from the engine within 20ms"
+        );
+        let inner: Result<Result<u8, &str>> = limit(Duration::from_secs(5), String::new, async {
+            Err("own error")
+        })
+        .await;
+        assert_eq!(
+            inner.unwrap(),
+            Err("own error"),
+            "the work's own result passes through"
+        );
         let failed: Result<()> = bounded(Duration::from_secs(5), "no answer", async {
             Err(anyhow!("refused"))
         })

@@ -49,13 +49,16 @@ fn is_not_found(err: &bollard::errors::Error) -> bool {
 impl Engine {
     async fn call<T>(
         &self,
-        what: impl FnOnce() -> String,
+        what: impl Fn() -> String,
         work: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeout.max(Duration::from_secs(10)), work).await {
-            Ok(result) => result.with_context(what),
-            Err(_) => Err(anyhow!("{}: no answer from the engine", what())),
-        }
+        crate::deadline::limit(
+            self.timeout.max(Duration::from_secs(10)),
+            || format!("{}: no answer from the engine", what()),
+            work,
+        )
+        .await?
+        .with_context(what)
     }
 
     /// The project's containers (not one-off runs), by compose labels.
@@ -105,18 +108,16 @@ impl Engine {
 
     /// The ID of a local image, or None when the engine does not have it.
     pub async fn image_id(&self, reference: &str) -> Result<Option<String>> {
-        match tokio::time::timeout(
+        match crate::deadline::limit(
             self.timeout.max(Duration::from_secs(10)),
+            || format!("cannot inspect image {reference}: no answer from the engine"),
             self.docker.inspect_image(reference),
         )
-        .await
+        .await?
         {
-            Ok(Ok(image)) => Ok(image.id),
-            Ok(Err(err)) if is_not_found(&err) => Ok(None),
-            Ok(Err(err)) => Err(err).with_context(|| format!("cannot inspect image {reference}")),
-            Err(_) => Err(anyhow!(
-                "cannot inspect image {reference}: no answer from the engine"
-            )),
+            Ok(image) => Ok(image.id),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("cannot inspect image {reference}")),
         }
     }
 
@@ -167,31 +168,28 @@ impl Engine {
             }
             Ok(())
         };
-        match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => Err(anyhow!(
-                "pulling {reference} did not finish within {}",
-                humantime::format_duration(limit)
-            )),
-        }
+        crate::deadline::limit(
+            limit,
+            || format!("pulling {reference} did not finish"),
+            work,
+        )
+        .await?
     }
 
     pub async fn network_exists(&self, name: &str) -> Result<bool> {
-        match tokio::time::timeout(
+        match crate::deadline::limit(
             self.timeout.max(Duration::from_secs(10)),
+            || format!("cannot inspect network {name}: no answer from the engine"),
             self.docker.inspect_network(
                 name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             ),
         )
-        .await
+        .await?
         {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(err)) if is_not_found(&err) => Ok(false),
-            Ok(Err(err)) => Err(err).with_context(|| format!("cannot inspect network {name}")),
-            Err(_) => Err(anyhow!(
-                "cannot inspect network {name}: no answer from the engine"
-            )),
+            Ok(_) => Ok(true),
+            Err(err) if is_not_found(&err) => Ok(false),
+            Err(err) => Err(err).with_context(|| format!("cannot inspect network {name}")),
         }
     }
 
@@ -237,13 +235,12 @@ impl Engine {
             }
             Ok(())
         };
-        match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => Err(anyhow!(
-                "building {reference} did not finish within {}",
-                humantime::format_duration(limit)
-            )),
-        }
+        crate::deadline::limit(
+            limit,
+            || format!("building {reference} did not finish"),
+            work,
+        )
+        .await?
     }
 
     /// Tag an image (by ID or reference) as `repo:tag`.
@@ -261,26 +258,24 @@ impl Engine {
 
     /// Remove a tag (the image goes too when nothing else refers to it). A missing tag is fine.
     pub async fn untag(&self, reference: &str) -> Result<()> {
-        match tokio::time::timeout(
+        match crate::deadline::limit(
             self.timeout.max(Duration::from_secs(10)),
+            || format!("cannot remove the tag {reference}: no answer from the engine"),
             self.docker.remove_image(
                 reference,
                 None::<bollard::query_parameters::RemoveImageOptions>,
                 None,
             ),
         )
-        .await
+        .await?
         {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) if is_not_found(&err) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
             // 409: a container still uses the image; the tag stays, which is harmless.
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
-            })) => Ok(()),
-            Ok(Err(err)) => Err(err).with_context(|| format!("cannot remove the tag {reference}")),
-            Err(_) => Err(anyhow!(
-                "cannot remove the tag {reference}: no answer from the engine"
-            )),
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("cannot remove the tag {reference}")),
         }
     }
 
@@ -441,17 +436,19 @@ impl Engine {
         let limit = timeout + self.timeout.max(Duration::from_secs(10));
         // The client's own timeout must outlast the grace period.
         let docker = self.docker.clone().with_timeout(limit);
-        match tokio::time::timeout(limit, docker.stop_container(id, Some(options))).await {
-            Ok(Ok(())) => Ok(()),
+        match crate::deadline::limit(
+            limit,
+            || format!("container {id} did not stop"),
+            docker.stop_container(id, Some(options)),
+        )
+        .await?
+        {
+            Ok(()) => Ok(()),
             // 304: already stopped.
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
-            })) => Ok(()),
-            Ok(Err(err)) => Err(err).with_context(|| format!("cannot stop container {id}")),
-            Err(_) => Err(anyhow!(
-                "container {id} did not stop within {}",
-                humantime::format_duration(limit)
-            )),
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("cannot stop container {id}")),
         }
     }
 

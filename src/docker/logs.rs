@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
@@ -130,14 +130,12 @@ impl Engine {
             let next = if request.follow {
                 stream.next().await
             } else {
-                match tokio::time::timeout(self.timeout.max(Duration::from_secs(10)), stream.next())
-                    .await
-                {
-                    Ok(next) => next,
-                    Err(_) => {
-                        return Err(anyhow!("the engine stopped sending the log of {container}"))
-                    }
-                }
+                crate::deadline::limit(
+                    self.timeout.max(Duration::from_secs(10)),
+                    || format!("the engine stopped sending the log of {container}: nothing"),
+                    stream.next(),
+                )
+                .await?
             };
             match next {
                 None => break,
@@ -188,16 +186,13 @@ impl Engine {
             out.exit_code = inspected.exit_code.unwrap_or(-1);
             Ok::<_, anyhow::Error>(out)
         };
-        match tokio::time::timeout(timeout, run).await {
-            Ok(result) => {
-                result.with_context(|| format!("cannot run {} in {container}", argv.join(" ")))
-            }
-            Err(_) => Err(anyhow!(
-                "{} in {container} did not finish within {}",
-                argv.join(" "),
-                humantime::format_duration(timeout)
-            )),
-        }
+        crate::deadline::limit(
+            timeout,
+            || format!("{} in {container} did not finish", argv.join(" ")),
+            run,
+        )
+        .await?
+        .with_context(|| format!("cannot run {} in {container}", argv.join(" ")))
     }
 }
 

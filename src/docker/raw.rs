@@ -20,12 +20,12 @@ impl Engine {
         path: &str,
     ) -> Result<serde_json::Value> {
         let versioned = format!("/v{}{path}", self.api_version);
-        let bytes = tokio::time::timeout(
+        let bytes = crate::deadline::limit(
             self.timeout.max(Duration::from_secs(30)),
+            || format!("Docker did not answer {path}"),
             fetch(&self.address, settings, &versioned),
         )
-        .await
-        .map_err(|_| anyhow!("Docker did not answer {path} in time"))??;
+        .await??;
         serde_json::from_slice(&bytes)
             .with_context(|| format!("Docker's answer to {path} is not JSON"))
     }

@@ -178,15 +178,15 @@ impl Engine {
             .build();
         let mut stream = self.docker.stats(container, Some(options));
         let deadline = self.timeout.max(Duration::from_secs(5));
-        match tokio::time::timeout(deadline, stream.next()).await {
-            Ok(Some(result)) => {
-                result.with_context(|| format!("cannot read the stats of {container}"))
-            }
-            Ok(None) => Err(anyhow!("the engine sent no stats for {container}")),
-            Err(_) => Err(anyhow!(
-                "no stats for {container} within {}",
-                humantime::format_duration(deadline)
-            )),
+        match crate::deadline::limit(
+            deadline,
+            || format!("no stats for {container}"),
+            stream.next(),
+        )
+        .await?
+        {
+            Some(result) => result.with_context(|| format!("cannot read the stats of {container}")),
+            None => Err(anyhow!("the engine sent no stats for {container}")),
         }
     }
 }
