@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use serde_yaml::Value;
 
 use super::flat::{flatten, yaml_scalar_text};
-use super::secret::{mask_url, Secret, MASK};
+use super::secret::{mask_url, Secret};
 use super::Settings;
 use crate::error::HintExt;
 
@@ -30,7 +30,7 @@ pub enum Source {
 
 impl Source {
     /// Later layers win: default < gymops.yaml < env file < environment < flags.
-    fn rank(&self) -> u8 {
+    pub(super) fn rank(&self) -> u8 {
         match self {
             Source::Default => 0,
             Source::File { .. } => 1,
@@ -122,14 +122,14 @@ pub enum FlagSecret {
 }
 
 impl FlagSecret {
-    fn key(&self) -> &'static str {
+    pub(super) fn key(&self) -> &'static str {
         match self {
             FlagSecret::SlackWebhookUrl(_) => "notify.slack.webhook_url",
             FlagSecret::WebhookUrl(_) => "notify.webhook.url",
         }
     }
 
-    fn value(&self) -> &Secret {
+    pub(super) fn value(&self) -> &Secret {
         match self {
             FlagSecret::SlackWebhookUrl(secret) | FlagSecret::WebhookUrl(secret) => secret,
         }
@@ -182,7 +182,7 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     flag_layer(overrides, &mut layers, &mut warnings)?;
     let mut settings = layers.validate()?;
     let mut entries = value_entries(&layers);
-    entries.extend(secret_layer(
+    entries.extend(super::secret::resolve(
         overrides,
         &base_dir,
         &mut layers,
@@ -391,89 +391,6 @@ fn value_entries(layers: &Layers) -> Vec<Entry> {
             secret: false,
         })
         .collect()
-}
-
-/// The secrets: flag values join the candidates, each secret's file is read at its own
-/// layer, and the highest layer wins. Sets them in `settings`; their (masked) entries.
-fn secret_layer(
-    overrides: &Overrides,
-    base_dir: &Path,
-    layers: &mut Layers,
-    settings: &mut Settings,
-) -> Result<Vec<Entry>> {
-    for given in &overrides.secrets {
-        let Some(spec) = SECRETS.iter().find(|spec| spec.key == given.key()) else {
-            bail!("{} is not a secret setting", given.key());
-        };
-        layers.add_secret(
-            spec.key,
-            given.value().clone(),
-            Source::Flag {
-                flag: "--webhook-url".into(),
-            },
-        );
-    }
-    let mut entries = Vec::new();
-    for spec in SECRETS {
-        // A file gymops writes itself may not be there yet (see `file_may_be_missing`).
-        let file = layers
-            .flat
-            .get(spec.file_key)
-            .and_then(|value| match value {
-                Value::String(path) => Some(base_dir.join(path)),
-                _ => None,
-            })
-            .filter(|path| !spec.file_may_be_missing || path.exists());
-        if let Some(path) = file {
-            let source = layers
-                .sources
-                .get(spec.file_key)
-                .cloned()
-                .unwrap_or(Source::Default);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| {
-                    format!(
-                        "cannot read {} {} (from {source})",
-                        spec.file_key,
-                        path.display()
-                    )
-                })
-                .hint(format!(
-                    "point {} at a readable file holding only the secret",
-                    spec.file_key
-                ))?;
-            let value = text.trim_end_matches(['\n', '\r']).to_string();
-            layers.add_secret(spec.key, Secret::new(value), source);
-        }
-        let chosen = layers
-            .secrets
-            .get(spec.key)
-            .and_then(|candidates| candidates.iter().max_by_key(|(_, source)| source.rank()))
-            .cloned();
-        let secret = chosen.as_ref().map(|(secret, _)| secret.clone());
-        match spec.key {
-            "postgres.password" => settings.postgres.password = secret,
-            "notify.slack.webhook_url" => settings.notify.slack.webhook_url = secret,
-            "notify.webhook.url" => settings.notify.webhook.url = secret,
-            "notify.email.password" => settings.notify.email.password = secret,
-            "backup.passphrase" => settings.backup.passphrase = secret,
-            "metrics.relay_token" => settings.metrics.relay_token = secret,
-            "backup.s3.access_key_id" => settings.backup.s3.access_key_id = secret,
-            "backup.s3.secret_access_key" => settings.backup.s3.secret_access_key = secret,
-            other => bail!("secret {other} has no place in the settings"),
-        }
-        entries.push(Entry {
-            key: spec.key.into(),
-            value: if chosen.is_some() {
-                MASK.into()
-            } else {
-                "-".into()
-            },
-            source: chosen.map(|(_, source)| source).unwrap_or(Source::Default),
-            secret: true,
-        });
-    }
-    Ok(entries)
 }
 
 /// Values that parse but cannot work: one error naming the key and where it came from.

@@ -1,8 +1,18 @@
-//! A secret value (password, key, webhook URL) that can never be printed by accident.
+//! Secrets: a value (password, key, webhook URL) that can never be printed by accident; the
+//! settings that are secrets and where each may come from; and their resolution (the highest
+//! layer wins, a secret file counting at its own layer).
 
 use std::fmt;
+use std::path::Path;
 
+use anyhow::{bail, Context, Result};
 use serde::{Serialize, Serializer};
+use serde_yaml::Value;
+
+use super::layers::Layers;
+use super::load::{Entry, Overrides, Source};
+use super::Settings;
+use crate::error::HintExt;
 
 /// The text every secret is shown as.
 pub const MASK: &str = "********";
@@ -127,6 +137,89 @@ pub(super) const SECRETS: &[SecretSpec] = &[
 
 pub(super) fn secret_for_env(var: &str) -> Option<&'static SecretSpec> {
     SECRETS.iter().find(|spec| spec.env == var)
+}
+
+/// The secrets: flag values join the candidates, each secret's file is read at its own
+/// layer, and the highest layer wins. Sets them in `settings`; their (masked) entries.
+pub(super) fn resolve(
+    overrides: &Overrides,
+    base_dir: &Path,
+    layers: &mut Layers,
+    settings: &mut Settings,
+) -> Result<Vec<Entry>> {
+    for given in &overrides.secrets {
+        let Some(spec) = SECRETS.iter().find(|spec| spec.key == given.key()) else {
+            bail!("{} is not a secret setting", given.key());
+        };
+        layers.add_secret(
+            spec.key,
+            given.value().clone(),
+            Source::Flag {
+                flag: "--webhook-url".into(),
+            },
+        );
+    }
+    let mut entries = Vec::new();
+    for spec in SECRETS {
+        // A file gymops writes itself may not be there yet (see `file_may_be_missing`).
+        let file = layers
+            .flat
+            .get(spec.file_key)
+            .and_then(|value| match value {
+                Value::String(path) => Some(base_dir.join(path)),
+                _ => None,
+            })
+            .filter(|path| !spec.file_may_be_missing || path.exists());
+        if let Some(path) = file {
+            let source = layers
+                .sources
+                .get(spec.file_key)
+                .cloned()
+                .unwrap_or(Source::Default);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "cannot read {} {} (from {source})",
+                        spec.file_key,
+                        path.display()
+                    )
+                })
+                .hint(format!(
+                    "point {} at a readable file holding only the secret",
+                    spec.file_key
+                ))?;
+            let value = text.trim_end_matches(['\n', '\r']).to_string();
+            layers.add_secret(spec.key, Secret::new(value), source);
+        }
+        let chosen = layers
+            .secrets
+            .get(spec.key)
+            .and_then(|candidates| candidates.iter().max_by_key(|(_, source)| source.rank()))
+            .cloned();
+        let secret = chosen.as_ref().map(|(secret, _)| secret.clone());
+        match spec.key {
+            "postgres.password" => settings.postgres.password = secret,
+            "notify.slack.webhook_url" => settings.notify.slack.webhook_url = secret,
+            "notify.webhook.url" => settings.notify.webhook.url = secret,
+            "notify.email.password" => settings.notify.email.password = secret,
+            "backup.passphrase" => settings.backup.passphrase = secret,
+            "metrics.relay_token" => settings.metrics.relay_token = secret,
+            "backup.s3.access_key_id" => settings.backup.s3.access_key_id = secret,
+            "backup.s3.secret_access_key" => settings.backup.s3.secret_access_key = secret,
+            other => bail!("secret {other} has no place in the settings"),
+        }
+        entries.push(Entry {
+            key: spec.key.into(),
+            value: if chosen.is_some() {
+                MASK.into()
+            } else {
+                "-".into()
+            },
+            source: chosen.map(|(_, source)| source).unwrap_or(Source::Default),
+            secret: true,
+        });
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]

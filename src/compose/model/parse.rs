@@ -2,14 +2,13 @@
 //! know is reported (all of them, each with its path), and each value error names the value
 //! and what is expected; a file with problems yields all of them at once.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
 use super::raw::*;
 use super::service::service;
-use super::values::{host_path, scalar_text, string_list, string_map};
+use super::values::{host_path, scalar_text, string_list, string_map_or_empty};
 use super::{File, Include, Ipam, IpamPool, Network, Service, Source};
 
 /// One problem of a file: the key path it is at (for its line) and the message.
@@ -277,21 +276,16 @@ fn network(raw: RawNetwork, path: &str, problems: &mut Vec<Problem>) -> Result<N
                     subnet: pool.subnet,
                     ip_range: pool.ip_range,
                     gateway: pool.gateway,
-                    aux_addresses: match pool.aux_addresses {
-                        Some(v) => {
-                            string_map(v, &format!("{path}.ipam.config[{index}].aux_addresses"))?
-                        }
-                        None => BTreeMap::new(),
-                    },
+                    aux_addresses: string_map_or_empty(
+                        pool.aux_addresses,
+                        &format!("{path}.ipam.config[{index}].aux_addresses"),
+                    )?,
                 });
             }
             Some(Ipam {
                 driver: ipam.driver,
                 config,
-                options: match ipam.options {
-                    Some(v) => string_map(v, &format!("{path}.ipam.options"))?,
-                    None => BTreeMap::new(),
-                },
+                options: string_map_or_empty(ipam.options, &format!("{path}.ipam.options"))?,
             })
         }
     };
@@ -299,14 +293,8 @@ fn network(raw: RawNetwork, path: &str, problems: &mut Vec<Problem>) -> Result<N
         name,
         driver: raw.driver,
         external,
-        labels: match raw.labels {
-            Some(v) => string_map(v, &format!("{path}.labels"))?,
-            None => BTreeMap::new(),
-        },
-        driver_opts: match raw.driver_opts {
-            Some(v) => string_map(v, &format!("{path}.driver_opts"))?,
-            None => BTreeMap::new(),
-        },
+        labels: string_map_or_empty(raw.labels, &format!("{path}.labels"))?,
+        driver_opts: string_map_or_empty(raw.driver_opts, &format!("{path}.driver_opts"))?,
         ipam,
         internal: raw.internal.unwrap_or(false),
         attachable: raw.attachable.unwrap_or(false),
@@ -321,14 +309,8 @@ fn volume(raw: RawVolume, path: &str) -> Result<Network, String> {
         name,
         driver: raw.driver,
         external,
-        labels: match raw.labels {
-            Some(v) => string_map(v, &format!("{path}.labels"))?,
-            None => BTreeMap::new(),
-        },
-        driver_opts: match raw.driver_opts {
-            Some(v) => string_map(v, &format!("{path}.driver_opts"))?,
-            None => BTreeMap::new(),
-        },
+        labels: string_map_or_empty(raw.labels, &format!("{path}.labels"))?,
+        driver_opts: string_map_or_empty(raw.driver_opts, &format!("{path}.driver_opts"))?,
         ..Network::default()
     })
 }

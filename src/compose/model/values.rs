@@ -57,6 +57,16 @@ pub fn string_map(value: Value, path: &str) -> Result<BTreeMap<String, String>, 
         .collect())
 }
 
+/// An optional mapping of strings (labels, driver options); absent: empty.
+pub fn string_map_or_empty(
+    value: Option<Value>,
+    path: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    value
+        .map(|v| string_map(v, path))
+        .unwrap_or(Ok(BTreeMap::new()))
+}
+
 /// A command: a list, or a string split as a shell would (no shell runs it).
 pub fn command(value: Value, path: &str) -> Result<Vec<String>, String> {
     match value {
