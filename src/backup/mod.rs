@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod pipeline;
 pub mod process;
 pub mod restore;
+pub mod restoring;
 pub mod runlog;
 pub mod s3;
 pub mod signing;
