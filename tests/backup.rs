@@ -154,8 +154,45 @@ fn every_format_compression_and_encryption_round_trips_with_equal_row_counts() {
         }
     }
     let list = run_ok(stack.gymops().args(["-o", "json", "backup", "list"]));
-    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 18);
+    let list: Vec<ListedBackup> = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.len(), 18);
+    assert!(list.iter().all(|b| b.manifest.is_some() && b.size > 0));
+}
+
+/// `backup list --output json`, pinned (the manifest is the file's own, parsed by gymops
+/// with its own strict types).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ListedBackup {
+    name: String,
+    location: String,
+    time: Option<String>,
+    size: u64,
+    manifest: Option<serde_json::Value>,
+}
+
+/// `backup monitor --output json`, pinned.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MonitorReport {
+    status: String,
+    checked_at: String,
+    dir: String,
+    backups: usize,
+    newest: Option<String>,
+    findings: Vec<MonitorFinding>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MonitorFinding {
+    check: String,
+    status: String,
+    detail: String,
+    action: String,
 }
 
 #[test]
@@ -705,6 +742,7 @@ fn backups_are_never_silently_plaintext_and_the_run_log_tells_the_truth() {
     let monitor = || {
         let output = run(stack.gymops().args(["-o", "json", "backup", "monitor"]));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let _: MonitorReport = serde_json::from_value(report.clone()).unwrap();
         (output.status.code(), support::finding(&report, "last run"))
     };
     let (_, last_run) = monitor();
