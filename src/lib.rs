@@ -1,33 +1,33 @@
 //! gymops: operations CLI for the fitness-gym system's Docker deployment.
 
 pub mod backup;
-pub mod checklist;
+pub(crate) mod checklist;
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod compose;
-pub mod deadline;
-pub mod deploy;
-pub mod docker;
+pub(crate) mod deadline;
+pub(crate) mod deploy;
+pub(crate) mod docker;
 pub mod error;
 pub mod exit;
-pub mod fsutil;
-pub mod hostfs;
-pub mod incident;
-pub mod jvm;
-pub mod load;
-pub mod lock;
+pub(crate) mod fsutil;
+pub(crate) mod hostfs;
+pub(crate) mod incident;
+pub(crate) mod jvm;
+pub(crate) mod load;
+pub(crate) mod lock;
 pub mod logs;
-pub mod metrics;
-pub mod monitoring;
-pub mod netutil;
-pub mod notify;
-pub mod output;
-pub mod pg;
-pub mod probe;
-pub mod random;
-pub mod schedule;
+pub(crate) mod metrics;
+pub(crate) mod monitoring;
+pub(crate) mod netutil;
+pub(crate) mod notify;
+pub(crate) mod output;
+pub(crate) mod pg;
+pub(crate) mod probe;
+pub(crate) mod random;
+pub(crate) mod schedule;
 pub mod settings;
-pub mod signals;
+pub(crate) mod signals;
 
 use std::collections::BTreeMap;
 

@@ -23,7 +23,6 @@ use crate::docker::Engine;
 use crate::error::HintExt;
 use crate::exit::Status;
 
-pub use crate::deploy::report::markdown;
 pub use lifecycle::{down, lifecycle, Verb};
 pub use releases::releases;
 pub use rollback::rollback;
