@@ -19,19 +19,6 @@ fn inspect(id: &str) -> Value {
     list.remove(0)
 }
 
-fn up(deployment: &Deployment, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let mut command = deployment.gymops();
-    command.args(["up", "-o", "json"]).args(args);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = run(&mut command);
-    let stderr = text(&output.stderr);
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}{stderr}", text(&output.stdout)));
-    (output.status.code().unwrap(), report, stderr)
-}
-
 /// The container IDs of a service by compose labels, by container number.
 fn replicas(deployment: &Deployment, service: &str) -> BTreeMap<u32, String> {
     let listed = docker_ok(&[
@@ -174,7 +161,7 @@ configs:
 "#
     );
     std::fs::write(dir.join("docker-compose.yml"), compose).unwrap();
-    let (code, report, stderr) = up(&deployment, &[], &[("GYM_API_KEY", SECRET)]);
+    let (code, report, stderr) = deployment.up(&[], &[("GYM_API_KEY", SECRET)]);
     assert_eq!(code, 0, "{stderr}\n{report}");
 
     let app = inspect(&deployment.id("app").unwrap());
@@ -326,7 +313,7 @@ configs:
     );
 
     // A second up changes nothing; a changed secret recreates only its container.
-    let (code, report, stderr) = up(&deployment, &[], &[("GYM_API_KEY", SECRET)]);
+    let (code, report, stderr) = deployment.up(&[], &[("GYM_API_KEY", SECRET)]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         report["services"]
@@ -336,7 +323,7 @@ configs:
             .all(|s| s["action"] == "unchanged"),
         "{report}"
     );
-    let (code, report, stderr) = up(&deployment, &[], &[("GYM_API_KEY", "rotated")]);
+    let (code, report, stderr) = deployment.up(&[], &[("GYM_API_KEY", "rotated")]);
     assert_eq!(code, 0, "{stderr}");
     let app_action = report["services"]
         .as_array()
@@ -426,13 +413,13 @@ fn replicas_scale_up_and_down_and_docker_compose_sees_them() {
         "services:\n  db:\n    image: {IMAGE}\n    command: [/usr/bin/sleep, '600']\n    volumes: ['/usr:/usr:ro']\n    stop_grace_period: 1s\n  web:\n    image: {IMAGE}\n    command: [/usr/bin/sh, -c, 'echo replica $$HOSTNAME up; exec /usr/bin/sleep 600']\n    volumes: ['/usr:/usr:ro']\n    depends_on: [db]\n    stop_grace_period: 1s\n    ports: ['127.0.0.1::80']\n"
     );
     let deployment = Deployment::new("s", &compose);
-    let (code, _, stderr) = up(&deployment, &[], &[]);
+    let (code, _, stderr) = deployment.up(&[], &[]);
     assert_eq!(code, 0, "{stderr}");
     let first = replicas(&deployment, "web");
     assert_eq!(first.len(), 1);
 
     // 1 -> 3: replica 1 stays, 2 and 3 are new.
-    let (code, report, stderr) = up(&deployment, &["--scale", "web=3"], &[]);
+    let (code, report, stderr) = deployment.up(&["--scale", "web=3"], &[]);
     assert_eq!(code, 0, "{stderr}");
     let three = replicas(&deployment, "web");
     assert_eq!(three.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
@@ -500,7 +487,7 @@ fn replicas_scale_up_and_down_and_docker_compose_sees_them() {
     }
 
     // 3 -> 1 (the file says 1): the highest numbers go, replica 1 stays.
-    let (code, report, stderr) = up(&deployment, &[], &[]);
+    let (code, report, stderr) = deployment.up(&[], &[]);
     assert_eq!(code, 0, "{stderr}");
     let one = replicas(&deployment, "web");
     assert_eq!(one.keys().copied().collect::<Vec<_>>(), [1]);
@@ -542,12 +529,12 @@ fn moded(image: &str) -> String {
 #[test]
 fn a_deploy_broken_by_its_configuration_is_rolled_back_to_the_configuration_that_ran() {
     let deployment = Deployment::new("b", &moded(IMAGE));
-    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "good")]);
+    let (code, report, stderr) = deployment.up(&[], &[("MODE", "good")]);
     assert_eq!(code, 0, "{stderr}");
     let good = report["release"].as_str().unwrap().to_string();
     // Same image, a bad environment: the gate fails and the release is put back with its
     // own environment (an image-only rollback would recreate MODE=bad again).
-    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "bad")]);
+    let (code, report, stderr) = deployment.up(&[], &[("MODE", "bad")]);
     assert_eq!(code, 2, "{stderr}");
     let rollback = &report["rollback"];
     assert_eq!(rollback["status"], "ok", "{report}");
@@ -586,7 +573,7 @@ fn a_deploy_broken_by_its_configuration_is_rolled_back_to_the_configuration_that
 
     // --no-rollback leaves the bad one running and recorded as failed; rollback's default
     // is then the last release that passed, not the one before it.
-    let (code, _, stderr) = up(&deployment, &["--no-rollback"], &[("MODE", "bad")]);
+    let (code, _, stderr) = deployment.up(&["--no-rollback"], &[("MODE", "bad")]);
     assert_eq!(code, 2, "{stderr}");
     let history = deployment.history();
     let newest = history["releases"]
@@ -623,7 +610,7 @@ fn the_gate_asks_a_service_without_a_healthcheck_again_until_the_wait_timeout() 
     )
     .unwrap();
     let started = std::time::Instant::now();
-    let (code, report, stderr) = up(&deployment, &[], &[]);
+    let (code, report, stderr) = deployment.up(&[], &[]);
     assert_eq!(code, 0, "{stderr}\n{report}");
     assert!(started.elapsed() >= std::time::Duration::from_secs(3));
     assert!(stderr.contains("asking again"), "{stderr}");
@@ -638,7 +625,7 @@ fn up_failover_deploys_the_failover_stack_as_its_own_release() {
         "services:\n  web:\n    environment: {SITE: standby}\n",
     )
     .unwrap();
-    let (code, report, stderr) = up(&deployment, &["--failover"], &[]);
+    let (code, report, stderr) = deployment.up(&["--failover"], &[]);
     assert_eq!(code, 0, "{stderr}");
     let web = inspect(&deployment.id("web").unwrap());
     assert!(web["Config"]["Env"].to_string().contains("SITE=standby"));
@@ -786,11 +773,11 @@ mod json_shape {
 #[test]
 fn the_json_of_up_and_releases_has_exactly_the_documented_fields() {
     let deployment = Deployment::new("j", &moded(IMAGE));
-    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "good")]);
+    let (code, report, stderr) = deployment.up(&[], &[("MODE", "good")]);
     assert_eq!(code, 0, "{stderr}");
     let _: json_shape::DeployReport = serde_json::from_value(report).unwrap();
     // A failed deploy with its automatic rollback nested, and a wait failure.
-    let (code, report, stderr) = up(&deployment, &[], &[("MODE", "bad")]);
+    let (code, report, stderr) = deployment.up(&[], &[("MODE", "bad")]);
     assert_eq!(code, 2, "{stderr}");
     let parsed: json_shape::DeployReport = serde_json::from_value(report).unwrap();
     assert!(!parsed.wait_failures.is_empty() && parsed.rollback.is_some());

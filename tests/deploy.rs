@@ -55,19 +55,6 @@ volumes:
     )
 }
 
-fn up(deployment: &Deployment, env: &[(&str, &str)]) -> (i32, Value, String) {
-    let mut command = deployment.gymops();
-    command.args(["up", "-o", "json"]);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = run(&mut command);
-    let stderr = text(&output.stderr);
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}{stderr}", text(&output.stdout)));
-    (output.status.code().unwrap(), report, stderr)
-}
-
 fn actions(report: &Value) -> BTreeMap<String, String> {
     report["services"]
         .as_array()
@@ -86,7 +73,7 @@ fn actions(report: &Value) -> BTreeMap<String, String> {
 fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
     let port = support::free_port();
     let deployment = Deployment::new("a", &stack(port, "/usr/bin/true"));
-    let (code, report, stderr) = up(&deployment, &[]);
+    let (code, report, stderr) = deployment.up(&[], &[]);
     assert_eq!(code, 0, "{report}\n{stderr}");
     assert_eq!(
         actions(&report),
@@ -139,7 +126,7 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
 
     // Nothing changed: nothing is touched.
     let (db, web) = (deployment.id("db"), deployment.id("web"));
-    let (code, report, _) = up(&deployment, &[]);
+    let (code, report, _) = deployment.up(&[], &[]);
     assert_eq!(code, 0);
     assert_eq!(
         actions(&report),
@@ -164,7 +151,7 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
     );
 
     // One service changed: only it is recreated.
-    let (code, report, stderr) = up(&deployment, &[("MODE", "two")]);
+    let (code, report, stderr) = deployment.up(&[], &[("MODE", "two")]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         actions(&report),
@@ -257,7 +244,7 @@ fn up_creates_in_order_changes_nothing_twice_and_recreates_only_what_changed() {
 fn a_failing_healthcheck_fails_up_with_its_log_and_exit_2() {
     let port = support::free_port();
     let deployment = Deployment::new("b", &stack(port, "/usr/bin/false"));
-    let (code, report, stderr) = up(&deployment, &[]);
+    let (code, report, stderr) = deployment.up(&[], &[]);
     assert_eq!(
         code, 2,
         "web cannot start: db never becomes healthy\n{report}\n{stderr}"
@@ -402,13 +389,13 @@ fn a_failing_release_is_rolled_back_and_any_kept_release_can_be_put_back() {
     let v3 = deployment.image(3, true);
     let _ = &mut deployment;
 
-    let (code, report, stderr) = up(&deployment, &[("APP_TAG", "1")]);
+    let (code, report, stderr) = deployment.up(&[], &[("APP_TAG", "1")]);
     assert_eq!(code, 0, "{stderr}");
     let first = report["release"].as_str().unwrap().to_string();
     assert_eq!(deployment.running_image("app"), v1);
 
     // v2 fails its healthcheck: v1 is put back, verified healthy, both reported, exit 2.
-    let (code, report, stderr) = up(&deployment, &[("APP_TAG", "2")]);
+    let (code, report, stderr) = deployment.up(&[], &[("APP_TAG", "2")]);
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(report["status"], "critical");
     assert!(report["release"].is_null(), "a failed deploy is no release");
@@ -451,7 +438,7 @@ fn a_failing_release_is_rolled_back_and_any_kept_release_can_be_put_back() {
     let _ = docker(&["rmi", &format!("{}app:1", deployment.name)]);
 
     // A good v3, then back to v1 by tag, then "previous" (v3).
-    let (code, _, stderr) = up(&deployment, &[("APP_TAG", "3")]);
+    let (code, _, stderr) = deployment.up(&[], &[("APP_TAG", "3")]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(deployment.running_image("app"), v3);
     let listed: Value = serde_json::from_str(&run_ok(
@@ -624,7 +611,7 @@ fn up_builds_missing_images_honours_pull_never_and_rollback_takes_an_image() {
         )
     };
     std::fs::write(deployment.dir.path().join("docker-compose.yml"), compose(7)).unwrap();
-    let (code, report, stderr) = up(&deployment, &[]);
+    let (code, report, stderr) = deployment.up(&[], &[]);
     assert_eq!(code, 0, "the missing image is built: {stderr}");
     assert_eq!(report["services"][0]["action"], "created");
     let label = |image: &str| {

@@ -46,6 +46,20 @@ impl Deployment {
         command
     }
 
+    /// `gymops up -o json ARGS` with `env`: (exit code, the report, stderr).
+    pub fn up(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
+        let mut command = self.gymops();
+        command.args(["up", "-o", "json"]).args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let output = run(&mut command);
+        let stderr = text(&output.stderr);
+        let report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}{stderr}", text(&output.stdout)));
+        (output.status.code().unwrap(), report, stderr)
+    }
+
     pub fn compose(&self, args: &[&str]) -> std::process::Output {
         run(Command::new("docker-compose")
             .current_dir(self.dir.path())
