@@ -34,6 +34,18 @@ pub(super) fn release_project(
     }
     model.networks.extend(release.networks.clone());
     model.volumes.extend(release.volumes.clone());
+    // The variables `environment:` sources take their value from, as `compose::load` reads
+    // them: the environment over the env file (read once, and only when one is needed).
+    let needs_vars = release
+        .secrets
+        .values()
+        .chain(release.configs.values())
+        .any(|s| s.environment.is_some());
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    if needs_vars && ctx.loaded.env_file.exists() {
+        vars.extend(crate::compose::env_file_vars(&ctx.loaded.env_file)?);
+    }
+    vars.extend(ctx.environment.clone());
     for (kind, recorded, out) in [
         ("secret", &release.secrets, &mut model.secrets),
         ("config", &release.configs, &mut model.configs),
@@ -42,16 +54,8 @@ pub(super) fn release_project(
             let mut source = source.clone();
             if let Some(variable) = &source.environment {
                 source.value = Some(
-                    ctx.environment
-                        .get(variable)
+                    vars.get(variable)
                         .cloned()
-                        .or_else(|| {
-                            crate::compose::env_file_vars(&ctx.loaded.env_file)
-                                .ok()?
-                                .into_iter()
-                                .find(|(k, _)| k == variable)
-                                .map(|(_, v)| v)
-                        })
                         .ok_or_else(|| {
                             anyhow!("the {kind} {name} of release {} takes its value from {variable}, which is not set", release.id)
                         })

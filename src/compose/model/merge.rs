@@ -7,6 +7,16 @@
 
 use super::{File, Grant, Ipam, Network, Resources, Service};
 
+/// `$base.field = $over.field` for each field `$over` says (is `Some`): a later file's
+/// scalar replaces, one it leaves out keeps the earlier.
+macro_rules! replace_said {
+    ($base:expr, $over:expr; $($field:ident),* $(,)?) => {$(
+        if $over.$field.is_some() {
+            $base.$field = $over.$field;
+        }
+    )*};
+}
+
 /// Append the items of `over` that `base` does not have yet.
 fn append_unique<T: PartialEq>(base: &mut Vec<T>, over: Vec<T>) {
     for item in over {
@@ -27,14 +37,8 @@ fn merge_grants(base: &mut Vec<Grant>, over: Vec<Grant>) {
 impl Service {
     /// Apply `over` (a later file, or the service that extends this one) to this service.
     pub fn merge(&mut self, over: Service) {
-        macro_rules! replace {
-            ($($field:ident),*) => {$(
-                if over.$field.is_some() {
-                    self.$field = over.$field;
-                }
-            )*};
-        }
-        replace!(
+        replace_said!(
+            self, over;
             image,
             container_name,
             command,
@@ -100,24 +104,10 @@ impl Service {
         }
         self.build = match (self.build.take(), over.build) {
             (Some(mut base), Some(over)) => {
-                if over.context.is_some() {
-                    base.context = over.context;
-                }
-                if over.dockerfile.is_some() {
-                    base.dockerfile = over.dockerfile;
-                }
-                if over.target.is_some() {
-                    base.target = over.target;
-                }
-                if over.network.is_some() {
-                    base.network = over.network;
-                }
-                if over.shm_size.is_some() {
-                    base.shm_size = over.shm_size;
-                }
-                if over.dockerfile_inline.is_some() {
-                    base.dockerfile_inline = over.dockerfile_inline;
-                }
+                replace_said!(
+                    base, over;
+                    context, dockerfile, target, network, shm_size, dockerfile_inline
+                );
                 base.args.extend(over.args);
                 base.labels.extend(over.labels);
                 append_unique(&mut base.cache_from, over.cache_from);
@@ -170,15 +160,7 @@ impl Service {
 impl Network {
     /// The specification's merge of a top-level network or volume.
     fn merge(&mut self, over: Network) {
-        if over.name.is_some() {
-            self.name = over.name;
-        }
-        if over.driver.is_some() {
-            self.driver = over.driver;
-        }
-        if over.enable_ipv6.is_some() {
-            self.enable_ipv6 = over.enable_ipv6;
-        }
+        replace_said!(self, over; name, driver, enable_ipv6);
         self.external |= over.external;
         self.internal |= over.internal;
         self.attachable |= over.attachable;
@@ -206,9 +188,7 @@ impl Network {
 impl File {
     /// Apply a later file.
     pub fn merge(&mut self, over: File) {
-        if over.name.is_some() {
-            self.name = over.name;
-        }
+        replace_said!(self, over; name);
         for (name, service) in over.services {
             match self.services.get_mut(&name) {
                 Some(base) => base.merge(service),
