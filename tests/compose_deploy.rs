@@ -785,3 +785,72 @@ fn the_json_of_up_and_releases_has_exactly_the_documented_fields() {
     let releases: Vec<json_shape::Release> = serde_json::from_str(&listed).unwrap();
     assert_eq!(releases.len(), 2);
 }
+
+/// As cron runs it: `env -i` with cron's PATH, from `/`, no terminal, `--config` pointing at
+/// the project. Relative paths in the compose files (a secret file, an included file, an
+/// extended file) resolve against the files, not the working directory; a secret from a
+/// variable comes from the env file (cron's environment has none); replicas are made.
+#[test]
+fn up_from_cron_resolves_the_files_paths_and_takes_secrets_from_the_env_file() {
+    let deployment = Deployment::with_services("c", "", &["app", "inc"]);
+    let dir = deployment.dir.path();
+    std::fs::create_dir_all(dir.join("conf/parts")).unwrap();
+    std::fs::write(dir.join("conf/token.txt"), "file-token").unwrap();
+    std::fs::write(
+        dir.join("conf/parts/base.yml"),
+        format!(
+            "services:\n  base:\n    image: {IMAGE}\n    command: [/usr/bin/sleep, '600']\n    volumes: ['/usr:/usr:ro']\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf/parts/inc.yml"),
+        format!(
+            "services:\n  inc:\n    image: {IMAGE}\n    command: [/usr/bin/sleep, '600']\n    volumes: ['/usr:/usr:ro']\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf/docker-compose.yml"),
+        "include: [parts/inc.yml]\nservices:\n  app:\n    extends: {file: parts/base.yml, service: base}\n    deploy: {replicas: 2}\n    secrets: [token, {source: api_key, mode: 0400}]\nsecrets:\n  token: {file: ./token.txt}\n  api_key: {environment: CRON_API_KEY}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".env"), "CRON_API_KEY=from-the-env-file\n").unwrap();
+    let yaml = std::fs::read_to_string(dir.join("gymops.yaml")).unwrap();
+    std::fs::write(
+        dir.join("gymops.yaml"),
+        format!("{yaml}environments:\n  development:\n    compose_files: [conf/docker-compose.yml]\n    env_file: .env\n"),
+    )
+    .unwrap();
+    let output = run(std::process::Command::new("/usr/bin/env")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "LOGNAME=root"])
+        .arg(format!("HOME={}", dir.display()))
+        .arg(format!("GYMOPS_PROJECT={}", deployment.name))
+        .arg(support::gymops_bin())
+        .arg("--config")
+        .arg(dir.join("gymops.yaml"))
+        .args(["up", "-o", "json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stderr).contains('\u{1b}'),
+        "no terminal: no spinner or colors"
+    );
+    let replicas = replicas(&deployment, "app");
+    assert_eq!(replicas.len(), 2);
+    for id in replicas.values() {
+        assert_eq!(
+            docker_ok(&["exec", id, "/usr/bin/cat", "/run/secrets/token"]),
+            "file-token"
+        );
+        assert_eq!(
+            docker_ok(&["exec", id, "/usr/bin/cat", "/run/secrets/api_key"]),
+            "from-the-env-file"
+        );
+    }
+    assert!(
+        deployment.id("inc").is_some(),
+        "the included file's service"
+    );
+}
