@@ -3,6 +3,7 @@
 pub mod backup;
 pub(crate) mod checklist;
 pub mod cli;
+pub(crate) mod clients;
 pub(crate) mod commands;
 pub mod compose;
 pub(crate) mod deadline;
@@ -79,7 +80,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let mut loaded = settings::load(&cli.overrides(), &environment, &cwd)?;
+    let overrides = cli.overrides();
+    let mut loaded = settings::load(&overrides, &environment, &cwd)?;
     compose_project_name(&mut loaded, &environment);
     for warning in &loaded.warnings {
         printer.warn(warning);
@@ -130,6 +132,18 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         }
         Command::Rollback(args) => commands::deploy::rollback(&ctx, args).await,
         Command::Releases => commands::deploy::releases(&ctx).await,
+        Command::Context(cli::ContextCommand::Ls) => commands::context::ls(&ctx).await,
+        Command::Fleet(args) => {
+            // Each site: this run's files, environment and flags, with `--site NAME`.
+            let load_site = |name: &str| {
+                let mut overrides = overrides.clone();
+                overrides.site = Some(name.to_string());
+                let mut loaded = settings::load(&overrides, &ctx.environment, &cwd)?;
+                compose_project_name(&mut loaded, &ctx.environment);
+                Ok(loaded)
+            };
+            commands::fleet::run(&ctx, args, &load_site).await
+        }
         Command::Restart(args) | Command::Service(ServiceCommand::Restart(args)) => {
             commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Restart).await
         }
@@ -205,5 +219,27 @@ mod layering {
         ));
         found.extend(imports("probe", &["crate::deploy", "crate::incident"], &[]));
         assert!(found.is_empty(), "upward imports:\n{}", found.join("\n"));
+    }
+
+    /// One engine connection and one HTTP client per run, in `clients.rs`: nothing else
+    /// connects or builds its own (the Engine's own TLS transport for raw API calls aside).
+    #[test]
+    fn clients_are_made_in_one_place() {
+        let found = imports(
+            "",
+            &["Engine::connect(", "reqwest::Client::builder", "Http::new("],
+            &[
+                "clients.rs",
+                "netutil.rs",
+                "docker/mod.rs",
+                "docker/raw.rs",
+                "lib.rs",
+            ],
+        );
+        assert!(
+            found.is_empty(),
+            "clients made outside clients.rs:\n{}",
+            found.join("\n")
+        );
     }
 }

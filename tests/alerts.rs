@@ -70,6 +70,45 @@ fn a_webhook_that_first_fails_gets_the_event_once_more_with_the_same_id() {
     );
 }
 
+/// A webhook that answers with a redirect does not get the event sent on: the URL is a
+/// secret the operator gave for one address, and whoever answers there cannot forward the
+/// request (and its secret-bearing path) to another.
+#[test]
+fn a_webhook_redirect_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "gymops.yaml", FAST_RETRIES);
+    let elsewhere = Receiver::start(&[(200, "ok")]);
+    let location = elsewhere.url("/collect");
+    let receiver = Receiver::start_with_headers(&[(307, &[("Location", location.as_str())], "")]);
+    let output = run(gymops(dir.path())
+        .env(
+            "GYMOPS_WEBHOOK_URL",
+            receiver.url(&format!("/hook/{TOKEN}")),
+        )
+        .args([
+            "-o",
+            "json",
+            "alert",
+            "send",
+            "--alert-type",
+            "ServiceDown",
+            "--message",
+            "API service is down",
+            "--channel",
+            "webhook",
+        ]));
+    let stdout = text(&output.stdout);
+    assert_ne!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["deliveries"][0]["delivered"], false, "{report}");
+    assert!(!receiver.requests().is_empty());
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.requests()
+    );
+}
+
 #[test]
 fn slack_gets_its_message_format_and_a_refusal_is_not_retried() {
     let dir = tempfile::tempdir().unwrap();

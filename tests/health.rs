@@ -566,3 +566,63 @@ fn a_wrong_password_is_a_critical_db_check_naming_the_server_error() {
         db.summary
     );
 }
+
+/// The backend behind a servlet container redirects `/ctx` to `/ctx/`: the probe follows the
+/// redirect, as the old script's `curl -L` did, and judges the page it lands on; a redirect
+/// loop is a critical check that names it, answered in well under the probe timeout.
+#[test]
+fn an_api_probe_follows_a_redirect_and_a_redirect_loop_is_critical() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gymops.yaml"), "health:\n  timeout: 5s\n").unwrap();
+    let backend = support::Receiver::start_with_headers(&[
+        (302, &[("Location", "/springboot1ngh61a2/")], ""),
+        (200, &[], r#"{"status":"UP"}"#),
+    ]);
+    let output = run(support::gymops(dir.path()).args([
+        "health",
+        "--check",
+        "api",
+        "--endpoint",
+        &backend.url("/springboot1ngh61a2"),
+        "-o",
+        "json",
+    ]));
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    let report: HealthReport = serde_json::from_str(&stdout).unwrap();
+    let check = report.find("api", "/springboot1ngh61a2");
+    assert_eq!(check.details["actuator_status"], "UP", "{check:?}");
+    let paths: Vec<String> = backend.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/springboot1ngh61a2", "/springboot1ngh61a2/"]);
+
+    let looping = support::Receiver::start_with_headers(&[(301, &[("Location", "/again")], "")]);
+    let started = Instant::now();
+    let output = run(support::gymops(dir.path()).args([
+        "health",
+        "--check",
+        "api",
+        "--endpoint",
+        &looping.url("/again"),
+        "-o",
+        "json",
+    ]));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let report: HealthReport = serde_json::from_slice(&output.stdout).unwrap();
+    let check = report.find("api", "/again");
+    assert_eq!(check.status, "critical");
+    assert!(
+        check.summary.contains("more than 10 redirects"),
+        "{check:?}"
+    );
+    assert_eq!(
+        looping.requests().len(),
+        11,
+        "the first request and ten redirects"
+    );
+}

@@ -15,6 +15,9 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v tar >/dev/null || missing+=(tar)
 command -v socat >/dev/null || missing+=(socat)
 command -v tmux >/dev/null || missing+=(tmux)
+# ssh:// engines: the system ssh client, and a real sshd on loopback for the tests.
+command -v ssh >/dev/null || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v stunnel4 >/dev/null || missing+=(stunnel4)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v docker >/dev/null || missing+=(docker.io)
@@ -37,7 +40,15 @@ if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No package starts a service of its own (openssh-server would start sshd on port 22):
+  # the tests start what they need on free loopback ports.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -z "$made_policy" ] || rm -f "$policy"
 fi
 getent passwd postgres >/dev/null || { say "error: no postgres user after installing postgresql"; exit 1; }
 command -v cargo >/dev/null || { say "error: no cargo: install Rust (rustup) first"; exit 1; }

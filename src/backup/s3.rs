@@ -14,15 +14,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::HintExt;
+use crate::netutil::Http;
 use crate::notify::retry::backoff_delay;
 use crate::settings::S3Settings;
+use reqwest::Method;
 
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 
 pub struct S3 {
     bucket: Bucket,
     credentials: Credentials,
-    client: reqwest::Client,
+    http: Http,
+    /// Each control request and each part upload (large downloads are bounded per read).
+    timeout: Duration,
     pub prefix: String,
     retries: u32,
     part_size: usize,
@@ -70,12 +74,20 @@ fn s3_error(status: reqwest::StatusCode, body: &str) -> anyhow::Error {
     }
 }
 
+impl S3 {
+    fn request(&self, method: Method, url: &url::Url) -> reqwest::RequestBuilder {
+        self.http.request(method, url.clone(), self.timeout)
+    }
+}
+
 fn transient(status: reqwest::StatusCode) -> bool {
     status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
 }
 
 impl S3 {
-    pub fn new(settings: &S3Settings) -> Result<S3> {
+    /// A client of the settings' bucket over the run's HTTP client (which follows no
+    /// redirect: a signed URL is not sent on to another address).
+    pub fn new(settings: &S3Settings, http: &Http) -> Result<S3> {
         let bucket_name = settings
             .bucket
             .clone()
@@ -108,12 +120,6 @@ impl S3 {
             ))
             .hint("set backup.s3.part_size_mib to 5 or more");
         }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("gymops/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(settings.timeout)
-            .build()
-            .context("cannot build the S3 client")?;
         let mut prefix = settings.prefix.trim_start_matches('/').to_string();
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
@@ -121,7 +127,8 @@ impl S3 {
         Ok(S3 {
             bucket,
             credentials: Credentials::new(key.expose(), secret.expose()),
-            client,
+            http: http.clone(),
+            timeout: settings.timeout,
             prefix,
             retries: settings.retries,
             part_size: settings.part_size_mib as usize * 1024 * 1024,
@@ -187,7 +194,7 @@ impl S3 {
             .put_object(Some(&self.credentials), key)
             .sign(SIGNED_FOR);
         self.expect_ok(&format!("upload of s3://{}/{key}", self.bucket()), || {
-            self.client.put(url.clone()).body(body.clone())
+            self.request(Method::PUT, &url).body(body.clone())
         })
         .await?;
         Ok(())
@@ -201,7 +208,7 @@ impl S3 {
             .sign(SIGNED_FOR);
         let (status, _, body) = self
             .send(&format!("download of s3://{}/{key}", self.bucket()), || {
-                self.client.get(url.clone())
+                self.request(Method::GET, &url)
             })
             .await?;
         if status.as_u16() == 404 {
@@ -221,9 +228,8 @@ impl S3 {
             .sign(SIGNED_FOR);
         // No overall timeout on a large download: each read is bounded instead.
         let response = self
-            .client
-            .get(url)
-            .timeout(Duration::from_secs(24 * 3600))
+            .http
+            .request(Method::GET, url, Duration::from_secs(24 * 3600))
             .send()
             .await
             .map_err(http_error)
@@ -281,7 +287,7 @@ impl S3 {
             let (_, body) = self
                 .expect_ok(
                     &format!("listing of s3://{}/{}", self.bucket(), self.prefix),
-                    || self.client.get(url.clone()),
+                    || self.request(Method::GET, &url),
                 )
                 .await?;
             let parsed = ListObjectsV2::parse_response(&String::from_utf8_lossy(&body))
@@ -305,7 +311,7 @@ impl S3 {
             .delete_object(Some(&self.credentials), key)
             .sign(SIGNED_FOR);
         self.expect_ok(&format!("delete of s3://{}/{key}", self.bucket()), || {
-            self.client.delete(url.clone())
+            self.request(Method::DELETE, &url)
         })
         .await?;
         Ok(())
@@ -317,7 +323,7 @@ impl S3 {
             .abort_multipart_upload(Some(&self.credentials), key, upload_id)
             .sign(SIGNED_FOR);
         self.expect_ok("abort of the multipart upload", || {
-            self.client.delete(url.clone())
+            self.request(Method::DELETE, &url)
         })
         .await?;
         Ok(())
@@ -336,7 +342,7 @@ impl S3 {
             .sign(SIGNED_FOR);
         let (headers, _) = self
             .expect_ok(&format!("upload of part {number}"), || {
-                self.client.put(url.clone()).body(part.clone())
+                self.request(Method::PUT, &url).body(part.clone())
             })
             .await?;
         headers
@@ -358,7 +364,7 @@ impl S3 {
         let (_, body) = self
             .expect_ok(
                 &format!("start of the upload to s3://{}/{key}", self.bucket()),
-                || self.client.post(url.clone()),
+                || self.request(Method::POST, &url),
             )
             .await?;
         let created = CreateMultipartUpload::parse_response(&String::from_utf8_lossy(&body))
@@ -419,7 +425,7 @@ impl S3 {
                     let url = action.sign(SIGNED_FOR);
                     let body = action.body();
                     s3.expect_ok("completion of the multipart upload", || {
-                        s3.client.post(url.clone()).body(body.clone())
+                        s3.request(Method::POST, &url).body(body.clone())
                     })
                     .await?;
                     Ok(Uploaded {

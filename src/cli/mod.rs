@@ -3,6 +3,7 @@
 
 mod backup;
 mod deploy;
+mod fleet;
 mod incident;
 mod logs;
 mod ops;
@@ -18,6 +19,7 @@ use crate::probe::CheckGroup;
 
 pub use backup::*;
 pub use deploy::*;
+pub use fleet::*;
 pub use incident::*;
 pub use logs::*;
 pub use ops::*;
@@ -50,6 +52,13 @@ pub struct GlobalArgs {
     /// (also GYMOPS_ENVIRONMENT)
     #[arg(short = 'e', long, global = true, value_name = "NAME")]
     pub environment: Option<String>,
+    /// Site (a branch under `sites:` in gymops.yaml) to run the command against
+    #[arg(long, global = true, env = "GYMOPS_SITE", value_name = "NAME")]
+    pub site: Option<String>,
+    /// Docker context to use, as `docker --context` (also DOCKER_CONTEXT, docker.context);
+    /// `gymops context ls` lists them
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
     /// Output format
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -132,6 +141,18 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// The release history: every successful up and rollback
     Releases,
+    /// The docker CLI's contexts: which engines there are and which one gymops uses
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// One command across every site (`sites:` in gymops.yaml), concurrently, each site
+    /// under its own timeout; exit code the worst site's
+    Fleet(FleetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// List the Docker contexts (the docker CLI's store) and mark the one in use
+    Ls,
 }
 
 #[derive(Debug, Subcommand)]

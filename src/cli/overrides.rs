@@ -11,8 +11,14 @@ impl Cli {
         let mut overrides = Overrides {
             config: self.global.config.clone(),
             environment: self.global.environment.clone(),
+            site: self.global.site.clone(),
             ..Overrides::default()
         };
+        if let Some(name) = &self.global.context {
+            overrides
+                .values
+                .push(FlagValue::DockerContext(name.clone()));
+        }
         match &self.command {
             Command::Health(args) => args.override_settings(&mut overrides),
             Command::Perf(PerfCommand::Db(args)) => {

@@ -33,7 +33,7 @@ pub async fn send(ctx: &Context, args: &AlertSendArgs) -> Result<ExitStatus> {
         return Err(anyhow!("no channel to send to"))
             .hint("pass --channel slack|webhook|email, or list channels in notify.channels");
     }
-    let notifier = Notifier::new(&settings.notify)?;
+    let notifier = Notifier::new(&settings.notify, ctx.http()?);
     for channel in &channels {
         notifier.check_channel(*channel)?;
     }

@@ -31,22 +31,8 @@ pub struct CheckReport {
 }
 
 pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
-    let engine = ctx.engine().await;
-    let findings = match args.checklist {
-        Checklist::Daily => daily(ctx, engine.as_ref().ok().copied()).await,
-        Checklist::Weekly => weekly(ctx, engine.as_ref().ok().copied()).await,
-    };
-    let mut findings = findings;
-    if let Err(err) = &engine {
-        findings.insert(0, unknown("docker", "engine", err));
-    }
-    let status = Status::combine(findings.iter().map(|f| f.status));
-    let report = CheckReport {
-        checklist: args.checklist,
-        status,
-        checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        findings,
-    };
+    let report = report(ctx, args.checklist).await;
+    let status = report.status;
     ctx.printer.emit_checked(
         status,
         &report,
@@ -56,12 +42,31 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitStatus> {
     Ok(status)
 }
 
+/// The checklist's report: every part, each that cannot be checked an UNKNOWN finding.
+pub(crate) async fn report(ctx: &Context, checklist: Checklist) -> CheckReport {
+    let engine = ctx.engine().await;
+    let mut findings = match checklist {
+        Checklist::Daily => daily(ctx, engine.as_ref().ok().copied()).await,
+        Checklist::Weekly => weekly(ctx, engine.as_ref().ok().copied()).await,
+    };
+    if let Err(err) = &engine {
+        findings.insert(0, unknown("docker", "engine", err));
+    }
+    CheckReport {
+        checklist,
+        status: Status::combine(findings.iter().map(|f| f.status)),
+        checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        findings,
+    }
+}
+
 async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     let settings = ctx.settings();
     let mut findings = Vec::new();
     // 1-2. Services and health: every probe of `gymops health`.
     match probe::run(
         settings,
+        &ctx.clients,
         &HealthPlan {
             groups: Vec::new(),
             services: Vec::new(),
@@ -245,6 +250,26 @@ fn backups(dir: &Path) -> Finding {
     checklist::backups(&item, seen)
 }
 
+pub(crate) const HEADERS: &[&str] = &["AREA", "ITEM", "STATUS", "DETAIL", "WHAT TO DO"];
+
+/// A row per finding the printer shows.
+pub(crate) fn rows(printer: &Printer, report: &CheckReport) -> Vec<Vec<Cell>> {
+    report
+        .findings
+        .iter()
+        .filter(|f| printer.shows(f.status))
+        .map(|f| {
+            vec![
+                Cell::new(&f.area),
+                Cell::new(&f.item),
+                printer.status_cell(f.status),
+                Cell::new(&f.detail),
+                Cell::new(&f.action),
+            ]
+        })
+        .collect()
+}
+
 fn render(printer: &Printer, report: &CheckReport) -> String {
     let title = match report.checklist {
         Checklist::Daily => "Daily check",
@@ -259,25 +284,7 @@ fn render(printer: &Printer, report: &CheckReport) -> String {
     } else {
         String::new()
     };
-    text.push_str(
-        &printer.table(
-            &["AREA", "ITEM", "STATUS", "DETAIL", "WHAT TO DO"],
-            report
-                .findings
-                .iter()
-                .filter(|f| printer.shows(f.status))
-                .map(|f| {
-                    vec![
-                        Cell::new(&f.area),
-                        Cell::new(&f.item),
-                        printer.status_cell(f.status),
-                        Cell::new(&f.detail),
-                        Cell::new(&f.action),
-                    ]
-                })
-                .collect(),
-        ),
-    );
+    text.push_str(&printer.table(HEADERS, rows(printer, report)));
     if printer.format != OutputFormat::Markdown {
         text.push_str(&format!(
             "{title}: {} at {}\n",

@@ -16,7 +16,7 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
         services: args.service.clone(),
         endpoints: args.endpoint.clone(),
     };
-    let report = probe::run(ctx.settings(), &plan).await?;
+    let report = probe::run(ctx.settings(), &ctx.clients, &plan).await?;
     ctx.printer.emit_checked(
         report.status,
         &report,
@@ -39,8 +39,18 @@ fn kind_label(check: &probe::CheckResult) -> String {
     check.check.label().to_string()
 }
 
+/// The table's columns (the fleet puts SITE before them).
+pub(crate) const HEADERS: &[&str] = &["CHECK", "NAME", "TARGET", "STATUS", "LATENCY", "DETAIL"];
+
 fn render(printer: &Printer, report: &HealthReport) -> String {
-    let rows = report
+    let mut text = printer.table(HEADERS, rows(printer, report));
+    text.push_str(&summary_line(report));
+    text
+}
+
+/// A row per check the printer shows.
+pub(crate) fn rows(printer: &Printer, report: &HealthReport) -> Vec<Vec<Cell>> {
+    report
         .checks
         .iter()
         .filter(|check| printer.shows(check.status))
@@ -59,13 +69,7 @@ fn render(printer: &Printer, report: &HealthReport) -> String {
                 Cell::new(&check.summary),
             ]
         })
-        .collect();
-    let mut text = printer.table(
-        &["CHECK", "NAME", "TARGET", "STATUS", "LATENCY", "DETAIL"],
-        rows,
-    );
-    text.push_str(&summary_line(report));
-    text
+        .collect()
 }
 
 fn format_latency(ms: f64) -> String {

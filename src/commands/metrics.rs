@@ -34,12 +34,13 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
     let collector = {
         let cache = cache.clone();
         let loaded = ctx.loaded.clone();
+        let clients = ctx.clients.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let snapshot = collect(&loaded).await;
+                let snapshot = collect(&loaded, &clients).await;
                 for (source, why) in &snapshot.errors {
                     tracing::info!(source, %why, "metrics source unavailable");
                 }
@@ -52,7 +53,7 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
         listener.local_addr().unwrap_or(address),
         humantime::format_duration(interval)
     ));
-    let relay = Relay::start(settings, Notifier::new(&settings.notify)?);
+    let relay = Relay::start(settings, Notifier::new(&settings.notify, ctx.http()?));
     if relay.is_none() {
         match &settings.metrics.relay_token_file {
             Some(path) if settings.metrics.relay_token.is_none() => ctx.printer.warn(&format!(
@@ -92,7 +93,7 @@ pub async fn serve(ctx: &Context, args: &MetricsServeArgs) -> Result<ExitStatus>
 }
 
 pub async fn export(ctx: &Context, args: &MetricsExportArgs) -> Result<ExitStatus> {
-    let snapshot = collect(&ctx.loaded).await;
+    let snapshot = collect(&ctx.loaded, &ctx.clients).await;
     for (source, why) in &snapshot.errors {
         ctx.printer.warn(&format!("{source}: {why}"));
     }

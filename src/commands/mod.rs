@@ -5,9 +5,11 @@ pub mod alert;
 pub mod backup;
 pub mod check;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod deploy;
 pub mod disk;
+pub mod fleet;
 pub mod health;
 pub mod incident;
 pub mod logs;
@@ -27,13 +29,14 @@ use crate::output::Printer;
 use crate::settings::{Loaded, Settings};
 
 /// What every command gets: the printer and the settings, built once before dispatch, and
-/// the Docker engine, connected once when a command first needs it.
+/// the run's clients (the Docker engine, connected once when a command first needs it, and
+/// the HTTP client).
 pub struct Context {
     pub printer: Printer,
     pub loaded: Loaded,
     /// The process environment, read once (compose interpolation and containers' values).
     pub environment: std::collections::BTreeMap<String, String>,
-    engine: tokio::sync::OnceCell<crate::docker::Engine>,
+    pub clients: crate::clients::Clients,
 }
 
 impl Context {
@@ -42,11 +45,12 @@ impl Context {
         loaded: Loaded,
         environment: std::collections::BTreeMap<String, String>,
     ) -> Context {
+        let clients = crate::clients::Clients::new(&loaded.settings.docker);
         Context {
             printer,
             loaded,
             environment,
-            engine: tokio::sync::OnceCell::new(),
+            clients,
         }
     }
 
@@ -55,12 +59,14 @@ impl Context {
     }
 
     /// The Docker engine of the settings, connected on first use and shared by the rest of
-    /// the run. (The health probes and the metrics exporter connect on their own: how long
-    /// connecting takes, and whether it works, is what they measure.)
+    /// the run.
     pub async fn engine(&self) -> Result<&crate::docker::Engine> {
-        self.engine
-            .get_or_try_init(|| crate::docker::Engine::connect(&self.settings().docker))
-            .await
+        self.clients.engine().await
+    }
+
+    /// The run's HTTP client.
+    pub fn http(&self) -> Result<&crate::netutil::Http> {
+        self.clients.http()
     }
 
     /// Check that each name is a service of the deployment.

@@ -69,7 +69,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
         }
     }
     let engine = ctx.engine().await?;
-    let notifier = Notifier::new(&settings.notify)?;
+    let notifier = Notifier::new(&settings.notify, ctx.http()?);
     let notify = !args.no_notify && !notifier.command_channels().is_empty();
     let mut previous: BTreeMap<(String, String), Status> = BTreeMap::new();
     // Ctrl-C or SIGTERM stops the loop at once, also in the middle of a round or of a

@@ -19,9 +19,26 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
     Ok(Status::Ok)
 }
 
+pub(crate) const HEADERS: &[&str] = &[
+    "SERVICE",
+    "CONTAINER",
+    "IMAGE",
+    "TAG",
+    "STATE",
+    "HEALTH",
+    "UPTIME",
+    "RESTARTS",
+    "PORTS",
+];
+
 fn render(printer: &Printer, output: &PsOutput) -> String {
+    printer.table(HEADERS, rows(printer, output))
+}
+
+/// A row per service.
+pub(crate) fn rows(printer: &Printer, output: &PsOutput) -> Vec<Vec<Cell>> {
     let dash = || "-".to_string();
-    let rows = output
+    output
         .services
         .iter()
         .map(|row| {
@@ -45,21 +62,7 @@ fn render(printer: &Printer, output: &PsOutput) -> String {
                 }),
             ]
         })
-        .collect();
-    printer.table(
-        &[
-            "SERVICE",
-            "CONTAINER",
-            "IMAGE",
-            "TAG",
-            "STATE",
-            "HEALTH",
-            "UPTIME",
-            "RESTARTS",
-            "PORTS",
-        ],
-        rows,
-    )
+        .collect()
 }
 
 /// The state, colored like a health status when colors are on.

@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::report::{DeployKind, DeployReport, Phase, WaitFailure};
 use super::run::{self, Action, UpPlan};
+use crate::clients::Clients;
 use crate::docker::logs::LogRequest;
 use crate::docker::Engine;
 use crate::exit::Status;
@@ -23,7 +24,7 @@ pub struct Who {
 
 /// One deploy attempt: containers, waits, gate.
 pub async fn attempt(
-    engine: &Engine,
+    clients: &Clients,
     settings: &Settings,
     who: &Who,
     plan: &UpPlan<'_>,
@@ -31,6 +32,7 @@ pub async fn attempt(
     gate_groups: &[crate::probe::CheckGroup],
     progress: &Progress,
 ) -> Result<DeployReport> {
+    let engine = clients.engine().await?;
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     // Pull and build output scrolls by on the spinner line; the steps stay.
@@ -128,7 +130,7 @@ pub async fn attempt(
                     Action::Created | Action::Recreated | Action::Started
                 )
         });
-        let report = gate_until(settings, gate_groups, fresh, deadline, progress).await?;
+        let report = gate_until(settings, clients, gate_groups, fresh, deadline, progress).await?;
         phases.push(Phase {
             name: "health gate".into(),
             ms: gate_started.elapsed().as_millis() as u64,
@@ -165,6 +167,7 @@ pub async fn attempt(
 /// deadline has not passed.
 async fn gate_until(
     settings: &Settings,
+    clients: &Clients,
     groups: &[crate::probe::CheckGroup],
     retry: bool,
     deadline: Instant,
@@ -176,7 +179,7 @@ async fn gate_until(
         endpoints: Vec::new(),
     };
     loop {
-        let report = probe::run(settings, &plan).await?;
+        let report = probe::run(settings, clients, &plan).await?;
         if report.status == Status::Ok
             || !retry
             || Instant::now() + Duration::from_secs(1) > deadline

@@ -11,6 +11,7 @@ pub mod overview;
 pub mod raw;
 pub mod resolve;
 pub mod sampling;
+pub mod ssh;
 pub mod stats;
 pub mod usage;
 
@@ -64,27 +65,39 @@ impl Engine {
     /// Connect and negotiate the API version (engines as old as API 1.41 / Docker 20.10 work).
     pub async fn connect(settings: &DockerSettings) -> Result<Engine> {
         let address = address(settings);
-        if !["unix://", "tcp://", "http://", "https://"]
+        if !["unix://", "tcp://", "http://", "https://", "ssh://"]
             .iter()
             .any(|scheme| address.starts_with(scheme))
         {
             return Err(anyhow!("unsupported Docker address `{address}`")).hint(
-                "use unix:///var/run/docker.sock, tcp://HOST:PORT (DOCKER_TLS_VERIFY=1 for TLS) or https://HOST:PORT in DOCKER_HOST or docker.host",
+                "use unix:///var/run/docker.sock, tcp://HOST:PORT (DOCKER_TLS_VERIFY=1 for TLS), https://HOST:PORT or ssh://USER@HOST in DOCKER_HOST or docker.host, or a Docker context (--context)",
             );
         }
         let seconds = settings.timeout.as_secs().max(1);
-        let docker = open(&address, settings, seconds)
+        let (docker, ssh) = open(&address, settings, seconds)
             .with_context(|| format!("cannot reach Docker at {address}"))
             .hint(unreachable_hint(&address))?;
         let timeout = settings.timeout;
-        let docker = within(timeout, docker.negotiate_version())
-            .await
-            .with_context(|| format!("cannot reach Docker at {address}"))
-            .hint(unreachable_hint(&address))?;
-        let version = within(timeout, docker.version())
-            .await
-            .with_context(|| format!("cannot read the version of Docker at {address}"))
-            .hint(unreachable_hint(&address))?;
+        // Over ssh a failed connection is ssh's failure: its own words (and hint) say why.
+        let failed = |err: anyhow::Error, what: String| async {
+            if let Some(connector) = &ssh {
+                if let Some(failure) = connector.failure(Duration::from_secs(2)).await {
+                    return failure.context(what);
+                }
+            }
+            err.context(what).context(crate::error::Hint(unreachable_hint(&address)))
+        };
+        let docker = match within(timeout, docker.negotiate_version()).await {
+            Ok(docker) => docker,
+            Err(err) => return Err(failed(err, format!("cannot reach Docker at {address}")).await),
+        };
+        let version = match within(timeout, docker.version()).await {
+            Ok(version) => version,
+            Err(err) => {
+                let what = format!("cannot read the version of Docker at {address}");
+                return Err(failed(err, what).await);
+            }
+        };
         tracing::debug!(%address, version = ?version.version, api = ?version.api_version, "connected to Docker");
         let plaintext = (address.starts_with("tcp://") || address.starts_with("http://"))
             && !settings.tls_verify;
@@ -100,6 +113,16 @@ impl Engine {
             api_version: version.api_version.unwrap_or_else(|| "unknown".into()),
             timeout,
         })
+    }
+
+    /// One `/_ping` round trip: how long the daemon takes to answer now.
+    pub async fn ping(&self) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        within(self.timeout, self.docker.ping())
+            .await
+            .with_context(|| format!("Docker at {} does not answer", self.address))
+            .hint(unreachable_hint(&self.address))?;
+        Ok(started.elapsed())
     }
 
     /// Every container on the engine (running or not).
@@ -178,7 +201,33 @@ impl Engine {
     }
 }
 
-fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker> {
+fn open(
+    address: &str,
+    settings: &DockerSettings,
+    seconds: u64,
+) -> Result<(Docker, Option<ssh::SshConnector>)> {
+    if address.starts_with("ssh://") {
+        let connector = ssh_connector(address, settings)?;
+        let client = std::sync::Arc::new(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector.clone()),
+        );
+        let docker = Docker::connect_with_custom_transport(
+            move |request: bollard::BollardRequest| {
+                let client = client.clone();
+                async move {
+                    client
+                        .request(request)
+                        .await
+                        .map_err(bollard::errors::Error::from)
+                }
+            },
+            Some("ssh://engine"),
+            seconds,
+            API_DEFAULT_VERSION,
+        )?;
+        return Ok((docker, Some(connector)));
+    }
     let docker = if let Some(path) = address.strip_prefix("unix://") {
         Docker::connect_with_unix(path, seconds, API_DEFAULT_VERSION)?
     } else if address.starts_with("tcp://")
@@ -205,10 +254,21 @@ fn open(address: &str, settings: &DockerSettings, seconds: u64) -> Result<Docker
             Docker::connect_with_http(address, seconds, API_DEFAULT_VERSION)?
         }
     } else {
-        return Err(anyhow!("unsupported Docker address `{address}`"))
-            .hint("use unix:///path/to/docker.sock, tcp://HOST:PORT or https://HOST:PORT");
+        return Err(anyhow!("unsupported Docker address `{address}`")).hint(
+            "use unix:///path/to/docker.sock, tcp://HOST:PORT, https://HOST:PORT or ssh://USER@HOST",
+        );
     };
-    Ok(docker)
+    Ok((docker, None))
+}
+
+/// The ssh connector of an `ssh://` address, with the settings' ssh options.
+pub(crate) fn ssh_connector(address: &str, settings: &DockerSettings) -> Result<ssh::SshConnector> {
+    let target = ssh::SshTarget::parse(address)?;
+    let options = ssh::SshOptions {
+        identity_file: settings.ssh.identity_file.clone(),
+        known_hosts_file: settings.ssh.known_hosts_file.clone(),
+    };
+    Ok(ssh::SshConnector::new(target, &options, settings.timeout))
 }
 
 fn default_cert_path() -> PathBuf {

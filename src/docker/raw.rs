@@ -32,14 +32,22 @@ impl Engine {
 }
 
 async fn fetch(address: &str, settings: &DockerSettings, path: &str) -> Result<Bytes> {
-    if let Some(socket) = address.strip_prefix("unix://") {
-        let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
-            Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
-        let uri: hyper::Uri = hyperlocal::Uri::new(socket, path).into();
-        let response = client
-            .get(uri)
-            .await
-            .with_context(|| format!("cannot GET {path} from {address}"))?;
+    let local = address.strip_prefix("unix://");
+    if local.is_some() || address.starts_with("ssh://") {
+        let response = match local {
+            Some(socket) => {
+                let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
+                    Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
+                client.get(hyperlocal::Uri::new(socket, path).into()).await
+            }
+            None => {
+                let connector = super::ssh_connector(address, settings)?;
+                let client: Client<super::ssh::SshConnector, Full<Bytes>> =
+                    Client::builder(TokioExecutor::new()).build(connector);
+                client.get(format!("ssh://engine{path}").parse()?).await
+            }
+        }
+        .with_context(|| format!("cannot GET {path} from {address}"))?;
         let status = response.status();
         let body = response
             .into_body()

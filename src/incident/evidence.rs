@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::Evidence;
+use crate::clients::Clients;
 use crate::deadline::bounded as bounded_by;
 use crate::docker::logs::LogRequest;
 use crate::docker::Engine;
@@ -29,7 +30,7 @@ struct Captured {
     detail: String,
 }
 
-pub async fn capture(settings: &Settings, incident_dir: &Path) -> Vec<Evidence> {
+pub async fn capture(settings: &Settings, clients: &Clients, incident_dir: &Path) -> Vec<Evidence> {
     let dir = incident_dir.join("evidence");
     if let Err(err) = std::fs::create_dir_all(&dir) {
         return vec![Evidence {
@@ -42,8 +43,14 @@ pub async fn capture(settings: &Settings, incident_dir: &Path) -> Vec<Evidence> 
     }
     let timeout = settings.incident.evidence_timeout;
     let (health, docker, postgres) = tokio::join!(
-        bounded(&dir, "health", "health.json", timeout, health(settings)),
-        docker(settings, &dir, timeout),
+        bounded(
+            &dir,
+            "health",
+            "health.json",
+            timeout,
+            health(settings, clients)
+        ),
+        docker(settings, clients, &dir, timeout),
         bounded(
             &dir,
             "postgres-connections",
@@ -95,13 +102,13 @@ fn unavailable(name: &str, err: &anyhow::Error, elapsed_ms: u64) -> Evidence {
     }
 }
 
-async fn health(settings: &Settings) -> Result<Captured> {
+async fn health(settings: &Settings, clients: &Clients) -> Result<Captured> {
     let plan = HealthPlan {
         groups: Vec::new(),
         services: Vec::new(),
         endpoints: Vec::new(),
     };
-    let report = probe::run(settings, &plan).await?;
+    let report = probe::run(settings, clients, &plan).await?;
     Ok(Captured {
         bytes: serde_json::to_vec_pretty(&report)?,
         detail: crate::probe::summary_line(&report).trim_end().to_string(),
@@ -109,14 +116,14 @@ async fn health(settings: &Settings) -> Result<Captured> {
 }
 
 /// `ps`, `perf stats` and the error lines: one engine connection, captures in parallel.
-async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evidence> {
+async fn docker(
+    settings: &Settings,
+    clients: &Clients,
+    dir: &Path,
+    timeout: Duration,
+) -> Vec<Evidence> {
     let started = Instant::now();
-    let connected = bounded_by(
-        timeout,
-        "Docker did not answer",
-        Engine::connect(&settings.docker),
-    )
-    .await;
+    let connected = bounded_by(timeout, "Docker did not answer", clients.engine()).await;
     let engine = match connected {
         Ok(engine) => engine,
         Err(err) => {
@@ -127,7 +134,6 @@ async fn docker(settings: &Settings, dir: &Path, timeout: Duration) -> Vec<Evide
                 .collect();
         }
     };
-    let engine = &engine;
     let ps = bounded(dir, "ps", "ps.json", timeout, async {
         let output = crate::docker::overview::collect(settings, engine, &[]).await?;
         let running = output

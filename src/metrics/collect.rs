@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Result};
 
 use super::{BackupSample, ContainerSample, PostgresSample, ProbeSample, ReleaseSample, Snapshot};
-use crate::docker::Engine;
+use crate::clients::Clients;
 use crate::probe::{self, HealthPlan};
 use crate::settings::{Loaded, Settings};
 
@@ -23,7 +23,7 @@ fn unix_seconds(time: SystemTime) -> f64 {
 }
 
 /// Collect a snapshot. Never fails: a source that cannot be read is recorded in `errors`.
-pub async fn collect(loaded: &Loaded) -> Snapshot {
+pub async fn collect(loaded: &Loaded, clients: &Clients) -> Snapshot {
     let settings = &loaded.settings;
     let started = Instant::now();
     // Docker stats sample twice, a second apart: give them room beyond the probe timeout.
@@ -34,8 +34,8 @@ pub async fn collect(loaded: &Loaded) -> Snapshot {
         .max(settings.postgres.connect_timeout)
         + Duration::from_secs(3);
     let (probes, containers, postgres, backups, release) = tokio::join!(
-        bounded(deadline, probes(settings)),
-        bounded(deadline, containers(settings)),
+        bounded(deadline, probes(settings, clients)),
+        bounded(deadline, containers(settings, clients)),
         bounded(deadline, postgres(settings)),
         bounded(deadline, async { backups(loaded) }),
         bounded(deadline, async { release(loaded) }),
@@ -70,13 +70,13 @@ pub async fn collect(loaded: &Loaded) -> Snapshot {
     snapshot
 }
 
-async fn probes(settings: &Settings) -> Result<Vec<ProbeSample>> {
+async fn probes(settings: &Settings, clients: &Clients) -> Result<Vec<ProbeSample>> {
     let plan = HealthPlan {
         groups: Vec::new(),
         services: Vec::new(),
         endpoints: Vec::new(),
     };
-    let report = probe::run(settings, &plan).await?;
+    let report = probe::run(settings, clients, &plan).await?;
     Ok(report
         .checks
         .into_iter()
@@ -90,8 +90,8 @@ async fn probes(settings: &Settings) -> Result<Vec<ProbeSample>> {
         .collect())
 }
 
-async fn containers(settings: &Settings) -> Result<Vec<ContainerSample>> {
-    let engine = Engine::connect(&settings.docker).await?;
+async fn containers(settings: &Settings, clients: &Clients) -> Result<Vec<ContainerSample>> {
+    let engine = clients.engine().await?;
     let services: Vec<String> = settings.services.keys().cloned().collect();
     let states = engine.service_states(settings, &services).await?;
     let mut readings = engine.running_usages(&states).await.into_iter();

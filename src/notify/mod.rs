@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::HintExt;
+use crate::netutil::Http;
 use crate::settings::{Channel, NotifySettings, Secret, Settings, Severity, SmtpTls};
 use retry::{backoff_delay, classify_http, Attempt};
 
@@ -134,17 +135,17 @@ pub struct Delivery {
 
 pub struct Notifier {
     settings: NotifySettings,
-    client: reqwest::Client,
+    http: Http,
 }
 
 impl Notifier {
-    pub fn new(settings: &NotifySettings) -> Result<Notifier> {
-        let client =
-            crate::netutil::http_client(settings.timeout, crate::netutil::Redirects::Refuse)?;
-        Ok(Notifier {
+    /// Notifications through the run's HTTP client, which never follows a redirect: a
+    /// webhook URL does not send its secret-bearing request on to another address.
+    pub fn new(settings: &NotifySettings, http: &Http) -> Notifier {
+        Notifier {
             settings: settings.clone(),
-            client,
-        })
+            http: http.clone(),
+        }
     }
 
     /// Channels commands notify through: the configured ones that have what they need.
@@ -316,8 +317,8 @@ impl Notifier {
             return Attempt::Permanent("no URL configured".into());
         };
         let request = self
-            .client
-            .post(url.expose())
+            .http
+            .request(reqwest::Method::POST, url.expose(), self.settings.timeout)
             .header("Idempotency-Key", &event.id)
             .header("X-Gymops-Event", &event.id)
             .json(body);

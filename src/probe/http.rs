@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{CheckKind, CheckResult};
 use crate::exit::Status;
+use crate::netutil::{error_chain, Http};
 
 /// One URL to probe.
 #[derive(Debug, Clone)]
@@ -22,9 +23,9 @@ pub struct HttpProbe {
 /// The most of a body that is read (health answers are small).
 const BODY_LIMIT: usize = 64 * 1024;
 
-pub async fn probe(client: &reqwest::Client, spec: &HttpProbe) -> CheckResult {
+pub async fn probe(http: &Http, spec: &HttpProbe, timeout: Duration) -> CheckResult {
     let started = Instant::now();
-    let outcome = fetch(client, &spec.url).await;
+    let outcome = fetch(http, &spec.url, timeout).await;
     let latency = started.elapsed();
     let mut result = CheckResult::new(spec.check, &spec.name, spec.service.clone(), &spec.url);
     result.latency_ms = Some(latency.as_secs_f64() * 1000.0);
@@ -43,19 +44,14 @@ pub async fn probe(client: &reqwest::Client, spec: &HttpProbe) -> CheckResult {
     result
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut response = client
-        .get(url)
-        .send()
+async fn fetch(http: &Http, url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), String> {
+    let mut response = http
+        .get_following(url, None, timeout)
         .await
-        .map_err(|err| request_error_text(&err))?;
+        .map_err(|err| err.to_string())?;
     let code = response.status().as_u16();
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| request_error_text(&err))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|err| error_chain(&err))? {
         let room = BODY_LIMIT.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= BODY_LIMIT {
@@ -63,30 +59,6 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), St
         }
     }
     Ok((code, body))
-}
-
-/// A reqwest error as the operator needs it: what failed, and the root cause.
-fn request_error_text(err: &reqwest::Error) -> String {
-    let mut root = String::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        root = cause.to_string();
-        source = cause.source();
-    }
-    let what = if err.is_timeout() {
-        "no response in time"
-    } else if err.is_connect() {
-        "cannot connect"
-    } else if err.is_body() || err.is_decode() {
-        "broken response body"
-    } else {
-        "request failed"
-    };
-    if root.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {root}")
-    }
 }
 
 /// The verdict on an HTTP answer.

@@ -16,7 +16,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::docker::{self, Engine};
+use crate::clients::Clients;
+use crate::docker;
 use crate::exit::Status;
 use crate::settings::{join_url, Settings};
 
@@ -163,11 +164,15 @@ impl HealthPlan {
 type Probe<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
 
 /// Run every planned probe concurrently; each is bounded by `settings.health.timeout`.
-pub async fn run(settings: &Settings, plan: &HealthPlan) -> Result<HealthReport> {
+pub async fn run(
+    settings: &Settings,
+    clients: &Clients,
+    plan: &HealthPlan,
+) -> Result<HealthReport> {
     let started = Instant::now();
     let checked_at: DateTime<Utc> = Utc::now();
     let timeout = settings.health.timeout;
-    let http = crate::netutil::http_client(timeout, crate::netutil::Redirects::Follow)?;
+    let http = clients.http()?;
 
     let mut probes: Vec<Probe> = Vec::new();
     if plan.wants_group(CheckGroup::Containers) {
@@ -177,14 +182,15 @@ pub async fn run(settings: &Settings, plan: &HealthPlan) -> Result<HealthReport>
             .filter(|s| plan.wants_service(s))
             .cloned()
             .collect();
-        probes.push(Box::pin(docker_checks(settings, services, timeout)));
+        probes.push(Box::pin(docker_checks(
+            settings, clients, services, timeout,
+        )));
     }
     for spec in http_probes(settings, plan) {
-        let http = http.clone();
         probes.push(Box::pin(async move {
             let fallback =
                 CheckResult::new(spec.check, &spec.name, spec.service.clone(), &spec.url);
-            match tokio::time::timeout(timeout, http::probe(&http, &spec)).await {
+            match tokio::time::timeout(timeout, http::probe(http, &spec, timeout)).await {
                 Ok(result) => vec![result],
                 Err(_) => vec![fallback.timed_out(timeout, spec.on_failure)],
             }
@@ -285,6 +291,7 @@ fn http_probes(settings: &Settings, plan: &HealthPlan) -> Vec<http::HttpProbe> {
 /// The daemon check and one check per service container, all under one timeout.
 async fn docker_checks(
     settings: &Settings,
+    clients: &Clients,
     services: Vec<String>,
     timeout: Duration,
 ) -> Vec<CheckResult> {
@@ -300,8 +307,9 @@ async fn docker_checks(
     };
     let started = Instant::now();
     let inspected = tokio::time::timeout(timeout, async {
-        let engine = Engine::connect(&settings.docker).await?;
-        let latency = started.elapsed();
+        let engine = clients.engine().await?;
+        // How long the daemon takes to answer, whether or not the run connected before.
+        let latency = engine.ping().await?;
         let states = engine.service_states(settings, &services).await?;
         Ok::<_, anyhow::Error>((engine, latency, states))
     })

@@ -12,7 +12,7 @@ use super::secret::*;
 use super::secret::{mask_url, Secret};
 use crate::error::HintExt;
 
-pub(super) const RESERVED_ENV_VARS: &[&str] = &["GYMOPS_CONFIG"];
+pub(super) const RESERVED_ENV_VARS: &[&str] = &["GYMOPS_CONFIG", "GYMOPS_SITE"];
 
 /// Compose `.env` variables that map onto settings.
 pub(super) const COMPOSE_ENV_KEYS: &[(&str, &str)] = &[
@@ -27,6 +27,7 @@ pub(super) const DOCKER_ENV_KEYS: &[(&str, &str)] = &[
     ("DOCKER_HOST", "docker.host"),
     ("DOCKER_TLS_VERIFY", "docker.tls_verify"),
     ("DOCKER_CERT_PATH", "docker.cert_path"),
+    ("DOCKER_CONTEXT", "docker.context"),
 ];
 
 pub(super) fn read_env_file(path: &Path, layers: &mut Layers) -> Result<()> {

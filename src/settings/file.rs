@@ -1,12 +1,12 @@
 //! Reading gymops.yaml: a regular, bounded, UTF-8 file of nested mappings; YAML errors
 //! explained with the key they are about; secrets refused in it with their line.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use serde_yaml::Value;
 
-use super::flat::flatten;
 use super::layers::*;
 use super::load::*;
 use super::secret::*;
@@ -116,8 +116,11 @@ pub(super) fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
             "fix that key (every key and its default: `gymops config show`, docs/configuration.md)",
         );
     }
-    let value: Value =
+    let mut value: Value =
         serde_yaml::from_str(&text).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    if let Some(sites) = value.as_mapping_mut().and_then(|m| m.remove("sites")) {
+        layers.sites = read_sites(path, sites)?;
+    }
     if let Some(name) = dotted_name(&value) {
         return Err(anyhow!("{}: name `{name}` contains a dot", path.display()))
             .hint("service and environment names are compose names: letters, digits, `_` and `-`");
@@ -131,25 +134,78 @@ pub(super) fn read_config_file(path: &Path, layers: &mut Layers) -> Result<()> {
             .hint("list the deployment's services (backend, postgres, minio ...), or leave `services` out for the guide's three");
         }
     }
-    let file_keys = flatten(&value, &layers.defaults);
-    // `services:` in the file is the deployment's list of services: it replaces the default
-    // three rather than adding to them (a deployment without MinIO lists no minio).
-    if file_keys.keys().any(|key| key.starts_with("services.")) {
-        layers.flat.retain(|key, _| !key.starts_with("services."));
-        layers
-            .sources
-            .retain(|key, _| !key.starts_with("services."));
-    }
-    for (key, child) in file_keys {
-        layers.set(
-            &key,
-            child,
-            Source::File {
-                path: path.to_path_buf(),
-            },
-        );
-    }
+    layers.set_tree(
+        &value,
+        Source::File {
+            path: path.to_path_buf(),
+        },
+    );
     Ok(())
+}
+
+/// `sites:`: each site a partial settings tree, checked here as the file is (keys and
+/// types), so a mistake in any site fails every command, not only that site's.
+fn read_sites(path: &Path, sites: Value) -> Result<BTreeMap<String, Value>> {
+    let Value::Mapping(sites) = sites else {
+        return Err(anyhow!("{}: `sites` is not a mapping", path.display()))
+            .hint("write `sites:` then one `NAME:` per site, each with the settings that differ");
+    };
+    let mut found = BTreeMap::new();
+    for (name, site) in sites {
+        let Some(name) = name.as_str().map(str::to_string) else {
+            return Err(anyhow!("{}: a site name is not text", path.display()))
+                .hint("name sites with letters, digits, `_` and `-`");
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(anyhow!(
+                "{}: site name `{name}` is not a name",
+                path.display()
+            ))
+            .hint("name sites with letters, digits, `_` and `-`");
+        }
+        let site = match site {
+            Value::Null => Value::Mapping(Default::default()),
+            Value::Mapping(_) => site,
+            _ => {
+                return Err(anyhow!("{}: site `{name}` is not a mapping", path.display()))
+                    .hint("under each site, write the settings that differ (docker:, backend:, postgres: ...)")
+            }
+        };
+        for key in ["sites", "environment"] {
+            if site.get(key).is_some() {
+                return Err(anyhow!(
+                    "{}: site `{name}`: key `{key}` cannot be set per site",
+                    path.display()
+                ))
+                .hint(if key == "sites" {
+                    "sites do not nest"
+                } else {
+                    "choose the environment per run (--environment); a site may change what each environment means (environments.NAME...)"
+                });
+            }
+        }
+        let text =
+            serde_yaml::to_string(&site).with_context(|| format!("cannot encode site `{name}`"))?;
+        if let Err(err) = serde_yaml::from_str::<Settings>(&text) {
+            let (key, message) = explain_yaml_error(&err);
+            let key = key.map(|key| format!(": key `{key}`")).unwrap_or_default();
+            return Err(anyhow!("{}: site `{name}`{key}: {message}", path.display()))
+                .hint("fix that key of the site (a site takes the same keys as the top level)");
+        }
+        if let Some(dotted) = dotted_name(&site) {
+            return Err(anyhow!(
+                "{}: site `{name}`: name `{dotted}` contains a dot",
+                path.display()
+            ))
+            .hint("service and environment names are compose names: letters, digits, `_` and `-`");
+        }
+        found.insert(name, site);
+    }
+    Ok(found)
 }
 
 /// The first mapping key with a dot in it (it would break dotted keys), if any.
@@ -181,8 +237,12 @@ pub(super) fn secret_key_line(text: &str) -> Option<(usize, &'static SecretSpec)
             stack.pop();
         }
         stack.push((indent, key));
-        let path: Vec<&str> = stack.iter().map(|(_, key)| key.as_str()).collect();
-        let path = path.join(".");
+        let mut keys: Vec<&str> = stack.iter().map(|(_, key)| key.as_str()).collect();
+        // A site's keys are the top level's.
+        if keys.first() == Some(&"sites") {
+            keys.drain(..keys.len().min(2));
+        }
+        let path = keys.join(".");
         if let Some(spec) = SECRETS.iter().find(|spec| spec.key == path) {
             return Some((index + 1, spec));
         }

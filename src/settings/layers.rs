@@ -21,6 +21,8 @@ pub(super) struct Layers {
     pub(super) sources: BTreeMap<String, Source>,
     /// Candidates for each secret key: (secret, source).
     pub(super) secrets: BTreeMap<&'static str, Vec<(Secret, Source)>>,
+    /// gymops.yaml's sites, each a partial settings tree.
+    pub(super) sites: BTreeMap<String, Value>,
 }
 
 impl Layers {
@@ -31,6 +33,20 @@ impl Layers {
     pub(super) fn set(&mut self, key: &str, value: Value, source: Source) {
         self.flat.insert(key.to_string(), value);
         self.sources.insert(key.to_string(), source);
+    }
+
+    /// Every key of a settings tree (gymops.yaml, or a site's part of it). `services:`
+    /// replaces the list before it rather than adding to it (a deployment without MinIO
+    /// lists no minio).
+    pub(super) fn set_tree(&mut self, tree: &Value, source: Source) {
+        let keys = super::flat::flatten(tree, &self.defaults);
+        if keys.keys().any(|key| key.starts_with("services.")) {
+            self.flat.retain(|key, _| !key.starts_with("services."));
+            self.sources.retain(|key, _| !key.starts_with("services."));
+        }
+        for (key, child) in keys {
+            self.set(&key, child, source.clone());
+        }
     }
 
     /// The value a raw string must be typed like: the current one, or the default.

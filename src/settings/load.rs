@@ -22,21 +22,41 @@ use super::secret::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Default,
-    File { path: PathBuf },
-    EnvFile { path: PathBuf, var: String },
-    Env { var: String },
-    Flag { flag: String },
+    File {
+        path: PathBuf,
+    },
+    EnvFile {
+        path: PathBuf,
+        var: String,
+    },
+    Env {
+        var: String,
+    },
+    /// A site's part of gymops.yaml (`--site`).
+    Site {
+        name: String,
+    },
+    Flag {
+        flag: String,
+    },
+    /// The engine of a Docker context (docker.host, tls_verify, cert_path).
+    DockerContext {
+        name: String,
+    },
 }
 
 impl Source {
-    /// Later layers win: default < gymops.yaml < env file < environment < flags.
+    /// Later layers win: default < gymops.yaml < env file < environment < the site < flags.
     pub(super) fn rank(&self) -> u8 {
         match self {
             Source::Default => 0,
             Source::File { .. } => 1,
             Source::EnvFile { .. } => 2,
             Source::Env { .. } => 3,
-            Source::Flag { .. } => 4,
+            Source::Site { .. } => 4,
+            Source::Flag { .. } => 5,
+            // Only ever the engine's keys, which nothing else sets once a context is chosen.
+            Source::DockerContext { .. } => 5,
         }
     }
 }
@@ -48,7 +68,9 @@ impl fmt::Display for Source {
             Source::File { path } => write!(f, "file {}", path.display()),
             Source::EnvFile { path, var } => write!(f, "env file {} ({var})", path.display()),
             Source::Env { var } => write!(f, "environment {var}"),
+            Source::Site { name } => write!(f, "site {name}"),
             Source::Flag { flag } => write!(f, "flag {flag}"),
+            Source::DockerContext { name } => write!(f, "Docker context {name}"),
         }
     }
 }
@@ -66,6 +88,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     /// `--environment`.
     pub environment: Option<String>,
+    /// `--site` / `GYMOPS_SITE`: a site of gymops.yaml's `sites`.
+    pub site: Option<String>,
     /// Other flags that set a setting.
     pub values: Vec<FlagValue>,
     /// `--db-connection postgres://user:pw@host:port/db`.
@@ -83,6 +107,8 @@ pub enum FlagValue {
     BackupDir(PathBuf),
     /// `alert send --to`
     EmailTo(Vec<String>),
+    /// `--context` (every command)
+    DockerContext(String),
 }
 
 impl FlagValue {
@@ -91,6 +117,7 @@ impl FlagValue {
             FlagValue::HealthTimeout(_) => "health.timeout",
             FlagValue::BackupDir(_) => "backup.dir",
             FlagValue::EmailTo(_) => "notify.email.to",
+            FlagValue::DockerContext(_) => "docker.context",
         }
     }
 
@@ -99,6 +126,7 @@ impl FlagValue {
             FlagValue::HealthTimeout(_) => "--timeout",
             FlagValue::BackupDir(_) => "--dir",
             FlagValue::EmailTo(_) => "--to",
+            FlagValue::DockerContext(_) => "--context",
         }
     }
 
@@ -108,6 +136,7 @@ impl FlagValue {
             FlagValue::HealthTimeout(d) => humantime::format_duration(*d).to_string(),
             FlagValue::BackupDir(dir) => dir.to_string_lossy().into_owned(),
             FlagValue::EmailTo(to) => to.join(","),
+            FlagValue::DockerContext(name) => name.clone(),
         }
     }
 }
@@ -159,6 +188,10 @@ pub struct Loaded {
     pub base_dir: PathBuf,
     /// Things the operator should know about the configuration (printed as warnings).
     pub warnings: Vec<String>,
+    /// The site these settings are for (`--site`); None: the top level.
+    pub site: Option<String>,
+    /// Every site gymops.yaml names.
+    pub sites: Vec<String>,
 }
 
 impl Loaded {
@@ -179,6 +212,8 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     layers.validate()?;
     environment_layer(env, &mut layers)?;
     layers.validate()?;
+    let site = site_layer(overrides, config_file.as_deref(), &mut layers)?;
+    layers.validate()?;
     flag_layer(overrides, &mut layers, &mut warnings)?;
     let mut settings = layers.validate()?;
     let mut entries = value_entries(&layers);
@@ -188,8 +223,10 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         &mut layers,
         &mut settings,
     )?);
+    engine_layer(env, &layers, &mut settings, &mut entries)?;
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     check_values(&settings, &layers)?;
+    let sites = layers.sites.keys().cloned().collect();
     Ok(Loaded {
         settings,
         entries,
@@ -198,7 +235,33 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
         env_file_found,
         base_dir,
         warnings,
+        site,
+        sites,
     })
+}
+
+/// The site of `--site`: its part of gymops.yaml over everything but the flags.
+fn site_layer(
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+    layers: &mut Layers,
+) -> Result<Option<String>> {
+    let Some(name) = &overrides.site else {
+        return Ok(None);
+    };
+    let Some(site) = layers.sites.get(name).cloned() else {
+        let file = config_file
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "gymops.yaml (none found)".into());
+        let known: Vec<&str> = layers.sites.keys().map(String::as_str).collect();
+        return Err(anyhow!("unknown site `{name}`")).hint(if known.is_empty() {
+            format!("{file} names no sites: add them under `sites:`")
+        } else {
+            format!("sites in {file}: {}", known.join(", "))
+        });
+    };
+    layers.set_tree(&site, Source::Site { name: name.clone() });
+    Ok(Some(name.clone()))
 }
 
 /// The embedded defaults, every key from [`Source::Default`].
@@ -216,6 +279,7 @@ fn defaults_layer() -> Result<Layers> {
         flat,
         sources,
         secrets: BTreeMap::new(),
+        sites: BTreeMap::new(),
     })
 }
 
@@ -375,6 +439,83 @@ fn flag_layer(
     }
     if let Some(url) = &overrides.db_connection {
         apply_db_connection(url, layers, warnings)?;
+    }
+    Ok(())
+}
+
+/// The engine: `docker.host`, or a Docker context's endpoint, by the docker CLI's precedence
+/// ([`super::contexts::choose`]). A chosen context sets docker.host, tls_verify and
+/// cert_path (DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are the default context's, as for the
+/// docker CLI), and `docker.context` says which context is in use.
+fn engine_layer(
+    env: &BTreeMap<String, String>,
+    layers: &Layers,
+    settings: &mut Settings,
+    entries: &mut [Entry],
+) -> Result<()> {
+    use super::contexts;
+    let rank = |key: &str| {
+        layers
+            .sources
+            .get(key)
+            .filter(|_| layers.flat.get(key).is_some_and(|v| !v.is_null()))
+            .map(Source::rank)
+            .unwrap_or(0)
+    };
+    let dir = contexts::config_dir(env);
+    let context = settings.docker.context.clone().map(|name| {
+        let from = layers
+            .sources
+            .get("docker.context")
+            .cloned()
+            .unwrap_or(Source::Default)
+            .to_string();
+        (name, rank("docker.context"), from)
+    });
+    // config.json is read only when nothing else names the engine.
+    let current = if context.is_none() && rank("docker.host") == 0 {
+        contexts::current_context(&dir)?
+    } else {
+        None
+    };
+    let choice = contexts::choose(
+        rank("docker.host"),
+        context
+            .as_ref()
+            .map(|(name, rank, from)| (name.as_str(), *rank, from.clone())),
+        current,
+        &dir,
+    )?;
+    let contexts::Choice::Context { name, from } = choice else {
+        settings.docker.context = None;
+        return Ok(());
+    };
+    let found = contexts::find(&dir, &name)
+        .with_context(|| format!("Docker context `{name}` (from {from})"))?;
+    if found.skip_tls_verify {
+        return Err(anyhow!(
+            "Docker context `{name}` skips TLS verification of its engine"
+        ))
+        .hint("give the context the engine's CA instead (`docker context update --docker ca=...`): gymops does not talk to an engine it cannot verify");
+    }
+    let docker = &mut settings.docker;
+    docker.host = Some(found.host.clone());
+    docker.tls_verify = found.tls_dir.is_some();
+    docker.cert_path = found.tls_dir.clone();
+    docker.context = Some(name.clone());
+    for entry in entries.iter_mut() {
+        let value = match entry.key.as_str() {
+            "docker.host" => mask_url(&found.host),
+            "docker.tls_verify" => found.tls_dir.is_some().to_string(),
+            "docker.cert_path" => found
+                .tls_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "null".into()),
+            _ => continue,
+        };
+        entry.value = value;
+        entry.source = Source::DockerContext { name: name.clone() };
     }
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! where every value came from.
 
 mod backup;
+pub mod contexts;
 mod deploy;
 mod env;
 mod file;
 mod flat;
+mod fleet;
 mod incident;
 mod layers;
 mod load;
@@ -30,6 +32,7 @@ pub use secret::{mask_url, Secret};
 
 pub use backup::*;
 pub use deploy::*;
+pub use fleet::*;
 pub use incident::*;
 pub use logs::*;
 pub use metrics::*;
@@ -64,6 +67,11 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub incident: IncidentSettings,
     pub deploy: DeploySettings,
+    pub fleet: FleetSettings,
+    /// Sites (a branch each): the settings that differ from the rest, by site name. Read
+    /// here only to be checked; [`Loaded::sites`] holds them, `--site` applies one.
+    #[serde(skip_serializing)]
+    pub sites: BTreeMap<String, serde_yaml::Value>,
 }
 
 impl Default for Settings {
@@ -126,6 +134,8 @@ impl Default for Settings {
             schedule: ScheduleSettings::default(),
             incident: IncidentSettings::default(),
             deploy: DeploySettings::default(),
+            fleet: FleetSettings::default(),
+            sites: BTreeMap::new(),
         }
     }
 }

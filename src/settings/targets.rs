@@ -36,6 +36,20 @@ pub struct DockerSettings {
     /// Timeout for one Engine API call.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// A Docker context of the docker CLI (`docker context ls`) to take the engine from
+    /// (`DOCKER_CONTEXT`, `--context`); unset: the docker CLI's current context.
+    pub context: Option<String>,
+    /// What gymops adds to ssh's own configuration for `ssh://` engines.
+    pub ssh: DockerSshSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerSshSettings {
+    /// A private key for ssh (`-i`), beside the agent's and ~/.ssh's.
+    pub identity_file: Option<PathBuf>,
+    /// A known_hosts file to check the engine host's key against instead of the user's.
+    pub known_hosts_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -167,6 +181,8 @@ impl Default for DockerSettings {
             tls_verify: false,
             cert_path: None,
             timeout: Duration::from_secs(5),
+            context: None,
+            ssh: DockerSshSettings::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn problems(settings: &Settings) -> Vec<(String, String)> {
         ("monitor.interval", settings.monitor.interval, HOUR),
         ("deploy.wait_timeout", settings.deploy.wait_timeout, HOUR),
         ("backup.stall_timeout", settings.backup.stall_timeout, DAY),
+        ("fleet.site_timeout", settings.fleet.site_timeout, HOUR),
     ] {
         if value.is_zero() {
             add(key, "must be more than 0".into());
@@ -42,6 +43,9 @@ pub fn problems(settings: &Settings) -> Vec<(String, String)> {
                 ),
             );
         }
+    }
+    if !(1..=256).contains(&settings.fleet.parallel) {
+        add("fleet.parallel", "must be from 1 to 256".into());
     }
     for (key, value) in [
         (

@@ -9,6 +9,7 @@ mod net;
 mod proxy;
 mod receiver;
 mod s3;
+mod sshd;
 mod stack;
 mod tls;
 
@@ -16,6 +17,7 @@ pub use net::*;
 pub use proxy::*;
 pub use receiver::*;
 pub use s3::*;
+pub use sshd::*;
 pub use stack::*;
 pub use tls::*;
 

@@ -25,6 +25,9 @@ impl Received {
     }
 }
 
+/// A scripted answer: status, headers, body.
+pub type Answer<'a> = (u16, &'a [(&'a str, &'a str)], &'a str);
+
 /// A real HTTP receiver on loopback (webhooks, Slack): answers with the scripted statuses in
 /// order (the last one repeats) and records every request. Stops on drop, or after 5 minutes.
 pub struct Receiver {
@@ -35,6 +38,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(script: &[(u16, &str)]) -> Receiver {
+        let script: Vec<Answer> = script
+            .iter()
+            .map(|(code, body)| (*code, &[][..], *body))
+            .collect();
+        Receiver::start_with_headers(&script)
+    }
+
+    /// Like [`Receiver::start`], each answer with headers of its own (a redirect's
+    /// `Location`).
+    pub fn start_with_headers(script: &[Answer]) -> Receiver {
         use std::io::{BufRead, BufReader, Read, Write};
         use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
@@ -43,7 +56,16 @@ impl Receiver {
         let port = listener.local_addr().unwrap().port();
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let script: Vec<(u16, String)> = script.iter().map(|(c, b)| (*c, b.to_string())).collect();
+        let script: Vec<(u16, String, String)> = script
+            .iter()
+            .map(|(code, headers, body)| {
+                let headers: String = headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: {value}\r\n"))
+                    .collect();
+                (*code, headers, body.to_string())
+            })
+            .collect();
         let (seen, stopped) = (requests.clone(), stop.clone());
         std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(300);
@@ -95,11 +117,11 @@ impl Receiver {
                     });
                     seen.len() - 1
                 };
-                let (code, text) = &script[index.min(script.len() - 1)];
+                let (code, extra, text) = &script[index.min(script.len() - 1)];
                 let mut stream = stream;
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {code} Scripted\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    "HTTP/1.1 {code} Scripted\r\nContent-Type: text/plain\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
                     text.len()
                 );
             }

@@ -52,7 +52,7 @@ pub async fn runner(ctx: &Context, local: bool) -> Result<Runner> {
 
 /// The S3 client from settings.
 pub fn s3(ctx: &Context) -> Result<Arc<S3>> {
-    Ok(Arc::new(S3::new(&ctx.settings().backup.s3)?))
+    Ok(Arc::new(S3::new(&ctx.settings().backup.s3, ctx.http()?)?))
 }
 
 /// A backup named on the command line: a path, or s3://BUCKET/KEY.
@@ -64,7 +64,7 @@ pub fn source(ctx: &Context, text: &str) -> Result<Source> {
         let mut settings = ctx.settings().backup.s3.clone();
         settings.bucket = Some(bucket);
         return Ok(Source::S3 {
-            s3: Arc::new(S3::new(&settings)?),
+            s3: Arc::new(S3::new(&settings, ctx.http()?)?),
             key,
         });
     }

@@ -27,31 +27,12 @@ pub struct Report {
 
 pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let max_age = args.max_age.unwrap_or(settings.backup.max_age);
     let min_size = match &args.min_size {
         Some(text) => Some(super::parse_size(text)?),
         None => None,
     };
-    let entries = local_entries(ctx)?;
-    let last_run = runlog::last_run(&runlog::read(&dir), runlog::process_alive);
-    let findings = evaluate(
-        &entries,
-        &last_run,
-        max_age.as_secs() as i64,
-        min_size,
-        settings.backup.size_drop_percent,
-        Utc::now(),
-    );
-    let status = Status::combine(findings.iter().map(|f| f.status));
-    let report = Report {
-        status,
-        checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        dir: dir.display().to_string(),
-        backups: entries.len(),
-        newest: entries.first().map(|e| e.name.clone()),
-        findings,
-    };
+    let report = report(ctx, args.max_age, min_size)?;
+    let status = report.status;
     if let Some(path) = &args.report {
         let markdown = path
             .extension()
@@ -67,7 +48,7 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
     ctx.printer
         .emit_checked(status, &report, None, |printer| render(printer, &report))?;
     if args.notify && status != Status::Ok {
-        let notifier = Notifier::new(&settings.notify)?;
+        let notifier = Notifier::new(&settings.notify, ctx.http()?);
         let bad: Vec<&Finding> = report
             .findings
             .iter()
@@ -104,6 +85,54 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
     Ok(status)
 }
 
+/// The verdicts on the backup directory: `max_age` over backup.max_age.
+pub(crate) fn report(
+    ctx: &Context,
+    max_age: Option<std::time::Duration>,
+    min_size: Option<u64>,
+) -> Result<Report> {
+    let settings = ctx.settings();
+    let dir = ctx.loaded.resolve_path(&settings.backup.dir);
+    let max_age = max_age.unwrap_or(settings.backup.max_age);
+    let entries = local_entries(ctx)?;
+    let last_run = runlog::last_run(&runlog::read(&dir), runlog::process_alive);
+    let findings = evaluate(
+        &entries,
+        &last_run,
+        max_age.as_secs() as i64,
+        min_size,
+        settings.backup.size_drop_percent,
+        Utc::now(),
+    );
+    Ok(Report {
+        status: Status::combine(findings.iter().map(|f| f.status)),
+        checked_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        dir: dir.display().to_string(),
+        backups: entries.len(),
+        newest: entries.first().map(|e| e.name.clone()),
+        findings,
+    })
+}
+
+pub(crate) const HEADERS: &[&str] = &["CHECK", "STATUS", "DETAIL", "WHAT TO DO"];
+
+/// A row per finding the printer shows.
+pub(crate) fn rows(printer: &Printer, report: &Report) -> Vec<Vec<Cell>> {
+    report
+        .findings
+        .iter()
+        .filter(|f| printer.shows(f.status))
+        .map(|f| {
+            vec![
+                Cell::new(&f.check),
+                printer.status_cell(f.status),
+                Cell::new(&f.detail),
+                Cell::new(&f.action),
+            ]
+        })
+        .collect()
+}
+
 fn render(printer: &Printer, report: &Report) -> String {
     let mut text = String::new();
     if printer.format == OutputFormat::Markdown {
@@ -113,24 +142,7 @@ fn render(printer: &Printer, report: &Report) -> String {
             report.status.label()
         ));
     }
-    text.push_str(
-        &printer.table(
-            &["CHECK", "STATUS", "DETAIL", "WHAT TO DO"],
-            report
-                .findings
-                .iter()
-                .filter(|f| printer.shows(f.status))
-                .map(|f| {
-                    vec![
-                        Cell::new(&f.check),
-                        printer.status_cell(f.status),
-                        Cell::new(&f.detail),
-                        Cell::new(&f.action),
-                    ]
-                })
-                .collect(),
-        ),
-    );
+    text.push_str(&printer.table(HEADERS, rows(printer, report)));
     if printer.format != OutputFormat::Markdown {
         text.push_str(&format!(
             "status: {} ({} backups in {})\n",

@@ -40,14 +40,13 @@ fn who(ctx: &Context) -> Who {
 /// One attempt with this run's progress display.
 async fn attempt(
     ctx: &Context,
-    engine: &Engine,
     plan: &UpPlan<'_>,
     kind: DeployKind,
     gate: &[crate::probe::CheckGroup],
 ) -> Result<DeployReport> {
     let progress = ctx.printer.progress();
     crate::deploy::attempt::attempt(
-        engine,
+        &ctx.clients,
         ctx.settings(),
         &who(ctx),
         plan,

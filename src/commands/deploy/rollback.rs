@@ -117,7 +117,7 @@ pub(super) async fn put_back(
         build: false,
         ..*plan
     };
-    let mut report = attempt(ctx, engine, &back_plan, kind, &ctx.settings().deploy.gate).await?;
+    let mut report = attempt(ctx, &back_plan, kind, &ctx.settings().deploy.gate).await?;
     report.target = Some(release.id.clone());
     if succeeded(report.status) {
         report.release = Some(
@@ -238,14 +238,7 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
         pins: &pins,
         scale: &scale,
     };
-    let mut report = attempt(
-        ctx,
-        engine,
-        &plan,
-        DeployKind::Rollback,
-        &settings.deploy.gate,
-    )
-    .await?;
+    let mut report = attempt(ctx, &plan, DeployKind::Rollback, &settings.deploy.gate).await?;
     report.target = Some(target);
     if succeeded(report.status) {
         report.release = Some(

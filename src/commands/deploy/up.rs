@@ -150,7 +150,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         pins: &no_pins,
         scale: &scale,
     };
-    let mut report = attempt(ctx, engine, &plan, DeployKind::Up, &gate).await?;
+    let mut report = attempt(ctx, &plan, DeployKind::Up, &gate).await?;
     report.phases.insert(
         0,
         Phase {

@@ -66,7 +66,7 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
     // incident from being opened.
     store.save(&incident)?;
     if !args.no_evidence {
-        let captured = evidence::capture(settings, &path).await;
+        let captured = evidence::capture(settings, &ctx.clients, &path).await;
         incident = store
             .modify(&id, "gymops incident new", |record| {
                 record.evidence = captured;
@@ -77,7 +77,7 @@ pub async fn run(ctx: &Context, args: &IncidentNewArgs) -> Result<ExitStatus> {
     }
     let mut deliveries = Vec::new();
     if !args.no_notify {
-        let notifier = Notifier::new(&settings.notify)?;
+        let notifier = Notifier::new(&settings.notify, ctx.http()?);
         if notifier.wants(incident.severity) {
             let text = render::status_update(&incident, None, settings.incident.lang);
             let event = Event::new(settings, "Incident", incident.severity, text)

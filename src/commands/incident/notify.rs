@@ -49,7 +49,7 @@ pub async fn run(ctx: &Context, args: &IncidentNotifyArgs) -> Result<ExitStatus>
     };
     let mut deliveries = Vec::new();
     if !args.channel.is_empty() {
-        let notifier = Notifier::new(&settings.notify)?;
+        let notifier = Notifier::new(&settings.notify, ctx.http()?);
         for channel in &args.channel {
             notifier.check_channel(*channel)?;
         }

@@ -333,13 +333,17 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     // Following: one task per service; each re-attaches when its container comes back.
     // Unbounded: a line is never dropped; the printer (a local pipe or file) keeps up.
     let (sender, mut receiver) = mpsc::unbounded_channel::<Tagged>();
+    let engine = ctx.engine().await?;
     for (index, (service, _)) in targets.iter().enumerate() {
         let sender = sender.clone();
+        let engine = engine.clone();
         let settings = settings.clone();
         let service = service.clone();
         let after = last_seen[index];
         tokio::spawn(async move {
-            if let Err(err) = follow_service(&settings, index, &service, after, sender).await {
+            if let Err(err) =
+                follow_service(&engine, &settings, index, &service, after, sender).await
+            {
                 tracing::warn!(
                     "following {service} stopped: {}",
                     crate::error::describe(&err).0
@@ -368,16 +372,17 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
 /// Follow one service's log; when the stream ends (the container stopped), wait for the
 /// service's container to run again and re-attach, skipping lines already shown.
 async fn follow_service(
+    engine: &Engine,
     settings: &Settings,
     index: usize,
     service: &str,
     mut after: Option<i64>,
     sender: mpsc::UnboundedSender<Tagged>,
 ) -> Result<()> {
-    // A task of its own per followed service, with its own connection.
-    let engine = Engine::connect(&settings.docker).await?;
+    // A task of its own per followed service, over the run's engine (its connection pool
+    // opens a connection per stream).
     loop {
-        let container = wait_running(&engine, settings, service).await?;
+        let container = wait_running(engine, settings, service).await?;
         // Docker's `since` has whole seconds; the nanosecond check below drops repeats.
         let since = after.map(|n| n.div_euclid(1_000_000_000)).unwrap_or(0);
         let request = LogRequest {

@@ -24,6 +24,14 @@ pub struct StatsOutput {
 }
 
 pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
+    let output = stats(ctx, args).await?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
+    Ok(Status::Ok)
+}
+
+/// The counts of the files, or of the services' container logs.
+pub(crate) async fn stats(ctx: &Context, args: &LogsStatsArgs) -> Result<StatsOutput> {
     let (since, until) = parse_window(args.since.as_deref(), args.until.as_deref())?;
     let from_files = !args.file.is_empty();
     let options = StatsOptions {
@@ -76,13 +84,34 @@ pub async fn run(ctx: &Context, args: &LogsStatsArgs) -> Result<ExitStatus> {
             sources.push(format!("{}:{}", state.service, container.name));
         }
     }
-    let output = StatsOutput {
+    Ok(StatsOutput {
         sources,
         stats: collector.finish(),
-    };
-    ctx.printer
-        .emit_result(&output, None, |printer| render(printer, &output))?;
-    Ok(Status::Ok)
+    })
+}
+
+/// The fleet's columns: one row of counts per site.
+pub(crate) const FLEET_HEADERS: &[&str] =
+    &["ERROR", "WARN", "INFO", "EVENTS", "LINES", "TOP ERROR"];
+
+pub(crate) fn fleet_rows(_: &Printer, output: &StatsOutput) -> Vec<Vec<Cell>> {
+    let stats = &output.stats;
+    let top = stats
+        .top_errors
+        .first()
+        .map(|g| {
+            let example: String = g.example.chars().take(80).collect();
+            format!("{} x {example}", g.count)
+        })
+        .unwrap_or_default();
+    vec![vec![
+        Printer::number_cell(stats.levels.error),
+        Printer::number_cell(stats.levels.warn),
+        Printer::number_cell(stats.levels.info),
+        Printer::number_cell(stats.events),
+        Printer::number_cell(stats.lines),
+        Cell::new(top),
+    ]]
 }
 
 fn render(printer: &Printer, output: &StatsOutput) -> String {

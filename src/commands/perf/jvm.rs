@@ -16,6 +16,7 @@ use crate::jvm::{
     parse_jcmd_list, parse_jstat_gc, parse_max_heap, parse_thread_print, parse_threaddump_json,
     statistic, tag_values, Gc, JvmReport, Memory, Threads,
 };
+use crate::netutil::Http;
 use crate::output::{human_bytes, Printer};
 use crate::settings::join_url;
 
@@ -54,20 +55,19 @@ fn verdict(report: &JvmReport) -> Status {
     }
 }
 
-struct Actuator {
-    client: reqwest::Client,
+struct Actuator<'a> {
+    http: &'a Http,
+    timeout: Duration,
     base: String,
 }
 
-impl Actuator {
+impl Actuator<'_> {
     async fn get(&self, url: &str) -> Result<Value> {
         let response = self
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
+            .http
+            .get_following(url, Some("application/json"), self.timeout)
             .await
-            .map_err(|err| anyhow!("{}", err.without_url()))?;
+            .map_err(|err| anyhow!("{url}: {err}"))?;
         let status = response.status();
         if status.as_u16() == 404 {
             return Err(anyhow!("{url} answers 404: the endpoint is not exposed"));
@@ -113,11 +113,10 @@ impl Actuator {
 
 async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
-    let timeout = settings.backend.request_timeout;
-    let client = crate::netutil::http_client(timeout, crate::netutil::Redirects::Follow)?;
     let base = join_url(&settings.backend.url, &settings.backend.endpoints.metrics);
     let actuator = Actuator {
-        client,
+        http: ctx.http()?,
+        timeout: settings.backend.request_timeout,
         base: base.clone(),
     };
     // One call first: when the actuator is not there, say so once.

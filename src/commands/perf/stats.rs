@@ -47,63 +47,67 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
     }
 }
 
+pub(crate) const HEADERS: &[&str] = &[
+    "SERVICE",
+    "CONTAINER",
+    "CPU %",
+    "MEM USAGE / LIMIT",
+    "MEM %",
+    "NET I/O",
+    "BLOCK I/O",
+    "PIDS",
+];
+
 fn render(printer: &Printer, output: &StatsOutput) -> String {
+    printer.table(HEADERS, rows(printer, output))
+}
+
+/// A row per service's container.
+pub(crate) fn rows(_: &Printer, output: &StatsOutput) -> Vec<Vec<Cell>> {
     let dash = || "-".to_string();
-    printer.table(
-        &[
-            "SERVICE",
-            "CONTAINER",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET I/O",
-            "BLOCK I/O",
-            "PIDS",
-        ],
-        output
-            .services
-            .iter()
-            .map(|row| {
-                let container = Cell::new(row.container.clone().unwrap_or_else(dash));
-                match &row.usage {
-                    None => vec![
-                        Cell::new(&row.service),
-                        container,
-                        Cell::new(format!(
-                            "{} ({})",
-                            row.state,
-                            row.error.clone().unwrap_or_default()
-                        )),
-                        Cell::new(""),
-                        Cell::new(""),
-                        Cell::new(""),
-                        Cell::new(""),
-                        Cell::new(""),
-                    ],
-                    Some(u) => vec![
-                        Cell::new(&row.service),
-                        container,
-                        Printer::number_cell(format!("{:.2}%", u.cpu_percent)),
-                        Printer::number_cell(format!(
-                            "{} / {}",
-                            human_bytes(u.memory_used_bytes),
-                            human_bytes(u.memory_limit_bytes)
-                        )),
-                        Printer::number_cell(format!("{:.2}%", u.memory_percent)),
-                        Printer::number_cell(format!(
-                            "{} / {}",
-                            human_bytes(u.net_rx_bytes),
-                            human_bytes(u.net_tx_bytes)
-                        )),
-                        Printer::number_cell(format!(
-                            "{} / {}",
-                            human_bytes(u.block_read_bytes),
-                            human_bytes(u.block_write_bytes)
-                        )),
-                        Printer::number_cell(u.pids),
-                    ],
-                }
-            })
-            .collect(),
-    )
+    output
+        .services
+        .iter()
+        .map(|row| {
+            let container = Cell::new(row.container.clone().unwrap_or_else(dash));
+            match &row.usage {
+                None => vec![
+                    Cell::new(&row.service),
+                    container,
+                    Cell::new(format!(
+                        "{} ({})",
+                        row.state,
+                        row.error.clone().unwrap_or_default()
+                    )),
+                    Cell::new(""),
+                    Cell::new(""),
+                    Cell::new(""),
+                    Cell::new(""),
+                    Cell::new(""),
+                ],
+                Some(u) => vec![
+                    Cell::new(&row.service),
+                    container,
+                    Printer::number_cell(format!("{:.2}%", u.cpu_percent)),
+                    Printer::number_cell(format!(
+                        "{} / {}",
+                        human_bytes(u.memory_used_bytes),
+                        human_bytes(u.memory_limit_bytes)
+                    )),
+                    Printer::number_cell(format!("{:.2}%", u.memory_percent)),
+                    Printer::number_cell(format!(
+                        "{} / {}",
+                        human_bytes(u.net_rx_bytes),
+                        human_bytes(u.net_tx_bytes)
+                    )),
+                    Printer::number_cell(format!(
+                        "{} / {}",
+                        human_bytes(u.block_read_bytes),
+                        human_bytes(u.block_write_bytes)
+                    )),
+                    Printer::number_cell(u.pids),
+                ],
+            }
+        })
+        .collect()
 }

@@ -1,0 +1,472 @@
+//! `gymops fleet ...`: one command at every site of gymops.yaml (or `--sites`), the sites
+//! concurrently with at most `--parallel` in flight, each under its own timeout, so one
+//! unreachable or hung branch is an UNKNOWN row and never holds up the rest. One table with
+//! a SITE column, or JSON with each site's own status and report; the exit code is the
+//! worst site's.
+//!
+//! Each site runs with its own settings (its part of gymops.yaml over the rest), its own
+//! engine and clients: nothing of one site, secrets included, reaches another's.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use comfy_table::Cell;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::Context;
+use crate::cli::{
+    Checklist, FleetArgs, FleetBackupCommand, FleetCommand, FleetLogsCommand, FleetPerfCommand,
+    LogsStatsArgs,
+};
+use crate::error::HintExt;
+use crate::exit::{ExitStatus, Status};
+use crate::output::{OutputFormat, Printer};
+use crate::settings::{Loaded, Source};
+
+/// Settings for one site by name (the dispatch's loader: the same files, environment and
+/// flags as this run, with `--site NAME`).
+pub type SiteLoader<'a> = dyn Fn(&str) -> Result<Loaded> + Sync + 'a;
+
+#[derive(Debug, Serialize)]
+pub struct FleetReport<T> {
+    pub command: String,
+    pub status: Status,
+    pub elapsed_ms: u64,
+    pub summary: Summary,
+    pub sites: Vec<SiteResult<T>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub sites: usize,
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SiteResult<T> {
+    pub site: String,
+    pub status: Status,
+    pub elapsed_ms: u64,
+    /// Why the site has no report (unreachable, timed out, bad site settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// What the command reports at that site, as its own JSON.
+    pub report: Option<T>,
+}
+
+/// What one fleet command collects at a site, and its status there.
+type Collect<T> = for<'a> fn(&'a Context, &'a FleetCommand) -> BoxFuture<'a, Result<(Status, T)>>;
+type Rows<T> = fn(&Printer, &T) -> Vec<Vec<Cell>>;
+
+pub async fn run(
+    ctx: &Context,
+    args: &FleetArgs,
+    load_site: &SiteLoader<'_>,
+) -> Result<ExitStatus> {
+    let sites = chosen_sites(ctx, &args.sites)?;
+    if ctx
+        .loaded
+        .entries
+        .iter()
+        .any(|e| e.key == "docker.context" && matches!(e.source, Source::Flag { .. }))
+    {
+        return Err(anyhow!(
+            "--context names one engine; a fleet has one per site"
+        ))
+        .hint("name each site's engine in gymops.yaml (sites.NAME.docker.context or docker.host)");
+    }
+    let settings = ctx.settings();
+    let plan = Plan {
+        sites,
+        parallel: usize::from(args.parallel.unwrap_or(settings.fleet.parallel)),
+        timeout: args.site_timeout.unwrap_or(settings.fleet.site_timeout),
+    };
+    use crate::commands as c;
+    match &args.command {
+        FleetCommand::Health { .. } => {
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                "health",
+                c::health::HEADERS,
+                health,
+                c::health::rows,
+            )
+            .await
+        }
+        FleetCommand::Ps => {
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                "ps",
+                c::ps::HEADERS,
+                ps,
+                c::ps::rows,
+            )
+            .await
+        }
+        FleetCommand::Check { checklist } => {
+            let name = match checklist {
+                Checklist::Daily => "check daily",
+                Checklist::Weekly => "check weekly",
+            };
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                name,
+                c::check::HEADERS,
+                check,
+                c::check::rows,
+            )
+            .await
+        }
+        FleetCommand::Backup(FleetBackupCommand::Monitor { .. }) => {
+            let headers = c::backup::monitor::HEADERS;
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                "backup monitor",
+                headers,
+                backup_monitor,
+                c::backup::monitor::rows,
+            )
+            .await
+        }
+        FleetCommand::Logs(FleetLogsCommand::Stats { .. }) => {
+            let headers = c::logs::stats::FLEET_HEADERS;
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                "logs stats",
+                headers,
+                logs_stats,
+                c::logs::stats::fleet_rows,
+            )
+            .await
+        }
+        FleetCommand::Perf(FleetPerfCommand::Stats) => {
+            across(
+                ctx,
+                load_site,
+                &plan,
+                args,
+                "perf stats",
+                c::perf::stats::HEADERS,
+                perf_stats,
+                c::perf::stats::rows,
+            )
+            .await
+        }
+    }
+}
+
+fn health<'a>(
+    site: &'a Context,
+    command: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, crate::probe::HealthReport)>> {
+    Box::pin(async move {
+        let FleetCommand::Health { check } = command else {
+            unreachable!("dispatched on the command")
+        };
+        let plan = crate::probe::HealthPlan {
+            groups: check.clone(),
+            services: Vec::new(),
+            endpoints: Vec::new(),
+        };
+        let report = crate::probe::run(site.settings(), &site.clients, &plan).await?;
+        Ok((report.status, report))
+    })
+}
+
+fn ps<'a>(
+    site: &'a Context,
+    _: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, crate::docker::overview::PsOutput)>> {
+    Box::pin(async move {
+        let engine = site.engine().await?;
+        let output = crate::docker::overview::collect(site.settings(), engine, &[]).await?;
+        Ok((Status::Ok, output))
+    })
+}
+
+fn check<'a>(
+    site: &'a Context,
+    command: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, super::check::CheckReport)>> {
+    Box::pin(async move {
+        let FleetCommand::Check { checklist } = command else {
+            unreachable!("dispatched on the command")
+        };
+        let report = super::check::report(site, *checklist).await;
+        Ok((report.status, report))
+    })
+}
+
+fn backup_monitor<'a>(
+    site: &'a Context,
+    command: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, super::backup::monitor::Report)>> {
+    Box::pin(async move {
+        let FleetCommand::Backup(FleetBackupCommand::Monitor { max_age }) = command else {
+            unreachable!("dispatched on the command")
+        };
+        let report = super::backup::monitor::report(site, *max_age, None)?;
+        Ok((report.status, report))
+    })
+}
+
+fn logs_stats<'a>(
+    site: &'a Context,
+    command: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, super::logs::stats::StatsOutput)>> {
+    Box::pin(async move {
+        let FleetCommand::Logs(FleetLogsCommand::Stats { since, until }) = command else {
+            unreachable!("dispatched on the command")
+        };
+        let args = LogsStatsArgs {
+            services: Vec::new(),
+            since: since.clone(),
+            until: until.clone(),
+            file: Vec::new(),
+            top: 3,
+            topic: None,
+        };
+        let output = super::logs::stats::stats(site, &args).await?;
+        Ok((Status::Ok, output))
+    })
+}
+
+fn perf_stats<'a>(
+    site: &'a Context,
+    _: &'a FleetCommand,
+) -> BoxFuture<'a, Result<(Status, crate::docker::sampling::StatsOutput)>> {
+    Box::pin(async move {
+        let settings = site.settings();
+        let services: Vec<String> = settings.services.keys().cloned().collect();
+        let engine = site.engine().await?;
+        let output = crate::docker::sampling::sample(settings, engine, &services).await?;
+        Ok((Status::Ok, output))
+    })
+}
+
+struct Plan {
+    sites: Vec<String>,
+    parallel: usize,
+    timeout: Duration,
+}
+
+/// The sites asked for, in gymops.yaml's order; an unknown one is an error before anything
+/// runs.
+fn chosen_sites(ctx: &Context, asked: &[String]) -> Result<Vec<String>> {
+    let known = &ctx.loaded.sites;
+    let file = ctx
+        .loaded
+        .config_file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "gymops.yaml (none found)".into());
+    if known.is_empty() {
+        return Err(anyhow!("{file} names no sites")).hint(
+            "add the branches under `sites:` (each with the settings that differ: docker.context, backend.url, ...); docs/scale-out.md",
+        );
+    }
+    if asked.is_empty() {
+        return Ok(known.clone());
+    }
+    let mut chosen = Vec::new();
+    for name in asked {
+        if !known.contains(name) {
+            return Err(anyhow!("unknown site `{name}`"))
+                .hint(format!("sites in {file}: {}", known.join(", ")));
+        }
+        if !chosen.contains(name) {
+            chosen.push(name.clone());
+        }
+    }
+    Ok(chosen)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn across<T: Serialize + Send>(
+    ctx: &Context,
+    load_site: &SiteLoader<'_>,
+    plan: &Plan,
+    args: &FleetArgs,
+    name: &str,
+    headers: &[&str],
+    collect: Collect<T>,
+    rows: Rows<T>,
+) -> Result<ExitStatus> {
+    let started = Instant::now();
+    let one = |index: usize, site: String| async move {
+        let began = Instant::now();
+        let outcome = tokio::time::timeout(plan.timeout, async {
+            let loaded = load_site(&site)?;
+            let site_ctx = Context::new(
+                Printer::new(OutputFormat::Json, true),
+                loaded,
+                ctx.environment.clone(),
+            );
+            collect(&site_ctx, &args.command).await
+        })
+        .await;
+        let elapsed_ms = began.elapsed().as_millis() as u64;
+        let result = match outcome {
+            Ok(Ok((status, report))) => SiteResult {
+                site,
+                status,
+                elapsed_ms,
+                error: None,
+                hint: None,
+                report: Some(report),
+            },
+            Ok(Err(err)) => {
+                let (message, hint) = crate::error::describe(&err);
+                SiteResult {
+                    site,
+                    status: Status::Unknown,
+                    elapsed_ms,
+                    error: Some(message),
+                    hint,
+                    report: None,
+                }
+            }
+            Err(_) => SiteResult {
+                site,
+                status: Status::Unknown,
+                elapsed_ms,
+                error: Some(format!(
+                    "no answer within {} (fleet.site_timeout)",
+                    humantime::format_duration(plan.timeout)
+                )),
+                hint: Some("check the site's engine and services, or give slow sites more time with --site-timeout".into()),
+                report: None,
+            },
+        };
+        (index, result)
+    };
+    let mut results: Vec<(usize, SiteResult<T>)> =
+        futures_util::stream::iter(plan.sites.iter().cloned().enumerate())
+            .map(|(index, site)| one(index, site))
+            .buffer_unordered(plan.parallel.max(1))
+            .collect()
+            .await;
+    results.sort_by_key(|(index, _)| *index);
+    let sites: Vec<SiteResult<T>> = results.into_iter().map(|(_, r)| r).collect();
+    let mut summary = Summary {
+        sites: sites.len(),
+        ..Summary::default()
+    };
+    for site in &sites {
+        match site.status {
+            Status::Ok => summary.ok += 1,
+            Status::Warning => summary.warning += 1,
+            Status::Critical => summary.critical += 1,
+            Status::Unknown => summary.unknown += 1,
+        }
+    }
+    let status = Status::combine(sites.iter().map(|s| s.status));
+    let report = FleetReport {
+        command: name.to_string(),
+        status,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        summary,
+        sites,
+    };
+    ctx.printer.emit_checked(status, &report, None, |printer| {
+        render(printer, &report, headers, rows)
+    })?;
+    for site in report.sites.iter().filter(|s| s.error.is_some()) {
+        if let Some(hint) = &site.hint {
+            ctx.printer.note(&format!("hint ({}): {hint}", site.site));
+        }
+    }
+    Ok(status)
+}
+
+fn render<T>(
+    printer: &Printer,
+    report: &FleetReport<T>,
+    headers: &[&str],
+    rows: Rows<T>,
+) -> String {
+    let mut all_headers = vec!["SITE"];
+    all_headers.extend_from_slice(headers);
+    let status_column = headers.iter().position(|h| *h == "STATUS");
+    let mut table_rows = Vec::new();
+    for site in &report.sites {
+        match &site.report {
+            Some(found) => {
+                for row in rows(printer, found) {
+                    let mut cells = vec![Cell::new(&site.site)];
+                    cells.extend(row);
+                    table_rows.push(cells);
+                }
+            }
+            None if printer.shows(site.status) => {
+                let mut cells = vec![Cell::new(&site.site)];
+                for (index, _) in headers.iter().enumerate() {
+                    cells.push(if Some(index) == status_column {
+                        printer.status_cell(site.status)
+                    } else if index + 1 == headers.len() {
+                        Cell::new(site.error.as_deref().unwrap_or(""))
+                    } else {
+                        Cell::new("-")
+                    });
+                }
+                table_rows.push(cells);
+            }
+            None => {}
+        }
+    }
+    let mut text = printer.table(&all_headers, table_rows);
+    let s = &report.summary;
+    let mut parts = vec![format!("{} OK", s.ok)];
+    for (count, label) in [
+        (s.warning, "WARNING"),
+        (s.critical, "CRITICAL"),
+        (s.unknown, "UNKNOWN"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {label}"));
+        }
+    }
+    let per_site: Vec<String> = report
+        .sites
+        .iter()
+        .filter(|site| site.status != Status::Ok)
+        .map(|site| format!("{} {}", site.site, site.status.label()))
+        .collect();
+    text.push_str(&format!(
+        "fleet {}: {} — {} site{}: {}{} in {:.1} s\n",
+        report.command,
+        report.status.label(),
+        s.sites,
+        if s.sites == 1 { "" } else { "s" },
+        parts.join(", "),
+        if per_site.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per_site.join(", "))
+        },
+        report.elapsed_ms as f64 / 1000.0,
+    ));
+    text
+}
