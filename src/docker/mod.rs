@@ -85,7 +85,8 @@ impl Engine {
                     return failure.context(what);
                 }
             }
-            err.context(what).context(crate::error::Hint(unreachable_hint(&address)))
+            err.context(what)
+                .context(crate::error::Hint(unreachable_hint(&address)))
         };
         let docker = match within(timeout, docker.negotiate_version()).await {
             Ok(docker) => docker,

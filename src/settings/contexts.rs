@@ -88,6 +88,16 @@ pub fn current_context(dir: &Path) -> Result<Option<String>> {
 
 /// One context by name; an unknown one is an error that lists those there are.
 pub fn find(dir: &Path, name: &str) -> Result<DockerContext> {
+    // The docker CLI's rule for names: ^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$
+    let valid = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
+    if !valid {
+        return Err(anyhow!("`{name}` is not a Docker context name"))
+            .hint("context names are letters, digits and _.+- (starting with a letter or digit), as `docker context ls` shows them");
+    }
     let meta = dir
         .join("contexts/meta")
         .join(context_id(name))
@@ -316,6 +326,13 @@ mod tests {
     #[test]
     fn unknown_and_damaged_contexts_are_one_clear_error() {
         let dir = store(&[("gym-a", "ssh://ops@gym-a")]);
+        for bad in ["x", "../gym-a", "-gym", "gym a"] {
+            let (message, _) = crate::error::describe(&find(dir.path(), bad).unwrap_err());
+            assert!(
+                message.contains("is not a Docker context name"),
+                "{message}"
+            );
+        }
         let (message, hint) = crate::error::describe(&find(dir.path(), "gym-z").unwrap_err());
         assert!(
             message.starts_with("unknown Docker context `gym-z`"),

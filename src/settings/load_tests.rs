@@ -298,3 +298,52 @@ fn percent_decoding_handles_escapes_and_plain_text() {
     assert_eq!(percent_decode("plain"), "plain");
     assert_eq!(percent_decode("trailing%4"), "trailing%4");
 }
+
+#[test]
+fn a_site_is_its_part_of_the_file_over_the_environment_and_under_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "project: chain\nhealth:\n  timeout: 3s\nsites:\n  gym-a:\n    project: gym_a\n    docker: {host: \"tcp://10.0.0.1:2375\"}\n    health: {timeout: 4s}\n  gym-b: {}\n",
+    )
+    .unwrap();
+    let environment = env(&[("DOCKER_HOST", "unix:///env.sock")]);
+    let top = load(&Overrides::default(), &environment, dir.path()).unwrap();
+    assert_eq!(top.settings.project, "chain");
+    assert_eq!(
+        top.settings.docker.host.as_deref(),
+        Some("unix:///env.sock")
+    );
+    assert_eq!(top.sites, ["gym-a", "gym-b"]);
+    assert_eq!(top.site, None);
+    let site = |name: &str, values: Vec<FlagValue>| {
+        let overrides = Overrides {
+            site: Some(name.into()),
+            values,
+            ..Overrides::default()
+        };
+        load(&overrides, &environment, dir.path()).unwrap()
+    };
+    let a = site("gym-a", Vec::new());
+    assert_eq!(a.site.as_deref(), Some("gym-a"));
+    assert_eq!(a.settings.project, "gym_a");
+    assert_eq!(
+        a.settings.docker.host.as_deref(),
+        Some("tcp://10.0.0.1:2375")
+    );
+    assert_eq!(a.settings.health.timeout, std::time::Duration::from_secs(4));
+    assert_eq!(entry(&a, "project").source.to_string(), "site gym-a");
+    // What the site does not set comes from the rest.
+    let b = site("gym-b", Vec::new());
+    assert_eq!(b.settings.project, "chain");
+    assert_eq!(b.settings.docker.host.as_deref(), Some("unix:///env.sock"));
+    // A flag still wins.
+    let flagged = site(
+        "gym-a",
+        vec![FlagValue::HealthTimeout(std::time::Duration::from_secs(9))],
+    );
+    assert_eq!(
+        flagged.settings.health.timeout,
+        std::time::Duration::from_secs(9)
+    );
+}
