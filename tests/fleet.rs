@@ -377,3 +377,110 @@ fn unknown_sites_and_bad_site_settings_are_one_clear_error() {
         text(&output.stderr)
     );
 }
+
+/// `fleet up`: site by site, each gated; the first failure stops the sites after it
+/// unless --keep-going; each site keeps its own release history, so a failing site is put
+/// back to its own previous release.
+#[test]
+fn fleet_up_deploys_site_by_site_and_rolls_a_failing_site_back_to_its_own_release() {
+    use support::deployment::{Deployment, IMAGE};
+    let compose = format!(
+        r#"services:
+  db:
+    image: {IMAGE}
+    command: ["/usr/bin/sleep", "600"]
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+    labels: {{gymops.test: "1"}}
+    environment: {{MODE: "${{MODE:-one}}"}}
+    healthcheck: {{test: ["CMD", "${{HEALTH:-/usr/bin/true}}"], interval: 1s, retries: 2}}
+"#
+    );
+    let a = Deployment::with_services("fa", &compose, &["db"]);
+    let b = Deployment::with_services("fb", "", &["db"]);
+    let c = Deployment::with_services("fc", "", &["db"]);
+    let dir = a.dir.path();
+    std::fs::write(dir.join(".env.b"), "HEALTH=/usr/bin/false\n").unwrap();
+    let base = std::fs::read_to_string(dir.join("gymops.yaml")).unwrap();
+    std::fs::write(
+        dir.join("gymops.yaml"),
+        format!(
+            "{base}sites:\n  a: {{project: {}}}\n  b:\n    project: {}\n    environments: {{development: {{env_file: .env.b}}}}\n  c: {{project: {}}}\n",
+            a.name, b.name, c.name
+        ),
+    )
+    .unwrap();
+    let fleet_up = |args: &[&str]| {
+        let output = run(a.gymops().args(["fleet"]).args(args).args(["-o", "json"]));
+        (output.status.code(), json(&output))
+    };
+    let (code, report) = fleet_up(&["up"]);
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(site(&report, "a")["status"], "ok");
+    assert_eq!(site(&report, "b")["status"], "critical");
+    let skipped = site(&report, "c");
+    assert_eq!(skipped["status"], "unknown");
+    assert!(
+        skipped["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped after b failed"),
+        "{skipped:#}"
+    );
+    assert!(c.id("db").is_none(), "c was not to be deployed");
+
+    let (code, report) = fleet_up(&["--parallel", "3", "up", "--keep-going"]);
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(site(&report, "a")["status"], "ok");
+    assert_eq!(site(&report, "c")["status"], "ok");
+    assert!(c.id("db").is_some());
+    // Each site's state is its own.
+    for name in ["a", "c"] {
+        assert!(
+            dir.join(".gymops")
+                .join(name)
+                .join("releases.json")
+                .is_file(),
+            "{name}"
+        );
+        assert!(
+            dir.join(name).join("deployment_report.md").is_file(),
+            "{name}"
+        );
+    }
+    assert!(!dir.join(".gymops/releases.json").exists());
+
+    // b healthy once (a release of its own), then a change that fails: b alone is put back
+    // to its own release, with the site's own rollback.
+    std::fs::write(dir.join(".env.b"), "HEALTH=/usr/bin/true\n").unwrap();
+    let (code, report) = fleet_up(&["--sites", "b", "up"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let good = site(&report, "b")["report"]["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let good_container = b.id("db").unwrap();
+    std::fs::write(dir.join(".env.b"), "HEALTH=/usr/bin/false\nMODE=two\n").unwrap();
+    let (code, report) = fleet_up(&["--sites", "b", "up"]);
+    assert_eq!(code, Some(2), "{report:#}");
+    let rollback = &site(&report, "b")["report"]["rollback"];
+    assert_eq!(rollback["status"], "ok", "{rollback:#}");
+    assert!(
+        rollback["target"].as_str().unwrap().contains(&good),
+        "{rollback:#}"
+    );
+    assert_ne!(
+        b.id("db").unwrap(),
+        good_container,
+        "recreated from the release"
+    );
+    let env = support::docker_ok(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Env}}",
+        &b.id("db").unwrap(),
+    ]);
+    assert!(env.contains("MODE=one"), "{env}");
+    // Site a's history never saw b's releases.
+    let history = std::fs::read_to_string(dir.join(".gymops/a/releases.json")).unwrap();
+    assert!(!history.contains(&good), "{history}");
+}

@@ -10,7 +10,7 @@ pub struct FleetArgs {
     /// Only these sites (comma-separated) [default: every site under `sites:`]
     #[arg(long, value_delimiter = ',', value_name = "SITE,...", global = true)]
     pub sites: Vec<String>,
-    /// How many sites at once [default: fleet.parallel, 8]
+    /// How many sites at once [default: fleet.parallel, 8; for `fleet up`, 1]
     #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: Option<u16>,
     /// The longest one site may take; a site that has not answered by then is UNKNOWN
@@ -47,6 +47,18 @@ pub enum FleetCommand {
     /// `perf stats` at every site
     #[command(subcommand)]
     Perf(FleetPerfCommand),
+    /// `up` site by site (--parallel N at once, 1 by default), each with its gate and
+    /// automatic rollback; stops starting sites after the first that fails unless
+    /// --keep-going. A deploy is never cut off halfway: each site is bounded by its own
+    /// deploy.wait_timeout and engine timeouts, not --site-timeout
+    #[command(after_help = EXIT_CODES)]
+    Up {
+        /// Go on with the other sites after one fails
+        #[arg(long)]
+        keep_going: bool,
+        #[command(flatten)]
+        up: super::UpArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -208,6 +208,9 @@ pub fn load(overrides: &Overrides, env: &BTreeMap<String, String>, cwd: &Path) -
     let mut warnings = Vec::new();
     let (config_file, base_dir) = config_file_layer(overrides, cwd, &mut layers)?;
     let environment = environment_name(overrides, env, &mut layers)?;
+    // The site twice: before the env file (a site may name its own, and the compose files
+    // of its environments), and over the environment (a site's keys are its own).
+    site_layer(overrides, config_file.as_deref(), &mut layers)?;
     let (env_file, env_file_found) = env_file_layer(&environment, &base_dir, &mut layers)?;
     layers.validate()?;
     environment_layer(env, &mut layers)?;
@@ -250,6 +253,7 @@ fn site_layer(
         return Ok(None);
     };
     let Some(site) = layers.sites.get(name).cloned() else {
+        // (The first application reports it; the second cannot get here.)
         let file = config_file
             .map(|f| f.display().to_string())
             .unwrap_or_else(|| "gymops.yaml (none found)".into());
@@ -261,7 +265,66 @@ fn site_layer(
         });
     };
     layers.set_tree(&site, Source::Site { name: name.clone() });
+    // A site's state lives apart from every other site's, unless the site says where:
+    // backups, the release history (rollback must never take another site's release),
+    // the deploy report and incidents.
+    let own = super::flat::flatten(&site, &layers.defaults);
+    for (key, kind) in SITE_STATE {
+        // Set by the site, or already put apart by the first application.
+        if own.contains_key(*key) || matches!(layers.sources.get(*key), Some(Source::Site { .. })) {
+            continue;
+        }
+        let Some(Value::String(inherited)) = layers.flat.get(*key).cloned() else {
+            continue;
+        };
+        let apart = site_state_path(&inherited, name, *kind);
+        layers.set(
+            key,
+            Value::String(apart),
+            Source::Site { name: name.clone() },
+        );
+    }
     Ok(Some(name.clone()))
+}
+
+#[derive(Clone, Copy)]
+enum StateKind {
+    Dir,
+    File,
+    Prefix,
+}
+
+/// The settings that say where a deployment's state is kept.
+const SITE_STATE: &[(&str, StateKind)] = &[
+    ("backup.dir", StateKind::Dir),
+    ("backup.s3.prefix", StateKind::Prefix),
+    ("metrics.releases_file", StateKind::File),
+    ("deploy.report_file", StateKind::File),
+    ("incident.dir", StateKind::Dir),
+];
+
+/// `backups` → `backups/SITE`; `.gymops/releases.json` → `.gymops/SITE/releases.json`;
+/// the S3 prefix `backups/` → `backups/SITE/`.
+fn site_state_path(inherited: &str, site: &str, kind: StateKind) -> String {
+    match kind {
+        StateKind::Dir => Path::new(inherited).join(site).display().to_string(),
+        StateKind::File => {
+            let path = Path::new(inherited);
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            match (path.parent(), name) {
+                (Some(parent), Some(name)) => parent.join(site).join(name).display().to_string(),
+                _ => Path::new(site).join(inherited).display().to_string(),
+            }
+        }
+        StateKind::Prefix => {
+            let base = inherited.trim_end_matches('/');
+            if base.is_empty() {
+                format!("{site}/")
+            } else {
+                format!("{base}/{site}/")
+            }
+        }
+    }
 }
 
 /// The embedded defaults, every key from [`Source::Default`].

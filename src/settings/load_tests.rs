@@ -337,6 +337,22 @@ fn a_site_is_its_part_of_the_file_over_the_environment_and_under_the_flags() {
     let b = site("gym-b", Vec::new());
     assert_eq!(b.settings.project, "chain");
     assert_eq!(b.settings.docker.host.as_deref(), Some("unix:///env.sock"));
+    // Each site's state is its own unless the site says where.
+    assert_eq!(a.settings.backup.dir, std::path::Path::new("backups/gym-a"));
+    assert_eq!(a.settings.backup.s3.prefix, "backups/gym-a/");
+    assert_eq!(
+        a.settings.metrics.releases_file,
+        std::path::Path::new(".gymops/gym-a/releases.json")
+    );
+    assert_eq!(
+        a.settings.deploy.report_file,
+        std::path::Path::new("gym-a/deployment_report.md")
+    );
+    assert_eq!(
+        b.settings.incident.dir,
+        std::path::Path::new("incidents/gym-b")
+    );
+    assert_eq!(top.settings.backup.dir, std::path::Path::new("backups"));
     // A flag still wins.
     let flagged = site(
         "gym-a",

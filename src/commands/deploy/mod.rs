@@ -25,7 +25,9 @@ use crate::exit::Status;
 
 pub use lifecycle::{down, lifecycle, Verb};
 pub use releases::releases;
+pub(crate) use report::write_file as write_report;
 pub use rollback::rollback;
+pub(crate) use up::deploy;
 pub use up::up;
 
 /// Who runs this deploy, for its report and release.

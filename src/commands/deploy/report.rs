@@ -6,10 +6,19 @@ use super::Context;
 use crate::deploy::report::{markdown, render, DeployReport};
 use crate::exit::Status;
 
+/// Write the report to deploy.report_file (deployment_report.md); where it went.
+pub(crate) fn write_file(ctx: &Context, report: &DeployReport) -> Result<std::path::PathBuf> {
+    let path = ctx.loaded.resolve_path(&ctx.settings().deploy.report_file);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::fsutil::write_atomic(&path, markdown(report).as_bytes(), Some(0o644))?;
+    Ok(path)
+}
+
 /// Print the report, write deployment_report.md, show failures.
 pub(super) fn finish(ctx: &Context, report: &DeployReport) -> Result<()> {
-    let path = ctx.loaded.resolve_path(&ctx.settings().deploy.report_file);
-    crate::fsutil::write_atomic(&path, markdown(report).as_bytes(), Some(0o644))?;
+    let path = write_file(ctx, report)?;
     ctx.printer
         .emit_result(report, None, |printer| render(printer, report))?;
     let mut current = Some(report);

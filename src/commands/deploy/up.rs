@@ -17,7 +17,7 @@ use super::{
 use crate::cli::UpArgs;
 use crate::compose::Project;
 use crate::deploy::releases::ReleaseKind;
-use crate::deploy::report::{DeployKind, Phase};
+use crate::deploy::report::{DeployKind, DeployReport, Phase};
 use crate::deploy::run::{self, Action, UpPlan};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
@@ -99,6 +99,13 @@ fn scale(project: &Project, args: &UpArgs) -> Result<BTreeMap<String, u32>> {
 }
 
 pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
+    let (status, report) = deploy(ctx, args).await?;
+    finish(ctx, &report)?;
+    Ok(status)
+}
+
+/// The whole of `up` but printing: containers, gate, release, and the automatic rollback.
+pub(crate) async fn deploy(ctx: &Context, args: &UpArgs) -> Result<(Status, DeployReport)> {
     let settings = ctx.settings();
     let (project, name, gate, kind) = target(ctx, args)?;
     for note in &project.model.notes {
@@ -217,6 +224,5 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
         }
         status = Status::Critical;
     }
-    finish(ctx, &report)?;
-    Ok(status)
+    Ok((status, report))
 }

@@ -15,6 +15,8 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+mod up;
+
 use super::Context;
 use crate::cli::{
     Checklist, FleetArgs, FleetBackupCommand, FleetCommand, FleetLogsCommand, FleetPerfCommand,
@@ -83,6 +85,9 @@ pub async fn run(
         .hint("name each site's engine in gymops.yaml (sites.NAME.docker.context or docker.host)");
     }
     let settings = ctx.settings();
+    if let FleetCommand::Up { keep_going, up } = &args.command {
+        return up::run(ctx, load_site, args, sites, *keep_going, up).await;
+    }
     let plan = Plan {
         sites,
         parallel: usize::from(args.parallel.unwrap_or(settings.fleet.parallel)),
@@ -161,6 +166,7 @@ pub async fn run(
             )
             .await
         }
+        FleetCommand::Up { .. } => unreachable!("fleet up runs above"),
         FleetCommand::Perf(FleetPerfCommand::Stats) => {
             across(
                 ctx,
@@ -370,6 +376,19 @@ async fn across<T: Serialize + Send>(
             .await;
     results.sort_by_key(|(index, _)| *index);
     let sites: Vec<SiteResult<T>> = results.into_iter().map(|(_, r)| r).collect();
+    emit(ctx, name, started, sites, headers, rows)
+}
+
+/// The fleet's report: printed (one table with SITE, or JSON), hints on stderr; the worst
+/// site's status.
+fn emit<T: Serialize>(
+    ctx: &Context,
+    name: &str,
+    started: Instant,
+    sites: Vec<SiteResult<T>>,
+    headers: &[&str],
+    rows: Rows<T>,
+) -> Result<ExitStatus> {
     let mut summary = Summary {
         sites: sites.len(),
         ..Summary::default()
