@@ -22,6 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 struct Backend {
     context_path: String,
     db: tokio_postgres::Config,
+    /// The pool: one connection, kept while it works.
+    pool: tokio::sync::Mutex<Option<Arc<tokio_postgres::Client>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -72,6 +74,7 @@ fn main() {
                 context_path: flag(&args, "--context-path")
                     .unwrap_or_else(|| "/springboot1ngh61a2".into()),
                 db,
+                pool: tokio::sync::Mutex::new(None),
             });
             let listen = required(&args, "--listen");
             runtime.block_on(serve(listen, Role::Backend, Some(backend)));
@@ -193,11 +196,11 @@ async fn route(
             };
             match rest {
                 "/user/login" => (200, JSON, "{\"code\":0,\"msg\":\"stand-in: POST username and password\"}".into()),
-                "/actuator/health" => match db_up(&backend.db).await {
+                "/actuator/health" => match db_up(backend).await {
                     Ok(()) => (200, JSON, "{\"status\":\"UP\",\"components\":{\"db\":{\"status\":\"UP\"}}}".into()),
                     Err(err) => (503, JSON, format!("{{\"status\":\"DOWN\",\"components\":{{\"db\":{{\"status\":\"DOWN\",\"details\":{{\"error\":{err:?}}}}}}}}}")),
                 },
-                "/actuator/health/db" => match db_up(&backend.db).await {
+                "/actuator/health/db" => match db_up(backend).await {
                     Ok(()) => (200, JSON, "{\"status\":\"UP\",\"details\":{\"database\":\"PostgreSQL\",\"validationQuery\":\"SELECT 1\"}}".into()),
                     Err(err) => (503, JSON, format!("{{\"status\":\"DOWN\",\"details\":{{\"error\":{err:?}}}}}")),
                 },
@@ -291,19 +294,29 @@ fn threaddump() -> String {
     format!("{{\"threads\":[{}]}}", entries.join(","))
 }
 
-/// Like Spring's DataSourceHealthIndicator: a connection and a validation query. No deadline
-/// shorter than the connection timeout, so a frozen database hangs the request as it would
-/// hang the real backend.
-async fn db_up(config: &tokio_postgres::Config) -> Result<(), String> {
-    let (client, connection) = config
+/// Like Spring's DataSourceHealthIndicator over HikariCP: a pooled connection and a
+/// validation query; a connection that fails is replaced by a new one and the query asked
+/// again once. No deadline shorter than the connection timeout, so a frozen database hangs
+/// the request as it would hang the real backend.
+async fn db_up(backend: &Backend) -> Result<(), String> {
+    let pooled = backend.pool.lock().await.clone().filter(|c| !c.is_closed());
+    if let Some(client) = pooled {
+        if client.simple_query("SELECT 1").await.is_ok() {
+            return Ok(());
+        }
+    }
+    let (client, connection) = backend
+        .db
         .connect(tokio_postgres::NoTls)
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
+    let client = Arc::new(client);
     client
         .simple_query("SELECT 1")
         .await
         .map_err(|e| e.to_string())?;
+    *backend.pool.lock().await = Some(client);
     Ok(())
 }
 

@@ -29,6 +29,20 @@ impl Clients {
         }))
     }
 
+    /// Another engine (a site's) over the same HTTP client: the client (its TLS roots read
+    /// once, its connection pool) is not per engine.
+    pub fn for_engine(&self, docker: &DockerSettings) -> Clients {
+        let http = OnceLock::new();
+        if let Some(shared) = self.0.http.get() {
+            let _ = http.set(shared.clone());
+        }
+        Clients(Arc::new(Shared {
+            docker: docker.clone(),
+            engine: tokio::sync::OnceCell::new(),
+            http,
+        }))
+    }
+
     /// The engine, connected on first use and shared by the rest of the run. A failed
     /// connection is not kept: the next use tries again (the exporter outlives a restart
     /// of dockerd).

@@ -54,6 +54,20 @@ impl Context {
         }
     }
 
+    /// A context for one site of a fleet: the site's settings and engine, this run's
+    /// HTTP client.
+    pub fn for_site(&self, printer: Printer, loaded: Loaded) -> Result<Context> {
+        // Built now so that every site shares it.
+        self.http()?;
+        let clients = self.clients.for_engine(&loaded.settings.docker);
+        Ok(Context {
+            printer,
+            loaded,
+            environment: self.environment.clone(),
+            clients,
+        })
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.loaded.settings
     }

@@ -325,11 +325,7 @@ async fn across<T: Serialize + Send>(
         let began = Instant::now();
         let outcome = tokio::time::timeout(plan.timeout, async {
             let loaded = load_site(&site)?;
-            let site_ctx = Context::new(
-                Printer::new(OutputFormat::Json, true),
-                loaded,
-                ctx.environment.clone(),
-            );
+            let site_ctx = ctx.for_site(Printer::new(OutputFormat::Json, true), loaded)?;
             collect(&site_ctx, &args.command).await
         })
         .await;

@@ -62,11 +62,7 @@ pub(super) async fn run(
             let began = Instant::now();
             let outcome = async {
                 let loaded = load_site(&site)?;
-                let site_ctx = Context::new(
-                    Printer::new(OutputFormat::Json, true),
-                    loaded,
-                    ctx.environment.clone(),
-                );
+                let site_ctx = ctx.for_site(Printer::new(OutputFormat::Json, true), loaded)?;
                 let (status, report) = crate::commands::deploy::deploy(&site_ctx, up).await?;
                 crate::commands::deploy::write_report(&site_ctx, &report)?;
                 Ok::<_, anyhow::Error>((status, report))
