@@ -135,14 +135,16 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Context(cli::ContextCommand::Ls) => commands::context::ls(&ctx).await,
         Command::Fleet(args) => {
             // Each site: this run's files, environment and flags, with `--site NAME`.
-            let load_site = |name: &str| {
+            let environment = ctx.environment.clone();
+            let load_site: commands::fleet::SiteLoader = std::sync::Arc::new(move |name: &str| {
                 let mut overrides = overrides.clone();
                 overrides.site = Some(name.to_string());
-                let mut loaded = settings::load(&overrides, &ctx.environment, &cwd)?;
-                compose_project_name(&mut loaded, &ctx.environment);
+                overrides.sites_checked = true;
+                let mut loaded = settings::load(&overrides, &environment, &cwd)?;
+                compose_project_name(&mut loaded, &environment);
                 Ok(loaded)
-            };
-            commands::fleet::run(&ctx, args, &load_site).await
+            });
+            commands::fleet::run(&ctx, args, load_site).await
         }
         Command::Restart(args) | Command::Service(ServiceCommand::Restart(args)) => {
             commands::deploy::lifecycle(&ctx, args, commands::deploy::Verb::Restart).await

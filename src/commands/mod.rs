@@ -54,18 +54,21 @@ impl Context {
         }
     }
 
-    /// A context for one site of a fleet: the site's settings and engine, this run's
-    /// HTTP client.
-    pub fn for_site(&self, printer: Printer, loaded: Loaded) -> Result<Context> {
-        // Built now so that every site shares it.
-        self.http()?;
-        let clients = self.clients.for_engine(&loaded.settings.docker);
-        Ok(Context {
+    /// A context for one site of a fleet: the site's settings and engine, the run's HTTP
+    /// client (`clients`: the run's, with the client already built).
+    pub fn for_site(
+        clients: &crate::clients::Clients,
+        environment: std::collections::BTreeMap<String, String>,
+        printer: Printer,
+        loaded: Loaded,
+    ) -> Context {
+        let clients = clients.for_engine(&loaded.settings.docker);
+        Context {
             printer,
             loaded,
-            environment: self.environment.clone(),
+            environment,
             clients,
-        })
+        }
     }
 
     pub fn settings(&self) -> &Settings {

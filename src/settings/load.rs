@@ -90,6 +90,9 @@ pub struct Overrides {
     pub environment: Option<String>,
     /// `--site` / `GYMOPS_SITE`: a site of gymops.yaml's `sites`.
     pub site: Option<String>,
+    /// The run's settings already checked every site of this gymops.yaml (the fleet loads
+    /// each site after that): skip checking them again.
+    pub sites_checked: bool,
     /// Other flags that set a setting.
     pub values: Vec<FlagValue>,
     /// `--db-connection postgres://user:pw@host:port/db`.
@@ -364,7 +367,7 @@ fn config_file_layer(
     };
     let base_dir = match &config_file {
         Some(path) => {
-            read_config_file(path, layers)?;
+            read_config_file(path, layers, !overrides.sites_checked)?;
             path.parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| cwd.to_path_buf())

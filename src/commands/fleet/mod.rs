@@ -29,7 +29,7 @@ use crate::settings::{Loaded, Source};
 
 /// Settings for one site by name (the dispatch's loader: the same files, environment and
 /// flags as this run, with `--site NAME`).
-pub type SiteLoader<'a> = dyn Fn(&str) -> Result<Loaded> + Sync + 'a;
+pub type SiteLoader = std::sync::Arc<dyn Fn(&str) -> Result<Loaded> + Send + Sync>;
 
 #[derive(Debug, Serialize)]
 pub struct FleetReport<T> {
@@ -67,11 +67,7 @@ pub struct SiteResult<T> {
 type Collect<T> = for<'a> fn(&'a Context, &'a FleetCommand) -> BoxFuture<'a, Result<(Status, T)>>;
 type Rows<T> = fn(&Printer, &T) -> Vec<Vec<Cell>>;
 
-pub async fn run(
-    ctx: &Context,
-    args: &FleetArgs,
-    load_site: &SiteLoader<'_>,
-) -> Result<ExitStatus> {
+pub async fn run(ctx: &Context, args: &FleetArgs, load_site: SiteLoader) -> Result<ExitStatus> {
     let sites = chosen_sites(ctx, &args.sites)?;
     if ctx
         .loaded
@@ -86,7 +82,7 @@ pub async fn run(
     }
     let settings = ctx.settings();
     if let FleetCommand::Up { keep_going, up } = &args.command {
-        return up::run(ctx, load_site, args, sites, *keep_going, up).await;
+        return up::run(ctx, &load_site, args, sites, *keep_going, up).await;
     }
     let plan = Plan {
         sites,
@@ -98,7 +94,7 @@ pub async fn run(
         FleetCommand::Health { .. } => {
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 "health",
@@ -111,7 +107,7 @@ pub async fn run(
         FleetCommand::Ps => {
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 "ps",
@@ -128,7 +124,7 @@ pub async fn run(
             };
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 name,
@@ -142,7 +138,7 @@ pub async fn run(
             let headers = c::backup::monitor::HEADERS;
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 "backup monitor",
@@ -156,7 +152,7 @@ pub async fn run(
             let headers = c::logs::stats::FLEET_HEADERS;
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 "logs stats",
@@ -170,7 +166,7 @@ pub async fn run(
         FleetCommand::Perf(FleetPerfCommand::Stats) => {
             across(
                 ctx,
-                load_site,
+                &load_site,
                 &plan,
                 args,
                 "perf stats",
@@ -310,9 +306,9 @@ fn chosen_sites(ctx: &Context, asked: &[String]) -> Result<Vec<String>> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn across<T: Serialize + Send>(
+async fn across<T: Serialize + Send + 'static>(
     ctx: &Context,
-    load_site: &SiteLoader<'_>,
+    load_site: &SiteLoader,
     plan: &Plan,
     args: &FleetArgs,
     name: &str,
@@ -321,58 +317,83 @@ async fn across<T: Serialize + Send>(
     rows: Rows<T>,
 ) -> Result<ExitStatus> {
     let started = Instant::now();
-    let one = |index: usize, site: String| async move {
-        let began = Instant::now();
-        let outcome = tokio::time::timeout(plan.timeout, async {
-            let loaded = load_site(&site)?;
-            let site_ctx = ctx.for_site(Printer::new(OutputFormat::Json, true), loaded)?;
-            collect(&site_ctx, &args.command).await
-        })
-        .await;
-        let elapsed_ms = began.elapsed().as_millis() as u64;
-        let result = match outcome {
-            Ok(Ok((status, report))) => SiteResult {
-                site,
-                status,
-                elapsed_ms,
-                error: None,
-                hint: None,
-                report: Some(report),
-            },
-            Ok(Err(err)) => {
-                let (message, hint) = crate::error::describe(&err);
-                SiteResult {
-                    site,
-                    status: Status::Unknown,
-                    elapsed_ms,
-                    error: Some(message),
-                    hint,
-                    report: None,
-                }
-            }
-            Err(_) => SiteResult {
-                site,
-                status: Status::Unknown,
-                elapsed_ms,
-                error: Some(format!(
-                    "no answer within {} (fleet.site_timeout)",
-                    humantime::format_duration(plan.timeout)
-                )),
-                hint: Some("check the site's engine and services, or give slow sites more time with --site-timeout".into()),
-                report: None,
-            },
-        };
-        (index, result)
+    // Built once, before the sites: every site shares it.
+    ctx.http()?;
+    let command = std::sync::Arc::new(args.command.clone());
+    let timeout = plan.timeout;
+    // Each site a task of its own, so their work spreads over the runtime's threads; at
+    // most `parallel` at once (the stream starts the next when one ends).
+    let one = |index: usize, site: String| {
+        let (load_site, command) = (load_site.clone(), command.clone());
+        let (clients, environment) = (ctx.clients.clone(), ctx.environment.clone());
+        let task = tokio::spawn(async move {
+            let began = Instant::now();
+            let outcome = tokio::time::timeout(timeout, async {
+                let loaded = load_site(&site)?;
+                let printer = Printer::new(OutputFormat::Json, true);
+                let site_ctx = Context::for_site(&clients, environment, printer, loaded);
+                collect(&site_ctx, &command).await
+            })
+            .await;
+            (site, began.elapsed().as_millis() as u64, outcome)
+        });
+        async move { (index, task.await) }
     };
     let mut results: Vec<(usize, SiteResult<T>)> =
         futures_util::stream::iter(plan.sites.iter().cloned().enumerate())
             .map(|(index, site)| one(index, site))
             .buffer_unordered(plan.parallel.max(1))
+            .map(|(index, joined)| (index, site_result(joined, &plan.sites[index], timeout)))
             .collect()
             .await;
     results.sort_by_key(|(index, _)| *index);
     let sites: Vec<SiteResult<T>> = results.into_iter().map(|(_, r)| r).collect();
     emit(ctx, name, started, sites, headers, rows)
+}
+
+type Joined<T> = Result<
+    (
+        String,
+        u64,
+        Result<Result<(Status, T)>, tokio::time::error::Elapsed>,
+    ),
+    tokio::task::JoinError,
+>;
+
+/// One site's row: its report, or why it has none.
+fn site_result<T>(joined: Joined<T>, site: &str, timeout: Duration) -> SiteResult<T> {
+    let failed = |elapsed_ms, status, message: String, hint: Option<String>| SiteResult {
+        site: site.to_string(),
+        status,
+        elapsed_ms,
+        error: Some(message),
+        hint,
+        report: None,
+    };
+    match joined {
+        Ok((_, elapsed_ms, Ok(Ok((status, report))))) => SiteResult {
+            site: site.to_string(),
+            status,
+            elapsed_ms,
+            error: None,
+            hint: None,
+            report: Some(report),
+        },
+        Ok((_, elapsed_ms, Ok(Err(err)))) => {
+            let (message, hint) = crate::error::describe(&err);
+            failed(elapsed_ms, Status::Unknown, message, hint)
+        }
+        Ok((_, elapsed_ms, Err(_))) => failed(
+            elapsed_ms,
+            Status::Unknown,
+            format!(
+                "no answer within {} (fleet.site_timeout)",
+                humantime::format_duration(timeout)
+            ),
+            Some("check the site's engine and services, or give slow sites more time with --site-timeout".into()),
+        ),
+        Err(err) => failed(0, Status::Unknown, format!("the site's check failed: {err}"), None),
+    }
 }
 
 /// The fleet's report: printed (one table with SITE, or JSON), hints on stderr; the worst

@@ -25,7 +25,7 @@ const HEADERS: &[&str] = &["STATUS", "RELEASE", "CHANGED", "ROLLBACK", "DETAIL"]
 
 pub(super) async fn run(
     ctx: &Context,
-    load_site: &SiteLoader<'_>,
+    load_site: &SiteLoader,
     args: &FleetArgs,
     sites: Vec<String>,
     keep_going: bool,
@@ -37,6 +37,8 @@ pub(super) async fn run(
         );
     }
     let parallel = usize::from(args.parallel.unwrap_or(1));
+    // Built once, before the sites: every site shares it.
+    ctx.http()?;
     let started = Instant::now();
     let stopped = AtomicBool::new(false);
     let failed_first: Mutex<Option<String>> = Mutex::new(None);
@@ -62,7 +64,9 @@ pub(super) async fn run(
             let began = Instant::now();
             let outcome = async {
                 let loaded = load_site(&site)?;
-                let site_ctx = ctx.for_site(Printer::new(OutputFormat::Json, true), loaded)?;
+                let printer = Printer::new(OutputFormat::Json, true);
+                let site_ctx =
+                    Context::for_site(&ctx.clients, ctx.environment.clone(), printer, loaded);
                 let (status, report) = crate::commands::deploy::deploy(&site_ctx, up).await?;
                 crate::commands::deploy::write_report(&site_ctx, &report)?;
                 Ok::<_, anyhow::Error>((status, report))
