@@ -484,3 +484,85 @@ fn fleet_up_deploys_site_by_site_and_rolls_a_failing_site_back_to_its_own_releas
     let history = std::fs::read_to_string(dir.join(".gymops/a/releases.json")).unwrap();
     assert!(!history.contains(&good), "{history}");
 }
+
+/// A fleet across two engines: the main one and a second dockerd of its own (its own data
+/// root, socket and no networking of its own), each site with its worker container.
+#[test]
+fn a_fleet_spans_two_engines() {
+    let second = support::SecondEngine::start();
+    let name = format!("gymops-fleet-{}", std::process::id());
+    second.run_container(&format!("{name}-b"));
+    let main = support::docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{name}-a"),
+        "--label",
+        "gymops.test=1",
+        "--network",
+        "none",
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/etc:/etc:ro",
+        support::IMAGE,
+        "/usr/bin/sleep",
+        "600",
+    ]);
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = support::docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let _main = Removed(main);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        format!(
+            "sites:\n  a:\n    services: {{worker: {{container: {name}-a}}}}\n  b:\n    docker: {{host: \"{}\"}}\n    services: {{worker: {{container: {name}-b}}}}\n",
+            second.address()
+        ),
+    )
+    .unwrap();
+    let fleet = |args: &[&str]| {
+        let output = run(support::gymops(dir.path())
+            .arg("fleet")
+            .args(args)
+            .args(["-o", "json"]));
+        (output.status.code(), json(&output))
+    };
+    let (code, report) = fleet(&["health", "--check", "containers"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    for (site_name, container) in [("a", format!("{name}-a")), ("b", format!("{name}-b"))] {
+        let checks = site(&report, site_name)["report"]["checks"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let worker = checks.iter().find(|c| c["name"] == "worker").unwrap();
+        assert_eq!(worker["status"], "ok", "{worker:#}");
+        assert_eq!(worker["target"], container.as_str());
+    }
+    assert_eq!(
+        site(&report, "b")["report"]["checks"][0]["target"],
+        second.address().as_str()
+    );
+    let (code, report) = fleet(&["perf", "stats"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let services = site(&report, "b")["report"]["services"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(services[0]["container"], format!("{name}-b").as_str());
+    assert!(
+        services[0]["memory_used_bytes"].as_u64().unwrap_or(0) > 0,
+        "{services:#?}"
+    );
+    // The main engine does not see the second one's container, nor the other way round.
+    assert!(
+        support::docker(&["inspect", &format!("{name}-b")])
+            .status
+            .code()
+            != Some(0)
+    );
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod deployment;
+mod engine;
 mod net;
 mod proxy;
 mod receiver;
@@ -13,6 +14,7 @@ mod sshd;
 mod stack;
 mod tls;
 
+pub use engine::*;
 pub use net::*;
 pub use proxy::*;
 pub use receiver::*;
