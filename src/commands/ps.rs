@@ -67,6 +67,9 @@ pub(crate) fn rows(printer: &Printer, output: &PsOutput) -> Vec<Vec<Cell>> {
 
 /// The state, colored like a health status when colors are on.
 fn state_cell(printer: &Printer, row: &PsRow) -> Cell {
+    if let Some(service) = &row.swarm {
+        return printer.paint(Cell::new(&row.state), service.verdict().0);
+    }
     let status = match (row.state.as_str(), row.health.as_deref()) {
         ("running", Some("unhealthy")) => Status::Critical,
         ("running", Some("starting")) => Status::Warning,

@@ -13,6 +13,7 @@ pub mod resolve;
 pub mod sampling;
 pub mod ssh;
 pub mod stats;
+pub mod swarm;
 pub mod usage;
 
 use std::future::Future;

@@ -30,6 +30,10 @@ pub struct PsRow {
     pub restart_count: Option<i64>,
     pub ports: Vec<String>,
     pub resolution: Option<Resolution>,
+    /// The stack's swarm service, when the service runs as one (no container of its own on
+    /// this engine): its tasks running and desired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<super::swarm::SwarmService>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,11 +50,40 @@ pub async fn collect(
     services: &[String],
 ) -> Result<PsOutput> {
     let states = engine.service_states(settings, services).await?;
+    let swarm = if states.iter().any(|s| s.container.is_none()) {
+        engine.stack_services(&settings.project).await?
+    } else {
+        Default::default()
+    };
     let now = Utc::now();
     Ok(PsOutput {
         project: settings.project.clone(),
         docker_host: engine.address.clone(),
-        services: states.iter().map(|state| row(state, now)).collect(),
+        services: states
+            .iter()
+            .map(|state| {
+                let mut row = row(state, now);
+                if let Some(service) = swarm
+                    .get(&state.service)
+                    .filter(|_| row.container.is_none())
+                {
+                    let (image, tag) = service
+                        .image
+                        .as_deref()
+                        .map(split_image)
+                        .map(|(i, t)| (Some(i), Some(t)))
+                        .unwrap_or((None, None));
+                    row.image = image;
+                    row.tag = tag;
+                    row.state = format!(
+                        "{}/{} tasks running",
+                        service.running_tasks, service.desired_tasks
+                    );
+                    row.swarm = Some(service.clone());
+                }
+                row
+            })
+            .collect(),
     })
 }
 
@@ -70,6 +103,7 @@ fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {
             restart_count: None,
             ports: Vec::new(),
             resolution: None,
+            swarm: None,
         },
         Some(container) => {
             let (image, tag) = split_image(&container.image);
@@ -91,6 +125,7 @@ fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {
                 restart_count: Some(container.restart_count),
                 ports: container.ports.clone(),
                 resolution: state.resolution,
+                swarm: None,
             }
         }
     }

@@ -311,7 +311,13 @@ async fn docker_checks(
         // How long the daemon takes to answer, whether or not the run connected before.
         let latency = engine.ping().await?;
         let states = engine.service_states(settings, &services).await?;
-        Ok::<_, anyhow::Error>((engine, latency, states))
+        // A service without a container here may run as a swarm service of the stack.
+        let swarm = if states.iter().any(|s| s.container.is_none()) {
+            engine.stack_services(&settings.project).await?
+        } else {
+            Default::default()
+        };
+        Ok::<_, anyhow::Error>((engine, latency, states, swarm))
     })
     .await;
 
@@ -344,7 +350,7 @@ async fn docker_checks(
             out.extend(unknown_containers("not checked: Docker unreachable"));
             out
         }
-        Ok(Ok((engine, latency, states))) => {
+        Ok(Ok((engine, latency, states, swarm))) => {
             daemon.status = Status::Ok;
             daemon.latency_ms = Some(latency.as_secs_f64() * 1000.0);
             daemon.summary = format!(
@@ -359,6 +365,21 @@ async fn docker_checks(
                 .insert("api_version".into(), json!(engine.api_version));
             let mut out = vec![daemon];
             for state in states {
+                if let Some(service) = swarm
+                    .get(&state.service)
+                    .filter(|_| state.container.is_none())
+                {
+                    let mut result = container_result(&state.service);
+                    let (status, summary) = service.verdict();
+                    result.status = status;
+                    result.summary = summary;
+                    result.target = service.name.clone();
+                    result
+                        .details
+                        .insert("swarm_service".into(), json!(service));
+                    out.push(result);
+                    continue;
+                }
                 let (status, summary) = container::verdict(&state);
                 let mut result = container_result(&state.service);
                 if let Some(replica) = state.replica {

@@ -92,6 +92,12 @@ impl SecondEngine {
             .args(args))
     }
 
+    /// Make this engine a one-node swarm (manager), on loopback.
+    pub fn swarm_init(&self) {
+        let output = self.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+
     /// A long-running container of the base image on this engine, by name.
     pub fn run_container(&self, name: &str) {
         let output = self.docker(&[
@@ -115,6 +121,7 @@ impl SecondEngine {
 
 impl Drop for SecondEngine {
     fn drop(&mut self) {
+        let _ = self.docker(&["swarm", "leave", "--force"]);
         let ids = self.docker(&["ps", "-aq"]);
         for id in text(&ids.stdout).split_whitespace() {
             let _ = self.docker(&["rm", "-f", "-v", id]);
@@ -132,12 +139,22 @@ impl Drop for SecondEngine {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // vfs leaves plain directories; exec-root may hold a mount or two.
-        let exec = self.dir.path().join("exec");
-        let _ = Command::new("umount")
-            .args(["-R", "-l"])
-            .arg(&exec)
-            .stderr(Stdio::null())
-            .status();
+        // vfs leaves plain directories; the exec root may hold mounts (the swarm's network
+        // namespace): unmount whatever is below the directory, deepest first, so that the
+        // directory can go.
+        let root = self.dir.path().display().to_string();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(1).map(str::to_string))
+            .filter(|point| point.starts_with(&root))
+            .collect();
+        mounts.sort_by_key(|point| std::cmp::Reverse(point.len()));
+        for point in mounts {
+            let _ = Command::new("umount")
+                .args(["-l", &point])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }

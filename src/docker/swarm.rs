@@ -1,0 +1,147 @@
+//! Swarm services of the deployment's stack, as `docker stack deploy` names and labels them
+//! (`PROJECT_SERVICE`, `com.docker.stack.namespace=PROJECT`): what `health` and `ps` show for
+//! a service that runs as a swarm service rather than as containers of this engine.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use bollard::query_parameters::ListServicesOptionsBuilder;
+use serde::Serialize;
+
+use super::{within, Engine};
+use crate::exit::Status;
+
+/// The stack label `docker stack deploy` puts on every service it makes.
+pub const STACK_NAMESPACE: &str = "com.docker.stack.namespace";
+
+/// One swarm service of the stack.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SwarmService {
+    /// The compose service (the swarm service's name without `PROJECT_`).
+    pub service: String,
+    /// The swarm service's name.
+    pub name: String,
+    pub image: Option<String>,
+    /// `replicated` or `global`.
+    pub mode: String,
+    pub running_tasks: u64,
+    pub desired_tasks: u64,
+    /// The rolling update's state when one ran (`updating`, `completed`, `paused`,
+    /// `rollback_started`, `rollback_completed`, ...).
+    pub update_state: Option<String>,
+}
+
+impl SwarmService {
+    /// Critical below the desired count; a paused or rolled back update is a warning.
+    pub fn verdict(&self) -> (Status, String) {
+        let tasks = format!(
+            "swarm service {}: {} of {} tasks running",
+            self.name, self.running_tasks, self.desired_tasks
+        );
+        let update = self
+            .update_state
+            .as_deref()
+            .map(|s| format!(", update {s}"))
+            .unwrap_or_default();
+        if self.running_tasks < self.desired_tasks {
+            return (Status::Critical, format!("{tasks}{update}"));
+        }
+        match self.update_state.as_deref() {
+            Some("paused" | "rollback_paused" | "rollback_started" | "rollback_completed") => {
+                (Status::Warning, format!("{tasks}{update}"))
+            }
+            _ => (Status::Ok, format!("{tasks}{update}")),
+        }
+    }
+}
+
+impl Engine {
+    /// The stack's swarm services by compose service name; empty when the engine is not a
+    /// swarm manager (plain engines answer 503 to the services list).
+    pub async fn stack_services(&self, project: &str) -> Result<HashMap<String, SwarmService>> {
+        let filters = HashMap::from([("label", vec![format!("{STACK_NAMESPACE}={project}")])]);
+        let options = ListServicesOptionsBuilder::default()
+            .filters(&filters)
+            .status(true)
+            .build();
+        let services = match within(self.timeout, self.docker.list_services(Some(options))).await {
+            Ok(services) => services,
+            Err(err) if not_a_manager(&err) => return Ok(HashMap::new()),
+            Err(err) => return Err(err.context("cannot list the swarm services")),
+        };
+        let prefix = format!("{project}_");
+        Ok(services
+            .into_iter()
+            .filter_map(|service| {
+                let spec = service.spec?;
+                let name = spec.name.clone()?;
+                let short = name.strip_prefix(&prefix)?.to_string();
+                let mode = match spec.mode.as_ref() {
+                    Some(mode) if mode.global.is_some() => "global",
+                    _ => "replicated",
+                };
+                let status = service.service_status.unwrap_or_default();
+                let image = spec
+                    .task_template
+                    .and_then(|t| t.container_spec)
+                    .and_then(|c| c.image)
+                    .map(|i| i.split('@').next().unwrap_or(&i).to_string());
+                Some((
+                    short.clone(),
+                    SwarmService {
+                        service: short,
+                        name,
+                        image,
+                        mode: mode.into(),
+                        running_tasks: status.running_tasks.unwrap_or(0),
+                        desired_tasks: status.desired_tasks.unwrap_or(0),
+                        update_state: service
+                            .update_status
+                            .and_then(|u| u.state)
+                            .map(|s| s.to_string()),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+fn not_a_manager(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("not a swarm manager") || text.contains("503")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(running: u64, desired: u64, update: Option<&str>) -> SwarmService {
+        SwarmService {
+            service: "web".into(),
+            name: "gym_web".into(),
+            image: Some("gym/web:1".into()),
+            mode: "replicated".into(),
+            running_tasks: running,
+            desired_tasks: desired,
+            update_state: update.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_service_below_its_desired_count_is_critical() {
+        assert_eq!(service(2, 2, None).verdict().0, Status::Ok);
+        let (status, summary) = service(1, 2, Some("updating")).verdict();
+        assert_eq!(status, Status::Critical);
+        assert_eq!(
+            summary,
+            "swarm service gym_web: 1 of 2 tasks running, update updating"
+        );
+        assert_eq!(
+            service(2, 2, Some("rollback_completed")).verdict().0,
+            Status::Warning
+        );
+        assert_eq!(service(2, 2, Some("completed")).verdict().0, Status::Ok);
+    }
+}
