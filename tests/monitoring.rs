@@ -293,6 +293,61 @@ fn systemd_units_are_installed_idempotently_and_removed() {
     assert_eq!(left, ["unrelated.service"]);
 }
 
+/// Two sites' schedules in one crontab: each job runs with its `--site`, and installing
+/// one site's block (or removing it) leaves the other's alone; systemd units and Windows
+/// tasks are named per site.
+#[test]
+fn each_sites_schedule_is_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "gymops.yaml",
+        &format!("{SCHEDULE}sites:\n  gym-a: {{}}\n  gym-b: {{}}\n"),
+    );
+    write(dir.path(), "crontab", "");
+    let schedule = |site: &str, verb: &str| {
+        let output = run(gymops(dir.path()).args([
+            "--site",
+            site,
+            "schedule",
+            verb,
+            "--target",
+            "cron",
+            "--crontab-file",
+            "crontab",
+        ]));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        std::fs::read_to_string(dir.path().join("crontab")).unwrap()
+    };
+    schedule("gym-a", "install");
+    let both = schedule("gym-b", "install");
+    for site in ["gym-a", "gym-b"] {
+        assert!(
+            both.contains(&format!(
+                "--site {site} --environment development health --quiet"
+            )),
+            "{both}"
+        );
+    }
+    let only_b = schedule("gym-a", "remove");
+    assert!(
+        !only_b.contains("--site gym-a") && only_b.contains("--site gym-b"),
+        "{only_b}"
+    );
+    let output = run(gymops(dir.path()).args([
+        "--site", "gym-b", "schedule", "print", "--target", "systemd",
+    ]));
+    let units = text(&output.stdout);
+    assert!(
+        units.contains("### fitnessgym-gym-b-health.service"),
+        "{units}"
+    );
+    let output = run(gymops(dir.path()).args([
+        "--site", "gym-a", "schedule", "print", "--target", "windows",
+    ]));
+    assert!(text(&output.stdout).contains("-TaskName 'FitnessGym-gym-a-health'"));
+}
+
 #[test]
 fn schedule_print_renders_every_target_and_rejects_bad_jobs() {
     let dir = tempfile::tempdir().unwrap();

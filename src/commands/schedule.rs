@@ -50,6 +50,16 @@ fn valid_gymops_args(args: &[String]) -> Result<(), String> {
     })
 }
 
+/// Whose schedule this is: the project, or with `--site` the project's site (so that two
+/// sites' crontab blocks, units and tasks never replace each other).
+fn owner(ctx: &Context) -> String {
+    let project = &ctx.settings().project;
+    match &ctx.loaded.site {
+        Some(site) => format!("{project}-{}", site.to_ascii_lowercase()),
+        None => project.clone(),
+    }
+}
+
 /// The enabled jobs of settings, ready to render.
 fn jobs(ctx: &Context) -> Result<Vec<Job>> {
     let settings = ctx.settings();
@@ -71,9 +81,13 @@ fn jobs(ctx: &Context) -> Result<Vec<Job>> {
         leading.push("--config".to_string());
         leading.push(config.to_string_lossy().into_owned());
     }
+    if let Some(site) = &ctx.loaded.site {
+        leading.push("--site".into());
+        leading.push(site.clone());
+    }
     leading.push("--environment".into());
     leading.push(settings.environment.clone());
-    schedule::check_names(&settings.project, &settings.schedule.name_prefix)?;
+    schedule::check_names(&owner(ctx), &settings.schedule.name_prefix)?;
     settings
         .schedule
         .jobs
@@ -109,7 +123,7 @@ fn service_user(ctx: &Context) -> Result<String> {
 fn print(ctx: &Context, target: ScheduleTarget) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let jobs = jobs(ctx)?;
-    let project = &settings.project;
+    let project = &owner(ctx);
     let prefix = &settings.schedule.name_prefix;
     let user = match target {
         ScheduleTarget::Systemd => Some(service_user(ctx)?),
@@ -207,7 +221,7 @@ fn write_crontab(file: Option<&Path>, text: &str) -> Result<()> {
 }
 
 fn cron(ctx: &Context, args: &ScheduleInstallArgs, install: bool) -> Result<ExitStatus> {
-    let project = &ctx.settings().project;
+    let project = &owner(ctx);
     let file = args.crontab_file.as_deref();
     let where_ = file
         .map(|p| p.display().to_string())
@@ -282,7 +296,7 @@ fn our_units(dir: &Path, marker: &str) -> Result<Vec<(String, PathBuf)>> {
 
 fn systemd(ctx: &Context, args: &ScheduleInstallArgs, install: bool) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let project = &settings.project;
+    let project = &owner(ctx);
     let prefix = &settings.schedule.name_prefix;
     let dir = &args.unit_dir;
     let marker = schedule::unit_marker(project);

@@ -270,7 +270,7 @@ fn site_layer(
     layers.set_tree(&site, Source::Site { name: name.clone() });
     // A site's state lives apart from every other site's, unless the site says where:
     // backups, the release history (rollback must never take another site's release),
-    // the deploy report and incidents.
+    // the deploy report, incidents and the scheduled jobs' names.
     let own = super::flat::flatten(&site, &layers.defaults);
     for (key, kind) in SITE_STATE {
         // Set by the site, or already put apart by the first application.
@@ -295,6 +295,8 @@ enum StateKind {
     Dir,
     File,
     Prefix,
+    /// A name: `FitnessGym` → `FitnessGym-SITE`.
+    Name,
 }
 
 /// The settings that say where a deployment's state is kept.
@@ -304,10 +306,13 @@ const SITE_STATE: &[(&str, StateKind)] = &[
     ("metrics.releases_file", StateKind::File),
     ("deploy.report_file", StateKind::File),
     ("incident.dir", StateKind::Dir),
+    // Scheduled units and tasks are named by it.
+    ("schedule.name_prefix", StateKind::Name),
 ];
 
 /// `backups` → `backups/SITE`; `.gymops/releases.json` → `.gymops/SITE/releases.json`;
-/// the S3 prefix `backups/` → `backups/SITE/`.
+/// the S3 prefix `backups/` → `backups/SITE/`; the unit name prefix `FitnessGym` →
+/// `FitnessGym-SITE`.
 fn site_state_path(inherited: &str, site: &str, kind: StateKind) -> String {
     match kind {
         StateKind::Dir => Path::new(inherited).join(site).display().to_string(),
@@ -319,6 +324,7 @@ fn site_state_path(inherited: &str, site: &str, kind: StateKind) -> String {
                 _ => Path::new(site).join(inherited).display().to_string(),
             }
         }
+        StateKind::Name => format!("{inherited}-{site}"),
         StateKind::Prefix => {
             let base = inherited.trim_end_matches('/');
             if base.is_empty() {
