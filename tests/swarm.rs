@@ -117,6 +117,57 @@ fn swarm_services_show_running_against_desired_tasks() {
         assert!(Instant::now() < deadline, "never below desired: {web:#}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // down takes the stack as `docker stack rm` does: services, secrets, configs.
+    let secret_file = dir.path().join("pw");
+    std::fs::write(&secret_file, "not-in-any-output-7q").unwrap();
+    let secret_path = secret_file.display().to_string();
+    for kind in ["secret", "config"] {
+        let output = engine.docker(&[
+            kind,
+            "create",
+            "--label",
+            "com.docker.stack.namespace=gsw",
+            &format!("gsw_{kind}"),
+            &secret_path,
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let output = run(support::gymops(dir.path())
+        .env("DOCKER_HOST", engine.address())
+        .args(["down", "-t", "1", "-o", "json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let steps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let kinds: Vec<(String, String)> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("swarm service", "gsw_web"),
+        ("swarm secret", "gsw_secret"),
+        ("swarm config", "gsw_config"),
+    ] {
+        assert!(
+            kinds.contains(&(expected.0.into(), expected.1.into())),
+            "{kinds:?}"
+        );
+    }
+    for kind in ["service", "secret", "config"] {
+        let listed = engine.docker(&[kind, "ls", "-q"]);
+        assert!(
+            text(&listed.stdout).trim().is_empty(),
+            "{kind} left: {}",
+            text(&listed.stdout)
+        );
+    }
+    assert!(!text(&output.stdout).contains("not-in-any-output-7q"));
+
     // A plain engine has no swarm: the service is simply missing there.
     let output =
         run(support::gymops(dir.path()).args(["health", "--check", "containers", "-o", "json"]));

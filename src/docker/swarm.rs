@@ -106,6 +106,109 @@ impl Engine {
     }
 }
 
+/// What `down` removes of a stack, as `docker stack rm` does: its services (then waits for
+/// their tasks to go), then its secrets, configs and networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackPart {
+    Service,
+    Secret,
+    Config,
+    Network,
+}
+
+impl StackPart {
+    pub fn label(self) -> &'static str {
+        match self {
+            StackPart::Service => "swarm service",
+            StackPart::Secret => "swarm secret",
+            StackPart::Config => "swarm config",
+            StackPart::Network => "network",
+        }
+    }
+}
+
+impl Engine {
+    /// Remove the stack: every service, secret, config and network labelled
+    /// `com.docker.stack.namespace=PROJECT`; each part's name and how its removal went.
+    /// Nothing on an engine that is not a swarm manager. Services go first, and their tasks
+    /// are waited for (at most `wait`), so that the networks are free to go.
+    pub async fn remove_stack(
+        &self,
+        project: &str,
+        wait: std::time::Duration,
+    ) -> Result<Vec<(StackPart, String, Result<()>)>> {
+        let services = self.stack_services(project).await?;
+        let mut removed = Vec::new();
+        let mut names: Vec<&String> = services.values().map(|s| &s.name).collect();
+        names.sort();
+        for name in &names {
+            let result = within(self.timeout, self.docker.delete_service(name))
+                .await
+                .map(|_| ());
+            removed.push((StackPart::Service, (*name).clone(), result));
+        }
+        let deadline = std::time::Instant::now() + wait;
+        for name in &names {
+            while std::time::Instant::now() < deadline {
+                let filters = HashMap::from([("service", vec![(*name).clone()])]);
+                let options = bollard::query_parameters::ListTasksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build();
+                match within(self.timeout, self.docker.list_tasks(Some(options))).await {
+                    Ok(tasks) if !tasks.is_empty() => {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if services.is_empty() && !self.is_swarm_manager().await {
+            return Ok(removed);
+        }
+        let label = HashMap::from([("label", vec![format!("{STACK_NAMESPACE}={project}")])]);
+        let secrets = bollard::query_parameters::ListSecretsOptionsBuilder::default()
+            .filters(&label)
+            .build();
+        for secret in within(self.timeout, self.docker.list_secrets(Some(secrets))).await? {
+            let (Some(id), Some(name)) = (secret.id, secret.spec.and_then(|s| s.name)) else {
+                continue;
+            };
+            let result = within(self.timeout, self.docker.delete_secret(&id)).await;
+            removed.push((StackPart::Secret, name, result));
+        }
+        let configs = bollard::query_parameters::ListConfigsOptionsBuilder::default()
+            .filters(&label)
+            .build();
+        for config in within(self.timeout, self.docker.list_configs(Some(configs))).await? {
+            let (Some(id), Some(name)) = (config.id, config.spec.and_then(|s| s.name)) else {
+                continue;
+            };
+            let result = within(self.timeout, self.docker.delete_config(&id)).await;
+            removed.push((StackPart::Config, name, result));
+        }
+        let networks = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&label)
+            .build();
+        for network in within(self.timeout, self.docker.list_networks(Some(networks))).await? {
+            let Some(name) = network.name else { continue };
+            let result = self.remove_network(&name).await;
+            removed.push((StackPart::Network, name, result));
+        }
+        Ok(removed)
+    }
+
+    /// Whether the engine manages a swarm (its services list answers).
+    async fn is_swarm_manager(&self) -> bool {
+        within(
+            self.timeout,
+            self.docker
+                .list_services(None::<bollard::query_parameters::ListServicesOptions>),
+        )
+        .await
+        .is_ok()
+    }
+}
+
 fn not_a_manager(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         let text = cause.to_string();

@@ -116,6 +116,16 @@ pub async fn down(ctx: &Context, args: &DownArgs) -> Result<ExitStatus> {
             result,
         });
     };
+    // A stack deployed on a swarm manager (`docker stack deploy`) goes as `docker stack rm`
+    // takes it: services, then secrets, configs and networks.
+    let wait = args
+        .timeout
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(ctx.settings().deploy.stop_timeout)
+        + std::time::Duration::from_secs(5);
+    for (part, part_name, result) in engine.remove_stack(&name, wait).await? {
+        removal(part.label(), part_name, result);
+    }
     for network in engine.project_networks(&name).await? {
         let result = engine.remove_network(&network).await;
         removal("network", network, result);
