@@ -32,6 +32,17 @@ fn create_service(engine: &SecondEngine, name: &str, replicas: &str) {
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
+/// The `web` check of a health report.
+fn web_check(report: &serde_json::Value) -> serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "web")
+        .unwrap_or_else(|| panic!("no web check: {report:#}"))
+        .clone()
+}
+
 #[test]
 fn swarm_services_show_running_against_desired_tasks() {
     let engine = SecondEngine::start();
@@ -61,13 +72,7 @@ fn swarm_services_show_running_against_desired_tasks() {
         assert!(Instant::now() < deadline, "never converged: {report:#}");
         std::thread::sleep(Duration::from_millis(500));
     };
-    let web = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "web")
-        .unwrap()
-        .clone();
+    let web = web_check(&report);
     assert_eq!(
         web["summary"],
         "swarm service gsw_web: 2 of 2 tasks running"
@@ -96,13 +101,7 @@ fn swarm_services_show_running_against_desired_tasks() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (code, report) = health();
-        let web = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "web")
-            .unwrap()
-            .clone();
+        let web = web_check(&report);
         if code == Some(2) {
             assert_eq!(web["status"], "critical");
             assert!(
@@ -172,13 +171,7 @@ fn swarm_services_show_running_against_desired_tasks() {
     let output =
         run(support::gymops(dir.path()).args(["health", "--check", "containers", "-o", "json"]));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let web = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "web")
-        .unwrap()
-        .clone();
+    let web = web_check(&report);
     assert_eq!(web["status"], "critical");
     assert!(
         !web["summary"].as_str().unwrap().contains("swarm"),
