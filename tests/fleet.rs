@@ -492,23 +492,8 @@ fn a_fleet_spans_two_engines() {
     let second = support::SecondEngine::start();
     let name = format!("gymops-fleet-{}", std::process::id());
     second.run_container(&format!("{name}-b"));
-    let main = support::docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &format!("{name}-a"),
-        "--label",
-        "gymops.test=1",
-        "--network",
-        "none",
-        "-v",
-        "/usr:/usr:ro",
-        "-v",
-        "/etc:/etc:ro",
-        support::IMAGE,
-        "/usr/bin/sleep",
-        "600",
-    ]);
+    let args = support::sleeper_args(&format!("{name}-a"));
+    let main = support::docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     struct Removed(String);
     impl Drop for Removed {
         fn drop(&mut self) {

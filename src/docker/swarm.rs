@@ -59,6 +59,11 @@ impl Engine {
     /// The stack's swarm services by compose service name; empty when the engine is not a
     /// swarm manager (plain engines answer 503 to the services list).
     pub async fn stack_services(&self, project: &str) -> Result<HashMap<String, SwarmService>> {
+        Ok(self.managed_stack(project).await?.unwrap_or_default())
+    }
+
+    /// The stack's swarm services, or None when the engine is not a swarm manager.
+    async fn managed_stack(&self, project: &str) -> Result<Option<HashMap<String, SwarmService>>> {
         let filters = HashMap::from([("label", vec![format!("{STACK_NAMESPACE}={project}")])]);
         let options = ListServicesOptionsBuilder::default()
             .filters(&filters)
@@ -66,43 +71,45 @@ impl Engine {
             .build();
         let services = match within(self.timeout, self.docker.list_services(Some(options))).await {
             Ok(services) => services,
-            Err(err) if not_a_manager(&err) => return Ok(HashMap::new()),
+            Err(err) if not_a_manager(&err) => return Ok(None),
             Err(err) => return Err(err.context("cannot list the swarm services")),
         };
         let prefix = format!("{project}_");
-        Ok(services
-            .into_iter()
-            .filter_map(|service| {
-                let spec = service.spec?;
-                let name = spec.name.clone()?;
-                let short = name.strip_prefix(&prefix)?.to_string();
-                let mode = match spec.mode.as_ref() {
-                    Some(mode) if mode.global.is_some() => "global",
-                    _ => "replicated",
-                };
-                let status = service.service_status.unwrap_or_default();
-                let image = spec
-                    .task_template
-                    .and_then(|t| t.container_spec)
-                    .and_then(|c| c.image)
-                    .map(|i| i.split('@').next().unwrap_or(&i).to_string());
-                Some((
-                    short.clone(),
-                    SwarmService {
-                        service: short,
-                        name,
-                        image,
-                        mode: mode.into(),
-                        running_tasks: status.running_tasks.unwrap_or(0),
-                        desired_tasks: status.desired_tasks.unwrap_or(0),
-                        update_state: service
-                            .update_status
-                            .and_then(|u| u.state)
-                            .map(|s| s.to_string()),
-                    },
-                ))
-            })
-            .collect())
+        Ok(Some(
+            services
+                .into_iter()
+                .filter_map(|service| {
+                    let spec = service.spec?;
+                    let name = spec.name.clone()?;
+                    let short = name.strip_prefix(&prefix)?.to_string();
+                    let mode = match spec.mode.as_ref() {
+                        Some(mode) if mode.global.is_some() => "global",
+                        _ => "replicated",
+                    };
+                    let status = service.service_status.unwrap_or_default();
+                    let image = spec
+                        .task_template
+                        .and_then(|t| t.container_spec)
+                        .and_then(|c| c.image)
+                        .map(|i| i.split('@').next().unwrap_or(&i).to_string());
+                    Some((
+                        short.clone(),
+                        SwarmService {
+                            service: short,
+                            name,
+                            image,
+                            mode: mode.into(),
+                            running_tasks: status.running_tasks.unwrap_or(0),
+                            desired_tasks: status.desired_tasks.unwrap_or(0),
+                            update_state: service
+                                .update_status
+                                .and_then(|u| u.state)
+                                .map(|s| s.to_string()),
+                        },
+                    ))
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -137,7 +144,9 @@ impl Engine {
         project: &str,
         wait: std::time::Duration,
     ) -> Result<Vec<(StackPart, String, Result<()>)>> {
-        let services = self.stack_services(project).await?;
+        let Some(services) = self.managed_stack(project).await? else {
+            return Ok(Vec::new());
+        };
         let mut removed = Vec::new();
         let mut names: Vec<&String> = services.values().map(|s| &s.name).collect();
         names.sort();
@@ -162,29 +171,33 @@ impl Engine {
                 }
             }
         }
-        if services.is_empty() && !self.is_swarm_manager().await {
-            return Ok(removed);
-        }
         let label = HashMap::from([("label", vec![format!("{STACK_NAMESPACE}={project}")])]);
         let secrets = bollard::query_parameters::ListSecretsOptionsBuilder::default()
             .filters(&label)
             .build();
-        for secret in within(self.timeout, self.docker.list_secrets(Some(secrets))).await? {
-            let (Some(id), Some(name)) = (secret.id, secret.spec.and_then(|s| s.name)) else {
-                continue;
-            };
-            let result = within(self.timeout, self.docker.delete_secret(&id)).await;
-            removed.push((StackPart::Secret, name, result));
-        }
         let configs = bollard::query_parameters::ListConfigsOptionsBuilder::default()
             .filters(&label)
             .build();
+        // (part, id, name) of each secret and config of the stack, then one removal loop.
+        let mut objects: Vec<(StackPart, Option<String>, Option<String>)> = Vec::new();
+        for secret in within(self.timeout, self.docker.list_secrets(Some(secrets))).await? {
+            let name = secret.spec.and_then(|s| s.name);
+            objects.push((StackPart::Secret, secret.id, name));
+        }
         for config in within(self.timeout, self.docker.list_configs(Some(configs))).await? {
-            let (Some(id), Some(name)) = (config.id, config.spec.and_then(|s| s.name)) else {
+            let name = config.spec.and_then(|s| s.name);
+            objects.push((StackPart::Config, config.id, name));
+        }
+        for (part, id, name) in objects {
+            let (Some(id), Some(name)) = (id, name) else {
                 continue;
             };
-            let result = within(self.timeout, self.docker.delete_config(&id)).await;
-            removed.push((StackPart::Config, name, result));
+            let result = if part == StackPart::Secret {
+                within(self.timeout, self.docker.delete_secret(&id)).await
+            } else {
+                within(self.timeout, self.docker.delete_config(&id)).await
+            };
+            removed.push((part, name, result));
         }
         let networks = bollard::query_parameters::ListNetworksOptionsBuilder::default()
             .filters(&label)
@@ -195,17 +208,6 @@ impl Engine {
             removed.push((StackPart::Network, name, result));
         }
         Ok(removed)
-    }
-
-    /// Whether the engine manages a swarm (its services list answers).
-    async fn is_swarm_manager(&self) -> bool {
-        within(
-            self.timeout,
-            self.docker
-                .list_services(None::<bollard::query_parameters::ListServicesOptions>),
-        )
-        .await
-        .is_ok()
     }
 }
 

@@ -100,23 +100,35 @@ impl SecondEngine {
 
     /// A long-running container of the base image on this engine, by name.
     pub fn run_container(&self, name: &str) {
-        let output = self.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "none",
-            "-v",
-            "/usr:/usr:ro",
-            "-v",
-            "/etc:/etc:ro",
-            IMAGE,
-            "/usr/bin/sleep",
-            "600",
-        ]);
+        let args = sleeper_args(name);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.docker(&args);
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
+}
+
+/// `docker run` arguments for a long-running container of the base image without a
+/// network, labelled as the rig's.
+pub fn sleeper_args(name: &str) -> Vec<String> {
+    [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        "gymops.test=1",
+        "--network",
+        "none",
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/etc:/etc:ro",
+        IMAGE,
+        "/usr/bin/sleep",
+        "600",
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 impl Drop for SecondEngine {
