@@ -45,6 +45,9 @@ pub struct Engine {
     pub server_version: String,
     pub api_version: String,
     timeout: Duration,
+    /// Over ssh: a client for the raw API GETs on the same ssh connector, so that they share
+    /// their connections (each one an ssh process) instead of dialing anew per call.
+    ssh_raw: Option<raw::SshClient>,
 }
 
 /// The engine address gymops will use.
@@ -114,6 +117,7 @@ impl Engine {
             server_version: version.version.unwrap_or_else(|| "unknown".into()),
             api_version: version.api_version.unwrap_or_else(|| "unknown".into()),
             timeout,
+            ssh_raw: ssh.map(raw::ssh_client),
         })
     }
 
@@ -264,7 +268,7 @@ fn open(
 }
 
 /// The ssh connector of an `ssh://` address, with the settings' ssh options.
-pub(crate) fn ssh_connector(address: &str, settings: &DockerSettings) -> Result<ssh::SshConnector> {
+fn ssh_connector(address: &str, settings: &DockerSettings) -> Result<ssh::SshConnector> {
     let target = ssh::SshTarget::parse(address)?;
     let options = ssh::SshOptions {
         identity_file: settings.ssh.identity_file.clone(),

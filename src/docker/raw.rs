@@ -23,7 +23,7 @@ impl Engine {
         let bytes = crate::deadline::limit(
             self.timeout.max(Duration::from_secs(30)),
             || format!("Docker did not answer {path}"),
-            fetch(&self.address, settings, &versioned),
+            fetch(&self.address, settings, &versioned, self.ssh_raw.as_ref()),
         )
         .await??;
         serde_json::from_slice(&bytes)
@@ -31,23 +31,31 @@ impl Engine {
     }
 }
 
-async fn fetch(address: &str, settings: &DockerSettings, path: &str) -> Result<Bytes> {
-    let local = address.strip_prefix("unix://");
-    if local.is_some() || address.starts_with("ssh://") {
-        let response = match local {
-            Some(socket) => {
-                let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
-                    Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
-                client.get(hyperlocal::Uri::new(socket, path).into()).await
-            }
-            None => {
-                let connector = super::ssh_connector(address, settings)?;
-                let client: Client<super::ssh::SshConnector, Full<Bytes>> =
-                    Client::builder(TokioExecutor::new()).build(connector);
-                client.get(format!("ssh://engine{path}").parse()?).await
-            }
+/// The raw GETs' client over an engine's ssh connector.
+pub(super) type SshClient = Client<super::ssh::SshConnector, Full<Bytes>>;
+
+pub(super) fn ssh_client(connector: super::ssh::SshConnector) -> SshClient {
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+async fn fetch(
+    address: &str,
+    settings: &DockerSettings,
+    path: &str,
+    ssh: Option<&SshClient>,
+) -> Result<Bytes> {
+    // The local socket and ssh speak plain HTTP over their own connectors; tcp below.
+    let sent = match (address.strip_prefix("unix://"), ssh) {
+        (Some(socket), _) => {
+            let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
+            Some(client.get(hyperlocal::Uri::new(socket, path).into()).await)
         }
-        .with_context(|| format!("cannot GET {path} from {address}"))?;
+        (None, Some(client)) => Some(client.get(format!("ssh://engine{path}").parse()?).await),
+        (None, None) => None,
+    };
+    if let Some(sent) = sent {
+        let response = sent.with_context(|| format!("cannot GET {path} from {address}"))?;
         let status = response.status();
         let body = response
             .into_body()
