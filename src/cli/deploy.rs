@@ -6,14 +6,14 @@ use clap::Args;
 
 use super::*;
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Args)]
 pub struct ComposeFilesArg {
     /// Compose file, repeatable, merged in order [default: the environment's compose_files]
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Args)]
 pub struct UpArgs {
     /// Only these services (and what they depend on) [default: every service without a profile]
     pub services: Vec<String>,

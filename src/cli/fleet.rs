@@ -21,7 +21,7 @@ pub struct FleetArgs {
     pub command: FleetCommand,
 }
 
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// `health` at every site: one table with a SITE column, exit code the worst site's
     #[command(after_help = EXIT_CODES)]
@@ -61,7 +61,7 @@ pub enum FleetCommand {
     },
 }
 
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum FleetBackupCommand {
     /// Each site's backups against its backup.max_age and the run log
     #[command(after_help = EXIT_CODES)]
@@ -72,7 +72,7 @@ pub enum FleetBackupCommand {
     },
 }
 
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum FleetLogsCommand {
     /// Error, warning and event counts of each site's logs.service container
     Stats {
@@ -85,7 +85,7 @@ pub enum FleetLogsCommand {
     },
 }
 
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Debug, Subcommand)]
 pub enum FleetPerfCommand {
     /// CPU, memory, network and block I/O of every site's containers
     Stats,

@@ -63,9 +63,21 @@ pub struct SiteResult<T> {
     pub report: Option<T>,
 }
 
-/// What one fleet command collects at a site, and its status there.
-type Collect<T> = for<'a> fn(&'a Context, &'a FleetCommand) -> BoxFuture<'a, Result<(Status, T)>>;
+/// What one fleet command collects at a site, and its status there (the command's own
+/// arguments captured).
+type Collect<T> = std::sync::Arc<
+    dyn Fn(std::sync::Arc<Context>) -> BoxFuture<'static, Result<(Status, T)>> + Send + Sync,
+>;
 type Rows<T> = fn(&Printer, &T) -> Vec<Vec<Cell>>;
+
+/// A collector from an async function of the site's context.
+fn collector<T, F, Fut>(collect: F) -> Collect<T>
+where
+    F: Fn(std::sync::Arc<Context>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(Status, T)>> + Send + 'static,
+{
+    std::sync::Arc::new(move |site| Box::pin(collect(site)))
+}
 
 pub async fn run(ctx: &Context, args: &FleetArgs, load_site: SiteLoader) -> Result<ExitStatus> {
     let sites = chosen_sites(ctx, &args.sites)?;
@@ -81,191 +93,120 @@ pub async fn run(ctx: &Context, args: &FleetArgs, load_site: SiteLoader) -> Resu
         .hint("name each site's engine in gymops.yaml (sites.NAME.docker.context or docker.host)");
     }
     let settings = ctx.settings();
-    if let FleetCommand::Up { keep_going, up } = &args.command {
-        return up::run(ctx, &load_site, args, sites, *keep_going, up).await;
-    }
-    let plan = Plan {
-        sites,
-        parallel: usize::from(args.parallel.unwrap_or(settings.fleet.parallel)),
-        timeout: args.site_timeout.unwrap_or(settings.fleet.site_timeout),
+    let fleet = Fleet {
+        ctx,
+        load_site: &load_site,
+        plan: Plan {
+            sites,
+            parallel: usize::from(args.parallel.unwrap_or(settings.fleet.parallel)),
+            timeout: args.site_timeout.unwrap_or(settings.fleet.site_timeout),
+        },
     };
     use crate::commands as c;
     match &args.command {
-        FleetCommand::Health { .. } => {
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                "health",
-                c::health::HEADERS,
-                health,
-                c::health::rows,
-            )
-            .await
+        FleetCommand::Up { keep_going, up } => {
+            let sites = fleet.plan.sites.clone();
+            up::run(ctx, &load_site, args, sites, *keep_going, up).await
+        }
+        FleetCommand::Health { check } => {
+            let check = check.clone();
+            let collect = collector(move |site: std::sync::Arc<Context>| {
+                let plan = crate::probe::HealthPlan {
+                    groups: check.clone(),
+                    services: Vec::new(),
+                    endpoints: Vec::new(),
+                };
+                async move {
+                    let report = crate::probe::run(site.settings(), &site.clients, &plan).await?;
+                    Ok((report.status, report))
+                }
+            });
+            fleet
+                .across("health", c::health::HEADERS, collect, c::health::rows)
+                .await
         }
         FleetCommand::Ps => {
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                "ps",
-                c::ps::HEADERS,
-                ps,
-                c::ps::rows,
-            )
-            .await
+            let collect = collector(|site: std::sync::Arc<Context>| async move {
+                let engine = site.engine().await?;
+                let output = crate::docker::overview::collect(site.settings(), engine, &[]).await?;
+                Ok((Status::Ok, output))
+            });
+            fleet
+                .across("ps", c::ps::HEADERS, collect, c::ps::rows)
+                .await
         }
         FleetCommand::Check { checklist } => {
+            let checklist = *checklist;
             let name = match checklist {
                 Checklist::Daily => "check daily",
                 Checklist::Weekly => "check weekly",
             };
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                name,
-                c::check::HEADERS,
-                check,
-                c::check::rows,
-            )
-            .await
+            let collect = collector(move |site: std::sync::Arc<Context>| async move {
+                let report = super::check::report(&site, checklist).await;
+                Ok((report.status, report))
+            });
+            fleet
+                .across(name, c::check::HEADERS, collect, c::check::rows)
+                .await
         }
-        FleetCommand::Backup(FleetBackupCommand::Monitor { .. }) => {
+        FleetCommand::Backup(FleetBackupCommand::Monitor { max_age }) => {
+            let max_age = *max_age;
+            let collect = collector(move |site: std::sync::Arc<Context>| async move {
+                let report = super::backup::monitor::report(&site, max_age, None)?;
+                Ok((report.status, report))
+            });
             let headers = c::backup::monitor::HEADERS;
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                "backup monitor",
-                headers,
-                backup_monitor,
-                c::backup::monitor::rows,
-            )
-            .await
+            fleet
+                .across("backup monitor", headers, collect, c::backup::monitor::rows)
+                .await
         }
-        FleetCommand::Logs(FleetLogsCommand::Stats { .. }) => {
+        FleetCommand::Logs(FleetLogsCommand::Stats { since, until }) => {
+            let args = LogsStatsArgs {
+                services: Vec::new(),
+                since: since.clone(),
+                until: until.clone(),
+                file: Vec::new(),
+                top: 3,
+                topic: None,
+            };
+            let args = std::sync::Arc::new(args);
+            let collect = collector(move |site: std::sync::Arc<Context>| {
+                let args = args.clone();
+                async move {
+                    let output = super::logs::stats::stats(&site, &args).await?;
+                    Ok((Status::Ok, output))
+                }
+            });
             let headers = c::logs::stats::FLEET_HEADERS;
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                "logs stats",
-                headers,
-                logs_stats,
-                c::logs::stats::fleet_rows,
-            )
-            .await
+            fleet
+                .across("logs stats", headers, collect, c::logs::stats::fleet_rows)
+                .await
         }
-        FleetCommand::Up { .. } => unreachable!("fleet up runs above"),
         FleetCommand::Perf(FleetPerfCommand::Stats) => {
-            across(
-                ctx,
-                &load_site,
-                &plan,
-                args,
-                "perf stats",
-                c::perf::stats::HEADERS,
-                perf_stats,
-                c::perf::stats::rows,
-            )
-            .await
+            let collect = collector(|site: std::sync::Arc<Context>| async move {
+                let settings = site.settings();
+                let services: Vec<String> = settings.services.keys().cloned().collect();
+                let engine = site.engine().await?;
+                let output = crate::docker::sampling::sample(settings, engine, &services).await?;
+                Ok((Status::Ok, output))
+            });
+            fleet
+                .across(
+                    "perf stats",
+                    c::perf::stats::HEADERS,
+                    collect,
+                    c::perf::stats::rows,
+                )
+                .await
         }
     }
 }
 
-fn health<'a>(
-    site: &'a Context,
-    command: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, crate::probe::HealthReport)>> {
-    Box::pin(async move {
-        let FleetCommand::Health { check } = command else {
-            unreachable!("dispatched on the command")
-        };
-        let plan = crate::probe::HealthPlan {
-            groups: check.clone(),
-            services: Vec::new(),
-            endpoints: Vec::new(),
-        };
-        let report = crate::probe::run(site.settings(), &site.clients, &plan).await?;
-        Ok((report.status, report))
-    })
-}
-
-fn ps<'a>(
-    site: &'a Context,
-    _: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, crate::docker::overview::PsOutput)>> {
-    Box::pin(async move {
-        let engine = site.engine().await?;
-        let output = crate::docker::overview::collect(site.settings(), engine, &[]).await?;
-        Ok((Status::Ok, output))
-    })
-}
-
-fn check<'a>(
-    site: &'a Context,
-    command: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, super::check::CheckReport)>> {
-    Box::pin(async move {
-        let FleetCommand::Check { checklist } = command else {
-            unreachable!("dispatched on the command")
-        };
-        let report = super::check::report(site, *checklist).await;
-        Ok((report.status, report))
-    })
-}
-
-fn backup_monitor<'a>(
-    site: &'a Context,
-    command: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, super::backup::monitor::Report)>> {
-    Box::pin(async move {
-        let FleetCommand::Backup(FleetBackupCommand::Monitor { max_age }) = command else {
-            unreachable!("dispatched on the command")
-        };
-        let report = super::backup::monitor::report(site, *max_age, None)?;
-        Ok((report.status, report))
-    })
-}
-
-fn logs_stats<'a>(
-    site: &'a Context,
-    command: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, super::logs::stats::StatsOutput)>> {
-    Box::pin(async move {
-        let FleetCommand::Logs(FleetLogsCommand::Stats { since, until }) = command else {
-            unreachable!("dispatched on the command")
-        };
-        let args = LogsStatsArgs {
-            services: Vec::new(),
-            since: since.clone(),
-            until: until.clone(),
-            file: Vec::new(),
-            top: 3,
-            topic: None,
-        };
-        let output = super::logs::stats::stats(site, &args).await?;
-        Ok((Status::Ok, output))
-    })
-}
-
-fn perf_stats<'a>(
-    site: &'a Context,
-    _: &'a FleetCommand,
-) -> BoxFuture<'a, Result<(Status, crate::docker::sampling::StatsOutput)>> {
-    Box::pin(async move {
-        let settings = site.settings();
-        let services: Vec<String> = settings.services.keys().cloned().collect();
-        let engine = site.engine().await?;
-        let output = crate::docker::sampling::sample(settings, engine, &services).await?;
-        Ok((Status::Ok, output))
-    })
+/// The run's side of a fleet command: its context, how a site's settings load, the plan.
+struct Fleet<'a> {
+    ctx: &'a Context,
+    load_site: &'a SiteLoader,
+    plan: Plan,
 }
 
 struct Plan {
@@ -305,50 +246,49 @@ fn chosen_sites(ctx: &Context, asked: &[String]) -> Result<Vec<String>> {
     Ok(chosen)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn across<T: Serialize + Send + 'static>(
-    ctx: &Context,
-    load_site: &SiteLoader,
-    plan: &Plan,
-    args: &FleetArgs,
-    name: &str,
-    headers: &[&str],
-    collect: Collect<T>,
-    rows: Rows<T>,
-) -> Result<ExitStatus> {
-    let started = Instant::now();
-    // Built once, before the sites: every site shares it.
-    ctx.http()?;
-    let command = std::sync::Arc::new(args.command.clone());
-    let timeout = plan.timeout;
-    // Each site a task of its own, so their work spreads over the runtime's threads; at
-    // most `parallel` at once (the stream starts the next when one ends).
-    let one = |index: usize, site: String| {
-        let (load_site, command) = (load_site.clone(), command.clone());
-        let (clients, environment) = (ctx.clients.clone(), ctx.environment.clone());
-        let task = tokio::spawn(async move {
-            let began = Instant::now();
-            let outcome = tokio::time::timeout(timeout, async {
-                let loaded = load_site(&site)?;
-                let printer = Printer::new(OutputFormat::Json, true);
-                let site_ctx = Context::for_site(&clients, environment, printer, loaded);
-                collect(&site_ctx, &command).await
-            })
-            .await;
-            (site, began.elapsed().as_millis() as u64, outcome)
-        });
-        async move { (index, task.await) }
-    };
-    let mut results: Vec<(usize, SiteResult<T>)> =
-        futures_util::stream::iter(plan.sites.iter().cloned().enumerate())
-            .map(|(index, site)| one(index, site))
-            .buffer_unordered(plan.parallel.max(1))
-            .map(|(index, joined)| (index, site_result(joined, &plan.sites[index], timeout)))
-            .collect()
-            .await;
-    results.sort_by_key(|(index, _)| *index);
-    let sites: Vec<SiteResult<T>> = results.into_iter().map(|(_, r)| r).collect();
-    emit(ctx, name, started, sites, headers, rows)
+impl Fleet<'_> {
+    /// The command at every site of the plan, each a task of its own; the report printed.
+    async fn across<T: Serialize + Send + 'static>(
+        &self,
+        name: &str,
+        headers: &[&str],
+        collect: Collect<T>,
+        rows: Rows<T>,
+    ) -> Result<ExitStatus> {
+        let (ctx, plan) = (self.ctx, &self.plan);
+        let started = Instant::now();
+        // Built once, before the sites: every site shares it.
+        ctx.http()?;
+        let timeout = plan.timeout;
+        // Each site a task of its own, so their work spreads over the runtime's threads; at
+        // most `parallel` at once (the stream starts the next when one ends).
+        let one = |index: usize, site: String| {
+            let (load_site, collect) = (self.load_site.clone(), collect.clone());
+            let (clients, environment) = (ctx.clients.clone(), ctx.environment.clone());
+            let task = tokio::spawn(async move {
+                let began = Instant::now();
+                let outcome = tokio::time::timeout(timeout, async {
+                    let loaded = load_site(&site)?;
+                    let printer = Printer::new(OutputFormat::Json, true);
+                    let site_ctx = Context::for_site(&clients, environment, printer, loaded);
+                    collect(std::sync::Arc::new(site_ctx)).await
+                })
+                .await;
+                (site, began.elapsed().as_millis() as u64, outcome)
+            });
+            async move { (index, task.await) }
+        };
+        let mut results: Vec<(usize, SiteResult<T>)> =
+            futures_util::stream::iter(plan.sites.iter().cloned().enumerate())
+                .map(|(index, site)| one(index, site))
+                .buffer_unordered(plan.parallel.max(1))
+                .map(|(index, joined)| (index, site_result(joined, &plan.sites[index], timeout)))
+                .collect()
+                .await;
+        results.sort_by_key(|(index, _)| *index);
+        let sites: Vec<SiteResult<T>> = results.into_iter().map(|(_, r)| r).collect();
+        emit(ctx, name, started, sites, headers, rows)
+    }
 }
 
 type Joined<T> = Result<
