@@ -122,6 +122,29 @@ pub fn parse_max_heap(text: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// Metaspace from `jcmd PID GC.heap_info` (`Metaspace used 8951K, committed 9152K, ...`):
+/// read live, where jstat's MC/MU stay 0 until the first collection.
+pub fn parse_metaspace(text: &str) -> Option<Memory> {
+    let line = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("Metaspace"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let kib = |name: &str| -> Option<u64> {
+        let at = words.iter().position(|w| *w == name)?;
+        let value = words.get(at + 1)?.trim_end_matches(',');
+        value
+            .strip_suffix('K')?
+            .parse::<u64>()
+            .ok()
+            .map(|k| k * 1024)
+    };
+    Some(Memory {
+        used_bytes: kib("used")?,
+        committed_bytes: kib("committed")?,
+        max_bytes: None,
+    })
+}
+
 /// The JVM to look at in `jcmd -l`: the first that is not jcmd itself.
 pub fn parse_jcmd_list(text: &str) -> Option<u32> {
     text.lines().find_map(|line| {
@@ -322,6 +345,18 @@ mod tests {
         assert!((gc[0].seconds - 0.052).abs() < 1e-9);
         assert_eq!(gc[2].name, "concurrent");
         assert!(parse_jstat_gc("garbage").is_none());
+    }
+
+    #[test]
+    fn metaspace_is_read_from_heap_info_of_old_and_new_jdks() {
+        let jdk17 = " tenured generation   total 87424K, used 0K [0x1, 0x2)\n Metaspace       used 8951K, committed 9152K, reserved 1114112K\n  class space    used 1062K, committed 1152K, reserved 1048576K\n";
+        let m = parse_metaspace(jdk17).unwrap();
+        assert_eq!(m.used_bytes, 8951 * 1024);
+        assert_eq!(m.committed_bytes, 9152 * 1024);
+        let jdk8 =
+            " Metaspace       used 2647K, capacity 4486K, committed 4864K, reserved 1056768K\n";
+        assert_eq!(parse_metaspace(jdk8).unwrap().committed_bytes, 4864 * 1024);
+        assert!(parse_metaspace("no such line").is_none());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::cli::{JvmSource, PerfJvmArgs};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::jvm::{
-    parse_jcmd_list, parse_jstat_gc, parse_max_heap, parse_thread_print, parse_threaddump_json,
-    statistic, tag_values, Gc, JvmReport, Memory, Threads,
+    parse_jcmd_list, parse_jstat_gc, parse_max_heap, parse_metaspace, parse_thread_print,
+    parse_threaddump_json, statistic, tag_values, Gc, JvmReport, Memory, Threads,
 };
 use crate::netutil::Http;
 use crate::output::{human_bytes, Printer};
@@ -250,13 +250,19 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
         .ok_or_else(|| anyhow!("no JVM found in {container} (jcmd -l lists none)"))
         .hint("is the backend a JVM running as the container's user?")?;
     let pid = pid.to_string();
-    let (jstat, flags, dump) = tokio::join!(
+    let (jstat, flags, dump, heap_info) = tokio::join!(
         run(vec![tool("jstat"), "-gc".into(), pid.clone()]),
         run(vec![tool("jcmd"), pid.clone(), "VM.flags".into()]),
         run(vec![tool("jcmd"), pid.clone(), "Thread.print".into()]),
+        run(vec![tool("jcmd"), pid.clone(), "GC.heap_info".into()]),
     );
-    let (mut heap, non_heap, gc) =
+    let (mut heap, mut non_heap, gc) =
         parse_jstat_gc(&jstat?).ok_or_else(|| anyhow!("cannot read jstat -gc output"))?;
+    // jstat's metaspace columns are only updated by a collection: before the first one they
+    // read 0, while GC.heap_info reads it live.
+    if let Some(metaspace) = heap_info.ok().as_deref().and_then(parse_metaspace) {
+        non_heap = metaspace;
+    }
     heap.max_bytes = flags.ok().as_deref().and_then(parse_max_heap);
     let (threads, thread_dump) = parse_thread_print(&dump?);
     Ok(JvmReport {
