@@ -178,3 +178,214 @@ fn swarm_services_show_running_against_desired_tasks() {
         "{web:#}"
     );
 }
+
+/// The rig's stack: a web server on the host network (ingress needs iptables, which the
+/// second engine has not), healthy only while its MODE is good; a secret and a config.
+fn stack_compose(port: u16) -> String {
+    format!(
+        r#"services:
+  web:
+    image: {IMAGE}
+    command: ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "{port}"]
+    working_dir: /tmp
+    volumes: ["/usr:/usr:ro", "/etc:/etc:ro"]
+    environment:
+      MODE: ${{MODE}}
+      RELEASE: ${{RELEASE:-1}}
+    networks: [hostnet]
+    secrets: [pw]
+    configs: [{{source: greeting, target: /greeting.txt}}]
+    healthcheck:
+      test: ["CMD", "/usr/bin/python3", "-c", "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/'); assert os.environ['MODE'] == 'good'"]
+      interval: 1s
+      timeout: 3s
+      retries: 2
+    deploy:
+      replicas: 1
+      labels: {{tier: front}}
+      update_config: {{order: stop-first, failure_action: pause, monitor: 3s}}
+      restart_policy: {{condition: any, delay: 1s}}
+networks:
+  hostnet: {{external: true, name: host}}
+secrets:
+  pw: {{file: ./pw.txt}}
+configs:
+  greeting: {{content: "hello from the stack"}}
+"#
+    )
+}
+
+/// The environment of the stack's service as Swarm holds it.
+fn service_env(engine: &SecondEngine) -> String {
+    let output = engine.docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        "gst_web",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+#[test]
+fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
+    let engine = SecondEngine::start();
+    engine.swarm_init();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    std::fs::write(dir.path().join("docker-compose.yml"), stack_compose(port)).unwrap();
+    std::fs::write(dir.path().join("pw.txt"), "stack-secret-never-printed-4k").unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "project: gst\ndeploy:\n  orchestrator: swarm\n  gate: [containers]\n  wait_timeout: 90s\nservices:\n  web: {container: null}\n",
+    )
+    .unwrap();
+    // Run as a user would: from a subdirectory, found by walking up to gymops.yaml.
+    let sub = dir.path().join("ops");
+    std::fs::create_dir(&sub).unwrap();
+    let gymops = |mode: &str, release: &str, args: &[&str]| {
+        run(support::gymops(&sub)
+            .env("DOCKER_HOST", engine.address())
+            .env("MODE", mode)
+            .env("RELEASE", release)
+            .args(args))
+    };
+    let up = |mode: &str, release: &str| {
+        let output = gymops(mode, release, &["up", "-o", "json"]);
+        let stdout = text(&output.stdout);
+        assert!(
+            !stdout.contains("stack-secret-never-printed-4k")
+                && !text(&output.stderr).contains("stack-secret-never-printed-4k")
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|_| panic!("{stdout}\n{}", text(&output.stderr)));
+        (output.status.code(), report)
+    };
+
+    // First deploy: created, converged, gated, recorded.
+    let (code, report) = up("good", "1");
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["services"][0]["action"], "created");
+    assert_eq!(report["services"][0]["container"], "gst_web");
+    assert_eq!(report["services"][0]["state"], "1/1 tasks running");
+    assert_eq!(report["gate"]["status"], "ok");
+    assert!(report["release"].is_string(), "{report:#}");
+    // As `docker stack deploy` labels it: the docker CLI sees the stack.
+    let stacks = engine.docker(&["stack", "ls", "--format", "{{.Name}} {{.Services}}"]);
+    assert_eq!(text(&stacks.stdout).trim(), "gst 1");
+    let labels = engine.docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        "gst_web",
+    ]);
+    assert!(
+        text(&labels.stdout).contains(r#""tier":"front""#),
+        "{}",
+        text(&labels.stdout)
+    );
+    // It answers, with its secret and config as swarm objects in the task's container.
+    let body = reqwest_get(port);
+    assert!(body.contains("Directory listing"), "{body}");
+    let task_container = engine.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=com.docker.swarm.service.name=gst_web",
+    ]);
+    let cid = text(&task_container.stdout)
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let secret = engine.docker(&[
+        "exec",
+        &cid,
+        "/usr/bin/cat",
+        "/run/secrets/pw",
+        "/greeting.txt",
+    ]);
+    assert_eq!(
+        text(&secret.stdout),
+        "stack-secret-never-printed-4khello from the stack"
+    );
+    let secrets = engine.docker(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(text(&secrets.stdout).trim(), "gst_pw");
+
+    // The same files again: nothing changes.
+    let (code, report) = up("good", "1");
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["services"][0]["action"], "unchanged");
+
+    // A release whose tasks never become healthy: Swarm pauses the update, and up puts the
+    // previous spec back through Swarm's own rollback.
+    let (code, report) = up("bad", "1");
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(report["services"][0]["action"], "updated", "{report:#}");
+    assert!(
+        report["wait_failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gst_web"),
+        "{report:#}"
+    );
+    let rollback = &report["rollback"];
+    assert_eq!(rollback["kind"], "automatic-rollback", "{report:#}");
+    assert_eq!(rollback["status"], "ok", "{rollback:#}");
+    assert!(
+        service_env(&engine).contains("MODE=good"),
+        "{}",
+        service_env(&engine)
+    );
+    let output = gymops(
+        "good",
+        "1",
+        &["health", "--check", "containers", "-o", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    // A good release 2, then `rollback`: Swarm's previous spec, release 1, comes back.
+    let (code, report) = up("good", "2");
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(service_env(&engine).contains("RELEASE=2"));
+    let output = gymops("good", "2", &["rollback", "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", text(&output.stderr)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["kind"], "rollback");
+    assert!(
+        service_env(&engine).contains("RELEASE=1"),
+        "{}",
+        service_env(&engine)
+    );
+    let output = gymops("good", "2", &["rollback", "--to", "1"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("one previous spec per service"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // down removes the stack: service, secret, config.
+    let output = gymops("good", "1", &["down", "-t", "1", "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    for kind in ["service", "secret", "config"] {
+        let listed = engine.docker(&[kind, "ls", "-q"]);
+        assert!(text(&listed.stdout).trim().is_empty(), "{kind} left");
+    }
+}
+
+/// GET / of the stack's web server on loopback.
+fn reqwest_get(port: u16) -> String {
+    let output = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            &format!("import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())"),
+        ])
+        .output()
+        .unwrap();
+    text(&output.stdout)
+}

@@ -60,7 +60,11 @@ pub fn run(ctx: &Context, args: &ServiceConfigArgs) -> Result<ExitStatus> {
         })?;
         return Ok(Status::Ok);
     }
-    for note in &project.model.notes {
+    let notes = match ctx.settings().orchestrator() {
+        crate::settings::Orchestrator::Compose => project.model.single_engine_notes(),
+        crate::settings::Orchestrator::Swarm => project.model.notes.clone(),
+    };
+    for note in &notes {
         ctx.printer.warn(note);
     }
     let shown = as_shown(&project, &ctx.environment)?;

@@ -139,12 +139,152 @@ pub async fn attempt(
     } else {
         None
     };
+    Ok(report(
+        kind,
+        plan,
+        who,
+        (started, started_at),
+        outcomes,
+        phases,
+        wait_failures,
+        gate,
+    ))
+}
+
+/// One deploy attempt of a Swarm stack: the stack deployed, every service waited for until
+/// it converges, and the gate.
+pub async fn attempt_stack(
+    clients: &Clients,
+    settings: &Settings,
+    who: &Who,
+    plan: &UpPlan<'_>,
+    kind: DeployKind,
+    gate_groups: &[crate::probe::CheckGroup],
+    progress: &Progress,
+) -> Result<DeployReport> {
+    let engine = clients.engine().await?;
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let mut step = |line: &str| {
+        if line.contains(": waiting for")
+            || line.starts_with("creating ")
+            || line.starts_with("updating ")
+        {
+            progress.step(line)
+        } else {
+            progress.status(line)
+        }
+    };
+    let mut run = super::swarm::run::deploy(engine, plan, &mut step).await?;
+    let waits = Instant::now();
+    let deadline = waits + plan.wait_timeout;
+    let wait_failures =
+        super::swarm::run::wait(engine, &mut run.outcomes, false, deadline, &mut step).await;
+    let mut phases: Vec<Phase> = run
+        .phases
+        .iter()
+        .map(|(name, ms)| Phase {
+            name: name.clone(),
+            ms: *ms,
+        })
+        .collect();
+    phases.push(Phase {
+        name: "convergence".into(),
+        ms: waits.elapsed().as_millis() as u64,
+    });
+    let gate = if wait_failures.is_empty() && !gate_groups.is_empty() {
+        let gate_started = Instant::now();
+        // A task that just became running may refuse for a moment, as a fresh container.
+        let report = gate_until(settings, clients, gate_groups, true, deadline, progress).await?;
+        phases.push(Phase {
+            name: "health gate".into(),
+            ms: gate_started.elapsed().as_millis() as u64,
+        });
+        Some(report)
+    } else {
+        None
+    };
+    Ok(report(
+        kind,
+        plan,
+        who,
+        (started, started_at),
+        run.outcomes,
+        phases,
+        wait_failures,
+        gate,
+    ))
+}
+
+/// Swarm's own rollback of `updated` (services a deploy gave a new spec), then the wait
+/// until they converge on their previous spec, and the gate.
+#[allow(clippy::too_many_arguments)]
+pub async fn rollback_stack(
+    clients: &Clients,
+    settings: &Settings,
+    who: &Who,
+    plan: &UpPlan<'_>,
+    kind: DeployKind,
+    updated: &[super::run::ServiceOutcome],
+    gate_groups: &[crate::probe::CheckGroup],
+    progress: &Progress,
+) -> Result<DeployReport> {
+    let engine = clients.engine().await?;
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let mut step = |line: &str| progress.step(line);
+    let mut outcomes = super::swarm::run::roll_back(engine, updated, &mut step).await?;
+    let waits = Instant::now();
+    let deadline = waits + plan.wait_timeout;
+    let wait_failures =
+        super::swarm::run::wait(engine, &mut outcomes, true, deadline, &mut step).await;
+    let mut phases = vec![Phase {
+        name: "convergence".into(),
+        ms: waits.elapsed().as_millis() as u64,
+    }];
+    let gate = if wait_failures.is_empty() && !gate_groups.is_empty() {
+        let gate_started = Instant::now();
+        let report = gate_until(settings, clients, gate_groups, true, deadline, progress).await?;
+        phases.push(Phase {
+            name: "health gate".into(),
+            ms: gate_started.elapsed().as_millis() as u64,
+        });
+        Some(report)
+    } else {
+        None
+    };
+    let mut report = report(
+        kind,
+        plan,
+        who,
+        (started, started_at),
+        outcomes,
+        phases,
+        wait_failures,
+        gate,
+    );
+    report.target = Some("each service's previous swarm spec".into());
+    Ok(report)
+}
+
+/// The report of an attempt: critical when a wait failed, else the gate's verdict.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    kind: DeployKind,
+    plan: &UpPlan<'_>,
+    who: &Who,
+    (started, started_at): (Instant, chrono::DateTime<chrono::Utc>),
+    outcomes: Vec<super::run::ServiceOutcome>,
+    phases: Vec<Phase>,
+    wait_failures: Vec<WaitFailure>,
+    gate: Option<HealthReport>,
+) -> DeployReport {
     let status = if !wait_failures.is_empty() {
         Status::Critical
     } else {
         gate.as_ref().map(|g| g.status).unwrap_or(Status::Ok)
     };
-    Ok(DeployReport {
+    DeployReport {
         kind,
         project: plan.project_name.to_string(),
         environment: who.environment.clone(),
@@ -160,7 +300,7 @@ pub async fn attempt(
         status,
         elapsed_ms: started.elapsed().as_millis() as u64,
         rollback: None,
-    })
+    }
 }
 
 /// The gate's checks; when `retry`, asked again every second while they fail and the

@@ -37,7 +37,7 @@ pub struct Instance<'a> {
     pub files: Vec<FileCopy>,
 }
 
-fn nanos(d: std::time::Duration) -> i64 {
+pub(super) fn nanos(d: std::time::Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
 
@@ -82,7 +82,7 @@ pub fn copied_grants<'a>(
 }
 
 /// `8000-8002` -> [8000, 8001, 8002]; a single port -> [it].
-fn expand(range: &str) -> Vec<String> {
+pub(super) fn expand(range: &str) -> Vec<String> {
     match range.split_once('-') {
         Some((a, b)) => match (a.parse::<u16>(), b.parse::<u16>()) {
             (Ok(a), Ok(b)) if a <= b => (a..=b).map(|p| p.to_string()).collect(),
@@ -119,8 +119,9 @@ fn propagation(p: &str) -> MountBindOptionsPropagationEnum {
     }
 }
 
-fn mounts(ctx: &Context, service: &Service) -> Vec<Mount> {
-    let mut out: Vec<Mount> = service
+/// The service's volumes, binds and tmpfs mounts (a Swarm service's too).
+pub(super) fn volume_mounts(ctx: &Context, service: &Service) -> Vec<Mount> {
+    service
         .volumes
         .iter()
         .map(|m| Mount {
@@ -156,7 +157,11 @@ fn mounts(ctx: &Context, service: &Service) -> Vec<Mount> {
             }),
             ..Mount::default()
         })
-        .collect();
+        .collect()
+}
+
+fn mounts(ctx: &Context, service: &Service) -> Vec<Mount> {
+    let mut out = volume_mounts(ctx, service);
     // Secrets and configs from files, as compose does it: the file bound read-only.
     for (secret, grants, sources) in [
         (true, &service.secrets, &ctx.model.secrets),
@@ -195,6 +200,42 @@ fn first_container(ctx: &Context, service: &str) -> String {
         Some(other) => container_name(ctx.project, service, other, 1),
         None => format!("{}_{service}_1", ctx.project),
     }
+}
+
+/// The service's healthcheck as the engine takes it (`disable`: NONE).
+pub(super) fn health_config(service: &Service) -> Option<HealthConfig> {
+    service.healthcheck.as_ref().map(|h| {
+        if h.disable {
+            HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..HealthConfig::default()
+            }
+        } else {
+            HealthConfig {
+                test: h.test.clone(),
+                interval: h.interval.map(nanos),
+                timeout: h.timeout.map(nanos),
+                retries: h.retries.map(i64::from),
+                start_period: h.start_period.map(nanos),
+                start_interval: h.start_interval.map(nanos),
+            }
+        }
+    })
+}
+
+/// The service's ulimits as the engine takes them.
+pub(super) fn ulimits(service: &Service) -> Option<Vec<ResourcesUlimits>> {
+    (!service.ulimits.is_empty()).then(|| {
+        service
+            .ulimits
+            .iter()
+            .map(|(name, limit)| ResourcesUlimits {
+                name: Some(name.clone()),
+                soft: Some(limit.soft),
+                hard: Some(limit.hard),
+            })
+            .collect()
+    })
 }
 
 /// The endpoints the container joins, first one first: (network, settings).
@@ -312,23 +353,7 @@ pub fn creation(ctx: &Context, instance: Instance) -> Creation {
             }
         }
     }
-    let healthcheck = service.healthcheck.as_ref().map(|h| {
-        if h.disable {
-            HealthConfig {
-                test: Some(vec!["NONE".into()]),
-                ..HealthConfig::default()
-            }
-        } else {
-            HealthConfig {
-                test: h.test.clone(),
-                interval: h.interval.map(nanos),
-                timeout: h.timeout.map(nanos),
-                retries: h.retries.map(i64::from),
-                start_period: h.start_period.map(nanos),
-                start_interval: h.start_interval.map(nanos),
-            }
-        }
-    });
+    let healthcheck = health_config(service);
     let resources = service.resources.clone().unwrap_or_default();
     let mut endpoints = endpoints(ctx, instance.service_name, service);
     let network_mode = match service.network_mode.as_deref() {
@@ -372,17 +397,7 @@ pub fn creation(ctx: &Context, instance: Instance) -> Creation {
         cpu_shares: resources.cpu_shares,
         cpuset_cpus: resources.cpuset.clone(),
         pids_limit: resources.pids,
-        ulimits: (!service.ulimits.is_empty()).then(|| {
-            service
-                .ulimits
-                .iter()
-                .map(|(name, limit)| ResourcesUlimits {
-                    name: Some(name.clone()),
-                    soft: Some(limit.soft),
-                    hard: Some(limit.hard),
-                })
-                .collect()
-        }),
+        ulimits: ulimits(service),
         init: service.init,
         shm_size: service.shm_size.map(|s| s as i64),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),

@@ -20,6 +20,7 @@ fn service() -> Service {
             published: Some("8080".into()),
             target: "80".into(),
             protocol: "tcp".into(),
+            mode: None,
         }],
         volumes: vec![
             ComposeMount {

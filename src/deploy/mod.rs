@@ -11,3 +11,4 @@ pub mod releases;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod swarm;

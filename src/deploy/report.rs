@@ -75,6 +75,7 @@ fn action_label(action: Action) -> &'static str {
         Action::Started => "started",
         Action::Unchanged => "unchanged",
         Action::Removed => "removed (scaled down)",
+        Action::Updated => "updated (rolling)",
     }
 }
 

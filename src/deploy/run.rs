@@ -37,6 +37,8 @@ pub enum Action {
     Unchanged,
     /// Scaled down.
     Removed,
+    /// A Swarm service given a new spec (its tasks roll).
+    Updated,
 }
 
 /// What `up` did to one container of a service.
@@ -104,7 +106,7 @@ pub fn selection(project: &Project, named: &[String]) -> Result<Vec<String>> {
 }
 
 /// Read a service's env files (compose syntax) in order.
-pub(super) fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+pub(crate) fn env_files(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for path in files {
         for item in dotenvy::from_path_iter(path)

@@ -49,8 +49,8 @@ pub fn resource_name(project: &str, key: &str, declared: Option<&Network>) -> St
 
 /// What decides whether a running container is current: the service as configured, the
 /// image ID it runs (a new image under the same tag changes it), its environment, and the
-/// digests of the files copied into it. Not the number of replicas: scaling leaves the
-/// running containers alone.
+/// digests of the files copied into it. Not the number of replicas (scaling leaves the
+/// running containers alone), nor what only a Swarm reads.
 pub fn config_hash(
     service: &Service,
     image_id: &str,
@@ -59,6 +59,11 @@ pub fn config_hash(
 ) -> String {
     let mut service = service.clone();
     service.replicas = None;
+    // What only a Swarm reads changes nothing about a container.
+    service.swarm = None;
+    for port in &mut service.ports {
+        port.mode = None;
+    }
     let mut canonical = serde_json::json!({
         "service": service,
         "image_id": image_id,

@@ -47,7 +47,7 @@ fn is_not_found(err: &bollard::errors::Error) -> bool {
 }
 
 impl Engine {
-    async fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         what: impl Fn() -> String,
         work: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,

@@ -97,6 +97,28 @@ fn raw_line(stream: StreamKind, line: &[u8]) -> RawLine {
     }
 }
 
+/// The engine's log options for a request: both streams, with timestamps.
+fn log_options(request: &LogRequest) -> bollard::query_parameters::LogsOptions {
+    let mut options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .follow(request.follow)
+        .tail(
+            &request
+                .tail
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "all".into()),
+        );
+    if request.since > 0 {
+        options = options.since(request.since as i32);
+    }
+    if request.until > 0 {
+        options = options.until(request.until as i32);
+    }
+    options.build()
+}
+
 impl Engine {
     /// Read a container's log and call `each` per line, until the log ends (or, following,
     /// until the container stops). Without `follow`, a pause of the engine longer than the
@@ -105,34 +127,42 @@ impl Engine {
         &self,
         container: &str,
         request: &LogRequest,
+        each: impl FnMut(RawLine),
+    ) -> Result<()> {
+        let stream = self.docker.logs(container, Some(log_options(request)));
+        self.read_log(container, request.follow, stream, each).await
+    }
+
+    /// A Swarm service's log, every task's lines (the engine merges them), as
+    /// [`Engine::log_lines`] reads a container's.
+    pub async fn service_log_lines(
+        &self,
+        service: &str,
+        request: &LogRequest,
+        each: impl FnMut(RawLine),
+    ) -> Result<()> {
+        let stream = self
+            .docker
+            .service_logs(service, Some(log_options(request)));
+        self.read_log(service, request.follow, stream, each).await
+    }
+
+    async fn read_log(
+        &self,
+        what: &str,
+        follow: bool,
+        stream: impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>>,
         mut each: impl FnMut(RawLine),
     ) -> Result<()> {
-        let mut options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .follow(request.follow)
-            .tail(
-                &request
-                    .tail
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "all".into()),
-            );
-        if request.since > 0 {
-            options = options.since(request.since as i32);
-        }
-        if request.until > 0 {
-            options = options.until(request.until as i32);
-        }
-        let mut stream = self.docker.logs(container, Some(options.build()));
+        let mut stream = std::pin::pin!(stream);
         let mut splitter = LineSplitter::default();
         loop {
-            let next = if request.follow {
+            let next = if follow {
                 stream.next().await
             } else {
                 crate::deadline::limit(
                     self.timeout.max(Duration::from_secs(10)),
-                    || format!("the engine stopped sending the log of {container}: nothing"),
+                    || format!("the engine stopped sending the log of {what}: nothing"),
                     stream.next(),
                 )
                 .await?
@@ -149,7 +179,7 @@ impl Engine {
                     LogOutput::StdIn { .. } => {}
                 },
                 Some(Err(err)) => {
-                    return Err(err).with_context(|| format!("cannot read the log of {container}"))
+                    return Err(err).with_context(|| format!("cannot read the log of {what}"))
                 }
             }
         }

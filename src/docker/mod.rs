@@ -12,6 +12,7 @@ pub mod raw;
 pub mod resolve;
 pub mod sampling;
 pub mod ssh;
+pub mod stack;
 pub mod stats;
 pub mod swarm;
 pub mod usage;

@@ -32,7 +32,9 @@ pub struct SwarmService {
 }
 
 impl SwarmService {
-    /// Critical below the desired count; a paused or rolled back update is a warning.
+    /// Critical below the desired count; a paused update, or a rollback under way, is a
+    /// warning. A finished rollback is not: the service runs its previous spec, as asked
+    /// (`gymops rollback`) or as its update_config said (the failed deploy said so itself).
     pub fn verdict(&self) -> (Status, String) {
         let tasks = format!(
             "swarm service {}: {} of {} tasks running",
@@ -47,7 +49,7 @@ impl SwarmService {
             return (Status::Critical, format!("{tasks}{update}"));
         }
         match self.update_state.as_deref() {
-            Some("paused" | "rollback_paused" | "rollback_started" | "rollback_completed") => {
+            Some("paused" | "rollback_paused" | "rollback_started") => {
                 (Status::Warning, format!("{tasks}{update}"))
             }
             _ => (Status::Ok, format!("{tasks}{update}")),
@@ -244,8 +246,12 @@ mod tests {
             "swarm service gym_web: 1 of 2 tasks running, update updating"
         );
         assert_eq!(
-            service(2, 2, Some("rollback_completed")).verdict().0,
+            service(2, 2, Some("rollback_started")).verdict().0,
             Status::Warning
+        );
+        assert_eq!(
+            service(2, 2, Some("rollback_completed")).verdict().0,
+            Status::Ok
         );
         assert_eq!(service(2, 2, Some("completed")).verdict().0, Status::Ok);
     }

@@ -29,6 +29,21 @@ pub struct DeploySettings {
     /// The failover stack's compose files, for `up --failover` (the guide's
     /// docker-compose.backup.yml over the main file; relative to gymops.yaml).
     pub failover_compose_files: Vec<PathBuf>,
+    /// What runs the compose model: this engine's containers (`compose`), or a stack of
+    /// services on a Swarm manager (`swarm`). An environment may say otherwise
+    /// (`environments.NAME.orchestrator`), and a site.
+    pub orchestrator: Orchestrator,
+}
+
+/// What `up`, `rollback` and `down` drive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Orchestrator {
+    /// Containers on one engine, as docker compose makes them.
+    #[default]
+    Compose,
+    /// Services of a stack on a Swarm manager, as `docker stack deploy` makes them.
+    Swarm,
 }
 
 impl Default for DeploySettings {
@@ -49,6 +64,7 @@ impl Default for DeploySettings {
                 PathBuf::from("docker-compose.yml"),
                 PathBuf::from("docker-compose.backup.yml"),
             ],
+            orchestrator: Orchestrator::Compose,
         }
     }
 }
@@ -60,6 +76,8 @@ pub struct EnvironmentSettings {
     pub compose_files: Vec<PathBuf>,
     /// The compose `.env` file for this environment.
     pub env_file: PathBuf,
+    /// Over deploy.orchestrator for this environment.
+    pub orchestrator: Option<Orchestrator>,
 }
 
 impl Default for EnvironmentSettings {
@@ -67,6 +85,7 @@ impl Default for EnvironmentSettings {
         EnvironmentSettings {
             compose_files: vec![PathBuf::from("docker-compose.yml")],
             env_file: PathBuf::from(".env"),
+            orchestrator: None,
         }
     }
 }

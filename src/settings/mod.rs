@@ -74,11 +74,22 @@ pub struct Settings {
     pub sites: BTreeMap<String, serde_yaml::Value>,
 }
 
+impl Settings {
+    /// The orchestrator of the selected environment: its own, else deploy.orchestrator.
+    pub fn orchestrator(&self) -> Orchestrator {
+        self.environments
+            .get(&self.environment)
+            .and_then(|e| e.orchestrator)
+            .unwrap_or(self.deploy.orchestrator)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         let environment = |files: &[&str], env_file: &str| EnvironmentSettings {
             compose_files: files.iter().map(PathBuf::from).collect(),
             env_file: PathBuf::from(env_file),
+            orchestrator: None,
         };
         let services = [
             ("backend", "fitness_gym_backend"),

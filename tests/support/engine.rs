@@ -92,9 +92,18 @@ impl SecondEngine {
             .args(args))
     }
 
-    /// Make this engine a one-node swarm (manager), on loopback.
+    /// Make this engine a one-node swarm (manager), on loopback, on ports of its own (two
+    /// tests' swarms side by side cannot share 2377).
     pub fn swarm_init(&self) {
-        let output = self.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        let listen = format!("127.0.0.1:{}", free_port());
+        let output = self.docker(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &listen,
+            "--listen-addr",
+            &listen,
+        ]);
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
 

@@ -7,6 +7,7 @@ mod lifecycle;
 mod releases;
 mod report;
 mod rollback;
+mod stack;
 mod up;
 
 use anyhow::{anyhow, Result};

@@ -140,6 +140,12 @@ pub async fn rollback(ctx: &Context, args: &crate::cli::RollbackArgs) -> Result<
     let settings = ctx.settings();
     let history = crate::deploy::releases::load(&releases_path(ctx))?;
     let name = project_name(ctx);
+    if settings.orchestrator() == crate::settings::Orchestrator::Swarm && !args.list {
+        let report = super::stack::rollback(ctx, args).await?;
+        let status = report.status;
+        finish(ctx, &report)?;
+        return Ok(status);
+    }
     let engine = ctx.engine().await?;
     if args.list {
         return list_releases(ctx, Some(engine), &name, &history, true).await;

@@ -21,6 +21,7 @@ use crate::deploy::report::{DeployKind, DeployReport, Phase};
 use crate::deploy::run::{self, Action, UpPlan};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
+use crate::settings::Orchestrator;
 
 /// What `up` deploys: the project, its engine name, its gate and the release kind.
 fn target(
@@ -108,7 +109,11 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
 pub(crate) async fn deploy(ctx: &Context, args: &UpArgs) -> Result<(Status, DeployReport)> {
     let settings = ctx.settings();
     let (project, name, gate, kind) = target(ctx, args)?;
-    for note in &project.model.notes {
+    // The monitoring stack runs as containers of the engine gymops talks to, always.
+    if settings.orchestrator() == Orchestrator::Swarm && !args.monitoring_only {
+        return super::stack::up(ctx, args, project, name, gate, kind).await;
+    }
+    for note in &project.model.single_engine_notes() {
         ctx.printer.warn(note);
     }
     let scale = scale(&project, args)?;

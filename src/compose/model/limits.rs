@@ -1,10 +1,12 @@
 //! Resource limits (the service keys and `deploy.resources`, which must agree), replicas,
-//! and `deploy`: what one engine honours, and a note for what only a Swarm does.
+//! and `deploy`: what one engine honours, and what only a Swarm does (kept in
+//! [`super::swarm::SwarmDeploy`]).
 
 use serde_yaml::Value;
 
 use super::raw::*;
-use super::values::{bytes, integer, scalar_text, signed_bytes};
+use super::swarm::{self, RestartPolicy, SwarmDeploy};
+use super::values::{bytes, duration, integer, optional_map, scalar_text, signed_bytes};
 use super::{Resources, Service};
 
 /// CPUs: a positive number (`0.5`, `"1.5"`).
@@ -101,31 +103,44 @@ pub(super) fn resources(
     Ok(())
 }
 
-pub(super) fn deploy(
-    service: &mut Service,
-    raw: RawDeploy,
-    path: &str,
-    notes: &mut Vec<String>,
-) -> Result<(), String> {
+pub(super) fn deploy(service: &mut Service, raw: RawDeploy, path: &str) -> Result<(), String> {
     let path = format!("{path}.deploy");
-    for (key, given) in [
-        ("placement", raw.placement.is_some()),
-        ("update_config", raw.update_config.is_some()),
-        ("rollback_config", raw.rollback_config.is_some()),
-        ("endpoint_mode", raw.endpoint_mode.is_some()),
-        ("labels", raw.labels.is_some()),
-    ] {
-        if given {
-            notes.push(format!(
-                "{path}.{key} applies to Swarm services only; on one engine it changes nothing (docker compose ignores it too)"
+    let mut swarm = SwarmDeploy::default();
+    if let Some(value) = raw.placement {
+        swarm::placement(value, &format!("{path}.placement"), &mut swarm)?;
+    }
+    if let Some(value) = raw.update_config {
+        swarm.update_config = Some(swarm::update_config(
+            value,
+            &format!("{path}.update_config"),
+            false,
+        )?);
+    }
+    if let Some(value) = raw.rollback_config {
+        swarm.rollback_config = Some(swarm::update_config(
+            value,
+            &format!("{path}.rollback_config"),
+            true,
+        )?);
+    }
+    if let Some(value) = raw.endpoint_mode {
+        let text = scalar_text(&value).unwrap_or_default();
+        if !["vip", "dnsrr"].contains(&text.as_str()) {
+            return Err(format!(
+                "{path}.endpoint_mode: `{text}` is not an endpoint mode (vip or dnsrr)"
             ));
         }
+        swarm.endpoint_mode = Some(text);
+    }
+    if let Some(value) = raw.labels {
+        swarm.labels = optional_map(value, &format!("{path}.labels"))?
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect();
     }
     match raw.mode.as_deref() {
         None | Some("replicated") => {}
-        Some("global") => notes.push(format!(
-            "{path}.mode: global means one container per Swarm node; on one engine that is one container"
-        )),
+        Some("global") => swarm.global = true,
         Some(other) => {
             return Err(format!(
                 "{path}.mode: `{other}` is not a mode (replicated or global)"
@@ -143,17 +158,20 @@ pub(super) fn deploy(
     }
     if let Some(policy) = raw.restart_policy {
         let at = format!("{path}.restart_policy");
-        for (key, given) in [
-            ("delay", policy.delay.is_some()),
-            ("window", policy.window.is_some()),
-        ] {
-            if given {
-                notes.push(format!(
-                    "{at}.{key} applies to Swarm services only; the engine restarts with its own back-off"
-                ));
-            }
-        }
-        let derived = match policy.condition.as_deref().unwrap_or("any") {
+        let condition = policy.condition.as_deref().unwrap_or("any");
+        swarm.restart_policy = Some(RestartPolicy {
+            condition: condition.to_string(),
+            max_attempts: policy.max_attempts,
+            delay: policy
+                .delay
+                .map(|v| duration(v, &format!("{at}.delay")))
+                .transpose()?,
+            window: policy
+                .window
+                .map(|v| duration(v, &format!("{at}.window")))
+                .transpose()?,
+        });
+        let derived = match condition {
             "none" => "no".to_string(),
             "any" => "always".to_string(),
             "on-failure" => match policy.max_attempts {
@@ -206,12 +224,13 @@ pub(super) fn deploy(
                     "mem_reservation",
                 )?;
             }
-            if reservations.cpus.is_some() {
-                notes.push(format!(
-                    "{at}.reservations.cpus is a Swarm scheduling hint; one engine has no CPU reservation"
-                ));
+            if let Some(v) = reservations.cpus {
+                swarm.cpus_reservation = Some(cpus(&v, &format!("{at}.reservations.cpus"))?);
             }
         }
+    }
+    if swarm != SwarmDeploy::default() {
+        service.swarm = Some(swarm);
     }
     Ok(())
 }

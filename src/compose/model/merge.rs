@@ -68,6 +68,13 @@ impl Service {
             cgroup_parent,
             oom_kill_disable
         );
+        self.swarm = match (self.swarm.take(), over.swarm) {
+            (Some(mut base), Some(over)) => {
+                base.merge(over);
+                Some(base)
+            }
+            (base, over) => over.or(base),
+        };
         append_unique(&mut self.volumes_from, over.volumes_from);
         append_unique(&mut self.external_links, over.external_links);
         self.storage_opt.extend(over.storage_opt);
@@ -186,6 +193,18 @@ impl Network {
 }
 
 impl File {
+    /// The notes a single engine adds: the file's own, and what it does not do of each
+    /// service's Swarm keys.
+    pub fn single_engine_notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        for (name, service) in &self.services {
+            if let Some(swarm) = &service.swarm {
+                notes.extend(super::swarm::single_engine_notes(name, swarm));
+            }
+        }
+        notes
+    }
+
     /// Apply a later file.
     pub fn merge(&mut self, over: File) {
         replace_said!(self, over; name);

@@ -13,6 +13,7 @@ mod parse;
 mod raw;
 mod service;
 mod shapes;
+pub mod swarm;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,9 @@ pub struct Port {
     /// A port or a range.
     pub target: String,
     pub protocol: String,
+    /// `mode: host` or `ingress` (the long syntax): how a Swarm publishes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 impl Port {
@@ -366,6 +370,9 @@ pub struct Service {
     /// `deploy.replicas` (or the legacy `scale`): how many containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// The `deploy` keys only a Swarm acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<swarm::SwarmDeploy>,
     /// Resolved by [`super::load`]; never part of the merged model.
     #[serde(skip)]
     pub extends: Option<Extends>,

@@ -124,7 +124,8 @@ configs:
             host_ip: Some("127.0.0.1".into()),
             published: Some("9090".into()),
             target: "9090".into(),
-            protocol: "udp".into()
+            protocol: "udp".into(),
+            mode: None,
         }
     );
     assert_eq!(backend.ports[2].published, None);

@@ -310,7 +310,6 @@ pub(super) struct RawPort {
     pub(super) published: Option<Value>,
     pub(super) host_ip: Option<String>,
     pub(super) protocol: Option<String>,
-    #[allow(dead_code)]
     pub(super) mode: Option<String>,
     /// Descriptive only, in compose as here.
     #[allow(dead_code)]

@@ -409,7 +409,7 @@ pub(super) fn service(
         path,
     )?;
     if let Some(deploy) = raw.deploy {
-        self::deploy(&mut service, deploy, path, notes)?;
+        self::deploy(&mut service, deploy, path)?;
     }
     Ok(service)
 }

@@ -175,7 +175,17 @@ pub(super) fn port_value(
             text.push_str(&target);
             text.push('/');
             text.push_str(raw.protocol.as_deref().unwrap_or("tcp"));
-            port(&text, path)
+            let mut out = port(&text, path)?;
+            match raw.mode.as_deref() {
+                None => {}
+                Some(mode @ ("host" | "ingress")) => out.mode = Some(mode.to_string()),
+                Some(other) => {
+                    return Err(format!(
+                        "{path}.mode: `{other}` is not a publish mode (host or ingress)"
+                    ))
+                }
+            }
+            Ok(out)
         }
         other => {
             let text = scalar_text(&other)

@@ -180,6 +180,7 @@ pub fn port(text: &str, path: &str) -> Result<Port, String> {
         published: published.map(str::to_string),
         target: target.to_string(),
         protocol,
+        mode: None,
     })
 }
 
