@@ -196,9 +196,6 @@ pub fn validate(model: &File, files: &str) -> Result<()> {
                 ));
             }
         }
-        if let Some(problem) = scale_problem(name, service, service.replica_count()) {
-            problems.push(problem);
-        }
         if let Some(container) = &service.container_name {
             if let Some(other) = names.insert(container, name) {
                 problems.push(format!(

@@ -8,7 +8,8 @@ use super::spec;
 use crate::compose::Project;
 use crate::docker::Engine;
 
-/// The problems found without the engine: variables and the env file.
+/// The problems found without the engine: variables, the env file, and replicas one engine
+/// cannot run (a fixed host port or container_name past one).
 pub fn file_problems(project: &Project, env_file: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, files) in &project.missing_variables {
@@ -19,6 +20,14 @@ pub fn file_problems(project: &Project, env_file: &Path) -> Vec<String> {
     }
     if !project.missing_variables.is_empty() && !env_file.exists() {
         problems.push(format!("env file {} not found", env_file.display()));
+    }
+    // Containers of one engine, that is: a Swarm's routing mesh publishes one port for any
+    // number of tasks.
+    for (name, service) in &project.model.services {
+        if let Some(problem) = crate::compose::scale_problem(name, service, service.replica_count())
+        {
+            problems.push(problem);
+        }
     }
     problems
 }

@@ -264,15 +264,22 @@ fn value_errors_name_the_value_and_what_is_expected() {
 }
 
 #[test]
-fn swarm_only_keys_are_read_with_a_note() {
+fn swarm_only_keys_are_kept_for_a_swarm_and_noted_for_one_engine() {
     let f = file(
         "services:\n  b:\n    image: x\n    deploy: {mode: replicated, replicas: 3, placement: {constraints: [node.role==manager]}, restart_policy: {condition: any, delay: 5s}}\n",
     )
     .unwrap();
     assert_eq!(f.services["b"].replicas, Some(3));
     assert_eq!(f.services["b"].restart.as_deref(), Some("always"));
-    assert_eq!(f.notes.len(), 2, "{:?}", f.notes);
-    assert!(f.notes[0].contains("deploy.placement"), "{:?}", f.notes);
+    let swarm = f.services["b"].swarm.as_ref().unwrap();
+    assert_eq!(swarm.constraints, vec!["node.role==manager"]);
+    let policy = swarm.restart_policy.as_ref().unwrap();
+    assert_eq!(policy.condition, "any");
+    assert_eq!(policy.delay, Some(std::time::Duration::from_secs(5)));
+    let notes = f.single_engine_notes();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("deploy.placement"), "{notes:?}");
+    assert!(notes[1].contains("restart_policy.delay"), "{notes:?}");
 }
 
 #[test]

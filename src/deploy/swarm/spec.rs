@@ -550,3 +550,132 @@ pub fn deployed_image(spec: &ServiceSpec) -> Option<String> {
             Some(image.split('@').next().unwrap_or(&image).to_string())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(text: &str) -> File {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker-compose.yml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::write(dir.path().join("pw.txt"), "x").unwrap();
+        crate::compose::load(&[path], None, &BTreeMap::new())
+            .unwrap()
+            .model
+    }
+
+    #[test]
+    fn a_compose_service_becomes_a_stack_service() {
+        let model = model(
+            "services:\n  api:\n    image: gym/api:2\n    command: [serve]\n    environment: {A: '1'}\n    ports: ['8080:80', {target: 9090, published: 9090, mode: host}]\n    secrets: [{source: pw, target: db_pw, mode: 0400}]\n    deploy:\n      replicas: 3\n      labels: {tier: api}\n      update_config: {parallelism: 1, order: start-first, failure_action: rollback}\n      rollback_config: {parallelism: 2}\n      placement: {constraints: ['node.role==manager']}\n      resources: {limits: {cpus: '0.5', memory: 256M}, reservations: {cpus: '0.25'}}\nsecrets:\n  pw: {file: ./pw.txt}\n",
+        );
+        let objects = Objects {
+            secrets: BTreeMap::from([(
+                "pw".to_string(),
+                ObjectRef {
+                    id: "s1".into(),
+                    name: "gym_pw".into(),
+                },
+            )]),
+            configs: BTreeMap::new(),
+        };
+        let environment = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        let input = ServiceInput {
+            project: "gym",
+            model: &model,
+            name: "api",
+            service: &model.services["api"],
+            image: "gym/api:2",
+            image_id: "sha256:1",
+            environment: &environment,
+            replicas: 3,
+            objects: &objects,
+        };
+        let spec = service_spec(&input);
+        assert_eq!(spec.name.as_deref(), Some("gym_api"));
+        let labels = spec.labels.as_ref().unwrap();
+        assert_eq!(labels[STACK_NAMESPACE], "gym");
+        assert_eq!(labels["tier"], "api");
+        assert_eq!(labels[LABEL_STACK_IMAGE], "gym/api:2");
+        assert_eq!(
+            spec.mode
+                .as_ref()
+                .unwrap()
+                .replicated
+                .as_ref()
+                .unwrap()
+                .replicas,
+            Some(3)
+        );
+        let update = spec.update_config.as_ref().unwrap();
+        assert_eq!(update.parallelism, Some(1));
+        assert_eq!(update.order.unwrap().to_string(), "start-first");
+        assert_eq!(update.failure_action.unwrap().to_string(), "rollback");
+        assert_eq!(spec.rollback_config.as_ref().unwrap().parallelism, Some(2));
+        let task = spec.task_template.as_ref().unwrap();
+        let container = task.container_spec.as_ref().unwrap();
+        assert_eq!(container.args, Some(vec!["serve".to_string()]));
+        assert_eq!(container.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(container.labels.as_ref().unwrap()[STACK_NAMESPACE], "gym");
+        let secret = &container.secrets.as_ref().unwrap()[0];
+        assert_eq!(secret.secret_id.as_deref(), Some("s1"));
+        let file = secret.file.as_ref().unwrap();
+        assert_eq!(file.name.as_deref(), Some("db_pw"));
+        assert_eq!(file.mode, Some(0o400));
+        let resources = task.resources.as_ref().unwrap();
+        assert_eq!(
+            resources.limits.as_ref().unwrap().nano_cpus,
+            Some(500_000_000)
+        );
+        assert_eq!(
+            resources.limits.as_ref().unwrap().memory_bytes,
+            Some(256 << 20)
+        );
+        assert_eq!(
+            resources.reservations.as_ref().unwrap().nano_cpus,
+            Some(250_000_000)
+        );
+        assert_eq!(
+            task.placement.as_ref().unwrap().constraints,
+            Some(vec!["node.role==manager".to_string()])
+        );
+        assert_eq!(
+            task.networks.as_ref().unwrap()[0].target.as_deref(),
+            Some("gym_default")
+        );
+        let ports = spec.endpoint_spec.as_ref().unwrap().ports.as_ref().unwrap();
+        assert_eq!(ports[0].published_port, Some(8080));
+        assert_eq!(ports[0].publish_mode.unwrap().to_string(), "ingress");
+        assert_eq!(ports[1].publish_mode.unwrap().to_string(), "host");
+        // The digest follows the spec and the image ID, nothing else.
+        let digest = deployed_digest(&spec).unwrap().to_string();
+        assert_eq!(
+            deployed_digest(&service_spec(&input)),
+            Some(digest.as_str())
+        );
+        let rebuilt = ServiceInput {
+            image_id: "sha256:2",
+            ..input
+        };
+        assert_ne!(
+            deployed_digest(&service_spec(&rebuilt)),
+            Some(digest.as_str())
+        );
+    }
+
+    #[test]
+    fn objects_keep_their_name_until_their_content_changes() {
+        let source = Source::default();
+        assert_eq!(object_name("gym", "pw", &source, None), "gym_pw");
+        assert_eq!(
+            object_name("gym", "pw", &source, Some("0123456789abcdef")),
+            "gym_pw-0123456789ab"
+        );
+        let named = Source {
+            name: Some("shared_pw".into()),
+            ..Source::default()
+        };
+        assert_eq!(object_name("gym", "pw", &named, None), "shared_pw");
+    }
+}
