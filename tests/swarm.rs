@@ -315,6 +315,16 @@ fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
     let secrets = engine.docker(&["secret", "ls", "--format", "{{.Name}}"]);
     assert_eq!(text(&secrets.stdout).trim(), "gst_pw");
 
+    // Its log: every task's lines, as `docker service logs` shows them (the healthcheck's
+    // requests are in the server's log).
+    let output = gymops("good", "1", &["logs", "web", "--tail", "20"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("\"GET / HTTP/1.1\" 200"),
+        "{}",
+        text(&output.stdout)
+    );
+
     // The same files again: nothing changes.
     let (code, report) = up("good", "1");
     assert_eq!(code, Some(0), "{report:#}");

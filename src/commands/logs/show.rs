@@ -190,13 +190,28 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
         args.services.clone()
     };
     let engine = ctx.engine().await?;
-    let mut targets = Vec::new();
+    // (service, container or swarm service, whether it is a swarm service)
+    let mut targets: Vec<(String, String, bool)> = Vec::new();
     let mut missing = Vec::new();
     for state in engine.service_states(settings, &services).await? {
         match state.container {
-            Some(container) => targets.push((state.service, container.name)),
+            Some(container) => targets.push((state.service, container.name, false)),
             None => missing.push(state.service),
         }
+    }
+    // A service with no container may run as a swarm service of the stack: every task's
+    // lines, as `docker service logs` shows them.
+    if !missing.is_empty() {
+        let stack = engine
+            .stack_services(&crate::deploy::spec::project_name(&settings.project))
+            .await?;
+        missing.retain(|service| match stack.get(service) {
+            Some(swarm) => {
+                targets.push((service.clone(), swarm.name.clone(), true));
+                false
+            }
+            None => true,
+        });
     }
     if targets.is_empty() {
         return Err(anyhow!("no container found for {}", missing.join(", ")))
@@ -210,10 +225,13 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     let renderer = Renderer {
         width: targets
             .iter()
-            .map(|(service, _)| service.len())
+            .map(|(service, ..)| service.len())
             .max()
             .unwrap_or(0),
-        names: targets.iter().map(|(service, _)| service.clone()).collect(),
+        names: targets
+            .iter()
+            .map(|(service, ..)| service.clone())
+            .collect(),
         color: ctx.printer.colors() && !args.no_color && args.output_file.path.is_none(),
         timestamps: args.timestamps,
         json: ctx.printer.format == crate::output::OutputFormat::Json,
@@ -271,14 +289,14 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     };
     let mut last_seen: Vec<Option<i64>> = vec![None; targets.len()];
     if args.merge {
-        let backlogs = futures_util::future::join_all(targets.iter().map(|(_, container)| async {
-            let mut lines = Vec::new();
-            engine
-                .log_lines(container, &request, |line| lines.push(line))
-                .await
-                .map(|_| lines)
-        }))
-        .await;
+        let backlogs =
+            futures_util::future::join_all(targets.iter().map(|(_, container, swarm)| async {
+                let mut lines = Vec::new();
+                read_lines(engine, container, *swarm, &request, |line| lines.push(line))
+                    .await
+                    .map(|_| lines)
+            }))
+            .await;
         let mut backlog: Vec<Tagged> = Vec::new();
         for (service, lines) in backlogs.into_iter().enumerate() {
             for line in lines? {
@@ -303,22 +321,21 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
             sink.write(&line)?;
         }
     } else {
-        for (service, (_, container)) in targets.iter().enumerate() {
+        for (service, (_, container, swarm)) in targets.iter().enumerate() {
             let mut written = Ok(());
             let mut last = std::collections::VecDeque::new();
-            engine
-                .log_lines(container, &request, |line| {
-                    last_seen[service] = last_seen[service].max(line.nanos);
-                    let tagged = Tagged { service, line };
-                    if written.is_ok() && filter.keep(&tagged) {
-                        if tail_matches.is_some() {
-                            keep_last(&mut last, renderer.render(&tagged));
-                        } else {
-                            written = sink.write(&renderer.render(&tagged));
-                        }
+            read_lines(engine, container, *swarm, &request, |line| {
+                last_seen[service] = last_seen[service].max(line.nanos);
+                let tagged = Tagged { service, line };
+                if written.is_ok() && filter.keep(&tagged) {
+                    if tail_matches.is_some() {
+                        keep_last(&mut last, renderer.render(&tagged));
+                    } else {
+                        written = sink.write(&renderer.render(&tagged));
                     }
-                })
-                .await?;
+                }
+            })
+            .await?;
             written?;
             for line in last {
                 sink.write(&line)?;
@@ -334,16 +351,19 @@ async fn show(ctx: &Context, args: &LogsShowArgs) -> Result<ExitStatus> {
     // Unbounded: a line is never dropped; the printer (a local pipe or file) keeps up.
     let (sender, mut receiver) = mpsc::unbounded_channel::<Tagged>();
     let engine = ctx.engine().await?;
-    for (index, (service, _)) in targets.iter().enumerate() {
+    for (index, (service, name, swarm)) in targets.iter().enumerate() {
         let sender = sender.clone();
         let engine = engine.clone();
         let settings = settings.clone();
         let service = service.clone();
         let after = last_seen[index];
+        let swarm = swarm.then(|| name.clone());
         tokio::spawn(async move {
-            if let Err(err) =
-                follow_service(&engine, &settings, index, &service, after, sender).await
-            {
+            let followed = match swarm {
+                Some(name) => follow_swarm_service(&engine, index, &name, after, sender).await,
+                None => follow_service(&engine, &settings, index, &service, after, sender).await,
+            };
+            if let Err(err) = followed {
                 tracing::warn!(
                     "following {service} stopped: {}",
                     crate::error::describe(&err).0
@@ -417,6 +437,48 @@ async fn follow_service(
             tracing::debug!("log stream of {container} ended: {err:#}");
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Follow a swarm service's log: one stream over every task, the ones that start later too.
+async fn follow_swarm_service(
+    engine: &Engine,
+    index: usize,
+    name: &str,
+    after: Option<i64>,
+    sender: mpsc::UnboundedSender<Tagged>,
+) -> Result<()> {
+    let request = LogRequest {
+        follow: true,
+        since: after.map(|n| n.div_euclid(1_000_000_000)).unwrap_or(0),
+        until: 0,
+        tail: if after.is_some() { None } else { Some(0) },
+    };
+    engine
+        .service_log_lines(name, &request, |line| {
+            if line.nanos.is_some_and(|n| after.is_some_and(|a| n <= a)) {
+                return;
+            }
+            let _ = sender.send(Tagged {
+                service: index,
+                line,
+            });
+        })
+        .await
+}
+
+/// A container's log, or a swarm service's (every task's).
+async fn read_lines(
+    engine: &Engine,
+    name: &str,
+    swarm: bool,
+    request: &LogRequest,
+    each: impl FnMut(RawLine),
+) -> Result<()> {
+    if swarm {
+        engine.service_log_lines(name, request, each).await
+    } else {
+        engine.log_lines(name, request, each).await
     }
 }
 
