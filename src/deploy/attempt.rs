@@ -118,8 +118,7 @@ pub async fn attempt(
         name: "health waits".into(),
         ms: waits.elapsed().as_millis() as u64,
     });
-    let gate = if wait_failures.is_empty() && !gate_groups.is_empty() {
-        let gate_started = Instant::now();
+    let gate = if wait_failures.is_empty() {
         // A service without a healthcheck that was just (re)started may refuse connections
         // for a moment (MinIO does): the gate asks again until the wait timeout, as a
         // person would, before it calls such a service down.
@@ -130,12 +129,16 @@ pub async fn attempt(
                     Action::Created | Action::Recreated | Action::Started
                 )
         });
-        let report = gate_until(settings, clients, gate_groups, fresh, deadline, progress).await?;
-        phases.push(Phase {
-            name: "health gate".into(),
-            ms: gate_started.elapsed().as_millis() as u64,
-        });
-        Some(report)
+        gate_phase(
+            settings,
+            clients,
+            gate_groups,
+            fresh,
+            deadline,
+            progress,
+            &mut phases,
+        )
+        .await?
     } else {
         None
     };
@@ -192,15 +195,18 @@ pub async fn attempt_stack(
         name: "convergence".into(),
         ms: waits.elapsed().as_millis() as u64,
     });
-    let gate = if wait_failures.is_empty() && !gate_groups.is_empty() {
-        let gate_started = Instant::now();
-        // A task that just became running may refuse for a moment, as a fresh container.
-        let report = gate_until(settings, clients, gate_groups, true, deadline, progress).await?;
-        phases.push(Phase {
-            name: "health gate".into(),
-            ms: gate_started.elapsed().as_millis() as u64,
-        });
-        Some(report)
+    // A task that just became running may refuse for a moment, as a fresh container.
+    let gate = if wait_failures.is_empty() {
+        gate_phase(
+            settings,
+            clients,
+            gate_groups,
+            true,
+            deadline,
+            progress,
+            &mut phases,
+        )
+        .await?
     } else {
         None
     };
@@ -242,14 +248,17 @@ pub async fn rollback_stack(
         name: "convergence".into(),
         ms: waits.elapsed().as_millis() as u64,
     }];
-    let gate = if wait_failures.is_empty() && !gate_groups.is_empty() {
-        let gate_started = Instant::now();
-        let report = gate_until(settings, clients, gate_groups, true, deadline, progress).await?;
-        phases.push(Phase {
-            name: "health gate".into(),
-            ms: gate_started.elapsed().as_millis() as u64,
-        });
-        Some(report)
+    let gate = if wait_failures.is_empty() {
+        gate_phase(
+            settings,
+            clients,
+            gate_groups,
+            true,
+            deadline,
+            progress,
+            &mut phases,
+        )
+        .await?
     } else {
         None
     };
@@ -301,6 +310,28 @@ fn report(
         elapsed_ms: started.elapsed().as_millis() as u64,
         rollback: None,
     }
+}
+
+/// The gate as a phase of the attempt (none when it has no checks).
+async fn gate_phase(
+    settings: &Settings,
+    clients: &Clients,
+    groups: &[crate::probe::CheckGroup],
+    retry: bool,
+    deadline: Instant,
+    progress: &Progress,
+    phases: &mut Vec<Phase>,
+) -> Result<Option<HealthReport>> {
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let report = gate_until(settings, clients, groups, retry, deadline, progress).await?;
+    phases.push(Phase {
+        name: "health gate".into(),
+        ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(Some(report))
 }
 
 /// The gate's checks; when `retry`, asked again every second while they fail and the
