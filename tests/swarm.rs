@@ -193,7 +193,7 @@ fn stack_compose(port: u16) -> String {
       MODE: ${{MODE}}
       RELEASE: ${{RELEASE:-1}}
     networks: [hostnet]
-    secrets: [pw]
+    secrets: [pw, token]
     configs: [{{source: greeting, target: /greeting.txt}}]
     healthcheck:
       test: ["CMD", "/usr/bin/python3", "-c", "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/'); assert os.environ['MODE'] == 'good'"]
@@ -209,6 +209,7 @@ networks:
   hostnet: {{external: true, name: host}}
 secrets:
   pw: {{file: ./pw.txt}}
+  token: {{external: true, name: shared_token}}
 configs:
   greeting: {{content: "hello from the stack"}}
 "#
@@ -235,6 +236,11 @@ fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     std::fs::write(dir.path().join("docker-compose.yml"), stack_compose(port)).unwrap();
+    // An external secret: made outside the stack, referred to as it is.
+    std::fs::write(dir.path().join("token.txt"), "-shared").unwrap();
+    let token = dir.path().join("token.txt").display().to_string();
+    let made = engine.docker(&["secret", "create", "shared_token", &token]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
     std::fs::write(dir.path().join("pw.txt"), "stack-secret-never-printed-4k").unwrap();
     std::fs::write(
         dir.path().join("gymops.yaml"),
@@ -306,14 +312,17 @@ fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
         &cid,
         "/usr/bin/cat",
         "/run/secrets/pw",
+        "/run/secrets/token",
         "/greeting.txt",
     ]);
     assert_eq!(
         text(&secret.stdout),
-        "stack-secret-never-printed-4khello from the stack"
+        "stack-secret-never-printed-4k-sharedhello from the stack"
     );
     let secrets = engine.docker(&["secret", "ls", "--format", "{{.Name}}"]);
-    assert_eq!(text(&secrets.stdout).trim(), "gst_pw");
+    let mut names: Vec<String> = text(&secrets.stdout).lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(names, ["gst_pw", "shared_token"]);
 
     // Its log: every task's lines, as `docker service logs` shows them (the healthcheck's
     // requests are in the server's log).
@@ -324,6 +333,18 @@ fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
         "{}",
         text(&output.stdout)
     );
+
+    // perf stats samples the task's container on this engine.
+    let output = gymops("good", "1", &["perf", "stats", "web", "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let row = &stats["services"][0];
+    assert!(
+        row["container"].as_str().unwrap().starts_with("gst_web.1."),
+        "{stats:#}"
+    );
+    assert_eq!(row["state"], "running", "{stats:#}");
+    assert!(row["pids"].as_u64().unwrap() >= 1, "{stats:#}");
 
     // The same files again: nothing changes.
     let (code, report) = up("good", "1");
@@ -379,13 +400,16 @@ fn up_deploys_the_compose_model_as_a_stack_and_swarm_rolls_back_what_fails() {
         text(&output.stderr)
     );
 
-    // down removes the stack: service, secret, config.
+    // down removes the stack: service, secret, config; the external secret is not the
+    // stack's and stays.
     let output = gymops("good", "1", &["down", "-t", "1", "-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    for kind in ["service", "secret", "config"] {
+    for kind in ["service", "config"] {
         let listed = engine.docker(&[kind, "ls", "-q"]);
         assert!(text(&listed.stdout).trim().is_empty(), "{kind} left");
     }
+    let secrets = engine.docker(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(text(&secrets.stdout).trim(), "shared_token");
 }
 
 /// GET / of the stack's web server on loopback.

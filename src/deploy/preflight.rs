@@ -21,6 +21,18 @@ pub fn file_problems(project: &Project, env_file: &Path) -> Vec<String> {
     if !project.missing_variables.is_empty() && !env_file.exists() {
         problems.push(format!("env file {} not found", env_file.display()));
     }
+    for (kind, sources) in [
+        ("secrets", &project.model.secrets),
+        ("configs", &project.model.configs),
+    ] {
+        for (key, source) in sources {
+            if source.external {
+                problems.push(format!(
+                    "{kind}.{key}: an external secret or config lives in a Swarm; a single engine has none: give it a `file:` or `environment:` source instead (or deploy with deploy.orchestrator: swarm)"
+                ));
+            }
+        }
+    }
     // Containers of one engine, that is: a Swarm's routing mesh publishes one port for any
     // number of tasks.
     for (name, service) in &project.model.services {

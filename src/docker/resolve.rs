@@ -31,6 +31,8 @@ pub enum Resolution {
     ComposeV1Name,
     /// docker compose v2 name `project-service-1`.
     ComposeV2Name,
+    /// A task of the stack's swarm service `project_service` on this engine.
+    SwarmTask,
 }
 
 /// Compose's normalisation of a project name: lower case, only `a-z 0-9 _ -`.

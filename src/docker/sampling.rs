@@ -31,7 +31,21 @@ pub async fn sample(
     engine: &Engine,
     services: &[String],
 ) -> Result<StatsOutput> {
-    let states = engine.service_states(settings, services).await?;
+    let mut states = Vec::new();
+    // A service with no container of its own may run as a swarm service of the stack: its
+    // tasks' containers on this engine are sampled (one row each).
+    let project = super::resolve::normalize_project(&settings.project);
+    for state in engine.service_states(settings, services).await? {
+        if state.container.is_none() {
+            let swarm_name = format!("{project}_{}", state.service);
+            let tasks = engine.task_states(&state.service, &swarm_name).await?;
+            if !tasks.is_empty() {
+                states.extend(tasks);
+                continue;
+            }
+        }
+        states.push(state);
+    }
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut readings = engine.running_usages(&states).await.into_iter();
     let rows = states

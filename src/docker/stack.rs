@@ -83,7 +83,56 @@ impl ObjectKind {
     }
 }
 
+/// The label Swarm puts on a task's container: its service's name.
+pub const LABEL_SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+/// ... and the task's name, `SERVICE.SLOT.ID` (`SERVICE.NODE.ID` for a global service).
+pub const LABEL_SWARM_TASK: &str = "com.docker.swarm.task.name";
+
+/// A task's slot from its name (`gym_web.2.x7k...` -> 2).
+pub fn task_slot(task_name: &str) -> Option<u32> {
+    task_name.rsplitn(3, '.').nth(1)?.parse().ok()
+}
+
 impl Engine {
+    /// The containers of a swarm service's tasks that run on this engine, as service states
+    /// (lowest slot first); empty when there are none here.
+    pub async fn task_states(
+        &self,
+        service: &str,
+        swarm_name: &str,
+    ) -> Result<Vec<super::ServiceState>> {
+        let containers = self.containers().await?;
+        let mut out = Vec::new();
+        for summary in containers.iter().filter(|c| {
+            c.reference
+                .labels
+                .get(LABEL_SWARM_SERVICE)
+                .map(String::as_str)
+                == Some(swarm_name)
+        }) {
+            let inspect = self.inspect(&summary.reference.id).await?;
+            out.push(super::ServiceState {
+                service: service.to_string(),
+                resolution: Some(super::resolve::Resolution::SwarmTask),
+                replica: summary
+                    .reference
+                    .labels
+                    .get(LABEL_SWARM_TASK)
+                    .and_then(|t| task_slot(t)),
+                looked_for: Vec::new(),
+                container: Some(super::ContainerFacts::from_inspect(&inspect, summary)),
+            });
+        }
+        // Running ones first, then by slot.
+        out.sort_by_key(|s| {
+            (
+                s.container.as_ref().is_none_or(|c| c.state != "running"),
+                s.replica,
+            )
+        });
+        Ok(out)
+    }
+
     /// Whether this engine is a Swarm manager (one that can take services).
     pub async fn is_swarm_manager(&self) -> Result<bool> {
         let info = within(self.timeout, self.docker.info()).await?;
@@ -304,6 +353,13 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tasks_slot_comes_from_its_name() {
+        assert_eq!(task_slot("gym_web.2.x7kq0l3m"), Some(2));
+        assert_eq!(task_slot("gym.web.v2.12.abc"), Some(12));
+        assert_eq!(task_slot("gym_agent.n0d31d.abc"), None);
+    }
 
     #[test]
     fn converged_means_every_task_running_and_no_update_under_way() {

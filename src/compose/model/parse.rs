@@ -331,12 +331,15 @@ fn source(raw: Option<RawSource>, dir: &Path, path: &str) -> Result<Source, Stri
     .iter()
     .filter(|g| **g)
     .count();
+    // An external one lives in a Swarm (`docker secret create`): a stack refers to it, and
+    // the compose preflight says a single engine has none.
     if external {
-        return Err(format!(
-            "{path}: an external secret or config lives in a Swarm; a single engine has none: give it a `file:` or `environment:` source instead"
-        ));
-    }
-    if given != 1 {
+        if given > 0 {
+            return Err(format!(
+                "{path}: an external secret or config has no `file:`, `environment:` or `content:` of its own"
+            ));
+        }
+    } else if given != 1 {
         return Err(format!(
             "{path}: needs exactly one source: `file: PATH`, `environment: VARIABLE` or `content: TEXT`"
         ));

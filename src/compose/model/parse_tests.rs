@@ -251,8 +251,11 @@ fn value_errors_name_the_value_and_what_is_expected() {
     assert!(err.contains("`bridged` is not a network mode"), "{err}");
     let err = file("services:\n  b:\n    image: x\n    volumes: [/data, '/data/']\n").unwrap_err();
     assert!(err.contains("duplicate mount target /data/"), "{err}");
-    let err = file("secrets:\n  s: {external: true}\n").unwrap_err();
-    assert!(err.contains("Swarm") && err.contains("file:"), "{err}");
+    let external = file("secrets:\n  s: {external: true, name: shared_pw}\n").unwrap();
+    assert!(external.secrets["s"].external);
+    assert_eq!(external.secrets["s"].name.as_deref(), Some("shared_pw"));
+    let err = file("secrets:\n  s: {external: true, file: ./pw}\n").unwrap_err();
+    assert!(err.contains("has no `file:`"), "{err}");
     let err = file(
         "services:\n  b:\n    image: x\n    mem_limit: 1g\n    deploy: {resources: {limits: {memory: 2g}}}\n",
     )

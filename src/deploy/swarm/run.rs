@@ -129,6 +129,19 @@ pub async fn deploy(
                 let Some(source) = sources.get(&grant.source) else {
                     continue;
                 };
+                if source.external {
+                    // Made outside the stack (`docker secret create`): referred to as it is.
+                    let name = source.name.clone().unwrap_or_else(|| grant.source.clone());
+                    let (id, _) = engine.swarm_object(kind, &name).await?.ok_or_else(|| {
+                        anyhow!("external {} {name} is not on this swarm", kind.label())
+                    })
+                    .hint(format!(
+                        "create it first (`docker {} create {name} FILE`), or give it a file: source",
+                        kind.label()
+                    ))?;
+                    out.insert(grant.source.clone(), ObjectRef { id, name });
+                    continue;
+                }
                 let Some(data) = content(&grant.source, source)? else {
                     continue;
                 };
