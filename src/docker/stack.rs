@@ -90,7 +90,7 @@ pub const LABEL_SWARM_TASK: &str = "com.docker.swarm.task.name";
 
 /// A task's slot from its name (`gym_web.2.x7k...` -> 2).
 pub fn task_slot(task_name: &str) -> Option<u32> {
-    task_name.rsplitn(3, '.').nth(1)?.parse().ok()
+    task_name.rsplit('.').nth(1)?.parse().ok()
 }
 
 impl Engine {
