@@ -1,11 +1,12 @@
-//! The notifier every command uses: Slack incoming webhooks, a generic JSON webhook, and
-//! email over SMTP (STARTTLS by default). One event is one message: each attempt of a
+//! The notifier every command uses: Slack incoming webhooks, a generic JSON webhook, email
+//! over SMTP (STARTTLS by default), and DingTalk, WeCom and Feishu robots ([`robots`]). One event is one message: each attempt of a
 //! delivery carries the same event ID (`Idempotency-Key` header for webhooks), attempts are
 //! retried with backoff only when the failure is transient, and every attempt has a timeout.
 //! Webhook URLs and SMTP passwords are [`Secret`]s: errors and reports name only the host.
 
 pub mod payload;
 pub mod retry;
+pub mod robots;
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
@@ -174,6 +175,18 @@ impl Notifier {
                 "the webhook channel has no URL"
             ))
             .hint("set GYMOPS_WEBHOOK_URL or notify.webhook.url_file (a file holding only the URL)"),
+            Channel::Dingtalk if self.settings.dingtalk.webhook_url.is_none() => Err(anyhow!(
+                "the dingtalk channel has no robot webhook URL"
+            ))
+            .hint("set GYMOPS_DINGTALK_WEBHOOK_URL or notify.dingtalk.webhook_url_file (a file holding only the URL), and its signing secret in GYMOPS_DINGTALK_SECRET or notify.dingtalk.secret_file"),
+            Channel::Wecom if self.settings.wecom.webhook_url.is_none() => Err(anyhow!(
+                "the wecom channel has no robot webhook URL"
+            ))
+            .hint("set GYMOPS_WECOM_WEBHOOK_URL or notify.wecom.webhook_url_file (a file holding only the URL)"),
+            Channel::Feishu if self.settings.feishu.webhook_url.is_none() => Err(anyhow!(
+                "the feishu channel has no bot webhook URL"
+            ))
+            .hint("set GYMOPS_FEISHU_WEBHOOK_URL or notify.feishu.webhook_url_file (a file holding only the URL), and its signing secret in GYMOPS_FEISHU_SECRET or notify.feishu.secret_file"),
             Channel::Email if self.settings.email.smtp_host.is_none() => {
                 Err(anyhow!("the email channel has no SMTP server"))
                     .hint("set notify.email.smtp_host (and smtp_port, username, password_file) in gymops.yaml")
@@ -284,6 +297,9 @@ impl Notifier {
             Channel::Slack => host_of(&self.settings.slack.webhook_url),
             Channel::Webhook => host_of(&self.settings.webhook.url),
             Channel::Email => self.settings.email.to.join(", "),
+            Channel::Dingtalk => host_of(&self.settings.dingtalk.webhook_url),
+            Channel::Wecom => host_of(&self.settings.wecom.webhook_url),
+            Channel::Feishu => host_of(&self.settings.feishu.webhook_url),
         }
     }
 
@@ -300,6 +316,44 @@ impl Notifier {
                     self.post(url, event, &payload::webhook(event)).await
                 }
                 Channel::Email => self.email(event).await,
+                Channel::Dingtalk => {
+                    let Some(url) = self.settings.dingtalk.webhook_url.as_ref() else {
+                        return Attempt::Permanent("no URL configured".into());
+                    };
+                    // Signed per attempt: DingTalk refuses a timestamp an hour old.
+                    let secret = self.settings.dingtalk.secret.as_ref().map(|s| s.expose());
+                    match robots::dingtalk_url(url.expose(), secret, Utc::now().timestamp_millis())
+                    {
+                        Ok(signed) => {
+                            self.post_robot(channel, &signed, event, &robots::dingtalk(event))
+                                .await
+                        }
+                        Err(err) => Attempt::Permanent(crate::error::describe(&err).0),
+                    }
+                }
+                Channel::Wecom => {
+                    let Some(url) = self.settings.wecom.webhook_url.as_ref() else {
+                        return Attempt::Permanent("no URL configured".into());
+                    };
+                    self.post_robot(channel, url.expose(), event, &robots::wecom(event))
+                        .await
+                }
+                Channel::Feishu => {
+                    let Some(url) = self.settings.feishu.webhook_url.as_ref() else {
+                        return Attempt::Permanent("no URL configured".into());
+                    };
+                    let signature = self.settings.feishu.secret.as_ref().map(|secret| {
+                        let now = Utc::now().timestamp();
+                        (now, robots::feishu_sign(secret.expose(), now))
+                    });
+                    self.post_robot(
+                        channel,
+                        url.expose(),
+                        event,
+                        &robots::feishu(event, signature),
+                    )
+                    .await
+                }
             }
         };
         // The client has its own timeouts; this one also bounds SMTP's many round trips.
@@ -316,9 +370,37 @@ impl Notifier {
         let Some(url) = url else {
             return Attempt::Permanent("no URL configured".into());
         };
+        self.post_to(url.expose(), event, body, |status, text, retry_after| {
+            classify_http(status, text, retry_after)
+        })
+        .await
+    }
+
+    /// Post to a chat robot, whose answer says in its body whether it took the message.
+    async fn post_robot(
+        &self,
+        channel: Channel,
+        url: &str,
+        event: &Event,
+        body: &serde_json::Value,
+    ) -> Attempt {
+        self.post_to(url, event, body, |status, text, retry_after| {
+            robots::classify_robot(channel, status, text, retry_after)
+        })
+        .await
+    }
+
+    /// POST `body` as JSON to `url` (a secret: never in an error) and sort the answer.
+    async fn post_to(
+        &self,
+        url: &str,
+        event: &Event,
+        body: &serde_json::Value,
+        classify: impl Fn(u16, &str, Option<Duration>) -> Attempt,
+    ) -> Attempt {
         let request = self
             .http
-            .request(reqwest::Method::POST, url.expose(), self.settings.timeout)
+            .request(reqwest::Method::POST, url, self.settings.timeout)
             .header("Idempotency-Key", &event.id)
             .header("X-Gymops-Event", &event.id)
             .json(body);
@@ -333,7 +415,7 @@ impl Notifier {
                     .map(Duration::from_secs);
                 let text =
                     crate::netutil::text_capped(response, crate::netutil::NOTIFY_ANSWER_CAP).await;
-                classify_http(status, &text, retry_after)
+                classify(status, &text, retry_after)
             }
             // without_url: the URL is the secret.
             // A URL that cannot be sent to (a bad scheme, no host) is wrong on every try.

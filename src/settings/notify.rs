@@ -1,4 +1,5 @@
-//! Notification settings: channels, Slack, webhooks, email.
+//! Notification settings: channels, Slack, webhooks, email, and the chat robots used in
+//! China (DingTalk, WeCom, Feishu).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,12 @@ pub enum Channel {
     Webhook,
     /// Email over SMTP
     Email,
+    /// A DingTalk (钉钉) group robot, signed when it has a secret
+    Dingtalk,
+    /// A WeCom (企业微信) group robot
+    Wecom,
+    /// A Feishu / Lark (飞书) custom bot, signed when it has a secret
+    Feishu,
 }
 
 impl Channel {
@@ -37,6 +44,9 @@ impl Channel {
             Channel::Slack => "slack",
             Channel::Webhook => "webhook",
             Channel::Email => "email",
+            Channel::Dingtalk => "dingtalk",
+            Channel::Wecom => "wecom",
+            Channel::Feishu => "feishu",
         }
     }
 }
@@ -60,6 +70,9 @@ pub struct NotifySettings {
     pub slack: SlackSettings,
     pub webhook: WebhookSettings,
     pub email: EmailSettings,
+    pub dingtalk: SignedRobotSettings,
+    pub wecom: RobotSettings,
+    pub feishu: SignedRobotSettings,
 }
 
 impl Default for NotifySettings {
@@ -73,6 +86,9 @@ impl Default for NotifySettings {
             slack: SlackSettings::default(),
             webhook: WebhookSettings::default(),
             email: EmailSettings::default(),
+            dingtalk: SignedRobotSettings::default(),
+            wecom: RobotSettings::default(),
+            feishu: SignedRobotSettings::default(),
         }
     }
 }
@@ -95,6 +111,33 @@ pub struct WebhookSettings {
     /// Resolved webhook URL; never read from gymops.yaml, never serialized.
     #[serde(skip)]
     pub url: Option<Secret>,
+}
+
+/// A chat robot with a signing secret (DingTalk's 加签, Feishu's 签名校验).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignedRobotSettings {
+    /// File holding the robot's webhook URL (with its access token); or
+    /// `GYMOPS_DINGTALK_WEBHOOK_URL` / `GYMOPS_FEISHU_WEBHOOK_URL`.
+    pub webhook_url_file: Option<PathBuf>,
+    /// File holding the robot's signing secret; or `GYMOPS_DINGTALK_SECRET` /
+    /// `GYMOPS_FEISHU_SECRET`. Without one, messages go unsigned (the robot must then be
+    /// secured by keywords or an IP list).
+    pub secret_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub webhook_url: Option<Secret>,
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+}
+
+/// A chat robot whose webhook URL is its only key (WeCom's group robot).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RobotSettings {
+    /// File holding the robot's webhook URL (with its key); or `GYMOPS_WECOM_WEBHOOK_URL`.
+    pub webhook_url_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub webhook_url: Option<Secret>,
 }
 
 /// How the SMTP connection is secured.
