@@ -76,6 +76,13 @@ fn compose_project_name(loaded: &mut settings::Loaded, environment: &BTreeMap<St
 /// Resolve settings once, then dispatch to the command.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.global.output, cli.global.quiet);
+    // What needs no settings (a broken gymops.yaml must not stop them).
+    if let Command::Completions(args) = &cli.command {
+        return commands::completions::run(args);
+    }
+    if let Command::Man(args) = &cli.command {
+        return commands::man::run(&printer, args);
+    }
     let environment: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect();
@@ -133,6 +140,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Rollback(args) => commands::deploy::rollback(&ctx, args).await,
         Command::Releases => commands::deploy::releases(&ctx).await,
         Command::Context(cli::ContextCommand::Ls) => commands::context::ls(&ctx).await,
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(&ctx.printer, args),
         Command::Fleet(args) => {
             // Each site: this run's files, environment and flags, with `--site NAME`.
             let environment = ctx.environment.clone();

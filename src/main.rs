@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use gymops::cli::Cli;
 use gymops::exit::ERROR_EXIT_CODE;
@@ -18,6 +18,9 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {message}");
         eprintln!("hint: this is a bug in gymops; please report it with the command you ran");
     }));
+
+    // A shell asking for completions (`COMPLETE=bash gymops -- ...`): answered, then exit.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
 
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -78,6 +78,11 @@ const COMMANDS: &[&[&str]] = &[
     &["incident", "action"],
     &["incident", "action", "add"],
     &["incident", "action", "set"],
+    &["context"],
+    &["context", "ls"],
+    &["fleet"],
+    &["completions"],
+    &["man"],
 ];
 
 #[test]

@@ -15,6 +15,8 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v tar >/dev/null || missing+=(tar)
 command -v socat >/dev/null || missing+=(socat)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v bash >/dev/null || missing+=(bash)
+command -v man >/dev/null || missing+=(man-db)
 # ssh:// engines: the system ssh client, and a real sshd on loopback for the tests.
 command -v ssh >/dev/null || missing+=(openssh-client)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)

@@ -16,6 +16,7 @@ pub struct ComposeFilesArg {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Only these services (and what they depend on) [default: every service without a profile]
+    #[arg(add = super::services())]
     pub services: Vec<String>,
     /// Build images of services with a build section (else built only when missing)
     #[arg(long)]
@@ -73,7 +74,7 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "IMAGE", requires = "service")]
     pub image: Option<String>,
     /// Only these services [default: every service of the release]
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", add = super::services())]
     pub service: Vec<String>,
     /// Show the releases that can be rolled back to, and whether their images are kept
     #[arg(long, conflicts_with_all = ["to", "image", "service"])]
@@ -110,6 +111,7 @@ pub struct DownArgs {
 #[derive(Debug, Args)]
 pub struct LifecycleArgs {
     /// Only these services [default: all of the deployment's]
+    #[arg(add = super::services())]
     pub services: Vec<String>,
     /// Seconds to wait for a container to stop before it is killed [default: deploy.stop_timeout, 10]
     #[arg(short = 't', long, value_name = "SECONDS")]

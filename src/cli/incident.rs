@@ -68,6 +68,7 @@ pub struct IncidentNewArgs {
 #[derive(Debug, Args)]
 pub struct IncidentUpdateArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     #[arg(long, value_enum)]
     pub status: crate::incident::State,
@@ -96,6 +97,7 @@ pub struct IncidentUpdateArgs {
 #[derive(Debug, Args)]
 pub struct IncidentResolveArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     #[arg(long, value_name = "TEXT")]
     pub root_cause: String,
@@ -121,6 +123,7 @@ pub struct IncidentListArgs {
 #[derive(Debug, Args)]
 pub struct IncidentIdArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     #[command(flatten)]
     pub dir: IncidentDirArg,
@@ -137,6 +140,7 @@ pub enum Audience {
 #[derive(Debug, Args)]
 pub struct IncidentNotifyArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     #[arg(long, value_enum)]
     pub audience: Audience,
@@ -162,6 +166,7 @@ pub struct IncidentNotifyArgs {
 #[derive(Debug, Args)]
 pub struct IncidentReviewArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     /// Replace a review.md written before (and perhaps edited since)
     #[arg(long)]
@@ -193,6 +198,7 @@ pub enum IncidentActionCommand {
 #[derive(Debug, Args)]
 pub struct IncidentActionAddArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     /// What to do
     #[arg(long, value_name = "TEXT")]
@@ -215,6 +221,7 @@ pub struct IncidentActionAddArgs {
 #[derive(Debug, Args)]
 pub struct IncidentActionSetArgs {
     /// Incident ID (INC-YYYY-MMDD-NNN)
+    #[arg(add = super::incident_ids())]
     pub id: String,
     /// Item ID (A1, A2...)
     pub action: String,

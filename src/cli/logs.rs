@@ -28,7 +28,7 @@ pub enum LogsCommand {
 #[derive(Debug, Args)]
 pub struct LogsShowArgs {
     /// Services to show [default: all]
-    #[arg(value_name = "SERVICE")]
+    #[arg(value_name = "SERVICE", add = super::services())]
     pub services: Vec<String>,
     /// Only the last N lines of each service (with --level or --grep: the last N matching
     /// lines, like `grep | tail`)
@@ -65,7 +65,7 @@ pub struct LogsShowArgs {
 #[derive(Debug, Args)]
 pub struct LogsStatsArgs {
     /// Services whose container logs to read [default: logs.service, the backend]
-    #[arg(value_name = "SERVICE", conflicts_with = "file")]
+    #[arg(value_name = "SERVICE", conflicts_with = "file", add = super::services())]
     pub services: Vec<String>,
     /// Events since: RFC 3339, a date, or a duration ago (24h, 30m)
     #[arg(long, value_name = "TIME")]

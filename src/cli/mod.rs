@@ -2,6 +2,7 @@
 //! override in the settings is [`overrides`].
 
 mod backup;
+pub mod complete;
 mod deploy;
 mod fleet;
 mod incident;
@@ -24,6 +25,16 @@ pub use incident::*;
 pub use logs::*;
 pub use ops::*;
 pub use perf::*;
+
+/// Service names, completed from the deployment.
+pub(crate) fn services() -> clap_complete::ArgValueCompleter {
+    clap_complete::ArgValueCompleter::new(complete::services)
+}
+
+/// Incident IDs, completed from incident.dir.
+pub(crate) fn incident_ids() -> clap_complete::ArgValueCompleter {
+    clap_complete::ArgValueCompleter::new(complete::incident_ids)
+}
 
 const EXIT_CODES: &str = "\
 Exit codes (monitoring-plugin convention):
@@ -147,6 +158,37 @@ pub enum Command {
     /// One command across every site (`sites:` in gymops.yaml), concurrently, each site
     /// under its own timeout; exit code the worst site's
     Fleet(FleetArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish); it completes
+    /// commands, flags, service names and incident IDs
+    Completions(CompletionsArgs),
+    /// Write the man pages, one per command (gymops.1, gymops-backup-create.1, ...)
+    Man(ManArgs),
+}
+
+/// A shell gymops completes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: CompletionShell,
+    /// A script that needs no gymops at completion time: commands and flags only (no
+    /// service names or incident IDs)
+    #[arg(long = "static")]
+    pub static_script: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages to (made when missing)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,7 +256,7 @@ pub struct DbConnectionArg {
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// Only this service's checks (repeatable): its container and its endpoints
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = services())]
     pub service: Vec<String>,
     /// Only these groups of checks (repeatable)
     #[arg(long, value_enum, value_name = "GROUP")]
@@ -234,7 +276,7 @@ pub struct HealthArgs {
 #[derive(Debug, Args)]
 pub struct PsArgs {
     /// Only these services
-    #[arg(value_name = "SERVICE")]
+    #[arg(value_name = "SERVICE", add = services())]
     pub services: Vec<String>,
 }
 

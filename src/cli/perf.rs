@@ -172,7 +172,7 @@ pub struct PerfDbArgs {
 #[derive(Debug, Args)]
 pub struct PerfStatsArgs {
     /// Services [default: all]
-    #[arg(value_name = "SERVICE")]
+    #[arg(value_name = "SERVICE", add = super::services())]
     pub services: Vec<String>,
     /// Keep refreshing (in place on a terminal; a JSON line per round with --output json)
     /// until Ctrl+C

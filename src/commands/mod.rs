@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod backup;
 pub mod check;
+pub mod completions;
 pub mod config;
 pub mod context;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod fleet;
 pub mod health;
 pub mod incident;
 pub mod logs;
+pub mod man;
 pub mod metrics;
 pub mod monitor;
 pub mod monitoring;
