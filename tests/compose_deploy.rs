@@ -529,16 +529,36 @@ fn moded(image: &str) -> String {
 #[test]
 fn a_deploy_broken_by_its_configuration_is_rolled_back_to_the_configuration_that_ran() {
     let deployment = Deployment::new("b", &moded(IMAGE));
-    let (code, report, stderr) = deployment.up(&[], &[("MODE", "good")]);
+    // The team's channel hears of a failed deploy (and of nothing else).
+    let config = deployment.dir.path().join("gymops.yaml");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("notify:\n  channels: [webhook]\n  retries: 0\n  timeout: 3s\n");
+    std::fs::write(&config, yaml).unwrap();
+    let receiver = support::Receiver::start(&[(200, "ok")]);
+    let hook = receiver.url("/deploys");
+    let (code, report, stderr) =
+        deployment.up(&[], &[("MODE", "good"), ("GYMOPS_WEBHOOK_URL", &hook)]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(receiver.requests().is_empty(), "a good deploy is not news");
     let good = report["release"].as_str().unwrap().to_string();
     // Same image, a bad environment: the gate fails and the release is put back with its
     // own environment (an image-only rollback would recreate MODE=bad again).
-    let (code, report, stderr) = deployment.up(&[], &[("MODE", "bad")]);
+    let (code, report, stderr) =
+        deployment.up(&[], &[("MODE", "bad"), ("GYMOPS_WEBHOOK_URL", &hook)]);
     assert_eq!(code, 2, "{stderr}");
     let rollback = &report["rollback"];
     assert_eq!(rollback["status"], "ok", "{report}");
     assert_eq!(rollback["target"], good.as_str());
+    let told = receiver.requests();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let event: Value = serde_json::from_str(&told[0].body).unwrap();
+    assert_eq!(event["alert_type"], "DeployRolledBack");
+    assert_eq!(event["severity"], "critical");
+    let message = event["message"].as_str().unwrap();
+    assert!(
+        message.contains("web") && message.contains(&format!("rolled back to {good} (healthy)")),
+        "{message}"
+    );
     let web = inspect(&deployment.id("web").unwrap());
     assert!(
         web["Config"]["Env"].to_string().contains("MODE=good"),

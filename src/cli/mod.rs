@@ -269,6 +269,11 @@ pub struct HealthArgs {
     /// Timeout of each probe, e.g. 5s, 1500ms [default: health.timeout, 5s] (more than 0, at most 1h)
     #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// Tell notify.channels about the checks that changed since the last `--notify` run, in
+    /// one message (for cron: nothing is sent while nothing changes; a check told about
+    /// less than health.notify_quiet ago waits, so a flapping one is not sent every run)
+    #[arg(long)]
+    pub notify: bool,
     #[command(flatten)]
     pub output_file: OutputFileArg,
 }

@@ -1,11 +1,14 @@
 //! `gymops health`: every probe at once, a verdict, and the monitoring exit code.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use comfy_table::Cell;
 
 use super::Context;
 use crate::cli::HealthArgs;
+use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
+use crate::notify::changes::{digest, Seen, ToldState};
+use crate::notify::{delivered_or_error, Notifier};
 use crate::output::Printer;
 use crate::probe::{self, summary_line, HealthPlan, HealthReport};
 
@@ -32,7 +35,69 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
             ));
         }
     }
+    if args.notify {
+        notify_changes(ctx, &report).await?;
+    }
     Ok(report.status)
+}
+
+/// `--notify`: one message for the checks that changed since the last `--notify` run. The
+/// state is saved only when the message went out (or there was none), so a failed delivery
+/// is tried again by the next run.
+async fn notify_changes(ctx: &Context, report: &HealthReport) -> Result<()> {
+    let settings = ctx.settings();
+    let notifier = Notifier::new(&settings.notify, ctx.http()?);
+    if notifier.command_channels().is_empty() {
+        ctx.printer.warn(
+            "health --notify: notify.channels names no usable channel, so nothing is sent (`gymops config check` says what each lacks)",
+        );
+        return Ok(());
+    }
+    let path = ctx.loaded.resolve_path(&settings.health.notify_state_file);
+    let mut told: ToldState = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+            ctx.printer.warn(&format!(
+                "{} is damaged ({err}); starting over: every check that is not OK is told again",
+                path.display()
+            ));
+            ToldState::default()
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => ToldState::default(),
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!("cannot read {}", path.display())))
+                .hint("check health.notify_state_file and its directory's permissions")
+        }
+    };
+    let seen: Vec<Seen> = report
+        .checks
+        .iter()
+        .map(|check| Seen {
+            key: format!("{} {}", kind_label(check), check.name),
+            status: check.status,
+            detail: check.summary.clone(),
+        })
+        .collect();
+    let changes = told.take_changes(&seen, chrono::Utc::now(), settings.health.notify_quiet);
+    if let Some(event) = digest(settings, "health", &changes) {
+        let deliveries = notifier.notify(&event).await;
+        // Below notify.min_severity nothing is sent, and that is not a failure.
+        if let Err(err) = delivered_or_error("the health notification", &deliveries) {
+            ctx.printer.warn(&crate::error::describe(&err).0);
+            return Ok(());
+        }
+        for delivery in &deliveries {
+            ctx.printer.note(&format!(
+                "told {} ({}) about {} changed check(s)",
+                delivery.channel.label(),
+                delivery.target,
+                changes.len()
+            ));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    crate::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(&told)?, Some(0o600))
 }
 
 fn kind_label(check: &probe::CheckResult) -> String {

@@ -153,3 +153,25 @@ pub async fn container_of(ctx: &Context, engine: &Engine, service: &str) -> Resu
         )),
     }
 }
+
+/// Tell notify.channels that something went wrong (when channels are set and the severity
+/// reaches notify.min_severity): a cron job's failure reaches people. A delivery that fails
+/// is a warning, never the command's error.
+pub(crate) async fn notify_event(ctx: &Context, event: crate::notify::Event) {
+    let Ok(http) = ctx.http() else {
+        return;
+    };
+    let notifier = crate::notify::Notifier::new(&ctx.settings().notify, http);
+    if !notifier.wants(event.severity) {
+        return;
+    }
+    for delivery in notifier.notify(&event).await {
+        if !delivery.delivered {
+            ctx.printer.warn(&format!(
+                "notification to {} failed: {}",
+                delivery.channel.label(),
+                delivery.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
+}

@@ -13,6 +13,7 @@ use crate::cli::MonitorArgs;
 use crate::docker::Engine;
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::measure;
+use crate::notify::changes::{digest, StateChange};
 use crate::notify::{severity_of, Event, Notifier};
 use crate::output::{OutputFormat, Printer};
 use crate::settings::Settings;
@@ -84,8 +85,17 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
         };
         last = round.status;
         if notify {
-            for event in changes(&previous, &round.findings) {
-                let event = event.into_event(settings);
+            // One message per round: a single change as its own alert, several as a digest.
+            let changed = changes(&previous, &round.findings);
+            let event = match changed.as_slice() {
+                [] => None,
+                [one] => Some(one.clone().into_event(settings)),
+                many => {
+                    let many: Vec<StateChange> = many.iter().map(Change::as_state_change).collect();
+                    digest(settings, "monitor", &many)
+                }
+            };
+            if let Some(event) = event {
                 let deliveries = tokio::select! {
                     deliveries = notifier.notify(&event) => deliveries,
                     _ = &mut stop => return Ok(last),
@@ -138,6 +148,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The change as a line of a digest.
+    fn as_state_change(&self) -> StateChange {
+        StateChange {
+            key: format!("{} of {}", self.finding.check, self.finding.target),
+            was: self.was,
+            now: self.finding.status,
+            detail: self.finding.detail.clone(),
+        }
+    }
+
     fn into_event(self, settings: &Settings) -> Event {
         let finding = &self.finding;
         let recovered = finding.status == Status::Ok;

@@ -4,6 +4,7 @@
 //! retried with backoff only when the failure is transient, and every attempt has a timeout.
 //! Webhook URLs and SMTP passwords are [`Secret`]s: errors and reports name only the host.
 
+pub mod changes;
 pub mod payload;
 pub mod retry;
 pub mod robots;

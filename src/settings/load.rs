@@ -305,6 +305,7 @@ const SITE_STATE: &[(&str, StateKind)] = &[
     ("backup.s3.prefix", StateKind::Prefix),
     ("metrics.releases_file", StateKind::File),
     ("deploy.report_file", StateKind::File),
+    ("health.notify_state_file", StateKind::File),
     ("incident.dir", StateKind::Dir),
     // Scheduled units and tasks are named by it.
     ("schedule.name_prefix", StateKind::Name),

@@ -172,6 +172,12 @@ pub struct HealthSettings {
     pub slow_threshold: Duration,
     /// Connections at or above this percentage of max_connections is a warning.
     pub db_connections_warning_percent: u8,
+    /// What `health --notify` last told about each check (relative to gymops.yaml).
+    pub notify_state_file: PathBuf,
+    /// `health --notify` tells about a check at most once per this period (a check that
+    /// flaps); the state it settles in goes out after it.
+    #[serde(with = "humantime_serde")]
+    pub notify_quiet: Duration,
 }
 
 impl Default for DockerSettings {
@@ -248,6 +254,8 @@ impl Default for HealthSettings {
             timeout: Duration::from_secs(5),
             slow_threshold: Duration::from_secs(1),
             db_connections_warning_percent: 80,
+            notify_state_file: PathBuf::from(".gymops/health-notify.json"),
+            notify_quiet: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -229,6 +229,25 @@ pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> R
 }
 
 pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
+    let result = backup(ctx, args).await;
+    // A failed backup (often a cron job nobody watches) is told through notify.channels.
+    if let Err(err) = &result {
+        let event = crate::notify::Event::new(
+            ctx.settings(),
+            "BackupFailed",
+            crate::settings::Severity::Error,
+            format!(
+                "the database backup failed: {}",
+                crate::error::describe(err).0
+            ),
+        )
+        .detail("database", ctx.settings().postgres.database.clone());
+        crate::commands::notify_event(ctx, event).await;
+    }
+    result
+}
+
+async fn backup(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
     crate::backup::sql::check_database_name(&settings.postgres.database)?;
     let options = options(ctx, args, settings)?;

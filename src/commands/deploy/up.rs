@@ -102,7 +102,58 @@ fn scale(project: &Project, args: &UpArgs) -> Result<BTreeMap<String, u32>> {
 pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitStatus> {
     let (status, report) = deploy(ctx, args).await?;
     finish(ctx, &report)?;
+    if !super::succeeded(status) {
+        crate::commands::notify_event(ctx, failed_event(ctx, &report)).await;
+    }
     Ok(status)
+}
+
+/// The notification of a failed deploy: what failed, and whether the rollback put the
+/// previous release back.
+fn failed_event(ctx: &Context, report: &DeployReport) -> crate::notify::Event {
+    let failed: Vec<String> = report
+        .wait_failures
+        .iter()
+        .map(|f| f.service.clone())
+        .chain(report.gate.iter().flat_map(|gate| {
+            gate.checks
+                .iter()
+                .filter(|c| c.status != Status::Ok)
+                .map(|c| c.name.clone())
+        }))
+        .collect();
+    let rollback = match &report.rollback {
+        Some(rollback) if super::succeeded(rollback.status) => format!(
+            "; rolled back to {} (healthy)",
+            rollback.target.as_deref().unwrap_or("the previous release")
+        ),
+        Some(_) => "; the automatic rollback failed too".to_string(),
+        None => "; not rolled back".to_string(),
+    };
+    let mut event = crate::notify::Event::new(
+        ctx.settings(),
+        if report.rollback.is_some() {
+            "DeployRolledBack"
+        } else {
+            "DeployFailed"
+        },
+        crate::settings::Severity::Critical,
+        format!(
+            "deploy of {} failed: {}{rollback}",
+            report.project,
+            if failed.is_empty() {
+                "see deployment_report.md".to_string()
+            } else {
+                failed.join(", ")
+            }
+        ),
+    )
+    .detail("environment", report.environment.clone())
+    .detail("operator", report.operator.clone());
+    if let Some(release) = &report.release {
+        event = event.detail("release", release.clone());
+    }
+    event
 }
 
 /// The whole of `up` but printing: containers, gate, release, and the automatic rollback.
