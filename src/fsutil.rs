@@ -8,9 +8,56 @@ use anyhow::{Context, Result};
 
 use crate::error::HintExt;
 
-/// Open flags that refuse to follow a symlink at the last path component.
+/// Open flags that refuse to follow a symlink at the last path component (none on
+/// Windows, where opening a file does not follow a symbolic link the way Unix does without
+/// the process's privilege to make one).
 pub fn no_follow() -> i32 {
-    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+    #[cfg(unix)]
+    {
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
+/// Unix file modes and open flags where the OS has them, as the standard library's Unix
+/// extensions spell them; on Windows (ACLs decide who reads a file) they set nothing, so
+/// callers are written once for both.
+pub trait OpenOptionsExt {
+    fn mode(&mut self, mode: u32) -> &mut Self;
+    fn custom_flags(&mut self, flags: i32) -> &mut Self;
+}
+
+impl OpenOptionsExt for OpenOptions {
+    fn mode(&mut self, mode: u32) -> &mut Self {
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(self, mode);
+        let _ = mode;
+        self
+    }
+
+    fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, flags);
+        let _ = flags;
+        self
+    }
+}
+
+/// A directory's Unix mode where the OS has one (see [`OpenOptionsExt`]).
+pub trait DirBuilderExt {
+    fn mode(&mut self, mode: u32) -> &mut Self;
+}
+
+impl DirBuilderExt for fs::DirBuilder {
+    fn mode(&mut self, mode: u32) -> &mut Self {
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(self, mode);
+        let _ = mode;
+        self
+    }
 }
 
 /// A temporary name nobody can guess (so nobody can plant a link there first).
@@ -47,13 +94,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     let result = (|| -> Result<()> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options
-                .mode(mode.unwrap_or(0o644))
-                .custom_flags(no_follow());
-        }
+        options
+            .mode(mode.unwrap_or(0o644))
+            .custom_flags(no_follow());
         let mut file = options
             .open(&temp)
             .with_context(|| format!("cannot create {}", temp.display()))?;
@@ -104,12 +147,9 @@ pub fn read_regular_file(path: &Path, what: &str, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut options = OpenOptions::new();
     options.read(true);
+    // Opening a FIFO for reading waits for a writer; non-blocking, it does not.
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Opening a FIFO for reading waits for a writer; non-blocking, it does not.
-        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    }
+    options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     let file = options
         .open(path)
         .with_context(|| format!("cannot read {what} {}", path.display()))?;

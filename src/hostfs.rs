@@ -40,12 +40,8 @@ pub fn measure(name: &str, path: &Path, warning: u8, critical: u8) -> FileSystem
         fs.note = "no such directory".into();
         return fs;
     };
-    match rustix::fs::statvfs(&existing) {
-        Ok(stat) => {
-            let block = stat.f_frsize.max(1);
-            let total = stat.f_blocks * block;
-            let used = (stat.f_blocks - stat.f_bfree) * block;
-            let available = stat.f_bavail * block;
+    match space(&existing) {
+        Ok((total, used, available)) => {
             let percent = percent_used(used, available);
             fs.status = threshold(percent, warning, critical);
             fs.note = match fs.status {
@@ -72,6 +68,25 @@ pub fn measure(name: &str, path: &Path, warning: u8, critical: u8) -> FileSystem
         Err(err) => fs.note = format!("cannot measure {}: {err}", existing.display()),
     }
     fs
+}
+
+/// (total, used, available to unprivileged users) bytes of the file system holding `path`.
+#[cfg(unix)]
+fn space(path: &Path) -> std::io::Result<(u64, u64, u64)> {
+    let stat = rustix::fs::statvfs(path)?;
+    let block = stat.f_frsize.max(1);
+    Ok((
+        stat.f_blocks * block,
+        (stat.f_blocks - stat.f_bfree) * block,
+        stat.f_bavail * block,
+    ))
+}
+
+#[cfg(not(unix))]
+fn space(_: &Path) -> std::io::Result<(u64, u64, u64)> {
+    Err(std::io::Error::other(
+        "host disk space is not measured on Windows (Docker Desktop's disks are inside its VM: see `gymops disk` for Docker's own use)",
+    ))
 }
 
 /// Used share as df prints it: used / (used + available to unprivileged users).

@@ -54,7 +54,7 @@ pub fn try_acquire(path: &Path, command: &str) -> Result<std::result::Result<Loc
     // Never through a planted symlink (the holder line would truncate its target), and only
     // a regular file.
     let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
+        use crate::fsutil::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -73,8 +73,8 @@ pub fn try_acquire(path: &Path, command: &str) -> Result<std::result::Result<Loc
     if !file.metadata()?.is_file() {
         anyhow::bail!("the lock {} is not a regular file", path.display());
     }
-    if let Err(err) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-    {
+    // The standard library's file lock: flock on Unix, LockFileEx on Windows.
+    if let Err(err) = file.try_lock() {
         let mut text = String::new();
         let _ = file.read_to_string(&mut text);
         let holder = serde_json::from_str::<Holder>(&text)

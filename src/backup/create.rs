@@ -3,8 +3,8 @@
 //! pg_dump succeeded and its output is complete; then the manifest; the S3 upload runs
 //! alongside and is completed, or aborted, at the end.
 
+use crate::fsutil::OpenOptionsExt;
 use std::collections::BTreeMap;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -29,7 +29,7 @@ pub const LOCK_FILE: &str = ".gymops-backup.lock";
 /// restore during the nightly backup).
 pub fn lock(dir: &Path, command: &str) -> Result<crate::lock::Lock> {
     {
-        use std::os::unix::fs::DirBuilderExt;
+        use crate::fsutil::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -5,8 +5,8 @@
 //! an unreadable line counts as a failed run, and a run that started but never recorded its
 //! end (killed, or the disk was full) counts as failed once its process is gone.
 
+use crate::fsutil::OpenOptionsExt;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -62,7 +62,7 @@ fn append(dir: &Path, run: &Run) -> std::io::Result<()> {
         .read(true)
         .append(true)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(crate::fsutil::no_follow())
         .open(dir.join(RUNS_FILE))?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));

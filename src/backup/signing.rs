@@ -8,8 +8,8 @@
 //! Why Ed25519 and not an HMAC: the verifying half is public, so a DR host or another site
 //! can check a backup with a public key in its settings and no secret to guard.
 
+use crate::fsutil::{DirBuilderExt, OpenOptionsExt};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -77,7 +77,7 @@ impl SigningKey {
 pub fn load(path: &Path) -> Result<Option<SigningKey>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(crate::fsutil::no_follow())
         .open(path)
     {
         Ok(file) => file,
@@ -137,7 +137,7 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool)> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(crate::fsutil::no_follow())
         .open(path);
     match created {
         Ok(mut file) => {

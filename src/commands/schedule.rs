@@ -187,9 +187,17 @@ fn write_crontab(file: Option<&Path>, text: &str) -> Result<()> {
     if let Some(path) = file {
         let mode = std::fs::metadata(path)
             .ok()
-            .map(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.permissions().mode() & 0o7777
+            .and_then(|m| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    Some(m.permissions().mode() & 0o7777)
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = m;
+                    None
+                }
             })
             .unwrap_or(0o600);
         return crate::fsutil::write_atomic(path, text.as_bytes(), Some(mode))

@@ -32,7 +32,11 @@ use crate::error::HintExt;
 use crate::settings::{DockerSettings, Settings};
 use resolve::{ContainerRef, Resolution};
 
+/// The engine's default address: the local socket, or Docker Desktop's named pipe on Windows.
+#[cfg(not(windows))]
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+#[cfg(windows)]
+pub const DEFAULT_DOCKER_HOST: &str = "npipe:////./pipe/docker_engine";
 
 /// A connected engine whose API version has been negotiated (cloning shares the connection
 /// pool).
@@ -70,12 +74,14 @@ impl Engine {
     /// Connect and negotiate the API version (engines as old as API 1.41 / Docker 20.10 work).
     pub async fn connect(settings: &DockerSettings) -> Result<Engine> {
         let address = address(settings);
-        if !["unix://", "tcp://", "http://", "https://", "ssh://"]
-            .iter()
-            .any(|scheme| address.starts_with(scheme))
+        if ![
+            "unix://", "npipe://", "tcp://", "http://", "https://", "ssh://",
+        ]
+        .iter()
+        .any(|scheme| address.starts_with(scheme))
         {
             return Err(anyhow!("unsupported Docker address `{address}`")).hint(
-                "use unix:///var/run/docker.sock, tcp://HOST:PORT (DOCKER_TLS_VERIFY=1 for TLS), https://HOST:PORT or ssh://USER@HOST in DOCKER_HOST or docker.host, or a Docker context (--context)",
+                "use unix:///var/run/docker.sock (npipe:////./pipe/docker_engine on Windows), tcp://HOST:PORT (DOCKER_TLS_VERIFY=1 for TLS), https://HOST:PORT or ssh://USER@HOST in DOCKER_HOST or docker.host, or a Docker context (--context)",
             );
         }
         let seconds = settings.timeout.as_secs().max(1);
@@ -236,7 +242,25 @@ fn open(
         return Ok((docker, Some(connector)));
     }
     let docker = if let Some(path) = address.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, seconds, API_DEFAULT_VERSION)?
+        #[cfg(unix)]
+        {
+            Docker::connect_with_unix(path, seconds, API_DEFAULT_VERSION)?
+        }
+        #[cfg(not(unix))]
+        {
+            return Err(anyhow!("a Unix socket ({path}) cannot be used on Windows"))
+                .hint("use Docker Desktop's named pipe (npipe:////./pipe/docker_engine, the default there), tcp:// or ssh://");
+        }
+    } else if address.starts_with("npipe://") {
+        #[cfg(windows)]
+        {
+            Docker::connect_with_named_pipe(address, seconds, API_DEFAULT_VERSION)?
+        }
+        #[cfg(not(windows))]
+        {
+            return Err(anyhow!("a named pipe ({address}) exists on Windows only"))
+                .hint("use unix:///var/run/docker.sock, tcp:// or ssh:// here");
+        }
     } else if address.starts_with("tcp://")
         || address.starts_with("http://")
         || address.starts_with("https://")

@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::Engine;
+use crate::error::HintExt;
 use crate::settings::DockerSettings;
 
 impl Engine {
@@ -46,10 +47,17 @@ async fn fetch(
 ) -> Result<Bytes> {
     // The local socket and ssh speak plain HTTP over their own connectors; tcp below.
     let sent = match (address.strip_prefix("unix://"), ssh) {
+        #[cfg(unix)]
         (Some(socket), _) => {
             let client: Client<hyperlocal::UnixConnector, Full<Bytes>> =
                 Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector);
             Some(client.get(hyperlocal::Uri::new(socket, path).into()).await)
+        }
+        #[cfg(not(unix))]
+        (Some(socket), _) => {
+            return Err(anyhow!(
+                "a Unix socket ({socket}) cannot be used on Windows"
+            ));
         }
         (None, Some(client)) => Some(client.get(format!("ssh://engine{path}").parse()?).await),
         (None, None) => None,
@@ -70,6 +78,12 @@ async fn fetch(
             ));
         }
         return Ok(body);
+    }
+    if address.starts_with("npipe://") {
+        return Err(anyhow!(
+            "GET {path} is not sent over the named pipe {address}: this part of gymops reads the engine over a Unix socket, tcp or ssh"
+        ))
+        .hint("point DOCKER_HOST at Docker Desktop's tcp endpoint (Settings > General > Expose daemon on tcp://localhost:2375) for it");
     }
     let tls = settings.tls_verify || address.starts_with("https://");
     let host = address

@@ -10,7 +10,6 @@
 //! docker CLI checks them, and so does gymops.
 
 use std::future::Future;
-use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::process::{ChildStdin, ChildStdout};
 
 use crate::error::Hint;
 
@@ -176,13 +176,12 @@ impl SshConnector {
         Some(explain(&self.target, &text))
     }
 
-    fn spawn(&self) -> std::io::Result<tokio::net::UnixStream> {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let theirs_out = theirs.try_clone()?;
+    /// Start ssh; the HTTP goes over its stdin and stdout pipes (on every OS).
+    fn spawn(&self) -> std::io::Result<SshStream> {
         let mut child = tokio::process::Command::new("ssh")
             .args(self.args.iter())
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -196,6 +195,9 @@ impl SshConnector {
                     err
                 }
             })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other("ssh started without its pipes"));
+        };
         let mut stderr = child.stderr.take();
         let failure = self.failure.clone();
         let exited = self.exited.clone();
@@ -219,13 +221,52 @@ impl SshConnector {
             }
             exited.notify_waiters();
         });
-        ours.set_nonblocking(true)?;
-        tokio::net::UnixStream::from_std(ours)
+        Ok(SshStream { stdout, stdin })
+    }
+}
+
+/// The Engine API's byte stream to one ssh process: its stdout to read, its stdin to write.
+pub struct SshStream {
+    stdout: ChildStdout,
+    stdin: ChildStdin,
+}
+
+impl AsyncRead for SshStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SshStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stdin).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_shutdown(cx)
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for SshStream {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
     }
 }
 
 impl tower_service::Service<hyper::Uri> for SshConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
+    type Response = TokioIo<SshStream>;
     type Error = std::io::Error;
     type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
 
