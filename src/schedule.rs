@@ -443,6 +443,49 @@ pub fn task_xml(project: &str, prefix: &str, job: &Job) -> String {
     )
 }
 
+/// `schtasks /Create /TN NAME /XML FILE /F`: register (or replace) a task from its XML.
+pub fn schtasks_create(name: &str, xml: &Path) -> Vec<String> {
+    vec![
+        "/Create".into(),
+        "/TN".into(),
+        name.into(),
+        "/XML".into(),
+        xml.display().to_string(),
+        "/F".into(),
+    ]
+}
+
+/// `schtasks /Delete /TN NAME /F`.
+pub fn schtasks_delete(name: &str) -> Vec<String> {
+    vec!["/Delete".into(), "/TN".into(), name.into(), "/F".into()]
+}
+
+/// The task names of `schtasks /Query /FO CSV /NH` that carry our prefix (`"\\NAME",...`).
+pub fn tasks_with_prefix(csv: &str, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = csv
+        .lines()
+        .filter_map(|line| {
+            let first = line.trim_start_matches('\u{feff}').split("\",\"").next()?;
+            let name = first.trim_matches('"').trim_start_matches('\\');
+            name.strip_prefix(prefix)
+                .filter(|rest| rest.starts_with('-'))
+                .map(|_| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Text as UTF-16 little-endian with a byte-order mark (Task Scheduler's XML encoding).
+pub fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
+}
+
 /// A PowerShell script registering every task from its XML (run as Administrator).
 pub fn powershell(project: &str, prefix: &str, jobs: &[Job]) -> String {
     let mut text = format!(

@@ -170,3 +170,37 @@ fn values_that_would_break_out_of_an_entry_are_refused() {
     assert!(check_user("root\nExecStartPre=/bin/sh").is_err());
     assert!(check_user("").is_err());
 }
+
+#[test]
+fn task_scheduler_commands_names_and_encoding() {
+    assert_eq!(
+        schtasks_create(
+            "FitnessGym-backup",
+            Path::new(r"C:\Temp\FitnessGym-backup.xml")
+        ),
+        [
+            "/Create",
+            "/TN",
+            "FitnessGym-backup",
+            "/XML",
+            r"C:\Temp\FitnessGym-backup.xml",
+            "/F"
+        ]
+    );
+    assert_eq!(
+        schtasks_delete("FitnessGym-health"),
+        ["/Delete", "/TN", "FitnessGym-health", "/F"]
+    );
+    let csv = "\u{feff}\"\\FitnessGym-backup\",\"11/29/2026 2:00:00 AM\",\"Ready\"\r\n\"\\FitnessGym-health\",\"N/A\",\"Ready\"\r\n\"\\FitnessGymOther-x\",\"N/A\",\"Ready\"\r\n\"\\Microsoft\\Windows\\Defrag\",\"N/A\",\"Ready\"\r\n\"\\FitnessGym-backup\",\"N/A\",\"Ready\"\r\n";
+    assert_eq!(
+        tasks_with_prefix(csv, "FitnessGym"),
+        ["FitnessGym-backup", "FitnessGym-health"]
+    );
+    let bytes = utf16le_with_bom("<Task>é</Task>");
+    assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'<', 0]);
+    let units: Vec<u16> = bytes[2..]
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    assert_eq!(String::from_utf16(&units).unwrap(), "<Task>é</Task>");
+}

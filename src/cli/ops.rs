@@ -98,6 +98,8 @@ pub enum InstallTarget {
     Cron,
     /// systemd units in --unit-dir
     Systemd,
+    /// Windows Task Scheduler (schtasks /Create /XML), run from an elevated prompt
+    Windows,
 }
 
 #[derive(Debug, Subcommand)]

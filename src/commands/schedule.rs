@@ -29,10 +29,12 @@ pub fn run(ctx: &Context, command: &ScheduleCommand) -> Result<ExitStatus> {
         ScheduleCommand::Install(args) => match args.target {
             InstallTarget::Cron => cron(ctx, args, true),
             InstallTarget::Systemd => systemd(ctx, args, true),
+            InstallTarget::Windows => windows(ctx, true),
         },
         ScheduleCommand::Remove(args) => match args.target {
             InstallTarget::Cron => cron(ctx, args, false),
             InstallTarget::Systemd => systemd(ctx, args, false),
+            InstallTarget::Windows => windows(ctx, false),
         },
     }
 }
@@ -365,5 +367,73 @@ fn systemd(ctx: &Context, args: &ScheduleInstallArgs, install: bool) -> Result<E
             dir.display()
         ));
     }
+    Ok(Status::Ok)
+}
+
+/// Run `schtasks ARGS`; its output on failure as the error.
+fn schtasks(args: &[String]) -> Result<std::process::Output> {
+    Command::new("schtasks")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run schtasks")
+        .hint("Task Scheduler is Windows' own: run `gymops schedule install --target windows` on the Windows host, from an elevated prompt")
+}
+
+/// The tasks named with our prefix that Task Scheduler has (`\\PREFIX-...`).
+fn our_tasks(prefix: &str) -> Result<Vec<String>> {
+    let output = schtasks(&["/Query".into(), "/FO".into(), "CSV".into(), "/NH".into()])?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(schedule::tasks_with_prefix(&text, prefix))
+}
+
+/// Register (or replace) each job's task from its XML with `schtasks /Create /XML /F`,
+/// and delete the tasks of ours that are no longer jobs; `install: false` deletes them all.
+/// Idempotent: registering the same XML again replaces it with itself.
+fn windows(ctx: &Context, install: bool) -> Result<ExitStatus> {
+    let settings = ctx.settings();
+    let project = &owner(ctx);
+    let prefix = &settings.schedule.name_prefix;
+    let jobs = if install { jobs(ctx)? } else { Vec::new() };
+    let wanted: Vec<String> = jobs
+        .iter()
+        .map(|job| schedule::task_name(prefix, job))
+        .collect();
+    for stale in our_tasks(prefix)?
+        .iter()
+        .filter(|name| !wanted.contains(name))
+    {
+        let output = schtasks(&schedule::schtasks_delete(stale))?;
+        if !output.status.success() {
+            return Err(anyhow!(
+                "schtasks could not delete {stale}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        ctx.printer.note(&format!("removed task {stale}"));
+    }
+    let staging = std::env::temp_dir().join(format!("gymops-tasks-{}", std::process::id()));
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let result = (|| -> Result<()> {
+        for (job, name) in jobs.iter().zip(&wanted) {
+            let xml = schedule::task_xml(project, prefix, job);
+            let path = staging.join(format!("{name}.xml"));
+            // The XML says UTF-16, as Task Scheduler exports it: little-endian with a BOM.
+            crate::fsutil::write_atomic(&path, &schedule::utf16le_with_bom(&xml), Some(0o600))?;
+            let output = schtasks(&schedule::schtasks_create(name, &path))?;
+            if !output.status.success() {
+                return Err(anyhow!(
+                    "schtasks could not register {name}: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ))
+                .hint("run from an elevated prompt (the tasks run as SYSTEM)");
+            }
+            ctx.printer.note(&format!("registered task {name}"));
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result?;
     Ok(Status::Ok)
 }
