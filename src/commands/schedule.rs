@@ -185,23 +185,23 @@ fn read_crontab(file: Option<&Path>) -> Result<String> {
     Err(anyhow!("`crontab -l` failed: {}", stderr.trim()))
 }
 
+/// A file's Unix mode, to keep it when the file is rewritten (None on Windows).
+#[cfg(unix)]
+fn existing_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn existing_mode(_: &Path) -> Option<u32> {
+    None
+}
+
 fn write_crontab(file: Option<&Path>, text: &str) -> Result<()> {
     if let Some(path) = file {
-        let mode = std::fs::metadata(path)
-            .ok()
-            .and_then(|m| {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    Some(m.permissions().mode() & 0o7777)
-                }
-                #[cfg(not(unix))]
-                {
-                    let _ = m;
-                    None
-                }
-            })
-            .unwrap_or(0o600);
+        let mode = existing_mode(path).unwrap_or(0o600);
         return crate::fsutil::write_atomic(path, text.as_bytes(), Some(mode))
             .with_context(|| format!("cannot write {}", path.display()));
     }
