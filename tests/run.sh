@@ -17,6 +17,9 @@ command -v socat >/dev/null || missing+=(socat)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v bash >/dev/null || missing+=(bash)
 command -v man >/dev/null || missing+=(man-db)
+# The Windows build (mingw for ring's and zstd's C) and its smoke tests (wine).
+command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+[ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null || missing+=(wine64)
 # ssh:// engines: the system ssh client, and a real sshd on loopback for the tests.
 command -v ssh >/dev/null || missing+=(openssh-client)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
@@ -134,6 +137,12 @@ sweep() {
 }
 trap sweep EXIT
 sweep
+
+# The Windows binary (x86_64-pc-windows-gnu), for tests/windows.rs under wine.
+rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+cargo build --locked --target x86_64-pc-windows-gnu --bin gymops
+x86_64-w64-mingw32-gcc -shared -O2 -o target/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll \
+  tests/support/bcryptprimitives.c -ladvapi32
 
 # Examples hold the stand-in server the rig runs in containers.
 cargo build --all-targets --locked

@@ -68,7 +68,7 @@ fn jobs(ctx: &Context) -> Result<Vec<Job>> {
     let program = match &settings.schedule.binary {
         Some(path) => ctx.loaded.resolve_path(path),
         None => std::env::current_exe()
-            .and_then(|path| path.canonicalize())
+            .and_then(dunce::canonicalize)
             .context("cannot tell where the gymops binary is")
             .hint("set schedule.binary in gymops.yaml")?,
     };
@@ -76,10 +76,12 @@ fn jobs(ctx: &Context) -> Result<Vec<Job>> {
         Some(dir) => ctx.loaded.resolve_path(dir),
         None => ctx.loaded.base_dir.clone(),
     };
-    let working_dir = working_dir.canonicalize().unwrap_or(working_dir);
+    // dunce: on Windows `C:\\...` rather than the `\\\\?\\C:\\...` form Task Scheduler and
+    // the programs it starts may not take; the same as canonicalize elsewhere.
+    let working_dir = dunce::canonicalize(&working_dir).unwrap_or(working_dir);
     let mut leading = Vec::new();
     if let Some(config) = &ctx.loaded.config_file {
-        let config = config.canonicalize().unwrap_or_else(|_| config.clone());
+        let config = dunce::canonicalize(config).unwrap_or_else(|_| config.clone());
         leading.push("--config".to_string());
         leading.push(config.to_string_lossy().into_owned());
     }
@@ -394,23 +396,37 @@ fn windows(ctx: &Context, install: bool) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let project = &owner(ctx);
     let prefix = &settings.schedule.name_prefix;
-    let jobs = if install { jobs(ctx)? } else { Vec::new() };
-    let wanted: Vec<String> = jobs
+    let configured = jobs(ctx)?;
+    let names: Vec<String> = configured
         .iter()
         .map(|job| schedule::task_name(prefix, job))
         .collect();
-    for stale in our_tasks(prefix)?
-        .iter()
+    let (jobs, wanted) = if install {
+        (configured, names.clone())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    // Ours that Task Scheduler lists and are no longer wanted; on remove, also each
+    // configured job's task by name (a listing can miss them).
+    let mut stale: Vec<String> = our_tasks(prefix)?
+        .into_iter()
         .filter(|name| !wanted.contains(name))
-    {
-        let output = schtasks(&schedule::schtasks_delete(stale))?;
-        if !output.status.success() {
+        .collect();
+    let listed = stale.clone();
+    if !install {
+        stale.extend(names.iter().filter(|n| !listed.contains(n)).cloned());
+    }
+    for name in &stale {
+        let output = schtasks(&schedule::schtasks_delete(name))?;
+        if output.status.success() {
+            ctx.printer.note(&format!("removed task {name}"));
+        } else if listed.contains(name) {
             return Err(anyhow!(
-                "schtasks could not delete {stale}: {}",
+                "schtasks could not delete {name}: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            ))
+            .hint("run from an elevated prompt (the tasks run as SYSTEM)");
         }
-        ctx.printer.note(&format!("removed task {stale}"));
     }
     let staging = std::env::temp_dir().join(format!("gymops-tasks-{}", std::process::id()));
     std::fs::create_dir_all(&staging)

@@ -64,8 +64,13 @@ pub fn address(settings: &DockerSettings) -> String {
 }
 
 fn unreachable_hint(address: &str) -> String {
+    let start = if cfg!(windows) {
+        "Start Docker Desktop"
+    } else {
+        "Start it (`systemctl start docker`)"
+    };
     format!(
-        "is the Docker engine running and reachable at {address}? Start it (`systemctl start docker`), \
+        "is the Docker engine running and reachable at {address}? {start}, \
          or point DOCKER_HOST / docker.host at it"
     )
 }
