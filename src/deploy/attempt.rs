@@ -179,10 +179,6 @@ pub async fn attempt_stack(
         }
     };
     let mut run = super::swarm::run::deploy(engine, plan, &mut step).await?;
-    let waits = Instant::now();
-    let deadline = waits + plan.wait_timeout;
-    let wait_failures =
-        super::swarm::run::wait(engine, &mut run.outcomes, false, deadline, &mut step).await;
     let mut phases: Vec<Phase> = run
         .phases
         .iter()
@@ -191,25 +187,20 @@ pub async fn attempt_stack(
             ms: *ms,
         })
         .collect();
-    phases.push(Phase {
-        name: "convergence".into(),
-        ms: waits.elapsed().as_millis() as u64,
-    });
-    // A task that just became running may refuse for a moment, as a fresh container.
-    let gate = if wait_failures.is_empty() {
-        gate_phase(
+    let (wait_failures, gate) = converge_then_gate(
+        Gate {
             settings,
             clients,
-            gate_groups,
-            true,
-            deadline,
+            groups: gate_groups,
             progress,
-            &mut phases,
-        )
-        .await?
-    } else {
-        None
-    };
+        },
+        engine,
+        &mut run.outcomes,
+        false,
+        plan.wait_timeout,
+        &mut phases,
+    )
+    .await?;
     Ok(report(
         kind,
         plan,
@@ -240,28 +231,21 @@ pub async fn rollback_stack(
     let started_at = chrono::Utc::now();
     let mut step = |line: &str| progress.step(line);
     let mut outcomes = super::swarm::run::roll_back(engine, updated, &mut step).await?;
-    let waits = Instant::now();
-    let deadline = waits + plan.wait_timeout;
-    let wait_failures =
-        super::swarm::run::wait(engine, &mut outcomes, true, deadline, &mut step).await;
-    let mut phases = vec![Phase {
-        name: "convergence".into(),
-        ms: waits.elapsed().as_millis() as u64,
-    }];
-    let gate = if wait_failures.is_empty() {
-        gate_phase(
+    let mut phases = Vec::new();
+    let (wait_failures, gate) = converge_then_gate(
+        Gate {
             settings,
             clients,
-            gate_groups,
-            true,
-            deadline,
+            groups: gate_groups,
             progress,
-            &mut phases,
-        )
-        .await?
-    } else {
-        None
-    };
+        },
+        engine,
+        &mut outcomes,
+        true,
+        plan.wait_timeout,
+        &mut phases,
+    )
+    .await?;
     let mut report = report(
         kind,
         plan,
@@ -274,6 +258,57 @@ pub async fn rollback_stack(
     );
     report.target = Some("each service's previous swarm spec".into());
     Ok(report)
+}
+
+/// What the gate needs.
+struct Gate<'a> {
+    settings: &'a Settings,
+    clients: &'a Clients,
+    groups: &'a [crate::probe::CheckGroup],
+    progress: &'a Progress,
+}
+
+/// Wait for the stack's services to converge (`rolling_back`: on their previous spec), then
+/// gate (asking again while a fresh task still refuses): the convergence and gate phases.
+async fn converge_then_gate(
+    gate: Gate<'_>,
+    engine: &crate::docker::Engine,
+    outcomes: &mut [super::run::ServiceOutcome],
+    rolling_back: bool,
+    wait_timeout: Duration,
+    phases: &mut Vec<Phase>,
+) -> Result<(Vec<WaitFailure>, Option<HealthReport>)> {
+    let waits = Instant::now();
+    let deadline = waits + wait_timeout;
+    // "waiting for" stays on the screen; the running counts replace each other.
+    let mut step = |line: &str| {
+        if line.contains(": waiting for") {
+            gate.progress.step(line)
+        } else {
+            gate.progress.status(line)
+        }
+    };
+    let wait_failures =
+        super::swarm::run::wait(engine, outcomes, rolling_back, deadline, &mut step).await;
+    phases.push(Phase {
+        name: "convergence".into(),
+        ms: waits.elapsed().as_millis() as u64,
+    });
+    let report = if wait_failures.is_empty() {
+        gate_phase(
+            gate.settings,
+            gate.clients,
+            gate.groups,
+            true,
+            deadline,
+            gate.progress,
+            phases,
+        )
+        .await?
+    } else {
+        None
+    };
+    Ok((wait_failures, report))
 }
 
 /// The report of an attempt: critical when a wait failed, else the gate's verdict.
