@@ -54,6 +54,17 @@ impl Status {
         }
     }
 
+    /// The status as people read it, in the run's language (`label` is the fixed English
+    /// word of reports and machine-facing text).
+    pub fn display(self) -> String {
+        crate::i18n::tr(match self {
+            Status::Ok => "status-ok",
+            Status::Warning => "status-warning",
+            Status::Critical => "status-critical",
+            Status::Unknown => "status-unknown",
+        })
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Status::Ok => "OK",

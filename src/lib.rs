@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit;
 pub(crate) mod fsutil;
 pub(crate) mod hostfs;
+pub mod i18n;
 pub(crate) mod incident;
 pub(crate) mod jvm;
 pub(crate) mod load;
@@ -89,6 +90,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let overrides = cli.overrides();
     let mut loaded = settings::load(&overrides, &environment, &cwd)?;
+    i18n::set(i18n::choose(
+        cli.global.lang,
+        loaded.settings.lang,
+        &environment,
+    ));
     compose_project_name(&mut loaded, &environment);
     for warning in &loaded.warnings {
         printer.warn(warning);

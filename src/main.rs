@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use gymops::cli::Cli;
 use gymops::exit::ERROR_EXIT_CODE;
@@ -22,7 +22,17 @@ fn main() -> ExitCode {
     // A shell asking for completions (`COMPLETE=bash gymops -- ...`): answered, then exit.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
 
-    let cli = match Cli::try_parse() {
+    // The language of help and parse errors, before the settings are read.
+    let args: Vec<String> = std::env::args().collect();
+    let environment: std::collections::BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    gymops::i18n::set(gymops::i18n::before_parse(&args, &environment));
+
+    let parsed = gymops::i18n::localize_help(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -52,9 +62,15 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(err) => {
             let (message, hint) = gymops::error::describe(&err);
-            eprintln!("error: {message}");
+            eprintln!(
+                "{}",
+                gymops::i18n::tr_args("error-line", &[("message", message)])
+            );
             if let Some(hint) = hint {
-                eprintln!("hint: {hint}");
+                eprintln!(
+                    "{}",
+                    gymops::i18n::tr_args("hint-line", &[("message", hint)])
+                );
             }
             ExitCode::from(ERROR_EXIT_CODE)
         }

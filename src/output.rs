@@ -101,7 +101,8 @@ impl Printer {
                 .load_preset(presets::NOTHING)
                 .set_content_arrangement(ContentArrangement::Disabled);
         }
-        table.set_header(headers.iter().map(Cell::new));
+        // In the run's language (the JSON of the same data keeps its English keys).
+        table.set_header(headers.iter().map(|h| Cell::new(crate::i18n::header(h))));
         for row in rows {
             // Values from outside (container names, log text, targets) never reach the
             // terminal with their control characters: ESC sequences could rewrite the screen.
@@ -136,7 +137,7 @@ impl Printer {
 
     /// A cell showing a status, colored when colors are on.
     pub fn status_cell(&self, status: Status) -> Cell {
-        self.paint(Cell::new(status.label()), status)
+        self.paint(Cell::new(status.display()), status)
     }
 
     /// Color a cell by a status, when colors are on.
@@ -207,7 +208,10 @@ impl Printer {
     /// A warning on stderr, unless --quiet.
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("warning: {message}");
+            eprintln!(
+                "{}",
+                crate::i18n::tr_args("warning-line", &[("message", message.to_string())])
+            );
         }
     }
 

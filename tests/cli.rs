@@ -91,17 +91,29 @@ fn help_of_every_command_matches_its_snapshot() {
     let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut mismatches = Vec::new();
-    for command in COMMANDS {
+    // Every command in English; the key screens in Chinese too (`zh-` snapshots).
+    let chinese: &[&[&str]] = &[&[], &["backup"], &["incident"], &["health"], &["up"]];
+    let runs = COMMANDS
+        .iter()
+        .map(|c| ("en", *c))
+        .chain(chinese.iter().map(|c| ("zh", *c)));
+    for (lang, command) in runs {
         let output = run(gymops(dir.path())
-            .args(*command)
+            .args(["--lang", lang])
+            .args(command)
             .arg("--help")
             .env("COLUMNS", "100"));
         assert_eq!(output.status.code(), Some(0), "{command:?}");
         let help = text(&output.stdout);
-        let name = if command.is_empty() {
+        let base = if command.is_empty() {
             "gymops".to_string()
         } else {
             format!("gymops-{}", command.join("-"))
+        };
+        let name = if lang == "en" {
+            base
+        } else {
+            format!("{lang}-{base}")
         };
         let path = snapshots.join(format!("{name}.help.txt"));
         if update {

@@ -80,6 +80,11 @@ pub struct GlobalArgs {
     /// nothing when all is OK and only the failing rows otherwise (cron mails only problems)
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Language of what people read: tables, summaries, errors, reports, help (JSON, exit
+    /// codes and metrics never change) [default: GYMOPS_LANG, lang in gymops.yaml, the
+    /// locale (LANG=zh_CN.UTF-8 is Chinese), else en]
+    #[arg(long, global = true, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,7 +124,7 @@ pub enum Command {
     /// Database backups: create, list, verify, monitor, prune, restore
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Send notifications through Slack, a JSON webhook or email
+    /// Send notifications: Slack, a JSON webhook, email, DingTalk, WeCom or Feishu
     #[command(subcommand)]
     Alert(AlertCommand),
     /// Prometheus metrics: `serve` an exporter, or `export` the text once

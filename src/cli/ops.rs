@@ -106,9 +106,9 @@ pub enum InstallTarget {
 pub enum ScheduleCommand {
     /// Print the schedule from settings for a scheduler
     Print(SchedulePrintArgs),
-    /// Install the schedule: a marked block in the crontab, or systemd units; idempotent
+    /// Install the schedule: a marked block in the crontab, systemd units, or Task Scheduler tasks; idempotent
     Install(ScheduleInstallArgs),
-    /// Take gymops's block out of the crontab, or its units out of systemd
+    /// Take gymops's block out of the crontab, its units out of systemd, or its tasks out of Task Scheduler
     Remove(ScheduleInstallArgs),
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::run::{Action, ServiceOutcome};
 use crate::exit::Status;
+use crate::i18n::{tr, tr_args};
 use crate::output::Printer;
 use crate::probe::HealthReport;
 
@@ -88,42 +89,69 @@ fn short_id(id: &str) -> &str {
 pub fn markdown(report: &DeployReport) -> String {
     let mut out = String::new();
     let title = match report.kind {
-        DeployKind::Up => "Deployment report",
-        DeployKind::Rollback | DeployKind::AutomaticRollback => "Rollback report",
+        DeployKind::Up => tr("report-deploy-title"),
+        DeployKind::Rollback | DeployKind::AutomaticRollback => tr("report-rollback-title"),
     };
     out.push_str(&format!("# {title}\n\n"));
     section(&mut out, report);
     if let Some(rollback) = &report.rollback {
-        out.push_str("\n## Automatic rollback\n\n");
-        out.push_str(&format!(
-            "The new release failed, so release {} was put back.\n\n",
-            rollback.target.as_deref().unwrap_or("-")
+        out.push_str(&format!("\n## {}\n\n", tr("report-automatic-rollback")));
+        out.push_str(&tr_args(
+            "report-put-back",
+            &[(
+                "release",
+                rollback.target.clone().unwrap_or_else(|| "-".into()),
+            )],
         ));
+        out.push_str("\n\n");
         section(&mut out, rollback);
     }
     out
 }
 
+/// A Markdown table row of the catalogue's column names.
+fn row(ids: &[&str]) -> String {
+    let cells: Vec<String> = ids.iter().map(|id| tr(id)).collect();
+    format!("| {} |\n", cells.join(" | "))
+}
+
 fn section(out: &mut String, report: &DeployReport) {
     out.push_str(&format!(
-        "- **Result**: {}\n- **Project**: {} ({})\n- **Host**: {}\n- **Operator**: {}\n- **Started**: {}\n- **Duration**: {:.1}s\n",
-        report.status.label(),
+        "- **{}**: {}\n- **{}**: {} ({})\n- **{}**: {}\n- **{}**: {}\n- **{}**: {}\n- **{}**: {:.1}s\n",
+        tr("report-result"),
+        report.status.display(),
+        tr("report-project"),
         report.project,
         report.environment,
+        tr("report-host"),
         report.host,
+        tr("report-operator"),
         report.operator,
+        tr("report-started"),
         report.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        tr("report-duration"),
         report.elapsed_ms as f64 / 1000.0
     ));
     if let Some(release) = &report.release {
-        out.push_str(&format!("- **Release**: {release}\n"));
+        out.push_str(&format!("- **{}**: {release}\n", tr("report-release")));
     }
     if let Some(target) = &report.target {
-        out.push_str(&format!("- **Rolled back to**: {target}\n"));
+        out.push_str(&format!(
+            "- **{}**: {target}\n",
+            tr("report-rolled-back-to")
+        ));
     }
-    out.push_str(
-        "\n### Changes\n\n| Container | Action | Before | After | State |\n|---|---|---|---|---|\n",
-    );
+    out.push_str(&format!(
+        "\n### {}\n\n{}|---|---|---|---|---|\n",
+        tr("report-changes"),
+        row(&[
+            "report-col-container",
+            "report-col-action",
+            "report-col-before",
+            "report-col-after",
+            "report-col-state"
+        ])
+    ));
     for s in &report.services {
         let before = match (&s.previous_image, &s.previous_image_id) {
             (Some(image), Some(id)) => format!("{image} ({})", short_id(id)),
@@ -148,7 +176,11 @@ fn section(out: &mut String, report: &DeployReport) {
                 .unwrap_or_default()
         ));
     }
-    out.push_str("\n### Phases\n\n| Phase | Time |\n|---|---|\n");
+    out.push_str(&format!(
+        "\n### {}\n\n{}|---|---|\n",
+        tr("report-phases"),
+        row(&["report-col-phase", "report-col-time"])
+    ));
     for phase in &report.phases {
         out.push_str(&format!(
             "| {} | {:.2}s |\n",
@@ -157,7 +189,7 @@ fn section(out: &mut String, report: &DeployReport) {
         ));
     }
     if !report.wait_failures.is_empty() {
-        out.push_str("\n### Failures\n\n");
+        out.push_str(&format!("\n### {}\n\n", tr("report-failures")));
         for failure in &report.wait_failures {
             out.push_str(&format!("- **{}**: {}\n", failure.service, failure.error));
             if !failure.log_tail.is_empty() {
@@ -171,15 +203,22 @@ fn section(out: &mut String, report: &DeployReport) {
         }
     }
     if let Some(gate) = &report.gate {
-        out.push_str(
-            "\n### Health at the end\n\n| Check | Name | Status | Detail |\n|---|---|---|---|\n",
-        );
+        out.push_str(&format!(
+            "\n### {}\n\n{}|---|---|---|---|\n",
+            tr("report-health-at-end"),
+            row(&[
+                "report-col-check",
+                "report-col-name",
+                "report-col-status",
+                "report-col-detail"
+            ])
+        ));
         for check in &gate.checks {
             out.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
                 check.check.label(),
                 check.name,
-                check.status.label(),
+                check.status.display(),
                 check.summary.replace('|', "\\|")
             ));
         }

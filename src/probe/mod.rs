@@ -61,14 +61,34 @@ pub fn summary_line(report: &HealthReport) -> String {
     ]
     .into_iter()
     .filter(|s| count(*s) > 0)
-    .map(|s| format!("{} {}", count(s), s.label().to_lowercase()))
+    .map(|s| {
+        let status = if crate::i18n::current() == crate::i18n::Lang::En {
+            s.label().to_lowercase()
+        } else {
+            s.display()
+        };
+        crate::i18n::tr_args(
+            "count-of-status",
+            &[("count", count(s).to_string()), ("status", status)],
+        )
+    })
     .collect();
-    format!(
-        "status: {} ({}) in {:.2}s\n",
-        report.status.label(),
-        parts.join(", "),
-        report.elapsed_ms as f64 / 1000.0
-    )
+    let separator = if crate::i18n::current() == crate::i18n::Lang::En {
+        ", "
+    } else {
+        "，"
+    };
+    crate::i18n::tr_args(
+        "health-summary",
+        &[
+            ("status", report.status.display()),
+            ("counts", parts.join(separator)),
+            (
+                "seconds",
+                format!("{:.2}", report.elapsed_ms as f64 / 1000.0),
+            ),
+        ],
+    ) + "\n"
 }
 
 #[cfg(test)]

@@ -48,6 +48,8 @@ pub struct Settings {
     pub project: String,
     /// Selected named environment (a key of `environments`).
     pub environment: String,
+    /// The language of what people read (`en` or `zh`); unset: the locale's.
+    pub lang: Option<crate::i18n::Lang>,
     /// Named environments: which compose files and env file each one uses.
     pub environments: BTreeMap<String, EnvironmentSettings>,
     pub docker: DockerSettings,
@@ -109,6 +111,7 @@ impl Default for Settings {
         Settings {
             project: "fitness_gym".into(),
             environment: "development".into(),
+            lang: None,
             environments: BTreeMap::from([
                 (
                     "development".into(),

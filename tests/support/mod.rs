@@ -41,6 +41,9 @@ pub fn gymops_bin() -> PathBuf {
 pub fn gymops(dir: &Path) -> Command {
     let mut command = Command::new(gymops_bin());
     command.current_dir(dir).stdin(Stdio::null());
+    // English whatever the machine's locale: the tests read the English messages (the
+    // Chinese ones are tested on purpose, with --lang or LANG).
+    command.env("LC_ALL", "C.UTF-8");
     // The backup signing key (and any other per-user state) stays in the test's directory.
     command.env("XDG_CONFIG_HOME", dir.join(".config"));
     for (key, _) in std::env::vars_os() {

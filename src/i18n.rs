@@ -1,0 +1,362 @@
+//! The language people read gymops in: English or Chinese, from `--lang`, `GYMOPS_LANG`,
+//! `lang:` in gymops.yaml, else the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh_*` is
+//! Chinese), else English. Messages are Fluent catalogues (`locales/en.ftl`,
+//! `locales/zh.ftl`, compiled in). Machine output — JSON keys and values, exit codes, the
+//! Prometheus text — never changes with the language. A catalogue that does not parse, or
+//! a message one of them lacks, falls back to English (and says so at -v), never a panic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use serde::{Deserialize, Serialize};
+
+/// A language gymops speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// English
+    En,
+    /// Chinese (中文)
+    Zh,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+}
+
+const EN: &str = include_str!("../locales/en.ftl");
+const ZH: &str = include_str!("../locales/zh.ftl");
+
+static CURRENT: AtomicU8 = AtomicU8::new(0);
+
+/// Speak `lang` from now on.
+pub fn set(lang: Lang) {
+    CURRENT.store(lang as u8, Ordering::Relaxed);
+}
+
+pub fn current() -> Lang {
+    match CURRENT.load(Ordering::Relaxed) {
+        1 => Lang::Zh,
+        _ => Lang::En,
+    }
+}
+
+/// The locale's language: the first of LC_ALL, LC_MESSAGES, LANG that is set (as libc
+/// reads them); `zh...` is Chinese, anything else English.
+pub fn from_locale(env: &BTreeMap<String, String>) -> Option<Lang> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|var| env.get(*var))
+        .find(|value| !value.is_empty())
+        .map(|value| {
+            if value.to_ascii_lowercase().starts_with("zh") {
+                Lang::Zh
+            } else {
+                Lang::En
+            }
+        })
+}
+
+/// The language of a run: the flag, else the setting (gymops.yaml or GYMOPS_LANG), else
+/// the locale, else English.
+pub fn choose(flag: Option<Lang>, setting: Option<Lang>, env: &BTreeMap<String, String>) -> Lang {
+    flag.or(setting)
+        .or_else(|| from_locale(env))
+        .unwrap_or(Lang::En)
+}
+
+/// The language for `--help` and parse errors, before settings are read: `--lang X` or
+/// `--lang=X` among the arguments, else GYMOPS_LANG, else the locale.
+pub fn before_parse(args: &[String], env: &BTreeMap<String, String>) -> Lang {
+    let parse = |text: &str| match text {
+        "zh" => Some(Lang::Zh),
+        "en" => Some(Lang::En),
+        _ => None,
+    };
+    let mut flag = None;
+    for (index, arg) in args.iter().enumerate() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(value) = arg.strip_prefix("--lang=") {
+            flag = parse(value);
+        } else if arg == "--lang" {
+            flag = args.get(index + 1).and_then(|v| parse(v));
+        }
+    }
+    flag.or_else(|| env.get("GYMOPS_LANG").and_then(|v| parse(v)))
+        .or_else(|| from_locale(env))
+        .unwrap_or(Lang::En)
+}
+
+type Bundle = FluentBundle<FluentResource>;
+
+/// A catalogue as a bundle, or why it cannot be.
+fn bundle(lang: Lang, source: &str) -> Result<Bundle, String> {
+    let resource = FluentResource::try_new(source.to_string())
+        .map_err(|(_, errors)| format!("{} errors, the first: {:?}", errors.len(), errors[0]))?;
+    let langid: unic_langid::LanguageIdentifier = lang
+        .code()
+        .parse()
+        .map_err(|err| format!("language {}: {err}", lang.code()))?;
+    let mut bundle = FluentBundle::new_concurrent(vec![langid]);
+    // No Unicode isolation marks around arguments: they would reach terminals and files.
+    bundle.set_use_isolating(false);
+    bundle
+        .add_resource(resource)
+        .map_err(|errors| format!("{} duplicate messages", errors.len()))?;
+    Ok(bundle)
+}
+
+fn bundles() -> &'static HashMap<Lang, Bundle> {
+    static BUNDLES: OnceLock<HashMap<Lang, Bundle>> = OnceLock::new();
+    BUNDLES.get_or_init(|| {
+        let mut out = HashMap::new();
+        for (lang, source) in [(Lang::En, EN), (Lang::Zh, ZH)] {
+            match bundle(lang, source) {
+                Ok(bundle) => {
+                    out.insert(lang, bundle);
+                }
+                Err(err) => tracing::debug!(
+                    "the {} message catalogue cannot be read ({err}); English is used",
+                    lang.code()
+                ),
+            }
+        }
+        out
+    })
+}
+
+/// A message in `lang` from `bundles`, falling back to English, then to `id` itself.
+fn lookup(
+    bundles: &HashMap<Lang, Bundle>,
+    lang: Lang,
+    id: &str,
+    args: Option<&FluentArgs>,
+) -> String {
+    for lang in [lang, Lang::En] {
+        let Some(bundle) = bundles.get(&lang) else {
+            continue;
+        };
+        let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+            continue;
+        };
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, args, &mut errors);
+        if errors.is_empty() {
+            return text.into_owned();
+        }
+        tracing::debug!("message {id} in {}: {errors:?}", lang.code());
+    }
+    id.to_string()
+}
+
+/// The message `id` in the current language.
+pub fn tr(id: &str) -> String {
+    lookup(bundles(), current(), id, None)
+}
+
+/// The message `id` with arguments, in the current language.
+pub fn tr_args(id: &str, args: &[(&str, String)]) -> String {
+    let mut fluent = FluentArgs::new();
+    for (name, value) in args {
+        fluent.set(*name, FluentValue::from(value.clone()));
+    }
+    lookup(bundles(), current(), id, Some(&fluent))
+}
+
+/// A table header in the current language: `header-<words>` of the catalogue, else the
+/// header as written.
+pub fn header(text: &str) -> String {
+    if current() == Lang::En {
+        return text.to_string();
+    }
+    let id = format!("header-{}", message_id(text));
+    let translated = tr(&id);
+    if translated == id {
+        text.to_string()
+    } else {
+        translated
+    }
+}
+
+/// `MEM USAGE / LIMIT` -> `mem-usage-limit`: a Fluent message ID from a text.
+fn message_id(text: &str) -> String {
+    let mut id = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.ends_with('-') && !id.is_empty() {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_string()
+}
+
+/// The command tree with each command's one-line help in the current language (the
+/// catalogue's `cmd-PATH`, e.g. `cmd-backup-create`); English keeps the doc comments.
+pub fn localize_help(command: clap::Command) -> clap::Command {
+    if current() == Lang::En {
+        return command;
+    }
+    fn walk(command: clap::Command, path: &str) -> clap::Command {
+        // clap's own `help` subcommand of every group shares one message.
+        let id = if command.get_name() == "help" {
+            "cmd-help".to_string()
+        } else {
+            format!("cmd-{path}")
+        };
+        let text = tr(&id);
+        let mut command = if text == id || text.is_empty() {
+            command
+        } else {
+            // The short help everywhere: the long English text would follow it otherwise.
+            command
+                .about(text)
+                .long_about(clap::builder::Resettable::<clap::builder::StyledStr>::Reset)
+        };
+        let names: Vec<String> = command
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_string())
+            .collect();
+        for name in names {
+            let child = if path == "gymops" {
+                name.clone()
+            } else {
+                format!("{path}-{name}")
+            };
+            command = command.mut_subcommand(&name, |sub| walk(sub, &child));
+        }
+        command
+    }
+    // Built first, so that clap's own `help` subcommands are there to translate.
+    let mut command = command;
+    command.build();
+    walk(command, "gymops")
+}
+
+/// The message IDs of a catalogue's text (for the tests that keep both in step).
+pub fn message_ids(source: &str) -> Vec<String> {
+    let mut ids: Vec<String> = source
+        .lines()
+        .filter(|line| line.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+        .filter_map(|line| line.split_once('=').map(|(id, _)| id.trim().to_string()))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_catalogues_have_the_same_messages_and_parse() {
+        assert_eq!(message_ids(EN), message_ids(ZH));
+        assert!(message_ids(EN).len() > 50);
+        for (lang, source) in [(Lang::En, EN), (Lang::Zh, ZH)] {
+            bundle(lang, source).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_damaged_catalogue_falls_back_to_english_and_a_missing_message_to_its_id() {
+        let mut bundles = HashMap::new();
+        bundles.insert(Lang::En, bundle(Lang::En, EN).unwrap());
+        assert!(bundle(Lang::Zh, "status-ok = \n{ broken").is_err());
+        // No Chinese bundle (it did not parse): English.
+        assert_eq!(lookup(&bundles, Lang::Zh, "status-ok", None), "OK");
+        assert_eq!(
+            lookup(&bundles, Lang::Zh, "no-such-message", None),
+            "no-such-message"
+        );
+        bundles.insert(Lang::Zh, bundle(Lang::Zh, ZH).unwrap());
+        assert_eq!(lookup(&bundles, Lang::Zh, "status-critical", None), "严重");
+        let mut args = FluentArgs::new();
+        args.set("status", "严重");
+        args.set("counts", "严重 1 项");
+        args.set("seconds", "0.03");
+        assert_eq!(
+            lookup(&bundles, Lang::Zh, "health-summary", Some(&args)),
+            "状态：严重（严重 1 项），用时 0.03 秒"
+        );
+    }
+
+    #[test]
+    fn the_language_comes_from_the_flag_the_setting_the_locale_then_english() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let zh_locale = env(&[("LANG", "zh_CN.UTF-8")]);
+        assert_eq!(choose(None, None, &zh_locale), Lang::Zh);
+        assert_eq!(choose(Some(Lang::En), None, &zh_locale), Lang::En);
+        assert_eq!(choose(None, Some(Lang::En), &zh_locale), Lang::En);
+        assert_eq!(choose(None, None, &env(&[])), Lang::En);
+        // LC_ALL over LANG, as libc reads them.
+        assert_eq!(
+            from_locale(&env(&[("LC_ALL", "C.UTF-8"), ("LANG", "zh_TW.UTF-8")])),
+            Some(Lang::En)
+        );
+        let args: Vec<String> = ["gymops", "--lang", "zh", "--help"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(before_parse(&args, &env(&[])), Lang::Zh);
+        let args: Vec<String> = ["gymops", "--lang=en"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(before_parse(&args, &zh_locale), Lang::En);
+        assert_eq!(before_parse(&[], &env(&[("GYMOPS_LANG", "zh")])), Lang::Zh);
+    }
+
+    #[test]
+    fn the_english_one_line_helps_are_the_doc_comments() {
+        // A command whose doc comment changes without its catalogue entry fails here (the
+        // Chinese twin then needs the same change).
+        fn walk(command: &clap::Command, path: &str, bundles: &HashMap<Lang, Bundle>) -> usize {
+            let mut checked = 0;
+            if let Some(about) = command.get_about() {
+                let id = format!("cmd-{path}");
+                assert_eq!(
+                    lookup(bundles, Lang::En, &id, None),
+                    about.to_string(),
+                    "{id}"
+                );
+                checked += 1;
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let child = if path == "gymops" {
+                    sub.get_name().to_string()
+                } else {
+                    format!("{path}-{}", sub.get_name())
+                };
+                checked += walk(sub, &child, bundles);
+            }
+            checked
+        }
+        let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+        command.build();
+        let checked = walk(&command, "gymops", bundles());
+        assert!(checked > 80, "{checked}");
+    }
+
+    #[test]
+    fn headers_become_message_ids() {
+        assert_eq!(message_id("MEM USAGE / LIMIT"), "mem-usage-limit");
+        assert_eq!(message_id("CPU %"), "cpu");
+        assert_eq!(message_id("FIRST SEEN"), "first-seen");
+        assert_eq!(message_id("P99.9"), "p99-9");
+    }
+}

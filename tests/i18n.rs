@@ -1,0 +1,160 @@
+//! Chinese and English as people meet them: the language from --lang, GYMOPS_LANG, `lang:`
+//! in gymops.yaml or the locale; tables, summaries, errors, hints and help in Chinese;
+//! CJK text measured right in tables; machine output (JSON, exit codes) the same in both.
+
+mod support;
+
+use std::path::Path;
+
+use support::{free_port, gymops, run, text};
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "services:\n  web: {container: gym_web}\nhealth:\n  timeout: 2s\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `health --check api --endpoint CLOSED ARGS` with `env`.
+fn health(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let endpoint = format!("http://127.0.0.1:{}/health", free_port());
+    let mut command = gymops(dir);
+    command
+        .args(["health", "--check", "api", "--endpoint", &endpoint])
+        .args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run(&mut command)
+}
+
+/// Display width as a terminal counts it: CJK and full-width forms take two columns.
+fn width(line: &str) -> usize {
+    line.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+#[test]
+fn the_language_comes_from_the_flag_the_environment_the_file_or_the_locale() {
+    let dir = setup();
+    let english = health(dir.path(), &[], &[]);
+    assert_eq!(english.status.code(), Some(2));
+    assert!(text(&english.stdout).starts_with("CHECK"));
+    for (args, env) in [
+        (&["--lang", "zh"][..], &[][..]),
+        (&[][..], &[("GYMOPS_LANG", "zh")][..]),
+        (&[][..], &[("LC_ALL", ""), ("LANG", "zh_CN.UTF-8")][..]),
+    ] {
+        let output = health(dir.path(), args, env);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
+        let table = text(&output.stdout);
+        assert!(table.starts_with("检查"), "{args:?} {env:?}: {table}");
+        assert!(table.contains("严重"), "{table}");
+        assert!(table.contains("状态：严重（严重 1 项）"), "{table}");
+    }
+    // gymops.yaml's lang, and the flag over it.
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "lang: zh\nservices:\n  web: {container: gym_web}\n",
+    )
+    .unwrap();
+    assert!(text(&health(dir.path(), &[], &[]).stdout).starts_with("检查"));
+    assert!(text(&health(dir.path(), &["--lang", "en"], &[]).stdout).starts_with("CHECK"));
+}
+
+#[test]
+fn chinese_tables_line_up_and_json_does_not_change() {
+    let dir = setup();
+    let output = health(dir.path(), &["--lang", "zh"], &[]);
+    let table = text(&output.stdout);
+    let lines: Vec<&str> = table.lines().filter(|l| !l.starts_with("状态")).collect();
+    assert!(lines.len() >= 2, "{table}");
+    // Every column starts at the same display column on every line: the header's and the
+    // row's cells are padded by display width, not by bytes or chars.
+    let header = lines[0];
+    let row = lines[1];
+    let starts = |line: &str| -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut column = 0;
+        let mut previous_space = true;
+        for c in line.chars() {
+            let space = c == ' ';
+            if previous_space && !space {
+                out.push(column);
+            }
+            previous_space = space;
+            column += width(&c.to_string());
+        }
+        out
+    };
+    assert_eq!(
+        starts(header)[..3],
+        starts(row)[..3],
+        "columns drift:\n{header}\n{row}"
+    );
+    // JSON: the same keys and values whatever the language.
+    let json = |lang: &str| -> serde_json::Value {
+        let output = health(dir.path(), &["--lang", lang, "-o", "json"], &[]);
+        let mut value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        for check in value["checks"].as_array_mut().unwrap() {
+            check["latency_ms"] = serde_json::Value::Null;
+        }
+        value["elapsed_ms"] = serde_json::Value::Null;
+        value["checked_at"] = serde_json::Value::Null;
+        value["checks"][0]["target"] = serde_json::Value::Null;
+        value
+    };
+    let (en, zh) = (json("en"), json("zh"));
+    assert_eq!(en["status"], "critical");
+    assert_eq!(en, zh);
+}
+
+#[test]
+fn errors_hints_and_help_in_chinese_and_bad_languages_refused() {
+    let dir = setup();
+    let output = run(gymops(dir.path()).args(["--lang", "zh", "logs", "nosuch"]));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("错误："), "{stderr}");
+    assert!(stderr.contains("\n提示："), "{stderr}");
+    // The one-line help of every command, in Chinese.
+    let output = run(gymops(dir.path()).args(["--lang", "zh", "--help"]));
+    assert_eq!(output.status.code(), Some(0));
+    let help = text(&output.stdout);
+    assert!(help.starts_with("健身房系统"), "{help}");
+    assert!(
+        help.contains("health       一次检查部署的所有部分"),
+        "{help}"
+    );
+    let output = run(gymops(dir.path())
+        .args(["backup", "--help"])
+        .env("LC_ALL", "")
+        .env("LANG", "zh_CN.UTF-8"));
+    assert!(
+        text(&output.stdout).contains("打印本帮助"),
+        "{}",
+        text(&output.stdout)
+    );
+    // Unknown languages: one error that lists the known ones, exit 3.
+    let output = run(gymops(dir.path()).args(["--lang", "fr", "ps"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("[possible values: en, zh]"));
+    std::fs::write(dir.path().join("gymops.yaml"), "lang: fr\n").unwrap();
+    let output = run(gymops(dir.path()).args(["ps"]));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("expected `en` or `zh`"), "{stderr}");
+}
