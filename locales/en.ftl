@@ -103,6 +103,22 @@ report-col-status = Status
 report-col-detail = Detail
 report-release = Release
 
+## Notifications (the words around what happened; JSON webhooks keep their keys)
+notify-severity = Severity
+notify-deployment = Deployment
+notify-time = Time
+notify-event = Event
+notify-details = Details
+notify-resolved = RESOLVED: { $what }
+notify-changed = { $status }: { $what } (was { $was }): { $detail }
+notify-digest = { $source }: { $count } checks changed ({ $bad } bad, { $recovered } recovered)
+notify-backup-failed = the database backup failed: { $error }
+notify-deploy-failed = deploy of { $project } failed: { $what }{ $rollback }
+notify-rolled-back-healthy = ; rolled back to { $release } (healthy)
+notify-rollback-failed = ; the automatic rollback failed too
+notify-not-rolled-back = ; not rolled back
+notify-see-report = see deployment_report.md
+
 ## The one-line help of each command (the same as the doc comments in src/cli; a test
 ## keeps them equal)
 cmd-gymops = Operations CLI for the fitness-gym system's Docker deployment: service state, health checks and more, talking to the Docker Engine API, the Spring backend, PostgreSQL and MinIO

@@ -102,6 +102,22 @@ report-col-status = 状态
 report-col-detail = 详情
 report-release = 版本
 
+## 通知（事件周围的文字；JSON webhook 的键不变）
+notify-severity = 严重级别
+notify-deployment = 部署
+notify-time = 时间
+notify-event = 事件
+notify-details = 详情
+notify-resolved = 已恢复：{ $what }
+notify-changed = { $status }：{ $what }（之前 { $was }）：{ $detail }
+notify-digest = { $source }：{ $count } 项检查有变化（{ $bad } 项异常，{ $recovered } 项恢复）
+notify-backup-failed = 数据库备份失败：{ $error }
+notify-deploy-failed = { $project } 部署失败：{ $what }{ $rollback }
+notify-rolled-back-healthy = ；已回滚到 { $release }（健康）
+notify-rollback-failed = ；自动回滚也失败了
+notify-not-rolled-back = ；未回滚
+notify-see-report = 见 deployment_report.md
+
 ## 每个命令的一行帮助
 cmd-gymops = 健身房系统 Docker 部署的运维命令行：服务状态、健康检查等，直接调用 Docker Engine API、Spring 后端、PostgreSQL 和 MinIO
 cmd-health = 一次检查部署的所有部分：Docker、容器、后端接口、PostgreSQL、MinIO

@@ -110,6 +110,31 @@ fn dingtalk_gets_a_signed_markdown_message_and_a_wrong_secret_is_a_failed_delive
         "[CRITICAL] ServiceDown: 后端服务不可用 (backend down)"
     );
 
+    // In the team's language: the words around the alert are Chinese.
+    let chinese = Robot::start("dingtalk", SECRET, 0);
+    let url = format!(
+        "http://127.0.0.1:{}/robot/send?access_token={TOKEN}",
+        chinese.port
+    );
+    let (code, _, stderr) = send(
+        dir.path(),
+        "dingtalk",
+        &[
+            ("GYMOPS_DINGTALK_WEBHOOK_URL", url),
+            ("GYMOPS_DINGTALK_SECRET", SECRET.into()),
+            ("GYMOPS_LANG", "zh".into()),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let text = chinese.messages()[0]["markdown"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("- **严重级别**: critical") && text.contains("- **事件**: "),
+        "{text}"
+    );
+
     // A wrong secret: DingTalk answers 200 with errcode 310000, which is no delivery.
     let refusing = Robot::start("dingtalk", "SEC-another-secret", 0);
     let url = format!(

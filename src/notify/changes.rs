@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{severity_of, Event};
 use crate::exit::Status;
+use crate::i18n::tr_args;
 use crate::settings::{Settings, Severity};
 
 /// What was last told about one check.
@@ -120,10 +121,14 @@ pub fn digest(settings: &Settings, source: &str, changes: &[StateChange]) -> Opt
             let bad = many.iter().filter(|c| !c.recovered()).count();
             (
                 "ChecksChanged",
-                format!(
-                    "{source}: {} checks changed ({bad} bad, {} recovered)",
-                    many.len(),
-                    many.len() - bad
+                tr_args(
+                    "notify-digest",
+                    &[
+                        ("source", source.to_string()),
+                        ("count", many.len().to_string()),
+                        ("bad", bad.to_string()),
+                        ("recovered", (many.len() - bad).to_string()),
+                    ],
                 ),
             )
         }

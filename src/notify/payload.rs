@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::Event;
+use crate::i18n::tr;
 use crate::settings::Severity;
 
 /// Slack attachment color per severity.
@@ -37,8 +38,8 @@ pub fn origin(event: &Event) -> String {
 /// attachment colored by severity carrying the origin, time and details as fields.
 pub fn slack(event: &Event) -> Value {
     let mut fields = vec![
-        json!({"title": "Severity", "value": event.severity.label(), "short": true}),
-        json!({"title": "Deployment", "value": origin(event), "short": true}),
+        json!({"title": tr("notify-severity"), "value": event.severity.label(), "short": true}),
+        json!({"title": tr("notify-deployment"), "value": origin(event), "short": true}),
     ];
     for (name, value) in &event.details {
         fields.push(json!({"title": name, "value": value, "short": value.len() < 40}));

@@ -12,6 +12,7 @@ use sha2::Sha256;
 use super::payload::{headline, origin};
 use super::retry::{classify_http, Attempt};
 use super::Event;
+use crate::i18n::tr;
 use crate::settings::{Channel, Severity};
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
@@ -72,10 +73,15 @@ fn body_text(event: &Event) -> String {
 /// The lines every robot message carries under its headline.
 fn facts(event: &Event) -> Vec<String> {
     let mut lines = vec![
-        format!("- **Severity**: {}", event.severity.label()),
-        format!("- **Deployment**: {}", origin(event)),
         format!(
-            "- **Time**: {}",
+            "- **{}**: {}",
+            tr("notify-severity"),
+            event.severity.label()
+        ),
+        format!("- **{}**: {}", tr("notify-deployment"), origin(event)),
+        format!(
+            "- **{}**: {}",
+            tr("notify-time"),
             event
                 .time
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -84,7 +90,7 @@ fn facts(event: &Event) -> Vec<String> {
     for (name, value) in &event.details {
         lines.push(format!("- **{name}**: {value}"));
     }
-    lines.push(format!("- **Event**: {}", event.id));
+    lines.push(format!("- **{}**: {}", tr("notify-event"), event.id));
     lines
 }
 

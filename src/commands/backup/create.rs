@@ -236,9 +236,9 @@ pub async fn run(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
             ctx.settings(),
             "BackupFailed",
             crate::settings::Severity::Error,
-            format!(
-                "the database backup failed: {}",
-                crate::error::describe(err).0
+            crate::i18n::tr_args(
+                "notify-backup-failed",
+                &[("error", crate::error::describe(err).0)],
             ),
         )
         .detail("database", ctx.settings().postgres.database.clone());

@@ -122,13 +122,20 @@ fn failed_event(ctx: &Context, report: &DeployReport) -> crate::notify::Event {
                 .map(|c| c.name.clone())
         }))
         .collect();
+    use crate::i18n::{tr, tr_args};
     let rollback = match &report.rollback {
-        Some(rollback) if super::succeeded(rollback.status) => format!(
-            "; rolled back to {} (healthy)",
-            rollback.target.as_deref().unwrap_or("the previous release")
+        Some(rollback) if super::succeeded(rollback.status) => tr_args(
+            "notify-rolled-back-healthy",
+            &[(
+                "release",
+                rollback
+                    .target
+                    .clone()
+                    .unwrap_or_else(|| "the previous release".into()),
+            )],
         ),
-        Some(_) => "; the automatic rollback failed too".to_string(),
-        None => "; not rolled back".to_string(),
+        Some(_) => tr("notify-rollback-failed"),
+        None => tr("notify-not-rolled-back"),
     };
     let mut event = crate::notify::Event::new(
         ctx.settings(),
@@ -138,14 +145,20 @@ fn failed_event(ctx: &Context, report: &DeployReport) -> crate::notify::Event {
             "DeployFailed"
         },
         crate::settings::Severity::Critical,
-        format!(
-            "deploy of {} failed: {}{rollback}",
-            report.project,
-            if failed.is_empty() {
-                "see deployment_report.md".to_string()
-            } else {
-                failed.join(", ")
-            }
+        tr_args(
+            "notify-deploy-failed",
+            &[
+                ("project", report.project.clone()),
+                (
+                    "what",
+                    if failed.is_empty() {
+                        tr("notify-see-report")
+                    } else {
+                        failed.join(", ")
+                    },
+                ),
+                ("rollback", rollback),
+            ],
         ),
     )
     .detail("environment", report.environment.clone())
