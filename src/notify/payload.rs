@@ -125,18 +125,39 @@ pub fn email(event: &Event) -> (String, String) {
         event.project,
         event.environment
     );
-    let mut body = format!(
-        "{}\n\nSeverity:    {}\nDeployment:  {}\nTime:        {}\nEvent ID:    {}\n",
-        plain_text(&event.message),
-        event.severity.label(),
-        origin(event),
-        event
-            .time
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        event.id
-    );
+    let time = event
+        .time
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut body = if crate::i18n::current() == crate::i18n::Lang::En {
+        format!(
+            "{}\n\nSeverity:    {}\nDeployment:  {}\nTime:        {}\nEvent ID:    {}\n",
+            plain_text(&event.message),
+            event.severity.label(),
+            origin(event),
+            time,
+            event.id
+        )
+    } else {
+        format!(
+            "{}\n\n{}：{}\n{}：{}\n{}：{}\n{}：{}\n",
+            plain_text(&event.message),
+            tr("notify-severity"),
+            event.severity.label(),
+            tr("notify-deployment"),
+            origin(event),
+            tr("notify-time"),
+            time,
+            tr("notify-event"),
+            event.id
+        )
+    };
     if !event.details.is_empty() {
-        body.push_str("\nDetails:\n");
+        let colon = if crate::i18n::current() == crate::i18n::Lang::En {
+            ":"
+        } else {
+            "："
+        };
+        body.push_str(&format!("\n{}{colon}\n", tr("notify-details")));
         for (name, value) in &event.details {
             body.push_str(&format!("  {name}: {value}\n"));
         }
