@@ -112,6 +112,7 @@ notify-details = Details
 notify-resolved = RESOLVED: { $what }
 notify-changed = { $status }: { $what } (was { $was }): { $detail }
 notify-digest = { $source }: { $count } checks changed ({ $bad } bad, { $recovered } recovered)
+notify-finding = { $check } of { $target }: { $detail }
 notify-backup-failed = the database backup failed: { $error }
 notify-deploy-failed = deploy of { $project } failed: { $what }{ $rollback }
 notify-rolled-back-healthy = ; rolled back to { $release } (healthy)

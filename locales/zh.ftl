@@ -111,6 +111,7 @@ notify-details = 详情
 notify-resolved = 已恢复：{ $what }
 notify-changed = { $status }：{ $what }（之前 { $was }）：{ $detail }
 notify-digest = { $source }：{ $count } 项检查有变化（{ $bad } 项异常，{ $recovered } 项恢复）
+notify-finding = { $target } 的 { $check }：{ $detail }
 notify-backup-failed = 数据库备份失败：{ $error }
 notify-deploy-failed = { $project } 部署失败：{ $what }{ $rollback }
 notify-rolled-back-healthy = ；已回滚到 { $release }（健康）

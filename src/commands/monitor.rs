@@ -163,22 +163,21 @@ impl Change {
         let recovered = finding.status == Status::Ok;
         // A recovery goes out at the severity of the problem it ends, so whoever got the
         // problem also gets its end.
+        let what = crate::i18n::tr_args(
+            "notify-finding",
+            &[
+                ("check", finding.check.clone()),
+                ("target", finding.target.clone()),
+                ("detail", finding.detail.clone()),
+            ],
+        );
         let (severity, message) = if recovered {
             (
                 severity_of(self.was),
-                format!(
-                    "RESOLVED: {} of {}: {}",
-                    finding.check, finding.target, finding.detail
-                ),
+                crate::i18n::tr_args("notify-resolved", &[("what", what)]),
             )
         } else {
-            (
-                severity_of(finding.status),
-                format!(
-                    "{} of {}: {}",
-                    finding.check, finding.target, finding.detail
-                ),
-            )
+            (severity_of(finding.status), what)
         };
         let alert_type = match finding.check.as_str() {
             "cpu" => "HighCPUUsage",
