@@ -36,10 +36,38 @@ const EN: &str = include_str!("../locales/en.ftl");
 const ZH: &str = include_str!("../locales/zh.ftl");
 
 static CURRENT: AtomicU8 = AtomicU8::new(0);
+/// `--lang` as given on the command line (0: not given).
+static FLAG: AtomicU8 = AtomicU8::new(0);
+
+/// Remember `--lang` as given (for what has a language of its own unless the command line
+/// says otherwise: incident notices).
+pub fn remember_flag(flag: Option<Lang>) {
+    let code = match flag {
+        None => 0,
+        Some(Lang::En) => 1,
+        Some(Lang::Zh) => 2,
+    };
+    FLAG.store(code, Ordering::Relaxed);
+}
+
+/// `--lang` as given on the command line.
+pub fn flag() -> Option<Lang> {
+    match FLAG.load(Ordering::Relaxed) {
+        1 => Some(Lang::En),
+        2 => Some(Lang::Zh),
+        _ => None,
+    }
+}
 
 /// Speak `lang` from now on.
 pub fn set(lang: Lang) {
-    CURRENT.store(lang as u8, Ordering::Relaxed);
+    CURRENT.store(
+        match lang {
+            Lang::En => 0,
+            Lang::Zh => 1,
+        },
+        Ordering::Relaxed,
+    );
 }
 
 pub fn current() -> Lang {

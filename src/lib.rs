@@ -90,6 +90,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let overrides = cli.overrides();
     let mut loaded = settings::load(&overrides, &environment, &cwd)?;
+    i18n::remember_flag(cli.global.lang);
     i18n::set(i18n::choose(
         cli.global.lang,
         loaded.settings.lang,

@@ -147,9 +147,6 @@ pub struct IncidentNotifyArgs {
     /// Send through this channel (repeatable); without it the text is printed only
     #[arg(long, value_enum)]
     pub channel: Vec<crate::settings::Channel>,
-    /// Language [default: incident.lang]
-    #[arg(long, value_enum)]
-    pub lang: Option<crate::settings::Lang>,
     /// Members: the problem as members see it [default: the summary]
     #[arg(long, value_name = "TEXT")]
     pub problem: Option<String>,

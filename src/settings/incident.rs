@@ -113,13 +113,6 @@ impl Default for ResponseTargets {
     }
 }
 
-/// Language of rendered templates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    /// Chinese, the guide's templates
-    #[default]
-    Zh,
-    /// English
-    En,
-}
+/// Language of rendered templates: the one language type of gymops (incidents default to
+/// Chinese, the guide's templates).
+pub use crate::i18n::Lang;

@@ -24,7 +24,9 @@ pub async fn run(ctx: &Context, args: &IncidentNotifyArgs) -> Result<ExitStatus>
     let settings = ctx.settings();
     let store = store(ctx, &args.dir);
     let incident = store.load(&args.id)?;
-    let lang = args.lang.unwrap_or(settings.incident.lang);
+    // The run's --lang when given, else incident.lang (Chinese by default: the guide's
+    // templates), whatever the locale.
+    let lang = crate::i18n::flag().unwrap_or(settings.incident.lang);
     let (audience, text) = match args.audience {
         Audience::Internal => {
             if args.problem.is_some() || args.eta.is_some() || args.workaround.is_some() {
