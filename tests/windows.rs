@@ -37,7 +37,7 @@ fn gymops_exe(prefix: &Path, dir: &Path, args: &[&str]) -> Output {
             .current_dir(dir)
             .env("WINEPREFIX", prefix)
             .env("WINEDEBUG", "-all")
-        .env("LC_ALL", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
             .env_remove("DOCKER_HOST")
             .env_remove("DISPLAY"),
     )
