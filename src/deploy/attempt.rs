@@ -129,15 +129,13 @@ pub async fn attempt(
                     Action::Created | Action::Recreated | Action::Started
                 )
         });
-        gate_phase(
+        Gate {
             settings,
             clients,
-            gate_groups,
-            fresh,
-            deadline,
+            groups: gate_groups,
             progress,
-            &mut phases,
-        )
+        }
+        .phase(fresh, deadline, &mut phases)
         .await?
     } else {
         None
@@ -179,14 +177,7 @@ pub async fn attempt_stack(
         }
     };
     let mut run = super::swarm::run::deploy(engine, plan, &mut step).await?;
-    let mut phases: Vec<Phase> = run
-        .phases
-        .iter()
-        .map(|(name, ms)| Phase {
-            name: name.clone(),
-            ms: *ms,
-        })
-        .collect();
+    let mut phases = run.phases;
     let (wait_failures, gate) = converge_then_gate(
         Gate {
             settings,
@@ -295,16 +286,7 @@ async fn converge_then_gate(
         ms: waits.elapsed().as_millis() as u64,
     });
     let report = if wait_failures.is_empty() {
-        gate_phase(
-            gate.settings,
-            gate.clients,
-            gate.groups,
-            true,
-            deadline,
-            gate.progress,
-            phases,
-        )
-        .await?
+        gate.phase(true, deadline, phases).await?
     } else {
         None
     };
@@ -347,26 +329,33 @@ fn report(
     }
 }
 
-/// The gate as a phase of the attempt (none when it has no checks).
-async fn gate_phase(
-    settings: &Settings,
-    clients: &Clients,
-    groups: &[crate::probe::CheckGroup],
-    retry: bool,
-    deadline: Instant,
-    progress: &Progress,
-    phases: &mut Vec<Phase>,
-) -> Result<Option<HealthReport>> {
-    if groups.is_empty() {
-        return Ok(None);
+impl Gate<'_> {
+    /// The gate as a phase of the attempt (none when it has no checks).
+    async fn phase(
+        &self,
+        retry: bool,
+        deadline: Instant,
+        phases: &mut Vec<Phase>,
+    ) -> Result<Option<HealthReport>> {
+        if self.groups.is_empty() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let report = gate_until(
+            self.settings,
+            self.clients,
+            self.groups,
+            retry,
+            deadline,
+            self.progress,
+        )
+        .await?;
+        phases.push(Phase {
+            name: "health gate".into(),
+            ms: started.elapsed().as_millis() as u64,
+        });
+        Ok(Some(report))
     }
-    let started = Instant::now();
-    let report = gate_until(settings, clients, groups, retry, deadline, progress).await?;
-    phases.push(Phase {
-        name: "health gate".into(),
-        ms: started.elapsed().as_millis() as u64,
-    });
-    Ok(Some(report))
 }
 
 /// The gate's checks; when `retry`, asked again every second while they fail and the

@@ -237,6 +237,24 @@ pub struct Blocked {
     pub error: String,
 }
 
+/// A secret's or config's content: its file (a regular file of at most `cap` bytes), its
+/// variable's value, or its inline content; None when it has no source here (external).
+pub(crate) fn source_content(
+    source: &crate::compose::model::Source,
+    cap: u64,
+) -> Result<Option<Vec<u8>>> {
+    Ok(match (&source.file, &source.value, &source.content) {
+        (Some(file), ..) => Some(crate::fsutil::read_regular_file(
+            file,
+            "secret or config file",
+            cap,
+        )?),
+        (None, Some(value), _) => Some(value.clone().into_bytes()),
+        (None, None, Some(content)) => Some(content.clone().into_bytes()),
+        _ => None,
+    })
+}
+
 /// The files a service's containers get copied in (secrets and configs that are not plain
 /// binds), read now; and their digests for the config hash.
 fn service_files(
@@ -246,14 +264,10 @@ fn service_files(
     let mut files = Vec::new();
     let mut digests = BTreeMap::new();
     for (secret, grant, source) in create::copied_grants(&project.model, service) {
-        let content = match (&source.file, &source.value, &source.content) {
-            (Some(file), ..) => {
-                crate::fsutil::read_regular_file(file, "secret or config file", 1 << 20)
-                    .hint("a secret or config file must be a readable file of at most 1 MiB")?
-            }
-            (None, Some(value), _) => value.clone().into_bytes(),
-            (None, None, Some(content)) => content.clone().into_bytes(),
-            _ => continue,
+        let Some(content) = source_content(source, 1 << 20)
+            .hint("a secret or config file must be a readable file of at most 1 MiB")?
+        else {
+            continue;
         };
         let path = create::grant_target(secret, grant);
         digests.insert(

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 
 use super::spec::{self, ObjectRef, Objects, ServiceInput, LABEL_CONTENT_DIGEST};
 use crate::compose::model::Source;
-use crate::deploy::report::WaitFailure;
+use crate::deploy::report::{Phase, WaitFailure};
 use crate::deploy::run::{Action, ServiceOutcome, UpPlan};
 use crate::docker::logs::LogRequest;
 use crate::docker::stack::{Convergence, ObjectKind};
@@ -19,21 +19,7 @@ use crate::error::HintExt;
 /// What a stack deploy did.
 pub struct StackRun {
     pub outcomes: Vec<ServiceOutcome>,
-    pub phases: Vec<(String, u64)>,
-}
-
-/// A secret's or config's content, read now (a file of at most 500 KiB: Swarm's limit).
-fn content(key: &str, source: &Source) -> Result<Option<Vec<u8>>> {
-    Ok(match (&source.file, &source.value, &source.content) {
-        (Some(file), ..) => Some(
-            crate::fsutil::read_regular_file(file, "secret or config file", 500 * 1024)
-                .hint("a Swarm secret or config is a readable file of at most 500 KiB")
-                .map_err(|err| err.context(format!("secret or config {key}")))?,
-        ),
-        (None, Some(value), _) => Some(value.clone().into_bytes()),
-        (None, None, Some(content)) => Some(content.clone().into_bytes()),
-        _ => None,
-    })
+    pub phases: Vec<Phase>,
 }
 
 /// The swarm object holding `data`: the stack's name for it when that holds the same
@@ -95,7 +81,10 @@ pub async fn deploy(
             crate::deploy::images::resolve(engine, plan, name, progress).await?,
         );
     }
-    phases.push(("images".to_string(), started.elapsed().as_millis() as u64));
+    phases.push(Phase {
+        name: "images".into(),
+        ms: started.elapsed().as_millis() as u64,
+    });
     started = Instant::now();
     for (_, name, declared) in spec::stack_networks(project, model, plan.services) {
         if engine
@@ -142,7 +131,11 @@ pub async fn deploy(
                     out.insert(grant.source.clone(), ObjectRef { id, name });
                     continue;
                 }
-                let Some(data) = content(&grant.source, source)? else {
+                // Swarm takes at most 500 KiB.
+                let read = crate::deploy::run::source_content(source, 500 * 1024)
+                    .hint("a Swarm secret or config is a readable file of at most 500 KiB")
+                    .map_err(|err| err.context(format!("secret or config {}", grant.source)))?;
+                let Some(data) = read else {
                     continue;
                 };
                 let object = ensure_object(
@@ -159,10 +152,10 @@ pub async fn deploy(
             }
         }
     }
-    phases.push((
-        "networks, secrets and configs".to_string(),
-        started.elapsed().as_millis() as u64,
-    ));
+    phases.push(Phase {
+        name: "networks, secrets and configs".into(),
+        ms: started.elapsed().as_millis() as u64,
+    });
     started = Instant::now();
     let mut outcomes = Vec::new();
     for name in plan.services {
@@ -230,7 +223,10 @@ pub async fn deploy(
             environment,
         });
     }
-    phases.push(("services".to_string(), started.elapsed().as_millis() as u64));
+    phases.push(Phase {
+        name: "services".into(),
+        ms: started.elapsed().as_millis() as u64,
+    });
     Ok(StackRun { outcomes, phases })
 }
 
