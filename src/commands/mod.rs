@@ -165,13 +165,19 @@ pub(crate) async fn notify_event(ctx: &Context, event: crate::notify::Event) {
     if !notifier.wants(event.severity) {
         return;
     }
-    for delivery in notifier.notify(&event).await {
-        if !delivery.delivered {
-            ctx.printer.warn(&format!(
-                "notification to {} failed: {}",
-                delivery.channel.label(),
-                delivery.error.as_deref().unwrap_or("unknown error")
-            ));
-        }
+    warn_undelivered(&ctx.printer, &notifier.notify(&event).await);
+}
+
+/// A warning for each delivery that failed (a command goes on: its own result stands).
+pub(crate) fn warn_undelivered(
+    printer: &crate::output::Printer,
+    deliveries: &[crate::notify::Delivery],
+) {
+    for delivery in deliveries.iter().filter(|d| !d.delivered) {
+        printer.warn(&format!(
+            "notification to {} failed: {}",
+            delivery.channel.label(),
+            delivery.error.as_deref().unwrap_or("unknown error")
+        ));
     }
 }

@@ -100,15 +100,7 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
                     deliveries = notifier.notify(&event) => deliveries,
                     _ = &mut stop => return Ok(last),
                 };
-                for delivery in deliveries {
-                    if !delivery.delivered {
-                        ctx.printer.warn(&format!(
-                            "notification to {} failed: {}",
-                            delivery.channel.label(),
-                            delivery.error.as_deref().unwrap_or("unknown error")
-                        ));
-                    }
-                }
+                super::warn_undelivered(&ctx.printer, &deliveries);
             }
         }
         previous = round

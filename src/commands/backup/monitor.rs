@@ -74,13 +74,7 @@ pub async fn run(ctx: &Context, args: &BackupMonitorArgs) -> Result<ExitStatus> 
                 "--notify: no notification sent (notify.channels is empty, or below notify.min_severity)",
             );
         }
-        for delivery in deliveries.iter().filter(|d| !d.delivered) {
-            ctx.printer.warn(&format!(
-                "notification to {} failed: {}",
-                delivery.channel.label(),
-                delivery.error.as_deref().unwrap_or("unknown error")
-            ));
-        }
+        crate::commands::warn_undelivered(&ctx.printer, &deliveries);
     }
     Ok(status)
 }
