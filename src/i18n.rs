@@ -5,7 +5,7 @@
 //! Prometheus text — never changes with the language. A catalogue that does not parse, or
 //! a message one of them lacks, falls back to English (and says so at -v), never a panic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
@@ -144,34 +144,38 @@ fn bundle(lang: Lang, source: &str) -> Result<Bundle, String> {
     Ok(bundle)
 }
 
-fn bundles() -> &'static HashMap<Lang, Bundle> {
-    static BUNDLES: OnceLock<HashMap<Lang, Bundle>> = OnceLock::new();
-    BUNDLES.get_or_init(|| {
-        let mut out = HashMap::new();
-        for (lang, source) in [(Lang::En, EN), (Lang::Zh, ZH)] {
-            match bundle(lang, source) {
-                Ok(bundle) => {
-                    out.insert(lang, bundle);
-                }
-                Err(err) => tracing::debug!(
+/// A language's catalogue, parsed the first time it is needed (an English run never
+/// parses the Chinese one), or None when it cannot be read.
+fn compiled(lang: Lang) -> Option<&'static Bundle> {
+    static EN_BUNDLE: OnceLock<Option<Bundle>> = OnceLock::new();
+    static ZH_BUNDLE: OnceLock<Option<Bundle>> = OnceLock::new();
+    let (cell, source) = match lang {
+        Lang::En => (&EN_BUNDLE, EN),
+        Lang::Zh => (&ZH_BUNDLE, ZH),
+    };
+    cell.get_or_init(|| {
+        bundle(lang, source)
+            .map_err(|err| {
+                tracing::debug!(
                     "the {} message catalogue cannot be read ({err}); English is used",
                     lang.code()
-                ),
-            }
-        }
-        out
+                )
+            })
+            .ok()
     })
+    .as_ref()
 }
 
-/// A message in `lang` from `bundles`, falling back to English, then to `id` itself.
-fn lookup(
-    bundles: &HashMap<Lang, Bundle>,
+/// A message in `lang` from the bundles `get` gives, falling back to English, then to `id`
+/// itself.
+fn lookup<'a>(
+    get: impl Fn(Lang) -> Option<&'a Bundle>,
     lang: Lang,
     id: &str,
     args: Option<&FluentArgs>,
 ) -> String {
     for lang in [lang, Lang::En] {
-        let Some(bundle) = bundles.get(&lang) else {
+        let Some(bundle) = get(lang) else {
             continue;
         };
         let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
@@ -189,7 +193,7 @@ fn lookup(
 
 /// The message `id` in the current language.
 pub fn tr(id: &str) -> String {
-    lookup(bundles(), current(), id, None)
+    lookup(compiled, current(), id, None)
 }
 
 /// The message `id` with arguments, in the current language.
@@ -198,7 +202,7 @@ pub fn tr_args(id: &str, args: &[(&str, String)]) -> String {
     for (name, value) in args {
         fluent.set(*name, FluentValue::from(value.clone()));
     }
-    lookup(bundles(), current(), id, Some(&fluent))
+    lookup(compiled, current(), id, Some(&fluent))
 }
 
 /// A table header in the current language: `header-<words>` of the catalogue, else the
@@ -285,6 +289,7 @@ pub fn message_ids(source: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn both_catalogues_have_the_same_messages_and_parse() {
@@ -301,19 +306,25 @@ mod tests {
         bundles.insert(Lang::En, bundle(Lang::En, EN).unwrap());
         assert!(bundle(Lang::Zh, "status-ok = \n{ broken").is_err());
         // No Chinese bundle (it did not parse): English.
-        assert_eq!(lookup(&bundles, Lang::Zh, "status-ok", None), "OK");
         assert_eq!(
-            lookup(&bundles, Lang::Zh, "no-such-message", None),
+            lookup(|l| bundles.get(&l), Lang::Zh, "status-ok", None),
+            "OK"
+        );
+        assert_eq!(
+            lookup(|l| bundles.get(&l), Lang::Zh, "no-such-message", None),
             "no-such-message"
         );
         bundles.insert(Lang::Zh, bundle(Lang::Zh, ZH).unwrap());
-        assert_eq!(lookup(&bundles, Lang::Zh, "status-critical", None), "严重");
+        assert_eq!(
+            lookup(|l| bundles.get(&l), Lang::Zh, "status-critical", None),
+            "严重"
+        );
         let mut args = FluentArgs::new();
         args.set("status", "严重");
         args.set("counts", "严重 1 项");
         args.set("seconds", "0.03");
         assert_eq!(
-            lookup(&bundles, Lang::Zh, "health-summary", Some(&args)),
+            lookup(|l| bundles.get(&l), Lang::Zh, "health-summary", Some(&args)),
             "状态：严重（严重 1 项），用时 0.03 秒"
         );
     }
@@ -353,12 +364,12 @@ mod tests {
     fn the_english_one_line_helps_are_the_doc_comments() {
         // A command whose doc comment changes without its catalogue entry fails here (the
         // Chinese twin then needs the same change).
-        fn walk(command: &clap::Command, path: &str, bundles: &HashMap<Lang, Bundle>) -> usize {
+        fn walk(command: &clap::Command, path: &str) -> usize {
             let mut checked = 0;
             if let Some(about) = command.get_about() {
                 let id = format!("cmd-{path}");
                 assert_eq!(
-                    lookup(bundles, Lang::En, &id, None),
+                    lookup(compiled, Lang::En, &id, None),
                     about.to_string(),
                     "{id}"
                 );
@@ -370,13 +381,13 @@ mod tests {
                 } else {
                     format!("{path}-{}", sub.get_name())
                 };
-                checked += walk(sub, &child, bundles);
+                checked += walk(sub, &child);
             }
             checked
         }
         let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
         command.build();
-        let checked = walk(&command, "gymops", bundles());
+        let checked = walk(&command, "gymops");
         assert!(checked > 80, "{checked}");
     }
 
