@@ -108,6 +108,55 @@ fn health_notify_tells_changes_once_and_the_recovery() {
 }
 
 #[test]
+fn a_fifo_planted_as_the_state_file_is_an_error_at_once_not_a_hung_cron_job() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "services:\n  web: {container: gym_web}\nhealth:\n  timeout: 2s\nnotify:\n  channels: [webhook]\n  retries: 0\n  timeout: 3s\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(".gymops")).unwrap();
+    let state = dir.path().join(".gymops/health-notify.json");
+    assert!(Command::new("mkfifo")
+        .arg(&state)
+        .status()
+        .unwrap()
+        .success());
+    let receiver = Receiver::start(&[(200, "ok")]);
+    let endpoint = format!("http://127.0.0.1:{}/health", free_port());
+    let mut child = gymops(dir.path())
+        .env("GYMOPS_WEBHOOK_URL", receiver.url("/ops"))
+        .args([
+            "health",
+            "--check",
+            "api",
+            "--endpoint",
+            &endpoint,
+            "--notify",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("health --notify hung on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert!(receiver.requests().is_empty());
+}
+
+#[test]
 fn a_failed_backup_is_told() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

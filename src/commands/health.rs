@@ -54,19 +54,22 @@ async fn notify_changes(ctx: &Context, report: &HealthReport) -> Result<()> {
         return Ok(());
     }
     let path = ctx.loaded.resolve_path(&settings.health.notify_state_file);
-    let mut told: ToldState = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+    // A regular file of bounded size only: a FIFO or a device planted there is an error at
+    // once, never a hang of the cron job.
+    let mut told: ToldState = if std::fs::symlink_metadata(&path).is_err() {
+        ToldState::default()
+    } else {
+        let bytes = crate::fsutil::read_regular_file(&path, "health.notify_state_file", 1 << 20)
+            .hint(
+            "health.notify_state_file must be a regular file gymops wrote; remove what is there",
+        )?;
+        serde_json::from_slice(&bytes).unwrap_or_else(|err| {
             ctx.printer.warn(&format!(
                 "{} is damaged ({err}); starting over: every check that is not OK is told again",
                 path.display()
             ));
             ToldState::default()
-        }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => ToldState::default(),
-        Err(err) => {
-            return Err(anyhow::Error::new(err).context(format!("cannot read {}", path.display())))
-                .hint("check health.notify_state_file and its directory's permissions")
-        }
+        })
     };
     let seen: Vec<Seen> = report
         .checks
