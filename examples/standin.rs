@@ -10,6 +10,12 @@
 //! standin probe URL                                          (exit 0 on a 2xx answer)
 //! standin emit STDOUT_FILE [STDERR_FILE]   (writes the files' lines to stdout and stderr,
 //!                                           then waits; exits on SIGTERM)
+//! standin forward [--delay-ms N] 127.0.0.1:P=HOST:PORT|unix:/PATH ...
+//!                                          (TCP forwards in one process: a site's own
+//!                                           endpoints for a benchmark, without socat's
+//!                                           fork per connection; with --delay-ms each
+//!                                           way takes N ms and a connection opens after
+//!                                           a round trip, as across a WAN)
 //! ```
 
 use std::io::{Read, Write};
@@ -50,7 +56,11 @@ fn required(args: &[String], name: &str) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(if args.first().map(String::as_str) == Some("forward") {
+            1
+        } else {
+            2
+        })
         .enable_all()
         .build()
         .unwrap();
@@ -91,11 +101,109 @@ fn main() {
         }
         Some("probe") => std::process::exit(probe(&required(&args, "probe"))),
         Some("emit") => runtime.block_on(emit(&args[1..])),
+        Some("forward") => {
+            let delay = Duration::from_millis(
+                flag(&args, "--delay-ms")
+                    .map_or(0, |ms| ms.parse().expect("--delay-ms is a number")),
+            );
+            let pairs: Vec<(String, String)> = args[1..]
+                .iter()
+                .filter_map(|arg| arg.split_once('='))
+                .map(|(listen, to)| (listen.to_string(), to.to_string()))
+                .collect();
+            runtime.block_on(async {
+                let tasks: Vec<_> = pairs
+                    .into_iter()
+                    .map(|(listen, to)| tokio::spawn(forward(listen, to, delay)))
+                    .collect();
+                for task in tasks {
+                    let _ = task.await;
+                }
+            })
+        }
         _ => {
-            eprintln!("usage: standin backend|minio|probe ...");
+            eprintln!("usage: standin backend|minio|probe|emit|forward ...");
             std::process::exit(64);
         }
     }
+}
+
+/// Accept on `listen` and copy each connection both ways to `to` (`HOST:PORT` or
+/// `unix:/PATH`), each way `delay` late, the connection opening a round trip late.
+async fn forward(listen: String, to: String, delay: Duration) {
+    let listener = TcpListener::bind(&listen).await.expect("cannot listen");
+    let to = Arc::new(to);
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = inbound.set_nodelay(true);
+        let to = to.clone();
+        tokio::spawn(async move {
+            if delay.is_zero() {
+                if let Some(path) = to.strip_prefix("unix:") {
+                    if let Ok(mut outbound) = tokio::net::UnixStream::connect(path).await {
+                        let mut inbound = inbound;
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                } else if let Ok(mut outbound) = TcpStream::connect(to.as_str()).await {
+                    let _ = outbound.set_nodelay(true);
+                    let mut inbound = inbound;
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+                return;
+            }
+            // The handshake's round trip.
+            tokio::time::sleep(delay * 2).await;
+            let (inbound_read, inbound_write) = inbound.into_split();
+            if let Some(path) = to.strip_prefix("unix:") {
+                if let Ok(outbound) = tokio::net::UnixStream::connect(path).await {
+                    let (read, write) = outbound.into_split();
+                    tokio::join!(
+                        delayed_copy(inbound_read, write, delay),
+                        delayed_copy(read, inbound_write, delay)
+                    );
+                }
+            } else if let Ok(outbound) = TcpStream::connect(to.as_str()).await {
+                let _ = outbound.set_nodelay(true);
+                let (read, write) = outbound.into_split();
+                tokio::join!(
+                    delayed_copy(inbound_read, write, delay),
+                    delayed_copy(read, inbound_write, delay)
+                );
+            }
+        });
+    }
+}
+
+/// Copy `from` to `to`, each chunk written `delay` after it was read (a link's latency; its
+/// bandwidth unlimited), the end of `from` passed on as a shutdown as late.
+async fn delayed_copy(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    delay: Duration,
+) {
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, chunk)) = receiver.recv().await {
+            tokio::time::sleep_until(due).await;
+            if chunk.is_empty() || to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await.unwrap_or(0);
+        let due = tokio::time::Instant::now() + delay;
+        if sender.send((due, buffer[..read].to_vec())).is_err() || read == 0 {
+            break;
+        }
+    }
+    drop(sender);
+    let _ = writer.await;
 }
 
 /// Write known lines to both streams, then wait for SIGTERM (a test's log source).

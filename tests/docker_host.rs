@@ -42,6 +42,33 @@ fn plain_tcp_docker_host_works() {
 }
 
 #[test]
+fn a_tcp_engine_connection_is_kept_for_the_next_call() {
+    // bollard's own HTTP client closes each connection after one call: against a remote
+    // engine every call would pay a connection again (a fleet's sites, ssh-less tcp hosts).
+    support::require_docker();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("socat.log");
+    let port = free_port();
+    let mut socat = Command::new("socat");
+    socat
+        .args(["-d", "-d", "-lf"])
+        .arg(&log)
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!("UNIX-CONNECT:{}", docker_socket()));
+    let _forwarder = listening(socat, port);
+    let output = run(gymops(dir.path())
+        .args(["ps", "--output", "json"])
+        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}")));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let accepted = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("accepting connection")
+        .count();
+    // One for listening()'s probe, one for gymops: the version, then the listing, on it.
+    assert_eq!(accepted, 2, "{}", std::fs::read_to_string(&log).unwrap());
+}
+
+#[test]
 fn tls_docker_host_with_client_certificates_works_and_a_wrong_ca_is_refused() {
     support::require_docker();
     let certs = tempfile::tempdir().unwrap();

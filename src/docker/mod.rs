@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::error::HintExt;
 use crate::settings::{DockerSettings, Settings};
+use futures_util::{StreamExt, TryStreamExt};
 use resolve::{ContainerRef, Resolution};
 
 /// The engine's default address: the local socket, or Docker Desktop's named pipe on Windows.
@@ -37,6 +38,11 @@ use resolve::{ContainerRef, Resolution};
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 #[cfg(windows)]
 pub const DEFAULT_DOCKER_HOST: &str = "npipe:////./pipe/docker_engine";
+
+/// Container inspects in flight at once for one listing (health, ps): enough to hide the
+/// round trips to a remote engine, few enough not to flood it. Over ssh one at a time: each
+/// connection more would be another ssh process and handshake, dearer than a round trip.
+const INSPECT_CONCURRENCY: usize = 8;
 
 /// A connected engine whose API version has been negotiated (cloning shares the connection
 /// pool).
@@ -183,13 +189,33 @@ impl Engine {
     ) -> Result<Vec<ServiceState>> {
         let containers = self.containers().await?;
         let refs: Vec<ContainerRef> = containers.iter().map(|c| c.reference.clone()).collect();
-        let mut states = Vec::new();
+        // Resolved first, inspected together: against a remote engine (ssh://, tcp://, a
+        // fleet's sites) each inspect is a round trip, and one after the other they add up.
+        let mut found_by_service = Vec::new();
         for (service, service_settings) in &settings.services {
             if !only.is_empty() && !only.contains(service) {
                 continue;
             }
             let explicit = service_settings.container.as_deref();
             let found = resolve::resolve_all(&settings.project, service, explicit, &refs);
+            found_by_service.push((service, explicit, found));
+        }
+        let inspects: Vec<_> = found_by_service
+            .iter()
+            .flat_map(|(_, _, found)| found.iter())
+            .map(|(reference, _, _)| self.inspect(&reference.id))
+            .collect();
+        let mut inspected = futures_util::stream::iter(inspects)
+            .buffered(if self.ssh_raw.is_some() {
+                1
+            } else {
+                INSPECT_CONCURRENCY
+            })
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter();
+        let mut states = Vec::new();
+        for (service, explicit, found) in found_by_service {
             if found.is_empty() {
                 states.push(ServiceState {
                     service: service.clone(),
@@ -205,7 +231,9 @@ impl Engine {
                     .iter()
                     .find(|c| c.reference.id == reference.id)
                     .expect("resolved from this list");
-                let inspect = self.inspect(&reference.id).await?;
+                let inspect = inspected
+                    .next()
+                    .expect("one inspect per resolved container");
                 states.push(ServiceState {
                     service: service.clone(),
                     looked_for: Vec::new(),
@@ -287,7 +315,7 @@ fn open(
                 )
             })?
         } else {
-            Docker::connect_with_http(address, seconds, API_DEFAULT_VERSION)?
+            pooled_http(address, seconds)?
         }
     } else {
         return Err(anyhow!("unsupported Docker address `{address}`")).hint(
@@ -295,6 +323,43 @@ fn open(
         );
     };
     Ok((docker, None))
+}
+
+/// A plain-HTTP engine (`tcp://`, `http://`) whose connections are kept between calls.
+/// bollard's own HTTP client keeps none (`pool_max_idle_per_host(0)`): every call would
+/// open a TCP connection again, a round trip more for each call to a remote site (a fleet
+/// run's engines, a health run's several inspects).
+fn pooled_http(address: &str, seconds: u64) -> Result<Docker> {
+    let base = format!(
+        "http://{}",
+        address
+            .trim_start_matches("tcp://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    );
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = std::sync::Arc::new(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            // Shorter than any engine's or proxy's idle limit: a kept connection is not
+            // found closed under a request.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector),
+    );
+    Ok(Docker::connect_with_custom_transport(
+        move |request: bollard::BollardRequest| {
+            let client = client.clone();
+            async move {
+                client
+                    .request(request)
+                    .await
+                    .map_err(bollard::errors::Error::from)
+            }
+        },
+        Some(base),
+        seconds,
+        API_DEFAULT_VERSION,
+    )?)
 }
 
 /// The ssh connector of an `ssh://` address, with the settings' ssh options.

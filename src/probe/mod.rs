@@ -328,9 +328,11 @@ async fn docker_checks(
     let started = Instant::now();
     let inspected = tokio::time::timeout(timeout, async {
         let engine = clients.engine().await?;
-        // How long the daemon takes to answer, whether or not the run connected before.
-        let latency = engine.ping().await?;
-        let states = engine.service_states(settings, &services).await?;
+        // How long the daemon takes to answer, whether or not the run connected before;
+        // asked together with the listing (against a remote engine, a round trip less).
+        let (latency, states) =
+            tokio::join!(engine.ping(), engine.service_states(settings, &services));
+        let (latency, states) = (latency?, states?);
         // A service without a container here may run as a swarm service of the stack.
         let swarm = if states.iter().any(|s| s.container.is_none()) {
             engine.stack_services(&settings.project).await?

@@ -76,9 +76,15 @@ impl Layers {
 
     /// Check the merged value deserializes; name the source of the offending key.
     pub(super) fn validate(&self) -> Result<Settings> {
-        // Through YAML text rather than from_value: only the text deserializer tracks key paths.
-        let text = serde_yaml::to_string(&unflatten(&self.flat))
-            .context("cannot encode the merged settings")?;
+        let merged = unflatten(&self.flat);
+        // Straight from the value when it deserializes so (a load validates four times, a
+        // fleet's every site too); else through YAML text, as before: the text deserializer
+        // takes a number where a string is expected (`8080` for a port written as text),
+        // and only it tracks the key path an error names.
+        if let Ok(settings) = serde_yaml::from_value::<Settings>(merged.clone()) {
+            return Ok(settings);
+        }
+        let text = serde_yaml::to_string(&merged).context("cannot encode the merged settings")?;
         serde_yaml::from_str::<Settings>(&text).map_err(|err| {
             let (key, message) = explain_yaml_error(&err);
             let source = key
