@@ -207,3 +207,23 @@ cmd-fleet-up = `up` site by site (--parallel N at once, 1 by default), each with
 cmd-completions = Print the shell completion script (bash, zsh, fish, powershell, elvish); it completes commands, flags, service names and incident IDs
 cmd-man = Write the man pages, one per command (gymops.1, gymops-backup-create.1, ...)
 cmd-help = Print this message or the help of the given subcommand(s)
+
+# clap's own words on help screens and parse errors
+help-usage = Usage: { $usage }
+help-commands = Commands
+help-arguments = Arguments
+help-options = Options
+help-flag-help = Print help
+help-flag-version = Print version
+parse-unknown-argument = unexpected argument '{ $arg }' found
+parse-invalid-subcommand = unrecognized subcommand '{ $sub }'
+parse-invalid-value = invalid value '{ $value }' for '{ $arg }' (possible values: { $valid })
+parse-value-validation = invalid value '{ $value }' for '{ $arg }': { $reason }
+parse-missing-argument = the following required arguments were not provided: { $arg }
+parse-missing-subcommand = a subcommand is required
+parse-argument-conflict = the argument '{ $arg }' cannot be used with '{ $prior }'
+parse-wrong-number-of-values = wrong number of values for '{ $arg }'
+parse-no-equals = '{ $arg }' takes its value after '='
+parse-other = the command line is not valid
+parse-did-you-mean = tip: a similar one exists: '{ $suggested }'
+parse-more = For more information, try '--help'.

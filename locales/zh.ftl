@@ -205,3 +205,23 @@ cmd-fleet-up = 逐个门店 `up`（--parallel N 同时进行，默认 1），各
 cmd-completions = 打印 shell 补全脚本（bash、zsh、fish、powershell、elvish）；补全命令、参数、服务名和事件 ID
 cmd-man = 写出 man 手册，每个命令一页（gymops.1、gymops-backup-create.1……）
 cmd-help = 打印本帮助，或给定子命令的帮助
+
+# clap's own words on help screens and parse errors
+help-usage = 用法：{ $usage }
+help-commands = 命令
+help-arguments = 参数
+help-options = 选项
+help-flag-help = 显示帮助
+help-flag-version = 显示版本
+parse-unknown-argument = 无法识别的参数 '{ $arg }'
+parse-invalid-subcommand = 无法识别的子命令 '{ $sub }'
+parse-invalid-value = 参数 '{ $arg }' 的值 '{ $value }' 无效（可选值：{ $valid }）
+parse-value-validation = 参数 '{ $arg }' 的值 '{ $value }' 无效：{ $reason }
+parse-missing-argument = 缺少以下必需参数：{ $arg }
+parse-missing-subcommand = 需要一个子命令
+parse-argument-conflict = 参数 '{ $arg }' 不能与 '{ $prior }' 一起使用
+parse-wrong-number-of-values = 参数 '{ $arg }' 的值个数不对
+parse-no-equals = 参数 '{ $arg }' 的值要写在 '=' 之后
+parse-other = 命令行无效
+parse-did-you-mean = 提示：有相似的 '{ $suggested }'
+parse-more = 更多信息请运行 '--help'。

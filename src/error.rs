@@ -28,6 +28,15 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
 
 /// The message line (`a: b: c`, hints left out, repeated causes dropped) and the hint.
 pub fn describe(err: &anyhow::Error) -> (String, Option<String>) {
+    describe_with(err, false)
+}
+
+/// [`describe`] for people: each cause and the hint in the language of the run.
+pub fn describe_localized(err: &anyhow::Error) -> (String, Option<String>) {
+    describe_with(err, true)
+}
+
+fn describe_with(err: &anyhow::Error, localized: bool) -> (String, Option<String>) {
     // anyhow finds a context of type Hint anywhere in a chain built with `.context()`.
     let hint = err.downcast_ref::<Hint>().map(|h| h.0.clone());
     let mut parts: Vec<String> = Vec::new();
@@ -43,7 +52,11 @@ pub fn describe(err: &anyhow::Error) -> (String, Option<String>) {
         }
         parts.push(text);
     }
-    (parts.join(": "), hint)
+    if !localized || crate::i18n::current() == crate::i18n::Lang::En {
+        return (parts.join(": "), hint);
+    }
+    let parts: Vec<String> = parts.iter().map(|part| crate::i18n::text(part)).collect();
+    (parts.join("："), hint.map(|hint| crate::i18n::text(&hint)))
 }
 
 #[cfg(test)]

@@ -35,7 +35,12 @@ fn main() -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
-            let _ = err.print();
+            match gymops::i18n::parse_error(&err) {
+                Some(text) => eprintln!("{text}"),
+                None => {
+                    let _ = err.print();
+                }
+            }
             return match err.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
                 _ => ExitCode::from(ERROR_EXIT_CODE),
@@ -61,7 +66,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(err) => {
-            let (message, hint) = gymops::error::describe(&err);
+            let (message, hint) = gymops::error::describe_localized(&err);
             eprintln!(
                 "{}",
                 gymops::i18n::tr_args("error-line", &[("message", message)])

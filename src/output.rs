@@ -210,7 +210,7 @@ impl Printer {
         if !self.quiet {
             eprintln!(
                 "{}",
-                crate::i18n::tr_args("warning-line", &[("message", message.to_string())])
+                crate::i18n::tr_args("warning-line", &[("message", crate::i18n::text(message))])
             );
         }
     }
@@ -218,7 +218,7 @@ impl Printer {
     /// A note on stderr, unless --quiet.
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            eprintln!("{}", crate::i18n::text(message));
         }
     }
 
@@ -253,6 +253,7 @@ pub struct Progress {
 impl Progress {
     /// A step that stays on screen (and is logged off a terminal).
     pub fn step(&self, line: &str) {
+        let line = &crate::i18n::text(line);
         match &self.bar {
             Some(bar) => {
                 bar.println(line);
@@ -265,6 +266,7 @@ impl Progress {
 
     /// What is going on now: the spinner's message on a terminal; logged elsewhere.
     pub fn status(&self, line: &str) {
+        let line = &crate::i18n::text(line);
         match &self.bar {
             Some(bar) => bar.set_message(line.to_string()),
             None if !self.quiet => eprintln!("{line}"),
@@ -275,7 +277,7 @@ impl Progress {
     /// Only the spinner's message, never a log line (a countdown).
     pub fn transient(&self, line: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(line.to_string());
+            bar.set_message(crate::i18n::text(line));
         }
     }
 
@@ -283,7 +285,7 @@ impl Progress {
     /// says it).
     pub fn terminal_line(&self, line: &str) {
         if let Some(bar) = &self.bar {
-            bar.println(line);
+            bar.println(crate::i18n::text(line));
         }
     }
 }

@@ -158,3 +158,68 @@ fn errors_hints_and_help_in_chinese_and_bad_languages_refused() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("expected `en` or `zh`"), "{stderr}");
 }
+
+#[test]
+fn the_messages_themselves_and_clap_s_own_words_are_chinese_too() {
+    let dir = setup();
+    // An error and its hint: the message of the source, its value carried over.
+    let missing = dir.path().join("nosuch.sql.zst.age");
+    let missing = missing.display();
+    let zh =
+        run(gymops(dir.path()).args(["--lang", "zh", "backup", "restore", &missing.to_string()]));
+    assert_eq!(zh.status.code(), Some(3));
+    assert_eq!(
+        text(&zh.stderr),
+        format!(
+            "错误：没有备份文件 {missing}\n提示：`gymops backup list` 列出备份；请给出路径或 s3://BUCKET/KEY\n"
+        )
+    );
+    let en = run(gymops(dir.path()).args(["backup", "restore", &missing.to_string()]));
+    assert_eq!(en.status.code(), Some(3));
+    assert_eq!(
+        text(&en.stderr),
+        format!(
+            "error: no backup file {missing}\nhint: `gymops backup list` shows the backups; give a path or s3://BUCKET/KEY\n"
+        )
+    );
+    // A note on stderr.
+    let zh = run(gymops(dir.path()).args(["--lang", "zh", "config", "show"]));
+    assert_eq!(zh.status.code(), Some(0));
+    assert!(
+        text(&zh.stderr).starts_with("配置文件："),
+        "{}",
+        text(&zh.stderr)
+    );
+    // clap's parse errors: what is wrong, the nearest command, the usage line, exit 3.
+    let zh = run(gymops(dir.path()).args(["--lang", "zh", "heath"]));
+    assert_eq!(zh.status.code(), Some(3));
+    let stderr = text(&zh.stderr);
+    assert!(
+        stderr
+            .starts_with("错误：无法识别的子命令 'heath'\n提示：有相似的 'health'\n用法：gymops "),
+        "{stderr}"
+    );
+    let zh = run(gymops(dir.path()).args(["--lang", "zh", "ps", "--output", "yaml"]));
+    assert_eq!(zh.status.code(), Some(3));
+    assert!(
+        text(&zh.stderr).starts_with(
+            "错误：参数 '--output <OUTPUT>' 的值 'yaml' 无效（可选值：table, json, markdown）"
+        ),
+        "{}",
+        text(&zh.stderr)
+    );
+    let en = run(gymops(dir.path()).args(["heath"]));
+    assert_eq!(en.status.code(), Some(3));
+    assert!(text(&en.stderr).starts_with("error: unrecognized subcommand 'heath'"));
+    // Help screens: the usage line and the section headings.
+    let zh = run(gymops(dir.path()).args(["--lang", "zh", "ps", "--help"]));
+    let help = text(&zh.stdout);
+    for words in [
+        "用法：gymops ps [OPTIONS] [SERVICE]...",
+        "\n参数:\n",
+        "\n选项:\n",
+        "显示帮助",
+    ] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+}

@@ -5,6 +5,10 @@
 //! Prometheus text — never changes with the language. A catalogue that does not parse, or
 //! a message one of them lacks, falls back to English (and says so at -v), never a panic.
 
+mod text;
+
+pub use text::text;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -32,8 +36,8 @@ impl Lang {
     }
 }
 
-const EN: &str = include_str!("../locales/en.ftl");
-const ZH: &str = include_str!("../locales/zh.ftl");
+const EN: &str = include_str!("../../locales/en.ftl");
+const ZH: &str = include_str!("../../locales/zh.ftl");
 
 static CURRENT: AtomicU8 = AtomicU8::new(0);
 /// `--lang` as given on the command line (0: not given).
@@ -247,7 +251,8 @@ pub fn localize_help(command: clap::Command) -> clap::Command {
             format!("cmd-{path}")
         };
         let text = tr(&id);
-        let mut command = if text == id || text.is_empty() {
+        let mut command = headings(command);
+        command = if text == id || text.is_empty() {
             command
         } else {
             // The short help everywhere: the long English text would follow it otherwise.
@@ -273,6 +278,131 @@ pub fn localize_help(command: clap::Command) -> clap::Command {
     let mut command = command;
     command.build();
     walk(command, "gymops")
+}
+
+/// clap's own words of a help screen in the current language: the usage line, the
+/// section headings, the help and version flags' help.
+fn headings(command: clap::Command) -> clap::Command {
+    let template = format!(
+        "{{before-help}}{{about-with-newline}}\n{}\n\n{{all-args}}{{after-help}}",
+        tr_args("help-usage", &[("usage", "{usage}".to_string())])
+    );
+    let ids: Vec<(clap::Id, bool, bool)> = command
+        .get_arguments()
+        .map(|arg| {
+            (
+                arg.get_id().clone(),
+                arg.is_positional(),
+                arg.get_help_heading().is_some(),
+            )
+        })
+        .collect();
+    let mut command = command
+        .help_template(template)
+        .subcommand_help_heading(tr("help-commands"));
+    for (id, positional, has_heading) in ids {
+        let name = id.as_str().to_string();
+        command = command.mut_arg(id, |arg| {
+            let arg = if has_heading {
+                arg
+            } else if positional {
+                arg.help_heading(tr("help-arguments"))
+            } else {
+                arg.help_heading(tr("help-options"))
+            };
+            match name.as_str() {
+                "help" => arg
+                    .help(tr("help-flag-help"))
+                    .long_help(tr("help-flag-help")),
+                "version" => arg
+                    .help(tr("help-flag-version"))
+                    .long_help(tr("help-flag-version")),
+                _ => arg,
+            }
+        });
+    }
+    command
+}
+
+/// A parse error in the current language (clap's English otherwise): what is wrong, the
+/// usage line, where to read more. None for what clap says best itself (help, version).
+pub fn parse_error(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if current() == Lang::En {
+        return None;
+    }
+    let get = |kind: ContextKind| -> String {
+        match err.get(kind) {
+            Some(ContextValue::String(text)) => text.clone(),
+            Some(ContextValue::Strings(texts)) => texts.join(", "),
+            Some(ContextValue::StyledStr(text)) => text.to_string(),
+            Some(ContextValue::StyledStrs(texts)) => texts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some(ContextValue::Number(number)) => number.to_string(),
+            _ => String::new(),
+        }
+    };
+    let id = match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => return None,
+        ErrorKind::UnknownArgument => "parse-unknown-argument",
+        ErrorKind::InvalidSubcommand => "parse-invalid-subcommand",
+        ErrorKind::InvalidValue => "parse-invalid-value",
+        ErrorKind::ValueValidation => "parse-value-validation",
+        ErrorKind::MissingRequiredArgument => "parse-missing-argument",
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "parse-missing-subcommand"
+        }
+        ErrorKind::ArgumentConflict => "parse-argument-conflict",
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
+            "parse-wrong-number-of-values"
+        }
+        ErrorKind::NoEquals => "parse-no-equals",
+        _ => "parse-other",
+    };
+    let suggested = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .map(get)
+    .find(|text| !text.is_empty())
+    .unwrap_or_default();
+    let valid = get(ContextKind::ValidValue);
+    let id = if id == "parse-invalid-value" && valid.is_empty() {
+        "parse-value-validation"
+    } else {
+        id
+    };
+    // A validator's own reason (a duration that does not parse...), as gymops words it.
+    let reason = std::error::Error::source(err)
+        .map(|source| text(&source.to_string()))
+        .unwrap_or_default();
+    let fluent_args = [
+        ("arg", get(ContextKind::InvalidArg)),
+        ("value", get(ContextKind::InvalidValue)),
+        ("valid", valid),
+        ("prior", get(ContextKind::PriorArg)),
+        ("sub", get(ContextKind::InvalidSubcommand)),
+        ("reason", reason),
+    ];
+    let mut lines = vec![tr_args(
+        "error-line",
+        &[("message", tr_args(id, &fluent_args))],
+    )];
+    if !suggested.is_empty() {
+        lines.push(tr_args("parse-did-you-mean", &[("suggested", suggested)]));
+    }
+    if let Some(ContextValue::StyledStr(usage)) = err.get(ContextKind::Usage) {
+        let usage = usage.to_string();
+        let usage = usage.trim().trim_start_matches("Usage:").trim();
+        lines.push(tr_args("help-usage", &[("usage", usage.to_string())]));
+    }
+    lines.push(tr("parse-more"));
+    Some(lines.join("\n"))
 }
 
 /// The message IDs of a catalogue's text (for the tests that keep both in step).
