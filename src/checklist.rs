@@ -9,6 +9,7 @@ use crate::exit::Status;
 use crate::logs::stats::LogStats;
 use crate::output::{human_bytes, short_duration};
 use crate::probe::HealthReport;
+use crate::say;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -49,7 +50,7 @@ pub fn unknown(area: &str, item: &str, err: &anyhow::Error) -> Finding {
         item,
         Status::Unknown,
         message,
-        hint.unwrap_or_else(|| "fix what stops the check, then run it again".into()),
+        hint.unwrap_or_else(|| say!("fix what stops the check, then run it again")),
     )
 }
 
@@ -69,9 +70,10 @@ pub fn health(report: HealthReport) -> Vec<Finding> {
         .filter(|c| c.check != crate::probe::CheckKind::Docker || c.status != Status::Ok)
         .map(|check| {
             let kind = check.check.label();
-            let action = check.hint.clone().unwrap_or_else(|| {
-                format!("look closer: `gymops health --check {}`", group_of(kind))
-            });
+            let action = check
+                .hint
+                .clone()
+                .unwrap_or_else(|| say!("look closer: `gymops health --check {}`", group_of(kind)));
             finding(
                 "health",
                 &format!("{kind} {}", check.name),
@@ -90,16 +92,14 @@ pub fn resource(check: &str, target: &str, status: Status, detail: String) -> Fi
         &format!("{check} {target}"),
         status,
         detail,
-        format!(
-            "see what uses it: `gymops perf stats {target}`, `gymops logs {target} --since 1h`"
-        ),
+        say!("see what uses it: `gymops perf stats {target}`, `gymops logs {target} --since 1h`"),
     )
 }
 
 /// A file system's use (daily 4).
 pub fn disk(name: &str, fs: &crate::hostfs::FileSystem) -> Finding {
     let detail = match fs.used_percent {
-        Some(percent) => format!(
+        Some(percent) => say!(
             "{} used {percent:.1}%",
             fs.measured.clone().unwrap_or(fs.path.clone())
         ),
@@ -110,7 +110,7 @@ pub fn disk(name: &str, fs: &crate::hostfs::FileSystem) -> Finding {
         name,
         fs.status,
         detail,
-        "free space: `gymops disk`, `gymops logs clean`, `docker system prune`",
+        say!("free space: `gymops disk`, `gymops logs clean`, `docker system prune`"),
     )
 }
 
@@ -123,7 +123,7 @@ pub fn errors(service: &str, stats: &LogStats) -> Finding {
             "logs",
             &item,
             Status::Ok,
-            format!("no ERROR in {} events", stats.events),
+            say!("no ERROR in {} events", stats.events),
             "",
         );
     }
@@ -136,8 +136,8 @@ pub fn errors(service: &str, stats: &LogStats) -> Finding {
         "logs",
         &item,
         Status::Warning,
-        format!("{} ERROR events: {}", stats.levels.error, top.join("; ")),
-        format!("`gymops logs stats {service} --since 24h`, then `gymops logs {service} --since 24h --level error`"),
+        say!("{} ERROR events: {}", stats.levels.error, top.join("; ")),
+        say!("`gymops logs stats {service} --since 24h`, then `gymops logs {service} --since 24h --level error`"),
     )
 }
 
@@ -151,7 +151,7 @@ pub fn old_logs(item: &str, count: usize, bytes: u64) -> Finding {
         } else {
             Status::Warning
         },
-        format!("{count} files, {}", human_bytes(bytes)),
+        say!("{count} files, {}", human_bytes(bytes)),
         "`gymops logs clean --dry-run`, then `gymops logs clean`",
     )
 }
@@ -163,7 +163,7 @@ pub fn write_heavy(top: &[String]) -> Finding {
         "write-heavy tables",
         Status::Ok,
         if top.is_empty() {
-            "no tables".into()
+            say!("no tables")
         } else {
             top.join(", ")
         },
@@ -179,7 +179,7 @@ pub fn roles(expiring: &[(String, String, f64)]) -> Vec<Finding> {
             "database",
             "roles expiring in 7 days",
             Status::Ok,
-            "none",
+            say!("none"),
             "",
         )];
     }
@@ -195,7 +195,7 @@ pub fn roles(expiring: &[(String, String, f64)]) -> Vec<Finding> {
                     Status::Warning
                 },
                 expiry_detail(valid_until, *days),
-                format!(
+                say!(
                     "renew it: ALTER ROLE \"{}\" VALID UNTIL '<date>' (or rotate the password)",
                     role.replace('"', "\"\"")
                 ),
@@ -207,12 +207,12 @@ pub fn roles(expiring: &[(String, String, f64)]) -> Vec<Finding> {
 /// `password valid until DATE (expires in 3.5 days)` / `(expired 2 days ago)`.
 pub fn expiry_detail(valid_until: &str, days_left: f64) -> String {
     if days_left < 0.0 {
-        format!(
+        say!(
             "password valid until {valid_until} (expired {:.0} day(s) ago)",
             (-days_left).ceil()
         )
     } else {
-        format!("password valid until {valid_until} (expires in {days_left:.1} days)")
+        say!("password valid until {valid_until} (expires in {days_left:.1} days)")
     }
 }
 
@@ -227,24 +227,24 @@ pub enum BackupDir {
 /// The newest backup (weekly): fresh within 26 h is OK, within 7 days a warning, older or
 /// none critical.
 pub fn backups(item: &str, dir: BackupDir) -> Finding {
-    let action = "check the nightly backup job and its log; run a backup now";
+    let action = say!("check the nightly backup job and its log; run a backup now");
     match dir {
         BackupDir::Missing => finding(
             "backups",
             item,
             Status::Critical,
-            "the backup directory does not exist: no backup was ever taken here (check backup.dir)",
+            say!("the backup directory does not exist: no backup was ever taken here (check backup.dir)"),
             action,
         ),
         BackupDir::Unreadable(why) => finding(
             "backups",
             item,
             Status::Critical,
-            format!("cannot read the directory: {why}"),
+            say!("cannot read the directory: {why}"),
             action,
         ),
         BackupDir::Newest(None) => {
-            finding("backups", item, Status::Critical, "no backup files", action)
+            finding("backups", item, Status::Critical, say!("no backup files"), action)
         }
         BackupDir::Newest(Some((name, size, age))) => {
             let status = if age <= 26 * 3600 {
@@ -254,7 +254,7 @@ pub fn backups(item: &str, dir: BackupDir) -> Finding {
             } else {
                 Status::Critical
             };
-            let detail = format!(
+            let detail = say!(
                 "newest {name}: {} old, {}",
                 short_duration(age),
                 human_bytes(size)

@@ -141,16 +141,16 @@ pub fn error_chain(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     let what = if err.is_timeout() {
-        "no response in time"
+        crate::say!("no response in time")
     } else if err.is_connect() {
-        "cannot connect"
+        crate::say!("cannot connect")
     } else if err.is_body() || err.is_decode() {
-        "broken response body"
+        crate::say!("broken response body")
     } else {
-        "request failed"
+        crate::say!("request failed")
     };
     if root.is_empty() {
-        what.to_string()
+        what
     } else {
         format!("{what}: {root}")
     }

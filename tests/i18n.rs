@@ -223,3 +223,51 @@ fn the_messages_themselves_and_clap_s_own_words_are_chinese_too() {
         assert!(help.contains(words), "{words}: {help}");
     }
 }
+
+#[test]
+fn check_summaries_details_and_their_hints_are_chinese() {
+    support::require_docker();
+    let dir = setup();
+    let output = run(gymops(dir.path()).args(["--lang", "zh", "health", "--check", "containers"]));
+    assert_eq!(output.status.code(), Some(2));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    // The summary of a check, with its values; the engine's version line too.
+    assert!(stdout.contains("找不到容器（查找了 gym_web"), "{stdout}");
+    assert!(stdout.contains("Docker Engine "), "{stdout}");
+    assert!(
+        stderr.contains("提示（container web）：启动它（`docker-compose up -d web`），或把 services.web.container 设为它的容器名"),
+        "{stderr}"
+    );
+    // The same run's JSON keeps the English summary: machine output does not change.
+    let output = run(gymops(dir.path()).args([
+        "--lang",
+        "zh",
+        "health",
+        "--check",
+        "containers",
+        "--output",
+        "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let web = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "web")
+        .unwrap();
+    assert!(
+        web["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("no container found (looked for gym_web"),
+        "{web}"
+    );
+    // A checklist: details, what to do and the closing line.
+    let output = run(gymops(dir.path()).args(["--lang", "zh", "check", "daily"]));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("每日检查："), "{stdout}");
+    assert!(
+        stdout.contains("仔细查看：`gymops health --check api`"),
+        "{stdout}"
+    );
+}

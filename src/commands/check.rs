@@ -263,18 +263,18 @@ pub(crate) fn rows(printer: &Printer, report: &CheckReport) -> Vec<Vec<Cell>> {
                 Cell::new(&f.area),
                 Cell::new(&f.item),
                 printer.status_cell(f.status),
-                Cell::new(&f.detail),
-                Cell::new(&f.action),
+                Cell::new(crate::i18n::text(&f.detail)),
+                Cell::new(crate::i18n::text(&f.action)),
             ]
         })
         .collect()
 }
 
 fn render(printer: &Printer, report: &CheckReport) -> String {
-    let title = match report.checklist {
-        Checklist::Daily => "Daily check",
-        Checklist::Weekly => "Weekly check",
-    };
+    let title = crate::i18n::text(&match report.checklist {
+        Checklist::Daily => crate::say!("Daily check"),
+        Checklist::Weekly => crate::say!("Weekly check"),
+    });
     let mut text = if printer.format == OutputFormat::Markdown {
         format!(
             "# {title} — {} — {}\n\n",
@@ -286,11 +286,16 @@ fn render(printer: &Printer, report: &CheckReport) -> String {
     };
     text.push_str(&printer.table(HEADERS, rows(printer, report)));
     if printer.format != OutputFormat::Markdown {
-        text.push_str(&format!(
-            "{title}: {} at {}\n",
-            report.status.label(),
-            report.checked_at
+        let (status, at) = (report.status.display(), &report.checked_at);
+        text.push_str(&crate::i18n::tr_args(
+            "check-summary",
+            &[
+                ("title", title.clone()),
+                ("status", status),
+                ("at", at.clone()),
+            ],
         ));
+        text.push('\n');
     }
     text
 }

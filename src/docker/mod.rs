@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::HintExt;
+use crate::say;
 use crate::settings::{DockerSettings, Settings};
 use futures_util::{StreamExt, TryStreamExt};
 use resolve::{ContainerRef, Resolution};
@@ -70,15 +71,17 @@ pub fn address(settings: &DockerSettings) -> String {
 }
 
 fn unreachable_hint(address: &str) -> String {
-    let start = if cfg!(windows) {
-        "Start Docker Desktop"
+    if cfg!(windows) {
+        say!(
+            "is the Docker engine running and reachable at {address}? Start Docker Desktop, \
+             or point DOCKER_HOST / docker.host at it"
+        )
     } else {
-        "Start it (`systemctl start docker`)"
-    };
-    format!(
-        "is the Docker engine running and reachable at {address}? {start}, \
-         or point DOCKER_HOST / docker.host at it"
-    )
+        say!(
+            "is the Docker engine running and reachable at {address}? Start it \
+             (`systemctl start docker`), or point DOCKER_HOST / docker.host at it"
+        )
+    }
 }
 
 impl Engine {

@@ -9,6 +9,16 @@ mod text;
 
 pub use text::text;
 
+/// `format!` that marks its text as a message for people: the message catalogue has its
+/// Chinese (the catalogue test finds it), and it is shown through [`text`]. For text that is
+/// built in one place and shown in another (a check's summary, a finding's detail).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        format!($($arg)*)
+    };
+}
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;

@@ -221,10 +221,25 @@ fn translate(message: &str, depth: usize) -> String {
         .iter()
         .filter_map(|template| fill(&template.english, message).map(|values| (template, values)))
         .max_by_key(|(template, _)| template.weight);
-    match best {
-        Some((template, values)) => render(template, &values, depth),
-        None => message.to_string(),
+    if let Some((template, values)) = best {
+        return render(template, &values, depth);
     }
+    // `what: why` put together at run time (as an error chain is): a known first part
+    // translated, the rest on its own.
+    let mut from = 0;
+    while let Some(found) = message[from..].find(": ") {
+        let at = from + found;
+        let (head, rest) = (&message[..at], &message[at + 2..]);
+        if templates().iter().any(|t| fill(&t.english, head).is_some()) {
+            return format!(
+                "{}：{}",
+                translate(head, depth + 1),
+                translate(rest, depth + 1)
+            );
+        }
+        from = at + 2;
+    }
+    message.to_string()
 }
 
 /// A message written in English, in the language of the run.
@@ -283,6 +298,11 @@ mod tests {
         );
         // Nothing matches: as it is.
         assert_eq!(translate("connection refused", 0), "connection refused");
+        // A known first part put together with a cause at run time.
+        assert_eq!(
+            translate("cannot connect: Connection refused (os error 111)", 0),
+            "无法连接：Connection refused (os error 111)"
+        );
     }
 
     #[test]
@@ -299,7 +319,7 @@ mod tests {
     /// left out. The English side of the catalogue.
     fn source_messages() -> BTreeMap<String, String> {
         let calls = regex::Regex::new(
-            r#"(?s)(?:anyhow!|bail!|\.context|\.with_context\(\s*\|\|\s*format!|\.hint\(format!|\.hint|\.note\(&format!|\.note|\.warn\(&format!|\.warn|\.step\(&format!|\.step|\.status\(&format!|\.transient\(&format!|\.terminal_line\(&format!)\s*\(\s*"((?:[^"\\]|\\.)*)""#,
+            r#"(?s)(?:say!|\bprogress\(&format!|\bstep\(&format!|anyhow!|bail!|\.context|\.with_context\(\s*\|\|\s*format!|\.hint\(format!|\.hint|\.note\(&format!|\.note|\.warn\(&format!|\.warn|\.step\(&format!|\.step|\.status\(&format!|\.transient\(&format!|\.terminal_line\(&format!)\s*\(\s*"((?:[^"\\]|\\.)*)""#,
         )
         .unwrap();
         let mut found = BTreeMap::new();
@@ -315,9 +335,8 @@ mod tests {
                 if path.extension().is_none_or(|e| e != "rs") {
                     continue;
                 }
-                let source = std::fs::read_to_string(&path).unwrap();
-                let source = source.split("#[cfg(test)]").next().unwrap_or_default();
-                for capture in calls.captures_iter(source) {
+                let source = without_test_modules(&std::fs::read_to_string(&path).unwrap());
+                for capture in calls.captures_iter(&source) {
                     let message = unescape(&capture[1]);
                     if distinctive(&message) {
                         found
@@ -328,6 +347,51 @@ mod tests {
             }
         }
         found
+    }
+
+    /// The source without its `#[cfg(test)] mod NAME { ... }` blocks (wherever they are in
+    /// the file); `#[cfg(test)] mod NAME;` (a file of its own) is never read here either.
+    fn without_test_modules(source: &str) -> String {
+        let mut out = String::new();
+        let mut rest = source;
+        while let Some(at) = rest.find("#[cfg(test)]") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at..];
+            let Some(open) = after.find('{').filter(|open| {
+                let head = &after[..*open];
+                head.contains("mod ") && !head.contains(';')
+            }) else {
+                out.push_str("#[cfg(test)]");
+                rest = &after["#[cfg(test)]".len()..];
+                continue;
+            };
+            // To the brace that closes the module, skipping string and char literals.
+            let bytes = after.as_bytes();
+            let (mut depth, mut index) = (0usize, open);
+            while index < bytes.len() {
+                match bytes[index] {
+                    b'"' => {
+                        index += 1;
+                        while index < bytes.len() && bytes[index] != b'"' {
+                            index += if bytes[index] == b'\\' { 2 } else { 1 };
+                        }
+                    }
+                    b'\'' if bytes.get(index + 2) == Some(&b'\'') => index += 2,
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                index += 1;
+            }
+            rest = &after[(index + 1).min(after.len())..];
+        }
+        out.push_str(rest);
+        out
     }
 
     /// A Rust string literal's text.

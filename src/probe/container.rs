@@ -2,92 +2,78 @@
 
 use crate::docker::ServiceState;
 use crate::exit::Status;
+use crate::say;
 
-/// Status and one-line summary for a service's container.
+/// Status and one-line summary for a service's container (each summary a whole message,
+/// so that it can be shown in the language of the run).
 pub fn verdict(state: &ServiceState) -> (Status, String) {
     let Some(container) = &state.container else {
+        let looked_for = state.looked_for.join(", ");
         return (
             Status::Critical,
-            format!(
-                "no container found (looked for {})",
-                state.looked_for.join(", ")
-            ),
+            say!("no container found (looked for {looked_for})"),
         );
-    };
-    let oom = if container.oom_killed {
-        ", OOM-killed"
-    } else {
-        ""
     };
     match container.state.as_str() {
         "running" => match container.health.as_deref() {
             Some("unhealthy") => {
-                let output = container
+                let streak = container.health_failing_streak.unwrap_or(0);
+                let summary = match container
                     .health_last_output
                     .as_deref()
                     .filter(|o| !o.is_empty())
-                    .map(|o| format!(": {o}"))
-                    .unwrap_or_default();
-                let streak = container.health_failing_streak.unwrap_or(0);
-                (
-                    Status::Critical,
-                    format!("running but unhealthy ({streak} failed checks in a row){output}"),
-                )
+                {
+                    Some(output) => {
+                        say!("running but unhealthy ({streak} failed checks in a row): {output}")
+                    }
+                    None => say!("running but unhealthy ({streak} failed checks in a row)"),
+                };
+                (Status::Critical, summary)
             }
-            Some("starting") => (
-                Status::Warning,
-                "running, healthcheck still starting".to_string(),
-            ),
+            Some("starting") => (Status::Warning, say!("running, healthcheck still starting")),
             health => {
-                let health = health
-                    .map(|h| format!(", {h}"))
-                    .unwrap_or_else(|| ", no healthcheck".into());
+                let running = match health {
+                    None => say!("running, no healthcheck"),
+                    Some("healthy") => say!("running, healthy"),
+                    Some(health) => say!("running, {health}"),
+                };
                 if container.oom_killed {
                     (
                         Status::Warning,
-                        format!("running{health}; was OOM-killed before its last start"),
+                        say!("{running}; was OOM-killed before its last start"),
                     )
                 } else if container.restart_count > 0 {
-                    (
-                        Status::Ok,
-                        format!(
-                            "running{health}, restarted {} times",
-                            container.restart_count
-                        ),
-                    )
+                    let count = container.restart_count;
+                    (Status::Ok, say!("{running}, restarted {count} times"))
                 } else {
-                    (Status::Ok, format!("running{health}"))
+                    (Status::Ok, running)
                 }
             }
         },
-        "paused" => (
-            Status::Critical,
-            "paused: its processes are frozen".to_string(),
-        ),
-        "restarting" => (
-            Status::Critical,
-            format!(
-                "restarting (restart count {}, last exit code {}{oom})",
+        "paused" => (Status::Critical, say!("paused: its processes are frozen")),
+        "restarting" => {
+            let (count, code) = (
                 container.restart_count,
-                container.exit_code.unwrap_or_default()
-            ),
-        ),
-        "exited" | "dead" => {
-            let error = container
-                .error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            (
-                Status::Critical,
-                format!(
-                    "{} with exit code {}{oom}{error}",
-                    container.state,
-                    container.exit_code.unwrap_or_default()
-                ),
-            )
+                container.exit_code.unwrap_or_default(),
+            );
+            let summary = if container.oom_killed {
+                say!("restarting (restart count {count}, last exit code {code}, OOM-killed)")
+            } else {
+                say!("restarting (restart count {count}, last exit code {code})")
+            };
+            (Status::Critical, summary)
         }
-        "created" => (Status::Critical, "created but never started".to_string()),
+        "exited" | "dead" => {
+            let (state, code) = (&container.state, container.exit_code.unwrap_or_default());
+            let summary = match (container.oom_killed, container.error.as_deref()) {
+                (false, None) => say!("{state} with exit code {code}"),
+                (true, None) => say!("{state} with exit code {code}, OOM-killed"),
+                (false, Some(error)) => say!("{state} with exit code {code}: {error}"),
+                (true, Some(error)) => say!("{state} with exit code {code}, OOM-killed: {error}"),
+            };
+            (Status::Critical, summary)
+        }
+        "created" => (Status::Critical, say!("created but never started")),
         other => (Status::Critical, other.to_string()),
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use super::{CheckKind, CheckResult};
 use crate::exit::Status;
 use crate::netutil::{error_chain, Http};
+use crate::say;
 
 /// One URL to probe.
 #[derive(Debug, Clone)]
@@ -86,28 +87,24 @@ pub fn http_verdict(
     if let Some(state) = &actuator {
         details.insert("actuator_status".into(), json!(state));
     }
-    let actuator_text = actuator
-        .as_deref()
-        .map(|s| format!(", status {s}"))
-        .unwrap_or_default();
+    let answer = match actuator.as_deref() {
+        Some(state) => say!("HTTP {code}, status {state}"),
+        None => say!("HTTP {code}"),
+    };
     let (mut status, mut summary) = if code >= 400 {
-        (on_failure, format!("HTTP {code}{actuator_text}"))
+        (on_failure, answer)
     } else {
         match actuator.as_deref() {
-            Some("DOWN") | Some("OUT_OF_SERVICE") => {
-                (on_failure, format!("HTTP {code}{actuator_text}"))
-            }
-            Some("UP") | None => (Status::Ok, format!("HTTP {code}{actuator_text}")),
-            Some(_) => (Status::Warning, format!("HTTP {code}{actuator_text}")),
+            Some("DOWN") | Some("OUT_OF_SERVICE") => (on_failure, answer),
+            Some("UP") | None => (Status::Ok, answer),
+            Some(_) => (Status::Warning, answer),
         }
     };
     if status == Status::Ok && latency > slow {
         status = Status::Warning;
-        summary.push_str(&format!(
-            " in {} (slower than {})",
-            humantime::format_duration(Duration::from_millis(latency.as_millis() as u64)),
-            humantime::format_duration(slow)
-        ));
+        let took = humantime::format_duration(Duration::from_millis(latency.as_millis() as u64));
+        let slow = humantime::format_duration(slow);
+        summary = say!("{summary} in {took} (slower than {slow})");
     }
     HttpVerdict {
         status,

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::clients::Clients;
 use crate::docker;
 use crate::exit::Status;
+use crate::say;
 use crate::settings::{join_url, Settings};
 
 /// What kind of thing a check looked at.
@@ -145,7 +146,8 @@ impl CheckResult {
     fn timed_out(mut self, timeout: Duration, status: Status) -> Self {
         self.status = status;
         self.latency_ms = Some(timeout.as_secs_f64() * 1000.0);
-        self.summary = format!("no answer within {}", humantime::format_duration(timeout));
+        let timeout = humantime::format_duration(timeout);
+        self.summary = say!("no answer within {timeout}");
         self
     }
 }
@@ -375,10 +377,8 @@ async fn docker_checks(
         Ok(Ok((engine, latency, states, swarm))) => {
             daemon.status = Status::Ok;
             daemon.latency_ms = Some(latency.as_secs_f64() * 1000.0);
-            daemon.summary = format!(
-                "Docker Engine {} (API {})",
-                engine.server_version, engine.api_version
-            );
+            let (version, api) = (&engine.server_version, &engine.api_version);
+            daemon.summary = say!("Docker Engine {version} (API {api})");
             daemon
                 .details
                 .insert("server_version".into(), json!(engine.server_version));
@@ -417,9 +417,9 @@ async fn docker_checks(
                         .details
                         .insert("resolution".into(), json!(state.resolution));
                 } else {
-                    result.hint = Some(format!(
-                        "start it (`docker-compose up -d {}`), or set services.{}.container to its container name",
-                        state.service, state.service
+                    let service = &state.service;
+                    result.hint = Some(say!(
+                        "start it (`docker-compose up -d {service}`), or set services.{service}.container to its container name"
                     ));
                 }
                 out.push(result);

@@ -11,6 +11,7 @@ use super::{CheckKind, CheckResult};
 use crate::exit::Status;
 use crate::output::human_bytes;
 use crate::pg;
+use crate::say;
 use crate::settings::PostgresSettings;
 
 pub async fn probe(
@@ -132,16 +133,14 @@ pub fn connections_verdict(facts: &DbFacts, warning_percent: u8) -> (Status, Str
     } else {
         0.0
     };
-    let summary = format!(
-        "accepting connections; {} of {} connections ({percent:.0}%), database {}",
-        facts.client_connections,
-        facts.max_connections,
-        human_bytes(facts.database_size_bytes.max(0) as u64)
-    );
+    let (used, max) = (facts.client_connections, facts.max_connections);
+    let size = human_bytes(facts.database_size_bytes.max(0) as u64);
+    let summary =
+        say!("accepting connections; {used} of {max} connections ({percent:.0}%), database {size}");
     if percent >= f64::from(warning_percent) {
         (
             Status::Warning,
-            format!("{summary}; at or above {warning_percent}% of max_connections"),
+            say!("{summary}; at or above {warning_percent}% of max_connections"),
         )
     } else {
         (Status::Ok, summary)

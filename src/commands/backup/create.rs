@@ -302,9 +302,12 @@ fn render(printer: &Printer, created: &Created) -> String {
         "-".into()
     };
     let encryption = match m.encryption.method {
-        EncryptionMethod::None => "none".to_string(),
-        EncryptionMethod::Passphrase => "age (passphrase)".to_string(),
-        EncryptionMethod::X25519 => format!("age ({} recipient(s))", m.encryption.recipients.len()),
+        EncryptionMethod::None => crate::say!("none"),
+        EncryptionMethod::Passphrase => crate::say!("age (passphrase)"),
+        EncryptionMethod::X25519 => {
+            let count = m.encryption.recipients.len();
+            crate::say!("age ({count} recipient(s))")
+        }
     };
     let rows: Vec<Vec<Cell>> = [
         ("file", created.path.display().to_string()),
@@ -321,15 +324,14 @@ fn render(printer: &Printer, created: &Created) -> String {
         ),
         ("time", format!("{:.1} s ({rate})", created.seconds)),
         ("sha256", m.sha256.clone()),
-        (
-            "tables",
-            format!(
-                "{} ({} rows, counted from the {})",
+        ("tables", {
+            let (tables, rows, source) = (
                 m.tables.len(),
                 m.tables.values().sum::<u64>(),
-                m.row_counts
-            ),
-        ),
+                m.row_counts.to_string(),
+            );
+            crate::say!("{tables} ({rows} rows, counted from the {source})")
+        }),
         (
             "s3",
             created
@@ -339,13 +341,18 @@ fn render(printer: &Printer, created: &Created) -> String {
                     created
                         .upload_error
                         .as_ref()
-                        .map(|e| format!("FAILED: {e}"))
+                        .map(|e| crate::say!("FAILED: {e}"))
                 })
                 .unwrap_or_else(|| "-".into()),
         ),
     ]
     .into_iter()
-    .map(|(k, v)| vec![Cell::new(k), Cell::new(v)])
+    .map(|(k, v)| {
+        vec![
+            Cell::new(crate::i18n::header(k)),
+            Cell::new(crate::i18n::text(&v)),
+        ]
+    })
     .collect();
     printer.table(&["BACKUP", ""], rows)
 }

@@ -13,6 +13,7 @@ use crate::backup::sql;
 use crate::cli::BackupVerifyArgs;
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
+use crate::i18n::{header, text};
 use crate::output::{human_bytes, Printer};
 
 #[derive(Debug, Serialize)]
@@ -56,7 +57,7 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
     let mut read = read_through(&source, manifest.as_ref(), &shape, decrypt.clone()).await?;
     if let Some(problem) = &untrusted {
-        read.problems.push(format!(
+        read.problems.push(crate::say!(
             "not trusted: {problem} (restore refuses it without --trust-unsigned)"
         ));
     }
@@ -167,44 +168,54 @@ async fn restore_test(
 fn render(printer: &Printer, report: &VerifyReport) -> String {
     let read = &report.read;
     let mut rows = vec![
-        vec![Cell::new("backup"), Cell::new(&report.backup)],
+        vec![Cell::new(header("backup")), Cell::new(&report.backup)],
         vec![
-            Cell::new("read"),
-            Cell::new(format!(
-                "{} stored, {} dump, sha256 {}",
-                human_bytes(read.stored_bytes),
-                human_bytes(read.dump_bytes),
-                &read.sha256
-            )),
+            Cell::new(header("read")),
+            Cell::new({
+                let (stored, dump, sha256) = (
+                    human_bytes(read.stored_bytes),
+                    human_bytes(read.dump_bytes),
+                    &read.sha256,
+                );
+                text(&crate::say!(
+                    "{stored} stored, {dump} dump, sha256 {sha256}"
+                ))
+            }),
         ],
         vec![
-            Cell::new("checks"),
+            Cell::new(header("checks")),
             Cell::new(if read.problems.is_empty() {
                 if report.manifest {
-                    "checksum, size, decryption, decompression, end of dump and rows match the manifest".to_string()
+                    text(&crate::say!("checksum, size, decryption, decompression, end of dump and rows match the manifest"))
                 } else {
-                    "decryption and decompression work (no manifest to compare with)".to_string()
+                    text(&crate::say!(
+                        "decryption and decompression work (no manifest to compare with)"
+                    ))
                 }
             } else {
-                read.problems.join("\n")
+                read.problems
+                    .iter()
+                    .map(|p| text(p))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }),
         ],
     ];
     if let Some(test) = &report.restore_test {
         rows.push(vec![
-            Cell::new("restore test"),
+            Cell::new(header("restore test")),
             Cell::new(if test.problems.is_empty() {
-                format!(
-                    "restored into {} and dropped: {} tables, {} rows as in the backup",
-                    test.database, test.tables, test.rows
-                )
+                let (database, tables, rows) = (&test.database, test.tables, test.rows);
+                text(&crate::say!(
+                    "restored into {database} and dropped: {tables} tables, {rows} rows as in the backup"
+                ))
             } else {
-                test.problems.join("\n")
+                test.problems.iter().map(|p| text(p)).collect::<Vec<_>>().join("\n")
             }),
         ]);
     }
     rows.push(vec![
-        Cell::new("status"),
+        Cell::new(header("status")),
         printer.status_cell(report.status),
     ]);
     printer.table(&["VERIFY", ""], rows)
