@@ -103,18 +103,26 @@ impl Printer {
         }
         // In the run's language (the JSON of the same data keeps its English keys).
         table.set_header(headers.iter().map(|h| Cell::new(crate::i18n::header(h))));
+        let english = crate::i18n::current() == crate::i18n::Lang::En;
         for row in rows {
             // Values from outside (container names, log text, targets) never reach the
             // terminal with their control characters: ESC sequences could rewrite the screen.
+            // gymops' own words in a cell (a summary, a detail) are shown in the run's
+            // language; a cell no message matches stays as it is.
             let row: Vec<Cell> = row
                 .into_iter()
                 .map(|cell| {
                     let content = cell.content();
                     if content.chars().any(|c| c.is_control() && c != '\n') {
-                        Cell::new(escape_controls(&content))
-                    } else {
-                        cell
+                        return Cell::new(escape_controls(&content));
                     }
+                    if !english {
+                        let said = crate::i18n::text(&content);
+                        if said != content {
+                            return Cell::new(said);
+                        }
+                    }
+                    cell
                 })
                 .collect();
             table.add_row(row);
@@ -181,7 +189,7 @@ impl Printer {
         };
         let text = match printer.format {
             OutputFormat::Json => Printer::json(value)?,
-            OutputFormat::Table | OutputFormat::Markdown => render(&printer),
+            OutputFormat::Table | OutputFormat::Markdown => localize_lines(&render(&printer)),
         };
         printer.emit(&text, file)
     }
@@ -296,6 +304,23 @@ impl Drop for Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Each line of a rendered text that is one of gymops' messages (`no backups in DIR`), in
+/// the run's language; other lines (a table's, a report's) as they are.
+fn localize_lines(text: &str) -> String {
+    if crate::i18n::current() == crate::i18n::Lang::En {
+        return text.to_string();
+    }
+    text.split_inclusive('\n')
+        .map(|line| {
+            let (body, end) = match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            };
+            format!("{}{end}", crate::i18n::text(body))
+        })
+        .collect()
 }
 
 /// A duration as operators read it: `45s`, `12m`, `3h 12m`, `5d 3h`.

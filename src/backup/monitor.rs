@@ -9,6 +9,7 @@ use super::catalog::Entry;
 use super::runlog::LastRun;
 use crate::exit::Status;
 use crate::output::{human_bytes, short_duration};
+use crate::say;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -50,13 +51,14 @@ pub fn evaluate(
     now: chrono::DateTime<Utc>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let rerun =
-        "run `gymops backup create` now and check the scheduled job (`gymops schedule print`)";
+    let rerun = &say!(
+        "run `gymops backup create` now and check the scheduled job (`gymops schedule print`)"
+    );
     let last_run = match last_run {
         LastRun::None => None,
         LastRun::Succeeded(time) => Some((
             Status::Ok,
-            format!(
+            say!(
                 "the last run ({}) succeeded",
                 time.format("%Y-%m-%d %H:%M UTC")
             ),
@@ -64,11 +66,11 @@ pub fn evaluate(
         LastRun::Failed { time, why } => Some((
             Status::Critical,
             match time {
-                Some(time) => format!(
+                Some(time) => say!(
                     "the last run ({}) failed: {why}",
                     time.format("%Y-%m-%d %H:%M UTC")
                 ),
-                None => format!("the last run failed: {why}"),
+                None => say!("the last run failed: {why}"),
             },
         )),
     }
@@ -77,14 +79,14 @@ pub fn evaluate(
             "last run",
             status,
             detail,
-            "fix the error shown and run `gymops backup create`",
+            &say!("fix the error shown and run `gymops backup create`"),
         )
     });
     let Some(newest) = entries.first() else {
         findings.push(finding(
             "freshness",
             Status::Critical,
-            "no backups at all".into(),
+            say!("no backups at all"),
             rerun,
         ));
         findings.extend(last_run);
@@ -101,7 +103,7 @@ pub fn evaluate(
         } else {
             Status::Critical
         },
-        format!(
+        say!(
             "newest {} is {} old (limit {})",
             newest.name,
             short_duration(age),
@@ -117,12 +119,12 @@ pub fn evaluate(
             } else {
                 Status::Critical
             },
-            format!(
+            say!(
                 "newest is {} (minimum {})",
                 human_bytes(newest.size),
                 human_bytes(min)
             ),
-            "look at the backup's log and the database: a dump this small has lost data or failed",
+            &say!("look at the backup's log and the database: a dump this small has lost data or failed"),
         ));
     }
     let previous: Vec<u64> = entries.iter().skip(1).take(5).map(|e| e.size).collect();
@@ -135,13 +137,13 @@ pub fn evaluate(
             } else {
                 Status::Warning
             },
-            format!(
+            say!(
                 "newest {} against {} (median of the previous {})",
                 human_bytes(newest.size),
                 human_bytes(median),
                 entries.len().saturating_sub(1).min(5)
             ),
-            "compare the row counts of the newest manifest with the previous one: was data deleted, or was the dump cut short?",
+            &say!("compare the row counts of the newest manifest with the previous one: was data deleted, or was the dump cut short?"),
         ));
     }
     findings.extend(last_run);
@@ -154,13 +156,13 @@ pub fn evaluate(
             Status::Warning
         },
         if unverified == 0 {
-            "the newest backup is verified".into()
+            say!("the newest backup is verified")
         } else if unverified == entries.len() {
-            "no backup has been verified".into()
+            say!("no backup has been verified")
         } else {
-            format!("{unverified} backup(s) newer than the newest verified one")
+            say!("{unverified} backup(s) newer than the newest verified one")
         },
-        "run `gymops backup verify --latest --restore-test` (a backup never restored is a hope, not a backup)",
+        &say!("run `gymops backup verify --latest --restore-test` (a backup never restored is a hope, not a backup)"),
     ));
     findings
 }

@@ -263,8 +263,8 @@ pub(crate) fn rows(printer: &Printer, report: &CheckReport) -> Vec<Vec<Cell>> {
                 Cell::new(&f.area),
                 Cell::new(&f.item),
                 printer.status_cell(f.status),
-                Cell::new(crate::i18n::text(&f.detail)),
-                Cell::new(crate::i18n::text(&f.action)),
+                Cell::new(&f.detail),
+                Cell::new(&f.action),
             ]
         })
         .collect()

@@ -134,7 +134,7 @@ pub(crate) fn rows(printer: &Printer, report: &HealthReport) -> Vec<Vec<Cell>> {
                         .map(format_latency)
                         .unwrap_or_else(|| "-".into()),
                 ),
-                Cell::new(crate::i18n::text(&check.summary)),
+                Cell::new(&check.summary),
             ]
         })
         .collect()

@@ -346,11 +346,14 @@ fn render(printer: &Printer, round: &MonitorRound) -> String {
             })
             .collect(),
     );
-    text.push_str(&format!(
-        "status: {} at {}\n",
-        round.status.label(),
-        round.checked_at
+    text.push_str(&crate::i18n::tr_args(
+        "monitor-summary",
+        &[
+            ("status", round.status.display()),
+            ("at", round.checked_at.to_string()),
+        ],
     ));
+    text.push('\n');
     text
 }
 

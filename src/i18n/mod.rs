@@ -532,6 +532,39 @@ mod tests {
     }
 
     #[test]
+    fn every_table_header_of_the_source_has_its_chinese() {
+        // The header lists of the source (`printer.table(&["A", "B"], ...)`, HEADERS
+        // consts): each needs its `header-...` message, else it shows in English.
+        let lists = regex::Regex::new(r#"&\[((?:\s*"[A-Z][A-Z0-9 %/._-]*",?)+)\s*\]"#).unwrap();
+        let words = regex::Regex::new(r#""([^"]+)""#).unwrap();
+        let known = message_ids(ZH);
+        let (mut missing, mut checked) = (Vec::new(), 0);
+        let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let source = std::fs::read_to_string(&path).unwrap();
+                    let source = source.split("#[cfg(test)]\nmod tests").next().unwrap();
+                    for list in lists.captures_iter(source) {
+                        for word in words.captures_iter(&list[1]) {
+                            let id = format!("header-{}", message_id(&word[1]));
+                            checked += 1;
+                            if !known.contains(&id) {
+                                missing.push(format!("{}: {}", path.display(), &word[1]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        assert!(missing.is_empty(), "headers without Chinese: {missing:#?}");
+    }
+
+    #[test]
     fn headers_become_message_ids() {
         assert_eq!(message_id("MEM USAGE / LIMIT"), "mem-usage-limit");
         assert_eq!(message_id("CPU %"), "cpu");

@@ -347,12 +347,7 @@ fn render(printer: &Printer, created: &Created) -> String {
         ),
     ]
     .into_iter()
-    .map(|(k, v)| {
-        vec![
-            Cell::new(crate::i18n::header(k)),
-            Cell::new(crate::i18n::text(&v)),
-        ]
-    })
+    .map(|(k, v)| vec![Cell::new(crate::i18n::header(k)), Cell::new(v)])
     .collect();
     printer.table(&["BACKUP", ""], rows)
 }

@@ -138,12 +138,15 @@ fn render(printer: &Printer, report: &Report) -> String {
     }
     text.push_str(&printer.table(HEADERS, rows(printer, report)));
     if printer.format != OutputFormat::Markdown {
-        text.push_str(&format!(
-            "status: {} ({} backups in {})\n",
-            report.status.label(),
-            report.backups,
-            report.dir
+        text.push_str(&crate::i18n::tr_args(
+            "backup-monitor-summary",
+            &[
+                ("status", report.status.display()),
+                ("count", report.backups.to_string()),
+                ("dir", report.dir.to_string()),
+            ],
         ));
+        text.push('\n');
     }
     text
 }

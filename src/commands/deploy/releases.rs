@@ -103,10 +103,8 @@ pub(super) async fn list_releases(
         .resolve_path(&ctx.settings().metrics.releases_file);
     ctx.printer.emit_result(&rows, None, |printer| {
         if rows.is_empty() {
-            return format!(
-                "no releases yet in {}: `gymops up` records one\n",
-                place.display()
-            );
+            let place = place.display();
+            return crate::say!("no releases yet in {place}: `gymops up` records one") + "\n";
         }
         printer.table(
             &["RELEASE", "TIME", "KIND", "OPERATOR", "SERVICES", "IMAGES"],

@@ -414,35 +414,53 @@ fn render<T>(
     }
     let mut text = printer.table(&all_headers, table_rows);
     let s = &report.summary;
-    let mut parts = vec![format!("{} OK", s.ok)];
-    for (count, label) in [
-        (s.warning, "WARNING"),
-        (s.critical, "CRITICAL"),
-        (s.unknown, "UNKNOWN"),
+    let count = |count: usize, status: Status| {
+        crate::i18n::tr_args(
+            "count-of-status",
+            &[("count", count.to_string()), ("status", status.display())],
+        )
+    };
+    let mut parts = vec![count(s.ok, Status::Ok)];
+    for (n, status) in [
+        (s.warning, Status::Warning),
+        (s.critical, Status::Critical),
+        (s.unknown, Status::Unknown),
     ] {
-        if count > 0 {
-            parts.push(format!("{count} {label}"));
+        if n > 0 {
+            parts.push(count(n, status));
         }
     }
     let per_site: Vec<String> = report
         .sites
         .iter()
         .filter(|site| site.status != Status::Ok)
-        .map(|site| format!("{} {}", site.site, site.status.label()))
+        .map(|site| format!("{} {}", site.site, site.status.display()))
         .collect();
-    text.push_str(&format!(
-        "fleet {}: {} — {} site{}: {}{} in {:.1} s\n",
-        report.command,
-        report.status.label(),
-        s.sites,
-        if s.sites == 1 { "" } else { "s" },
-        parts.join(", "),
-        if per_site.is_empty() {
-            String::new()
+    text.push_str(&crate::i18n::tr_args(
+        if s.sites == 1 {
+            "fleet-summary-one"
         } else {
-            format!(" ({})", per_site.join(", "))
+            "fleet-summary"
         },
-        report.elapsed_ms as f64 / 1000.0,
+        &[
+            ("command", report.command.to_string()),
+            ("status", report.status.display()),
+            ("sites", s.sites.to_string()),
+            ("counts", parts.join(", ")),
+            (
+                "failing",
+                if per_site.is_empty() {
+                    String::new()
+                } else {
+                    crate::i18n::tr_args("fleet-failing", &[("sites", per_site.join(", "))])
+                },
+            ),
+            (
+                "seconds",
+                format!("{:.1}", report.elapsed_ms as f64 / 1000.0),
+            ),
+        ],
     ));
+    text.push('\n');
     text
 }
