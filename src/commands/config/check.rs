@@ -63,25 +63,25 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
         Some(path) => add(
             "config file",
             Status::Ok,
-            format!("{} parsed", path.display()),
+            crate::say!("parsed {}", path.display()),
         ),
         None => add(
             "config file",
             Status::Ok,
-            "none: embedded defaults (the guide's deployment)".into(),
+            crate::say!("none: embedded defaults (the guide's deployment)"),
         ),
     }
     if loaded.env_file_found {
         add(
             "env file",
             Status::Ok,
-            format!("{} read", loaded.env_file.display()),
+            crate::say!("read {}", loaded.env_file.display()),
         );
     } else {
         add(
             "env file",
             Status::Warning,
-            format!(
+            crate::say!(
                 "{} not found: compose will not find its variables either (environment `{}`)",
                 loaded.env_file.display(),
                 settings.environment
@@ -95,13 +95,13 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
                 add(
                     "compose file",
                     Status::Ok,
-                    format!("{} found", path.display()),
+                    crate::say!("found {}", path.display()),
                 );
             } else {
                 add(
                     "compose file",
                     Status::Warning,
-                    format!("{} not found", path.display()),
+                    crate::say!("not found: {}", path.display()),
                 );
             }
         }
@@ -115,7 +115,7 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
             add(
                 role,
                 Status::Critical,
-                format!("`{service}` is not under `services:`"),
+                crate::say!("`{service}` is not under `services:`"),
             );
         }
     }
@@ -124,16 +124,16 @@ pub fn findings(loaded: &Loaded) -> Vec<ConfigFinding> {
     add(
         "values",
         Status::Ok,
-        "every value is in range (checked when settings load)".into(),
+        crate::say!("every value is in range (checked when settings load)"),
     );
     if settings.postgres.password.is_none() {
         add(
             "postgres.password",
             Status::Warning,
-            "not set: only trust or peer authentication will work (set GYMOPS_POSTGRES_PASSWORD, POSTGRES_PASSWORD in the env file, or postgres.password_file)".into(),
+            crate::say!("not set: only trust or peer authentication will work (set GYMOPS_POSTGRES_PASSWORD, POSTGRES_PASSWORD in the env file, or postgres.password_file)"),
         );
     } else {
-        add("postgres.password", Status::Ok, "set (masked)".into());
+        add("postgres.password", Status::Ok, crate::say!("set (masked)"));
     }
     out
 }
