@@ -164,7 +164,7 @@ async fn errors_of(engine: &Engine, service: &str, container: &str) -> Finding {
     .await;
     match result {
         Ok(stats) => checklist::errors(service, &stats),
-        Err(err) => unknown("logs", &format!("errors in 24h ({service})"), &err),
+        Err(err) => unknown("logs", &crate::say!("errors in 24h ({service})"), &err),
     }
 }
 
@@ -177,7 +177,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
             service: None,
             dir: None,
         };
-        let item = format!("log files older than 7 days ({})", settings.logs.dir);
+        let item = crate::say!("log files older than 7 days ({})", settings.logs.dir);
         match crate::commands::logs::files::target(ctx, engine, &target).await {
             Ok(target) => match crate::commands::logs::files::list(engine, &target).await {
                 Ok(files) => {
@@ -238,7 +238,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
 /// The newest backup file in `dir` (named `*_db_backup_*`, not a manifest), judged by
 /// [`checklist::backups`].
 fn backups(dir: &Path) -> Finding {
-    let item = format!("backups in {}", dir.display());
+    let item = crate::say!("backups in {}", dir.display());
     let seen = match crate::backup::catalog::list_local(dir) {
         Ok(files) => BackupDir::Newest(files.into_iter().next().map(|file| {
             let age = file.modified.elapsed().unwrap_or_default().as_secs() as i64;

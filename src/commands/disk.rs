@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context) -> Result<ExitStatus> {
         ));
     } else {
         filesystems.push(FileSystem {
-            name: "docker data root".into(),
+            name: crate::say!("docker data root"),
             path: root,
             measured: None,
             total_bytes: None,
@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context) -> Result<ExitStatus> {
             available_bytes: None,
             used_percent: None,
             status: Status::Ok,
-            note: format!(
+            note: crate::say!(
                 "on the remote engine {}: not measured from here",
                 engine.address
             ),

@@ -226,7 +226,7 @@ pub async fn round(
             stopped => {
                 let detail = match stopped {
                     Some(container) => format!("{} is {}", container.name, container.state),
-                    None => "no container".into(),
+                    None => crate::say!("no container"),
                 };
                 return vec![Finding {
                     check: "container".into(),

@@ -258,9 +258,9 @@ fn cron(ctx: &Context, args: &ScheduleInstallArgs, install: bool) -> Result<Exit
     }
     write_crontab(file, &new)?;
     ctx.printer.note(&if install {
-        format!("installed the gymops schedule for {project} in {where_}")
+        crate::say!("installed the gymops schedule for {project} in {where_}")
     } else {
-        format!("removed the gymops schedule for {project} from {where_}")
+        crate::say!("removed the gymops schedule for {project} from {where_}")
     });
     Ok(Status::Ok)
 }

@@ -103,17 +103,18 @@ fn weight(pieces: &[Piece]) -> usize {
 /// nothing is translated; a test keeps it parsing).
 fn catalogue() -> Option<&'static BTreeMap<String, String>> {
     static CATALOGUE: OnceLock<Option<BTreeMap<String, String>>> = OnceLock::new();
-    CATALOGUE
-        .get_or_init(|| {
-            serde_yaml::from_str(ZH_MESSAGES)
-                .map_err(|err| {
-                    tracing::debug!(
-                        "the Chinese message catalogue cannot be read ({err}); messages stay English"
-                    )
-                })
-                .ok()
+    CATALOGUE.get_or_init(|| parse(ZH_MESSAGES)).as_ref()
+}
+
+/// A catalogue's text as its map, or None (said at -v) when it is damaged.
+fn parse(text: &str) -> Option<BTreeMap<String, String>> {
+    serde_yaml::from_str(text)
+        .map_err(|err| {
+            tracing::debug!(
+                "the Chinese message catalogue cannot be read ({err}); messages stay English"
+            )
         })
-        .as_ref()
+        .ok()
 }
 
 fn templates() -> &'static [Template] {
@@ -303,6 +304,13 @@ mod tests {
             translate("cannot connect: Connection refused (os error 111)", 0),
             "无法连接：Connection refused (os error 111)"
         );
+    }
+
+    #[test]
+    fn a_damaged_catalogue_is_none_never_a_panic() {
+        assert!(parse("\"cannot read {}\": [unclosed").is_none());
+        assert!(parse("- a list\n- not a map\n").is_none());
+        assert_eq!(parse("\"a {}\": \"甲 {}\"\n").unwrap().len(), 1);
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
             let verified = match m.and_then(|m| m.verified.as_ref()) {
                 Some(v) if v.restore_test => format!("restored {}", v.at.format("%Y-%m-%d")),
                 Some(v) => format!("read {}", v.at.format("%Y-%m-%d")),
-                None if m.is_none() => "no manifest".into(),
+                None if m.is_none() => crate::say!("no manifest"),
                 None => "-".into(),
             };
             vec![

@@ -122,15 +122,15 @@ fn encryption_configured(ctx: &Context) -> bool {
 /// unsigned or mis-signed one, a key nobody trusts, or plaintext while encryption is set up.
 pub fn untrusted(ctx: &Context, manifest: Option<&Manifest>) -> Result<Option<String>> {
     let Some(manifest) = manifest else {
-        return Ok(Some("it has no manifest".into()));
+        return Ok(Some(crate::say!("it has no manifest")));
     };
     if let Some(problem) = signing::check(manifest, &trusted_keys(ctx)?).problem() {
         return Ok(Some(problem));
     }
     if manifest.encryption.method == EncryptionMethod::None && encryption_configured(ctx) {
-        return Ok(Some(
-            "it is not encrypted, while encryption is set up for this deployment".into(),
-        ));
+        return Ok(Some(crate::say!(
+            "it is not encrypted, while encryption is set up for this deployment"
+        )));
     }
     Ok(None)
 }

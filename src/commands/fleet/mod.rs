@@ -326,13 +326,15 @@ fn site_result<T>(joined: Joined<T>, site: &str, timeout: Duration) -> SiteResul
         Ok((_, elapsed_ms, Err(_))) => failed(
             elapsed_ms,
             Status::Unknown,
-            format!(
+            crate::say!(
                 "no answer within {} (fleet.site_timeout)",
                 humantime::format_duration(timeout)
             ),
-            Some("check the site's engine and services, or give slow sites more time with --site-timeout".into()),
+            Some(crate::say!(
+                "check the site's engine and services, or give slow sites more time with --site-timeout"
+            )),
         ),
-        Err(err) => failed(0, Status::Unknown, format!("the site's check failed: {err}"), None),
+        Err(err) => failed(0, Status::Unknown, crate::say!("the site's check failed: {err}"), None),
     }
 }
 

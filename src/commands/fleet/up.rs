@@ -55,7 +55,7 @@ pub(super) async fn run(
                     site,
                     status: Status::Unknown,
                     elapsed_ms: 0,
-                    error: Some(format!("not deployed: stopped after {after} failed")),
+                    error: Some(crate::say!("not deployed: stopped after {after} failed")),
                     hint: Some("fix that site and run fleet up again (--keep-going deploys the others anyway)".into()),
                     report: None,
                 };
