@@ -257,24 +257,7 @@ fn open(
 ) -> Result<(Docker, Option<ssh::SshConnector>)> {
     if address.starts_with("ssh://") {
         let connector = ssh_connector(address, settings)?;
-        let client = std::sync::Arc::new(
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector.clone()),
-        );
-        let docker = Docker::connect_with_custom_transport(
-            move |request: bollard::BollardRequest| {
-                let client = client.clone();
-                async move {
-                    client
-                        .request(request)
-                        .await
-                        .map_err(bollard::errors::Error::from)
-                }
-            },
-            Some("ssh://engine"),
-            seconds,
-            API_DEFAULT_VERSION,
-        )?;
+        let docker = over_connector(connector.clone(), "ssh://engine".into(), seconds)?;
         return Ok((docker, Some(connector)));
     }
     let docker = if let Some(path) = address.strip_prefix("unix://") {
@@ -342,10 +325,18 @@ fn pooled_http(address: &str, seconds: u64) -> Result<Docker> {
     );
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
+    over_connector(connector, base, seconds)
+}
+
+/// bollard over a hyper client of gymops' own on `connector`, its connections kept between
+/// calls (30 s idle: shorter than any engine's or proxy's idle limit, so that a kept
+/// connection is not found closed under a request).
+fn over_connector<C>(connector: C, base: String, seconds: u64) -> Result<Docker>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let client = std::sync::Arc::new(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            // Shorter than any engine's or proxy's idle limit: a kept connection is not
-            // found closed under a request.
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector),
     );
