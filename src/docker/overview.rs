@@ -96,7 +96,7 @@ fn row(state: &ServiceState, now: DateTime<Utc>) -> PsRow {
             id: None,
             image: None,
             tag: None,
-            state: "missing".into(),
+            state: crate::say!("missing"),
             health: None,
             started_at: None,
             uptime_seconds: None,

@@ -52,7 +52,11 @@ pub async fn sample(
         .iter()
         .map(|state| {
             let (container, state_word, reading) = match &state.container {
-                None => (None, "missing".to_string(), Err("no container".to_string())),
+                None => (
+                    None,
+                    crate::say!("missing"),
+                    Err(crate::say!("no container")),
+                ),
                 Some(container) if container.state != "running" => (
                     Some(container.name.clone()),
                     container.state.clone(),

@@ -96,7 +96,7 @@ fn operation_label(operation: Operation) -> String {
 /// Tables will be locked: ask for the database name on a terminal; refuse otherwise.
 fn confirm(ctx: &Context, operation: Operation, database: &str, tables: &[String]) -> Result<()> {
     let what = if tables.is_empty() {
-        format!("every table of {database}")
+        crate::say!("every table of {database}")
     } else {
         tables.join(", ")
     };

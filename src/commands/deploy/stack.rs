@@ -172,7 +172,7 @@ pub(super) async fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<Deplo
     let mut problems = Vec::new();
     for service in &args.service {
         if !stack.contains_key(service) {
-            problems.push(format!("the stack {name} has no service `{service}`"));
+            problems.push(crate::say!("the stack {name} has no service `{service}`"));
         }
     }
     refuse(

@@ -266,7 +266,7 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     heap.max_bytes = flags.ok().as_deref().and_then(parse_max_heap);
     let (threads, thread_dump) = parse_thread_print(&dump?);
     Ok(JvmReport {
-        source: format!("jcmd in {container} (pid {pid})"),
+        source: crate::say!("jcmd in {container} (pid {pid})"),
         heap,
         non_heap,
         gc,
