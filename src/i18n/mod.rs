@@ -170,7 +170,7 @@ fn compiled(lang: Lang) -> Option<&'static Bundle> {
     cell.get_or_init(|| {
         bundle(lang, source)
             .map_err(|err| {
-                tracing::debug!(
+                tracing::info!(
                     "the {} message catalogue cannot be read ({err}); English is used",
                     lang.code()
                 )

@@ -110,7 +110,7 @@ fn catalogue() -> Option<&'static BTreeMap<String, String>> {
 fn parse(text: &str) -> Option<BTreeMap<String, String>> {
     serde_yaml::from_str(text)
         .map_err(|err| {
-            tracing::debug!(
+            tracing::info!(
                 "the Chinese message catalogue cannot be read ({err}); messages stay English"
             )
         })
