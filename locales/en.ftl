@@ -168,6 +168,7 @@ notify-severity = Severity
 notify-deployment = Deployment
 notify-time = Time
 notify-event = Event
+notify-event-id = Event ID
 notify-details = Details
 notify-resolved = RESOLVED: { $what }
 notify-changed = { $status }: { $what } (was { $was }): { $detail }

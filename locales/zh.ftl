@@ -167,6 +167,7 @@ notify-severity = 严重级别
 notify-deployment = 部署
 notify-time = 时间
 notify-event = 事件
+notify-event-id = 事件
 notify-details = 详情
 notify-resolved = 已恢复：{ $what }
 notify-changed = { $status }：{ $what }（之前 { $was }）：{ $detail }

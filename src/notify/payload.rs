@@ -128,36 +128,23 @@ pub fn email(event: &Event) -> (String, String) {
     let time = event
         .time
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut body = if crate::i18n::current() == crate::i18n::Lang::En {
-        format!(
-            "{}\n\nSeverity:    {}\nDeployment:  {}\nTime:        {}\nEvent ID:    {}\n",
-            plain_text(&event.message),
-            event.severity.label(),
-            origin(event),
-            time,
-            event.id
-        )
-    } else {
-        format!(
-            "{}\n\n{}：{}\n{}：{}\n{}：{}\n{}：{}\n",
-            plain_text(&event.message),
-            tr("notify-severity"),
-            event.severity.label(),
-            tr("notify-deployment"),
-            origin(event),
-            tr("notify-time"),
-            time,
-            tr("notify-event"),
-            event.id
-        )
-    };
-    if !event.details.is_empty() {
-        let colon = if crate::i18n::current() == crate::i18n::Lang::En {
-            ":"
+    // English lines its values up in a column; Chinese puts them after its own colon.
+    let english = crate::i18n::current() == crate::i18n::Lang::En;
+    let label = |id: &str| format!("{}{}", tr(id), if english { ":" } else { "：" });
+    let field = |id: &str, value: &str| {
+        if english {
+            format!("{:<13}{value}\n", label(id))
         } else {
-            "："
-        };
-        body.push_str(&format!("\n{}{colon}\n", tr("notify-details")));
+            format!("{}{value}\n", label(id))
+        }
+    };
+    let mut body = format!("{}\n\n", plain_text(&event.message));
+    body.push_str(&field("notify-severity", event.severity.label()));
+    body.push_str(&field("notify-deployment", &origin(event)));
+    body.push_str(&field("notify-time", &time));
+    body.push_str(&field("notify-event-id", &event.id));
+    if !event.details.is_empty() {
+        body.push_str(&format!("\n{}\n", label("notify-details")));
         for (name, value) in &event.details {
             body.push_str(&format!("  {name}: {value}\n"));
         }
