@@ -218,11 +218,7 @@ fn translate(message: &str, depth: usize) -> String {
     if depth > 3 || message.is_empty() {
         return message.to_string();
     }
-    let best = templates()
-        .iter()
-        .filter_map(|template| fill(&template.english, message).map(|values| (template, values)))
-        .max_by_key(|(template, _)| template.weight);
-    if let Some((template, values)) = best {
+    if let Some((template, values)) = best(message) {
         return render(template, &values, depth);
     }
     // `what: why` put together at run time (as an error chain is): a known first part
@@ -231,16 +227,25 @@ fn translate(message: &str, depth: usize) -> String {
     while let Some(found) = message[from..].find(": ") {
         let at = from + found;
         let (head, rest) = (&message[..at], &message[at + 2..]);
-        if templates().iter().any(|t| fill(&t.english, head).is_some()) {
-            return format!(
-                "{}：{}",
-                translate(head, depth + 1),
-                translate(rest, depth + 1)
-            );
+        if let Some((template, values)) = best(head) {
+            let head = if depth < 3 {
+                render(template, &values, depth + 1)
+            } else {
+                head.to_string()
+            };
+            return format!("{head}：{}", translate(rest, depth + 1));
         }
         from = at + 2;
     }
     message.to_string()
+}
+
+/// The most specific template `message` fills in, with its values.
+fn best(message: &str) -> Option<(&'static Template, Vec<&str>)> {
+    templates()
+        .iter()
+        .filter_map(|template| fill(&template.english, message).map(|values| (template, values)))
+        .max_by_key(|(template, _)| template.weight)
 }
 
 /// A message written in English, in the language of the run.
