@@ -189,7 +189,7 @@ impl Printer {
         };
         let text = match printer.format {
             OutputFormat::Json => Printer::json(value)?,
-            OutputFormat::Table | OutputFormat::Markdown => localize_lines(&render(&printer)),
+            OutputFormat::Table | OutputFormat::Markdown => render(&printer),
         };
         printer.emit(&text, file)
     }
@@ -304,23 +304,6 @@ impl Drop for Progress {
             bar.finish_and_clear();
         }
     }
-}
-
-/// Each line of a rendered text that is one of gymops' messages (`no backups in DIR`), in
-/// the run's language; other lines (a table's, a report's) as they are.
-fn localize_lines(text: &str) -> String {
-    if crate::i18n::current() == crate::i18n::Lang::En {
-        return text.to_string();
-    }
-    text.split_inclusive('\n')
-        .map(|line| {
-            let (body, end) = match line.strip_suffix('\n') {
-                Some(body) => (body, "\n"),
-                None => (line, ""),
-            };
-            format!("{}{end}", crate::i18n::text(body))
-        })
-        .collect()
 }
 
 /// A duration as operators read it: `45s`, `12m`, `3h 12m`, `5d 3h`.

@@ -182,6 +182,14 @@ fn the_messages_themselves_and_clap_s_own_words_are_chinese_too() {
             "error: no backup file {missing}\nhint: `gymops backup list` shows the backups; give a path or s3://BUCKET/KEY\n"
         )
     );
+    // A line of a command's own output (not a table).
+    let zh = run(gymops(dir.path()).args(["--lang", "zh", "backup", "list"]));
+    assert_eq!(zh.status.code(), Some(0));
+    let backups = std::fs::canonicalize(dir.path()).unwrap().join("backups");
+    assert_eq!(
+        text(&zh.stdout),
+        format!("{} 中没有备份\n", backups.display())
+    );
     // A note on stderr.
     let zh = run(gymops(dir.path()).args(["--lang", "zh", "config", "show"]));
     assert_eq!(zh.status.code(), Some(0));

@@ -105,7 +105,7 @@ pub async fn run(ctx: &Context, args: &BackupListArgs) -> Result<ExitStatus> {
 
 fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
     if entries.is_empty() {
-        return crate::say!("no backups in {place}") + "\n";
+        return crate::i18n::text(&crate::say!("no backups in {place}")) + "\n";
     }
     let rows = entries
         .iter()

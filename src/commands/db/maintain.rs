@@ -100,7 +100,7 @@ fn confirm(ctx: &Context, operation: Operation, database: &str, tables: &[String
     } else {
         tables.join(", ")
     };
-    let warning = format!(
+    let warning = crate::say!(
         "{} locks {what} exclusively while it runs: the application cannot read or write them",
         operation_label(operation)
     );

@@ -104,7 +104,9 @@ pub(super) async fn list_releases(
     ctx.printer.emit_result(&rows, None, |printer| {
         if rows.is_empty() {
             let place = place.display();
-            return crate::say!("no releases yet in {place}: `gymops up` records one") + "\n";
+            return crate::i18n::text(&crate::say!(
+                "no releases yet in {place}: `gymops up` records one"
+            )) + "\n";
         }
         printer.table(
             &["RELEASE", "TIME", "KIND", "OPERATOR", "SERVICES", "IMAGES"],

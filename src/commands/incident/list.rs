@@ -125,7 +125,7 @@ fn response_text(row: &ListRow, now: DateTime<Utc>) -> (String, Status) {
 
 fn render_list(printer: &Printer, rows: &[ListRow], now: DateTime<Utc>, place: &str) -> String {
     if rows.is_empty() {
-        return crate::say!("no incidents in {place}") + "\n";
+        return crate::i18n::text(&crate::say!("no incidents in {place}")) + "\n";
     }
     let table_rows = rows
         .iter()

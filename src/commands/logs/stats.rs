@@ -130,13 +130,13 @@ fn render(printer: &Printer, output: &StatsOutput) -> String {
         .map(|(level, count)| vec![Cell::new(level), Printer::number_cell(count)])
         .collect(),
     );
-    text.push_str(&crate::say!(
+    text.push_str(&crate::i18n::text(&crate::say!(
         "{} lines: {} events, {} stack-trace/continuation lines, {} blank, {} unparsed, {} events without a level, {} outside the window",
         stats.lines, stats.events, stats.continuation_lines, stats.blank_lines, stats.unparsed_lines, stats.events_without_level, stats.outside_window
-    ));
+    )));
     text.push('\n');
     if let (Some(first), Some(last)) = (&stats.first_event, &stats.last_event) {
-        text.push_str(&crate::say!("from {first} to {last}"));
+        text.push_str(&crate::i18n::text(&crate::say!("from {first} to {last}")));
         text.push('\n');
     }
     if !stats.errors_per_hour.is_empty() {
@@ -156,11 +156,11 @@ fn render(printer: &Printer, output: &StatsOutput) -> String {
         text.push('\n');
         text.push_str(&groups_table(printer, &stats.top_errors));
         if stats.untracked_errors > 0 {
-            text.push_str(&crate::say!(
+            text.push_str(&crate::i18n::text(&crate::say!(
                 "{} more errors were not grouped (over {} distinct messages)",
                 stats.untracked_errors,
                 crate::logs::stats::MAX_GROUPS
-            ));
+            )));
             text.push('\n');
         }
     }
