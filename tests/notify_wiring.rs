@@ -19,6 +19,11 @@ fn events(receiver: &Receiver) -> Vec<serde_json::Value> {
 
 /// `health --check api --endpoint URL --notify`, as a cron job runs it (no TTY).
 fn health(dir: &Path, hook: &str, endpoint: &str) -> Option<i32> {
+    health_output(dir, hook, endpoint).status.code()
+}
+
+/// `health --check api --endpoint ENDPOINT --notify -o json` with the webhook at `hook`.
+fn health_output(dir: &Path, hook: &str, endpoint: &str) -> std::process::Output {
     let output = run(gymops(dir).env("GYMOPS_WEBHOOK_URL", hook).args([
         "health",
         "--check",
@@ -30,7 +35,7 @@ fn health(dir: &Path, hook: &str, endpoint: &str) -> Option<i32> {
         "json",
     ]));
     assert!(!text(&output.stderr).contains("panicked"));
-    output.status.code()
+    output
 }
 
 #[test]
@@ -91,14 +96,7 @@ fn health_notify_tells_changes_once_and_the_recovery() {
 
     // A damaged state file is started over (every bad check told again), not a crash.
     std::fs::write(&state, "{not json").unwrap();
-    let output = run(gymops(dir.path()).env("GYMOPS_WEBHOOK_URL", &hook).args([
-        "health",
-        "--check",
-        "api",
-        "--endpoint",
-        &endpoint,
-        "--notify",
-    ]));
+    let output = health_output(dir.path(), &hook, &endpoint);
     assert_eq!(output.status.code(), Some(0));
     assert!(
         text(&output.stderr).contains("is damaged"),
@@ -138,17 +136,11 @@ fn a_fifo_planted_as_the_state_file_is_an_error_at_once_not_a_hung_cron_job() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("health --notify hung on a FIFO");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = support::wait_within(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "health --notify hung on a FIFO",
+    );
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(3), "{stderr}");

@@ -599,17 +599,11 @@ fn ctrl_c_stops_monitor_at_once_even_in_the_middle_of_a_notification() {
         .status()
         .unwrap()
         .success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("monitor still running 10 s after Ctrl-C");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = support::wait_within(
+        &mut child,
+        std::time::Duration::from_secs(10),
+        "monitor still running 10 s after Ctrl-C",
+    );
     assert!(
         signalled.elapsed() < std::time::Duration::from_secs(3),
         "{:?}",

@@ -63,6 +63,27 @@ pub fn run(command: &mut Command) -> Output {
         .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"))
 }
 
+/// The exit status of `child`, which must end within `limit`; else it is killed and the test
+/// fails saying `what` (a hang is a failure, never a stuck test run).
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
