@@ -279,3 +279,40 @@ fn check_summaries_details_and_their_hints_are_chinese() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_cron_job_under_a_chinese_locale_speaks_chinese_from_a_subdirectory() {
+    // cron gives a job almost no environment: PATH, HOME, SHELL, and what the crontab sets
+    // (LANG here). The job runs from a subdirectory of the project, without a terminal.
+    let dir = setup();
+    let sub = dir.path().join("reports");
+    std::fs::create_dir(&sub).unwrap();
+    let cron = |args: &[&str]| {
+        run(std::process::Command::new(support::gymops_bin())
+            .current_dir(&sub)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", dir.path())
+            .env("SHELL", "/bin/sh")
+            .env("LANG", "zh_CN.UTF-8")
+            .args(args))
+    };
+    let output = cron(&["backup", "list"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let backups = std::fs::canonicalize(dir.path()).unwrap().join("backups");
+    assert_eq!(
+        text(&output.stdout),
+        format!("{} 中没有备份\n", backups.display())
+    );
+    // A bad setting found by the job: one Chinese error line and its hint, exit 3.
+    let output = cron(&["backup", "restore", "nosuch.sql.zst.age"]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "错误：没有备份文件 nosuch.sql.zst.age\n提示：`gymops backup list` 列出备份"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
