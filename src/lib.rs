@@ -30,6 +30,7 @@ pub(crate) mod random;
 pub(crate) mod schedule;
 pub mod settings;
 pub(crate) mod signals;
+pub(crate) mod watch;
 
 use std::collections::BTreeMap;
 

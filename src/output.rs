@@ -43,6 +43,11 @@ impl Printer {
         }
     }
 
+    /// Whether stdout is a terminal.
+    pub fn on_terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// Whether colors are on (stdout is a terminal and NO_COLOR is not set).
     pub fn colors(&self) -> bool {
         self.color

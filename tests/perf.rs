@@ -169,6 +169,80 @@ fn perf_stats_reads_cpu_memory_and_pids_like_docker_stats() {
 }
 
 #[test]
+fn ps_watch_piped_prints_a_block_per_round_and_ends_on_sigterm_with_its_status() {
+    let project = Project::new();
+    project.run("worker", &[], &["/usr/bin/sleep", "600"]);
+    project.write_config(&format!(
+        "project: {}\nservices:\n  worker: {{container: null}}\n",
+        project.name
+    ));
+    let mut child = project
+        .gymops()
+        .args(["ps", "--watch", "--interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Read until the third round's time line: two whole blocks are in by then.
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let third = line.starts_with("== ")
+                && lines
+                    .iter()
+                    .filter(|l: &&String| l.starts_with("== "))
+                    .count()
+                    == 2;
+            lines.push(line);
+            if third {
+                break;
+            }
+        }
+        lines
+    });
+    let started = std::time::Instant::now();
+    while !reader.is_finished() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = support::wait_within(
+        &mut child,
+        std::time::Duration::from_secs(5),
+        "ps --watch did not end on SIGTERM",
+    );
+    let lines = reader.join().unwrap();
+    let headings: Vec<&String> = lines.iter().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(headings.len(), 3, "{lines:#?}");
+    assert!(headings[0].starts_with("== every 200ms, at "), "{lines:#?}");
+    // Each round is a whole table of its own: a header and the worker's row.
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("SERVICE")).count(),
+        2,
+        "{lines:#?}"
+    );
+    let rows: Vec<&String> = lines.iter().filter(|l| l.starts_with("worker")).collect();
+    assert_eq!(rows.len(), 2, "{lines:#?}");
+    assert!(rows.iter().all(|row| row.contains("running")), "{rows:?}");
+    assert!(
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "no terminal codes in a pipe"
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "ps --watch ends as its last round said"
+    );
+}
+
+#[test]
 fn perf_api_times_each_phase_over_plain_http_and_tls() {
     let stack = support::Stack::start();
     let output = run(stack.gymops().args([

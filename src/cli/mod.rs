@@ -280,6 +280,8 @@ pub struct HealthArgs {
     #[arg(long)]
     pub notify: bool,
     #[command(flatten)]
+    pub watch: WatchArgs,
+    #[command(flatten)]
     pub output_file: OutputFileArg,
 }
 
@@ -288,6 +290,27 @@ pub struct PsArgs {
     /// Only these services
     #[arg(value_name = "SERVICE", add = services())]
     pub services: Vec<String>,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// `--watch [--interval D]`: the result again every interval.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Keep refreshing until Ctrl+C: in place on a terminal, a block per round when piped
+    /// (a JSON line per round with --output json); exits with the last round's status
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between refreshes with --watch (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = wait_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+}
+
+impl WatchArgs {
+    /// The interval when watching.
+    pub fn every(&self) -> Option<std::time::Duration> {
+        self.watch.then_some(self.interval)
+    }
 }
 
 fn parse_http_url(text: &str) -> Result<String, String> {

@@ -174,11 +174,6 @@ pub struct PerfStatsArgs {
     /// Services [default: all]
     #[arg(value_name = "SERVICE", add = super::services())]
     pub services: Vec<String>,
-    /// Keep refreshing (in place on a terminal; a JSON line per round with --output json)
-    /// until Ctrl+C
-    #[arg(long)]
-    pub watch: bool,
-    /// Time between refreshes with --watch (more than 0, at most 1h)
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = wait_duration, requires = "watch")]
-    pub interval: std::time::Duration,
+    #[command(flatten)]
+    pub watch: super::WatchArgs,
 }

@@ -1,6 +1,6 @@
 //! `gymops health`: every probe at once, a verdict, and the monitoring exit code.
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use comfy_table::Cell;
 
 use super::Context;
@@ -11,6 +11,7 @@ use crate::notify::changes::{digest, Seen, ToldState};
 use crate::notify::{delivered_or_error, Notifier};
 use crate::output::Printer;
 use crate::probe::{self, summary_line, HealthPlan, HealthReport};
+use crate::watch::Frame;
 
 pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.service)?;
@@ -19,6 +20,20 @@ pub async fn run(ctx: &Context, args: &HealthArgs) -> Result<ExitStatus> {
         services: args.service.clone(),
         endpoints: args.endpoint.clone(),
     };
+    if let Some(interval) = args.watch.every() {
+        if args.output_file.path.is_some() {
+            bail!("--watch and --output-file do not go together (a file holds one result); drop one of them");
+        }
+        let plan = &plan;
+        return crate::watch::every(&ctx.printer, interval, move || async move {
+            let report = probe::run(ctx.settings(), &ctx.clients, plan).await?;
+            if args.notify {
+                notify_changes(ctx, &report).await?;
+            }
+            Frame::new(report.status, &report, render(&ctx.printer, &report))
+        })
+        .await;
+    }
     let report = probe::run(ctx.settings(), &ctx.clients, &plan).await?;
     ctx.printer.emit_checked(
         report.status,

@@ -17,6 +17,7 @@ use crate::notify::changes::{digest, StateChange};
 use crate::notify::{severity_of, Event, Notifier};
 use crate::output::{OutputFormat, Printer};
 use crate::settings::Settings;
+use crate::watch::{Frame, Screen};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -78,6 +79,8 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
     let stop = crate::signals::terminated();
     tokio::pin!(stop);
     let mut last = Status::Ok;
+    // Rounds every interval are laid out like every --watch: redrawn in place on a terminal.
+    let mut screen = args.interval.map(|every| Screen::new(&ctx.printer, every));
     loop {
         let round = tokio::select! {
             round = round(ctx, engine, &thresholds) => round?,
@@ -108,17 +111,24 @@ pub async fn run(ctx: &Context, args: &MonitorArgs) -> Result<ExitStatus> {
             .iter()
             .map(|f| ((f.check.clone(), f.target.clone()), f.status))
             .collect();
-        for finding in round.findings.iter().filter(|f| f.status != Status::Ok) {
-            ctx.printer.warn(&format!(
-                "{} of {}: {}",
-                finding.check, finding.target, finding.detail
-            ));
+        // A screen redrawn in place has the findings in its table; lines on stderr would
+        // scroll it.
+        if !screen.as_ref().is_some_and(Screen::in_place) {
+            for finding in round.findings.iter().filter(|f| f.status != Status::Ok) {
+                ctx.printer.warn(&format!(
+                    "{} of {}: {}",
+                    finding.check, finding.target, finding.detail
+                ));
+            }
         }
-        let text = match ctx.printer.format {
+        let text = match (&mut screen, ctx.printer.format) {
             _ if !ctx.printer.shows(round.status) => String::new(),
-            OutputFormat::Json if args.interval.is_some() => serde_json::to_string(&round)? + "\n",
-            OutputFormat::Json => Printer::json(&round)?,
-            OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &round),
+            (Some(screen), _) => screen.show(
+                &Frame::new(round.status, &round, render(&ctx.printer, &round))?,
+                chrono::Local::now(),
+            ),
+            (None, OutputFormat::Json) => Printer::json(&round)?,
+            (None, _) => render(&ctx.printer, &round),
         };
         ctx.printer.emit(&text, None)?;
         let Some(interval) = args.interval else {

@@ -8,12 +8,22 @@ use crate::cli::PsArgs;
 use crate::docker::overview::{collect, PsOutput, PsRow};
 use crate::exit::{ExitStatus, Status};
 use crate::output::{short_duration, Printer};
+use crate::watch::Frame;
 
 pub async fn run(ctx: &Context, args: &PsArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.services)?;
     let settings = ctx.settings();
     let engine = ctx.engine().await?;
-    let output = collect(settings, engine, &args.services).await?;
+    let services = &args.services;
+    if let Some(interval) = args.watch.every() {
+        let printer = &ctx.printer;
+        return crate::watch::every(printer, interval, move || async move {
+            let output = collect(settings, engine, services).await?;
+            Frame::new(Status::Ok, &output, render(printer, &output))
+        })
+        .await;
+    }
+    let output = collect(settings, engine, services).await?;
     ctx.printer
         .emit_result(&output, None, |printer| render(printer, &output))?;
     Ok(Status::Ok)

@@ -1,8 +1,6 @@
 //! `gymops perf stats`: `docker stats` for the deployment's services, all containers sampled
 //! at once.
 
-use std::io::IsTerminal;
-
 use anyhow::Result;
 use comfy_table::Cell;
 
@@ -10,7 +8,8 @@ use crate::cli::PerfStatsArgs;
 use crate::commands::Context;
 use crate::docker::sampling::{sample, StatsOutput};
 use crate::exit::{ExitStatus, Status};
-use crate::output::{human_bytes, OutputFormat, Printer};
+use crate::output::{human_bytes, Printer};
+use crate::watch::Frame;
 
 pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
     ctx.check_services(&args.services)?;
@@ -21,30 +20,19 @@ pub async fn run(ctx: &Context, args: &PerfStatsArgs) -> Result<ExitStatus> {
         args.services.clone()
     };
     let engine = ctx.engine().await?;
-    let refresh_in_place =
-        args.watch && std::io::stdout().is_terminal() && ctx.printer.format == OutputFormat::Table;
-    loop {
-        let output = sample(ctx.settings(), engine, &services).await?;
-        let text = match ctx.printer.format {
-            // With --watch, one compact JSON document per line (JSON Lines).
-            OutputFormat::Json if args.watch => serde_json::to_string(&output)? + "\n",
-            OutputFormat::Json => Printer::json(&output)?,
-            OutputFormat::Table | OutputFormat::Markdown => render(&ctx.printer, &output),
-        };
-        let text = if refresh_in_place {
-            format!("\u{1b}[H\u{1b}[2J{text}")
-        } else {
-            text
-        };
-        ctx.printer.emit(&text, None)?;
-        if !args.watch {
-            return Ok(Status::Ok);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(args.interval) => {}
-            _ = crate::signals::terminated() => return Ok(Status::Ok),
-        }
+    let services = &services;
+    if let Some(interval) = args.watch.every() {
+        let printer = &ctx.printer;
+        return crate::watch::every(printer, interval, move || async move {
+            let output = sample(settings, engine, services).await?;
+            Frame::new(Status::Ok, &output, render(printer, &output))
+        })
+        .await;
     }
+    let output = sample(settings, engine, services).await?;
+    ctx.printer
+        .emit_result(&output, None, |printer| render(printer, &output))?;
+    Ok(Status::Ok)
 }
 
 pub(crate) const HEADERS: &[&str] = &[
