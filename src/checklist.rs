@@ -3,6 +3,8 @@
 //! gathering (probes, the engine, the log, PostgreSQL, the backup directory) is the
 //! command's.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::exit::Status;
@@ -264,9 +266,106 @@ pub fn backups(item: &str, dir: BackupDir) -> Finding {
     }
 }
 
+/// A service's log rotation (daily and weekly). The engine keeps what a container writes in
+/// the json-file driver's file, which grows until the disk is full unless `max-size` caps it
+/// (`-1` is no cap); the local driver rotates by default (20m × 5); the others send the log
+/// away (journald, syslog, fluentd...) or keep none.
+pub fn log_rotation(service: &str, driver: &str, options: &BTreeMap<String, String>) -> Finding {
+    let item = say!("log rotation ({service})");
+    let cap = options
+        .get("max-size")
+        .map(String::as_str)
+        .filter(|size| !size.is_empty() && *size != "-1");
+    let files = options.get("max-file").map(String::as_str).unwrap_or("1");
+    let (status, detail) = match (driver, cap) {
+        ("json-file", None) => (
+            Status::Warning,
+            say!("json-file with no max-size: the log grows until the disk is full"),
+        ),
+        ("json-file", Some(size)) => (Status::Ok, say!("json-file, at most {files} × {size}")),
+        ("local", _) => (
+            Status::Ok,
+            say!(
+                "local, at most {} × {}",
+                options.get("max-file").map(String::as_str).unwrap_or("5"),
+                cap.unwrap_or("20m")
+            ),
+        ),
+        ("none", _) => (Status::Ok, say!("none: no log is kept")),
+        (other, _) => (
+            Status::Ok,
+            say!("{other}: the log is sent away, rotated where it lands"),
+        ),
+    };
+    finding(
+        "logs",
+        &item,
+        status,
+        detail,
+        say!("add to services.{service} in the compose file: `logging: {{driver: json-file, options: {{max-size: \"10m\", max-file: \"3\"}}}}`, then `gymops up` (the container is created again)"),
+    )
+}
+
+/// The engine's default log rotation, from its daemon.json (daily and weekly): what a
+/// container gets when its compose file says nothing.
+pub fn daemon_log_rotation(driver: &str, options: &BTreeMap<String, String>) -> Finding {
+    let mut finding = log_rotation("docker", driver, options);
+    finding.item = say!("log rotation (Docker's default)");
+    if finding.status != Status::Ok {
+        finding.action = say!("add `\"log-opts\": {{\"max-size\": \"10m\", \"max-file\": \"3\"}}` to /etc/docker/daemon.json and restart Docker (it applies to containers created after)");
+    }
+    finding
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_file_without_a_size_cap_is_flagged_with_the_compose_snippet() {
+        let opts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let bare = log_rotation("backend", "json-file", &opts(&[]));
+        assert_eq!(bare.status, Status::Warning);
+        assert!(
+            bare.action.contains("services.backend") && bare.action.contains("max-size"),
+            "{}",
+            bare.action
+        );
+        let unlimited = log_rotation("backend", "json-file", &opts(&[("max-size", "-1")]));
+        assert_eq!(unlimited.status, Status::Warning);
+        let capped = log_rotation(
+            "backend",
+            "json-file",
+            &opts(&[("max-size", "10m"), ("max-file", "3")]),
+        );
+        assert_eq!(
+            (
+                capped.status,
+                capped.detail.as_str(),
+                capped.action.as_str()
+            ),
+            (Status::Ok, "json-file, at most 3 × 10m", "")
+        );
+        assert_eq!(
+            log_rotation("db", "local", &opts(&[])).detail,
+            "local, at most 5 × 20m"
+        );
+        assert_eq!(
+            log_rotation("db", "journald", &opts(&[])).status,
+            Status::Ok
+        );
+        let daemon = daemon_log_rotation("json-file", &opts(&[]));
+        assert_eq!(
+            (daemon.item.as_str(), daemon.status),
+            ("log rotation (Docker's default)", Status::Warning)
+        );
+        assert!(daemon.action.contains("daemon.json"), "{}", daemon.action);
+    }
 
     #[test]
     fn an_expired_role_is_critical_and_says_how_long_ago() {

@@ -198,3 +198,90 @@ fn daily_and_weekly_checklists_report_every_part_with_actions() {
     assert_eq!(unreachable.findings[0].status, "unknown");
     assert!(matches!(output.status.code(), Some(2 | 3)));
 }
+
+#[test]
+fn a_service_logging_to_json_file_without_max_size_is_flagged_with_the_snippet_to_add() {
+    // An engine of its own whose daemon.json sets no log-opts: json-file without max-size is
+    // what a container gets there unless its compose file says otherwise.
+    let engine = support::SecondEngine::start();
+    let sleeper = |name: &str, log_opts: &[&str]| {
+        let mut args = support::sleeper_args(name);
+        let image = args.len() - 3;
+        for opt in log_opts.iter().rev() {
+            args.insert(image, opt.to_string());
+            args.insert(image, "--log-opt".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = engine.docker(&args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    sleeper("capped", &["max-size=1m", "max-file=2"]);
+    sleeper("unbounded", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "project: logrot\nservices:\n  capped: {container: capped}\n  unbounded: {container: unbounded}\n",
+    )
+    .unwrap();
+    for checklist in ["daily", "weekly"] {
+        let output = run(support::gymops(dir.path())
+            .env("DOCKER_HOST", engine.address())
+            .args(["check", checklist, "-o", "json"]));
+        let report: Report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stderr)));
+        let find = |item: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.item == item)
+                .unwrap_or_else(|| panic!("{checklist}: no {item}: {:#?}", report.findings))
+        };
+        let capped = find("log rotation (capped)");
+        assert_eq!(
+            (
+                capped.status.as_str(),
+                capped.detail.as_str(),
+                capped.action.as_str()
+            ),
+            ("ok", "json-file, at most 2 × 1m", "")
+        );
+        let unbounded = find("log rotation (unbounded)");
+        assert_eq!(unbounded.status, "warning", "{unbounded:?}");
+        assert!(unbounded.detail.contains("no max-size"), "{unbounded:?}");
+        assert!(
+            unbounded.action.contains("services.unbounded")
+                && unbounded.action.contains("max-size: \"10m\""),
+            "{unbounded:?}"
+        );
+        assert!(report.status != "ok" && output.status.code() != Some(0));
+        // This host's /etc/docker/daemon.json is not that engine's: no verdict from it.
+        assert!(report
+            .findings
+            .iter()
+            .all(|f| !f.item.contains("Docker's default")));
+    }
+
+    // The host's engine: its default judged from the daemon.json it reads.
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        "project: logrot\nservices:\n  capped: {container: gymops-absent-logrot}\n",
+    )
+    .unwrap();
+    let output = run(support::gymops(dir.path()).args(["check", "daily", "-o", "json"]));
+    let report: Report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stderr)));
+    if let Ok(daemon) = std::fs::read_to_string("/etc/docker/daemon.json") {
+        let config: serde_json::Value = serde_json::from_str(&daemon).unwrap();
+        let capped = config["log-opts"]["max-size"].as_str().is_some();
+        let default = report
+            .findings
+            .iter()
+            .find(|f| f.item == "log rotation (Docker's default)")
+            .unwrap_or_else(|| panic!("{:#?}", report.findings));
+        assert_eq!(
+            default.status,
+            if capped { "ok" } else { "warning" },
+            "{default:?}"
+        );
+    }
+}

@@ -609,3 +609,87 @@ fn disk_reports_docker_usage_and_host_file_systems_with_thresholds() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
     assert!(text(&output.stdout).contains("CRITICAL"));
 }
+
+#[test]
+fn disk_volumes_lists_each_volume_with_its_size_and_the_service_that_mounts_it() {
+    let project = Project::new();
+    let data = project.volume("pgdata");
+    let spare = project.volume("spare");
+    // 3 MiB written into the service's volume.
+    project.run(
+        "postgres",
+        &["-v", &format!("{data}:/data")],
+        &[
+            "/usr/bin/sh",
+            "-c",
+            "/usr/bin/head -c 3145728 /dev/zero > /data/blob && exec /usr/bin/sleep 600",
+        ],
+    );
+    project.write_config(&format!(
+        "project: {}\nservices:\n  postgres: {{container: null}}\n",
+        project.name
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let output = run(project.gymops().args(["disk", "--volumes", "-o", "json"]));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("{}", text(&output.stderr)));
+        let written = report["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == data.as_str() && v["size_bytes"].as_u64() >= Some(3 << 20));
+        if written || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let volume = |name: &str| {
+        report["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {report}"))
+            .clone()
+    };
+    let pgdata = volume(&data);
+    assert!(
+        pgdata["size_bytes"].as_u64().unwrap() >= 3 << 20,
+        "{pgdata}"
+    );
+    assert_eq!(
+        pgdata["services"],
+        serde_json::json!(["postgres"]),
+        "{pgdata}"
+    );
+    assert_eq!(pgdata["links"], 1);
+    let unused = volume(&spare);
+    assert_eq!(
+        (
+            unused["links"].as_u64(),
+            unused["services"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+
+    let table = text(&run(project.gymops().args(["disk", "--volumes"])).stdout);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{table}"))
+            .to_string()
+    };
+    assert!(table.contains("USED BY"), "{table}");
+    let data_row = row(&data);
+    assert!(
+        data_row.contains("MiB") && data_row.trim_end().ends_with("postgres"),
+        "{data_row}"
+    );
+    assert!(row(&spare).contains("nothing (prunable)"), "{table}");
+    // Without --volumes, no volume section.
+    let plain = run(project.gymops().args(["disk", "-o", "json"]));
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(plain.get("volumes").is_none());
+}

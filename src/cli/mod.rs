@@ -106,7 +106,7 @@ pub enum Command {
     Logs(LogsArgs),
     /// Disk use: Docker images, containers, volumes and build cache with what is reclaimable,
     /// and the host file systems of Docker's data and the backups
-    Disk,
+    Disk(DiskArgs),
     /// Performance monitoring
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -292,6 +292,14 @@ pub struct PsArgs {
     pub services: Vec<String>,
     #[command(flatten)]
     pub watch: WatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiskArgs {
+    /// Also each volume: its size and the services (or other containers) that mount it, as
+    /// `docker system df -v`
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 /// `--watch [--interval D]`: the result again every interval.

@@ -115,8 +115,68 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
     // 5. Errors in the last 24 hours of the backend's log.
     if let Some(engine) = engine {
         findings.extend(errors_last_day(ctx, engine).await);
+        findings.extend(log_rotation(ctx, engine).await);
     }
     findings
+}
+
+/// Whether each service's log (and the engine's default) is rotated: a json-file log with
+/// no max-size fills the disk in the end.
+async fn log_rotation(ctx: &Context, engine: &Engine) -> Vec<Finding> {
+    let settings = ctx.settings();
+    let mut findings = Vec::new();
+    match engine.service_states(settings, &[]).await {
+        Ok(states) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for state in states {
+                let Some((driver, options)) = state.container.and_then(|c| c.logging) else {
+                    continue;
+                };
+                // A replica's logging is its service's.
+                if seen.insert(state.service.clone()) {
+                    findings.push(checklist::log_rotation(&state.service, &driver, &options));
+                }
+            }
+        }
+        Err(err) => findings.push(unknown("logs", "log rotation", &err)),
+    }
+    // The default for containers created without a logging section, from daemon.json when
+    // the engine is this host's system engine and the file can be read (its defaults are in
+    // each existing container's settings already). Another socket is another dockerd, with
+    // a config file of its own.
+    if engine.address == "unix:///var/run/docker.sock" {
+        let driver = engine
+            .get_json(&settings.docker, "/info")
+            .await
+            .ok()
+            .and_then(|info| info.get("LoggingDriver")?.as_str().map(str::to_string));
+        if let (Some(driver), Some(options)) = (driver, daemon_log_options()) {
+            findings.push(checklist::daemon_log_rotation(&driver, &options));
+        }
+    }
+    findings
+}
+
+/// `log-opts` of /etc/docker/daemon.json (none when the file does not exist: the engine's
+/// defaults); None when it cannot be read or parsed.
+fn daemon_log_options() -> Option<std::collections::BTreeMap<String, String>> {
+    let path = Path::new("/etc/docker/daemon.json");
+    if !path.exists() {
+        return Some(Default::default());
+    }
+    let bytes = crate::fsutil::read_regular_file(path, "daemon.json", 1 << 20).ok()?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(
+        config
+            .get("log-opts")
+            .and_then(|o| o.as_object())
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// ERROR (and FATAL, PANIC, SEVERE) events of the last 24 hours, a finding per service that
@@ -193,6 +253,7 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
             },
             Err(err) => findings.push(unknown("logs", &item, &err)),
         }
+        findings.extend(log_rotation(ctx, engine).await);
     }
     // Write-heavy tables and roles about to expire.
     match crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout).await {

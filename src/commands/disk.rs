@@ -8,7 +8,8 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Context;
-use crate::docker::df::{usage, UsageRow};
+use crate::cli::DiskArgs;
+use crate::docker::df::{usage, volumes, UsageRow, VolumeRow};
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::{measure, FileSystem};
 use crate::output::{human_bytes, Printer};
@@ -18,9 +19,12 @@ pub struct DiskOutput {
     pub status: Status,
     pub docker: Vec<UsageRow>,
     pub filesystems: Vec<FileSystem>,
+    /// With --volumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<VolumeRow>>,
 }
 
-pub async fn run(ctx: &Context) -> Result<ExitStatus> {
+pub async fn run(ctx: &Context, args: &DiskArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
     let engine = ctx.engine().await?;
     let df = engine.get_json(&settings.docker, "/system/df").await?;
@@ -66,6 +70,7 @@ pub async fn run(ctx: &Context) -> Result<ExitStatus> {
         status,
         docker,
         filesystems,
+        volumes: args.volumes.then(|| volumes(&df, &settings.project)),
     };
     ctx.printer
         .emit_result(&output, None, |printer| render(printer, &output))?;
@@ -133,5 +138,41 @@ fn render(printer: &Printer, output: &DiskOutput) -> String {
                 .collect(),
         ),
     );
+    if let Some(volumes) = &output.volumes {
+        text.push('\n');
+        text.push_str(
+            &printer.table(
+                &["VOLUME", "DRIVER", "SIZE", "LINKS", "USED BY"],
+                volumes
+                    .iter()
+                    .map(|v| {
+                        let used_by: Vec<String> = v
+                            .services
+                            .iter()
+                            .cloned()
+                            .chain(
+                                v.other_containers
+                                    .iter()
+                                    .map(|c| crate::say!("{c} (container)")),
+                            )
+                            .collect();
+                        vec![
+                            Cell::new(&v.name),
+                            Cell::new(&v.driver),
+                            Printer::number_cell(
+                                v.size_bytes.map(human_bytes).unwrap_or_else(dash),
+                            ),
+                            Printer::number_cell(v.links),
+                            Cell::new(if used_by.is_empty() {
+                                crate::say!("nothing (prunable)")
+                            } else {
+                                used_by.join(", ")
+                            }),
+                        ]
+                    })
+                    .collect(),
+            ),
+        );
+    }
     text
 }

@@ -120,10 +120,136 @@ pub fn usage(df: &Value) -> Vec<UsageRow> {
     ]
 }
 
+/// A volume, as `docker system df -v` lists it, with what uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeRow {
+    pub name: String,
+    pub driver: String,
+    /// Bytes on disk (null when the engine does not measure it: a driver other than local).
+    pub size_bytes: Option<u64>,
+    /// Containers that mount it (running or not).
+    pub links: u64,
+    /// The deployment's services that mount it (by the compose service label).
+    pub services: Vec<String>,
+    /// Containers of other projects (or none) that mount it.
+    pub other_containers: Vec<String>,
+}
+
+/// Each volume of `/system/df` with its size and the services (of `project`) and other
+/// containers that mount it, largest first.
+pub fn volumes(df: &Value, project: &str) -> Vec<VolumeRow> {
+    let mut listed = list(df, "Volumes");
+    if listed.is_empty() {
+        // The newer shape lists the volumes under VolumeUsage.Items (verbose answers).
+        listed = df
+            .get("VolumeUsage")
+            .map(|u| list(u, "Items"))
+            .unwrap_or_default();
+    }
+    let containers = list(df, "Containers");
+    let label = |c: &Value, key: &str| {
+        c.get("Labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut rows: Vec<VolumeRow> = listed
+        .iter()
+        .map(|v| {
+            let name = v
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let usage = v.get("UsageData");
+            let size = usage.map(|u| int(u, "Size")).filter(|n| *n >= 0);
+            let mut services = Vec::new();
+            let mut other_containers = Vec::new();
+            for c in containers {
+                let mounts = list(c, "Mounts");
+                let mounted = mounts.iter().any(|m| {
+                    m.get("Type").and_then(Value::as_str) == Some("volume")
+                        && m.get("Name").and_then(Value::as_str) == Some(name.as_str())
+                });
+                if !mounted {
+                    continue;
+                }
+                let ours = label(c, "com.docker.compose.project").as_deref() == Some(project);
+                match (ours, label(c, "com.docker.compose.service")) {
+                    (true, Some(service)) => services.push(service),
+                    _ => other_containers.push(
+                        list(c, "Names")
+                            .first()
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .trim_start_matches('/')
+                            .to_string(),
+                    ),
+                }
+            }
+            services.sort();
+            services.dedup();
+            other_containers.sort();
+            VolumeRow {
+                driver: v
+                    .get("Driver")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                size_bytes: size.map(positive),
+                links: usage.map(|u| positive(int(u, "RefCount"))).unwrap_or(0),
+                services,
+                other_containers,
+                name,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes).then(a.name.cmp(&b.name)));
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn volumes_say_their_size_and_who_mounts_them_largest_first() {
+        let df = json!({
+            "Containers": [
+                {"Names": ["/gym_postgres_1"], "Labels": {"com.docker.compose.project": "gym", "com.docker.compose.service": "postgres"},
+                 "Mounts": [{"Type": "volume", "Name": "gym_pgdata"}, {"Type": "bind", "Name": ""}]},
+                {"Names": ["/tooling"], "Labels": {},
+                 "Mounts": [{"Type": "volume", "Name": "gym_pgdata"}]},
+                {"Names": ["/other_db_1"], "Labels": {"com.docker.compose.project": "other", "com.docker.compose.service": "db"},
+                 "Mounts": [{"Type": "volume", "Name": "other_data"}]}
+            ],
+            "Volumes": [
+                {"Name": "other_data", "Driver": "local", "UsageData": {"Size": 10, "RefCount": 1}},
+                {"Name": "gym_pgdata", "Driver": "local", "UsageData": {"Size": 5000, "RefCount": 2}},
+                {"Name": "nfs", "Driver": "nfs", "UsageData": {"Size": -1, "RefCount": 0}}
+            ]
+        });
+        let rows = volumes(&df, "gym");
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["gym_pgdata", "other_data", "nfs"]);
+        assert_eq!(
+            (
+                rows[0].size_bytes,
+                rows[0].links,
+                rows[0].services.clone(),
+                rows[0].other_containers.clone()
+            ),
+            (
+                Some(5000),
+                2,
+                vec!["postgres".to_string()],
+                vec!["tooling".to_string()]
+            )
+        );
+        assert_eq!(rows[1].other_containers, ["other_db_1"]);
+        assert_eq!((rows[2].size_bytes, rows[2].links), (None, 0));
+    }
 
     #[test]
     fn the_api_1_41_shape_is_summed_like_the_docker_cli() {

@@ -418,6 +418,10 @@ pub struct ContainerFacts {
     /// The main process on the engine's host, while running.
     #[serde(skip)]
     pub pid: Option<i64>,
+    /// Its logging driver and options (`HostConfig.LogConfig`, the daemon's defaults merged
+    /// in when it was created).
+    #[serde(skip)]
+    pub logging: Option<(String, std::collections::BTreeMap<String, String>)>,
 }
 
 impl ContainerFacts {
@@ -471,6 +475,15 @@ impl ContainerFacts {
             exit_code: state.exit_code,
             error: state.error.filter(|e| !e.is_empty()),
             ports: summary.ports.clone(),
+            logging: inspect
+                .host_config
+                .as_ref()
+                .and_then(|h| h.log_config.as_ref())
+                .and_then(|l| {
+                    let driver = l.typ.clone()?;
+                    let options = l.config.clone().unwrap_or_default().into_iter().collect();
+                    Some((driver, options))
+                }),
         }
     }
 }

@@ -106,6 +106,7 @@ mod tests {
                 ports: vec![],
                 full_id: "abc".into(),
                 pid: None,
+                logging: None,
             }),
         }
     }

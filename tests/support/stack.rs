@@ -122,6 +122,21 @@ impl Project {
         name
     }
 
+    /// A named volume of this project's (removed on drop). Returns its name.
+    pub fn volume(&self, name: &str) -> String {
+        let name = format!("{}_{name}", self.name);
+        docker_ok(&[
+            "volume",
+            "create",
+            "--label",
+            RIG_LABEL,
+            "--label",
+            &format!("{RIG_LABEL}.stack={}", self.name),
+            &name,
+        ]);
+        name
+    }
+
     pub fn write_config(&self, yaml: &str) {
         std::fs::write(self.dir.path().join("gymops.yaml"), yaml).unwrap();
     }
@@ -146,6 +161,10 @@ impl Drop for Project {
             let _ = docker(&args);
         }
         let _ = docker(&["network", "rm", &self.network]);
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+        for volume in text(&volumes.stdout).lines() {
+            let _ = docker(&["volume", "rm", "-f", volume]);
+        }
     }
 }
 
