@@ -206,6 +206,7 @@ cmd-logs-stats = Counts per level, errors per hour, top errors by fingerprint, k
 cmd-logs-files = List the log files in the backend container's log directory
 cmd-logs-clean = Compress and delete old rotated log files in the container's log directory
 cmd-disk = Disk use: Docker images, containers, volumes and build cache with what is reclaimable, and the host file systems of Docker's data and the backups
+cmd-prune = Free disk like `docker system prune`, safely: stopped containers that are not the deployment's, dangling images, unused networks, build cache; never a volume, never what a kept release pins
 cmd-perf = Performance monitoring
 cmd-perf-stats = CPU %, memory used / limit / %, network and block I/O, PIDs per service container, computed as `docker stats` does
 cmd-perf-db = PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables, indexes, size, writes, roles

@@ -204,6 +204,7 @@ cmd-logs-stats = 按级别计数、每小时错误数、按指纹聚合的高频
 cmd-logs-files = 列出后端容器日志目录中的日志文件
 cmd-logs-clean = 压缩并删除容器日志目录中轮转出的旧日志
 cmd-disk = 磁盘占用：Docker 镜像、容器、卷和构建缓存及可回收量，以及 Docker 数据和备份所在的宿主机文件系统
+cmd-prune = 像 `docker system prune` 一样释放磁盘，但更安全：不属于部署的已停止容器、悬空镜像、未使用的网络、构建缓存；从不删除卷，也不删除保留的发布版本所固定的镜像
 cmd-perf = 性能监控
 cmd-perf-stats = 每个服务容器的 CPU %、内存 已用/上限/%、网络和磁盘 I/O、进程数，计算方式同 `docker stats`
 cmd-perf-db = PostgreSQL 只读分析：连接、活动、锁、慢查询、表、索引、大小、写入、角色

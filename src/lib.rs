@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Config(ConfigCommand::Check) => commands::config::check::run(&ctx),
         Command::Logs(args) => commands::logs::run(&ctx, args).await,
         Command::Disk(args) => commands::disk::run(&ctx, args).await,
+        Command::Prune(args) => commands::prune::run(&ctx, args).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
         Command::Perf(PerfCommand::Api(args)) => commands::perf::api::run(&ctx, args).await,

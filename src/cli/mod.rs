@@ -107,6 +107,10 @@ pub enum Command {
     /// Disk use: Docker images, containers, volumes and build cache with what is reclaimable,
     /// and the host file systems of Docker's data and the backups
     Disk(DiskArgs),
+    /// Free disk like `docker system prune`, safely: stopped containers that are not the
+    /// deployment's, dangling images, unused networks, build cache; never a volume, never
+    /// what a kept release pins
+    Prune(PruneArgs),
     /// Performance monitoring
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -300,6 +304,31 @@ pub struct DiskArgs {
     /// `docker system df -v`
     #[arg(long)]
     pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// List what would be removed and the bytes it frees; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Which images: dangling (untagged, the default) or all (every image no remaining
+    /// container uses, but never a `gymops-release/...` one; needs --yes)
+    #[arg(long, value_enum, default_value_t = PruneImages::Dangling, value_name = "WHICH")]
+    pub images: PruneImages,
+    /// Confirm `--images all` (tagged images are pulled or built again when needed)
+    #[arg(long)]
+    pub yes: bool,
+    /// Remove a deploy lock whose holder is gone (or on another host)
+    #[arg(long)]
+    pub break_lock: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PruneImages {
+    /// Untagged images no remaining container uses
+    Dangling,
+    /// Every image no remaining container uses
+    All,
 }
 
 /// `--watch [--interval D]`: the result again every interval.

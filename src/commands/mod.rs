@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod monitoring;
 pub mod perf;
+pub mod prune;
 pub mod ps;
 pub mod schedule;
 pub mod service_config;

@@ -8,6 +8,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod overview;
+pub mod prune;
 pub mod raw;
 pub mod resolve;
 pub mod sampling;

@@ -88,7 +88,7 @@ async fn record(
     Ok(id)
 }
 
-fn project_name(ctx: &Context) -> String {
+pub(crate) fn project_name(ctx: &Context) -> String {
     spec::project_name(&ctx.settings().project)
 }
 
@@ -111,7 +111,7 @@ fn grace(
 }
 
 /// The monitoring stack's own compose project.
-fn monitoring_project(ctx: &Context) -> String {
+pub(crate) fn monitoring_project(ctx: &Context) -> String {
     format!("{}_monitoring", project_name(ctx))
 }
 
@@ -137,7 +137,7 @@ fn releases_path(ctx: &Context) -> std::path::PathBuf {
         .resolve_path(&ctx.settings().metrics.releases_file)
 }
 
-fn lock_path(ctx: &Context) -> std::path::PathBuf {
+pub(crate) fn lock_path(ctx: &Context) -> std::path::PathBuf {
     releases_path(ctx)
         .parent()
         .map(|dir| dir.join("deploy.lock"))
