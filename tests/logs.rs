@@ -203,7 +203,7 @@ struct Stats {
     levels: serde_json::Value,
     errors_per_hour: Vec<serde_json::Value>,
     top_errors: Vec<serde_json::Value>,
-    topic: Option<serde_json::Value>,
+    topics: Vec<serde_json::Value>,
 }
 
 fn stats(project: &Project, args: &[&str]) -> Stats {
@@ -281,7 +281,8 @@ fn logs_stats_counts_exactly_from_a_container_and_from_files() {
         &project,
         &["--file", plain.to_str().unwrap(), "--topic", "pool"],
     );
-    assert_eq!(pool.topic.unwrap()["matches"], 1);
+    assert_eq!(pool.topics.len(), 1);
+    assert_eq!(pool.topics[0]["matches"], 1);
     let window = stats(
         &project,
         &[
@@ -314,6 +315,113 @@ fn logs_stats_counts_exactly_from_a_container_and_from_files() {
     assert!(
         table.contains("c.g.web.MemberController: Member 42 not found"),
         "{table}"
+    );
+}
+
+#[test]
+fn logs_stats_reads_a_file_inside_the_container_as_it_reads_the_same_file_here() {
+    let (project, backend, _) = project_with_emitters();
+    // The same text here and in the container's /app/logs: plain, gzip, and an 8 MB one.
+    let staging = project.dir.path().join("logs");
+    std::fs::create_dir(&staging).unwrap();
+    let text = format!("{BACKEND_STDOUT}{BACKEND_STDERR}");
+    std::fs::write(staging.join("app.log"), &text).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(staging.join("app.log.1.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap();
+    let big = text.repeat(8 * 1024 * 1024 / text.len() + 1);
+    std::fs::write(staging.join("big.log"), &big).unwrap();
+    docker_ok(&[
+        "cp",
+        &format!("{}/.", staging.display()),
+        &format!("{backend}:/app/logs/"),
+    ]);
+    let here = |name: &str| staging.join(name).to_str().unwrap().to_string();
+    let same = |a: &Stats, b: &Stats| {
+        assert_eq!(
+            (
+                a.lines,
+                a.events,
+                a.continuation_lines,
+                a.unparsed_lines,
+                &a.levels,
+                &a.errors_per_hour,
+                &a.top_errors,
+                &a.topics
+            ),
+            (
+                b.lines,
+                b.events,
+                b.continuation_lines,
+                b.unparsed_lines,
+                &b.levels,
+                &b.errors_per_hour,
+                &b.top_errors,
+                &b.topics
+            )
+        );
+    };
+    for name in ["app.log", "app.log.1.gz", "big.log"] {
+        let inside = format!("backend:/app/logs/{name}");
+        let from_container = stats(
+            &project,
+            &["--file", &inside, "--topic", "slow", "--topic", "pool"],
+        );
+        let from_here = stats(
+            &project,
+            &["--file", &here(name), "--topic", "slow", "--topic", "pool"],
+        );
+        assert_eq!(from_container.sources, vec![inside.clone()]);
+        same(&from_container, &from_here);
+        assert_eq!(from_container.topics.len(), 2, "{name}");
+        assert_eq!(from_container.topics[0]["topic"], "slow");
+        assert_eq!(from_container.topics[1]["topic"], "pool");
+    }
+    let big_stats = stats(&project, &["--file", "backend:/app/logs/big.log"]);
+    assert_eq!(big_stats.lines, big.lines().count() as u64);
+    // A stopped container's files are read too (no process needed in it).
+    docker_ok(&["stop", "-t", "1", &backend]);
+    let stopped = stats(&project, &["--file", "backend:/app/logs/app.log"]);
+    assert_eq!(stopped.levels["ERROR"], 2);
+    // Several --file of both kinds add up.
+    let both = stats(
+        &project,
+        &[
+            "--file",
+            "backend:/app/logs/app.log",
+            "--file",
+            &here("app.log"),
+        ],
+    );
+    assert_eq!(both.lines, 2 * stopped.lines);
+
+    assert_error(
+        &project,
+        &["logs", "stats", "--file", "backend:/app/logs"],
+        "/app/logs is a directory",
+    );
+    assert_error(
+        &project,
+        &["logs", "stats", "--file", "backend:/app/logs/missing.log"],
+        "no such file",
+    );
+    assert_error(
+        &project,
+        &[
+            "logs",
+            "stats",
+            "--file",
+            "backend:/app/logs/../../etc/passwd",
+        ],
+        "without `.` or `..` parts",
+    );
+    assert_error(
+        &project,
+        &["logs", "stats", "--file", "nosuch:/app/logs/app.log"],
+        "nosuch",
     );
 }
 

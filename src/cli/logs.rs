@@ -73,16 +73,18 @@ pub struct LogsStatsArgs {
     /// Events until
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Read exported or rotated log files (plain or .gz) instead of a container (repeatable)
+    /// Read log files (plain or .gz) instead of container logs (repeatable): a path here
+    /// (exported or rotated files), or SERVICE:/PATH for a file inside the service's
+    /// container, read through the Engine API (e.g. backend:/app/logs/app.log)
     #[arg(long, value_name = "PATH")]
     pub file: Vec<PathBuf>,
     /// How many error fingerprints to list
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
     /// A keyword view from the guide: slow (slow/timeout/performance), pool (hikari/connection),
-    /// memory (memory/gc/heap)
+    /// memory (memory/gc/heap); repeatable, each counted on its own
     #[arg(long, value_enum)]
-    pub topic: Option<crate::logs::stats::Topic>,
+    pub topic: Vec<crate::logs::stats::Topic>,
 }
 
 #[derive(Debug, Args)]

@@ -205,7 +205,7 @@ async fn errors_of(engine: &Engine, service: &str, container: &str) -> Finding {
             since: Some(since),
             until: None,
             top: 3,
-            topic: None,
+            topics: Vec::new(),
             prefer_source_time: true,
         });
         let request = LogRequest {

@@ -1,6 +1,7 @@
 //! The Docker Engine API (bollard): connecting with version negotiation, and the state of
 //! the deployment's service containers.
 
+pub mod archive;
 pub mod cgroup;
 pub mod df;
 pub mod exec;

@@ -31,6 +31,21 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     }
 }
 
+/// `reader`, decompressed when it starts with gzip's magic bytes (a rotated `.gz` read
+/// from a container).
+pub fn decompressing<'a>(
+    reader: impl Read + Send + 'a,
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+    use std::io::BufRead;
+    let mut buffered = BufReader::with_capacity(CHUNK, reader);
+    let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    })
+}
+
 /// Feed a whole log into `collector`, on every core: a reader cuts the input into blocks at
 /// line ends, workers count each block with a block collector, and the blocks are merged in
 /// input order, so the counts are those of a single pass. Buffers go round a fixed pool, so
@@ -52,7 +67,7 @@ fn collect_in_blocks(
     use std::sync::mpsc::sync_channel;
     use std::sync::{Arc, Mutex};
 
-    if options.topic.is_some() {
+    if !options.topics.is_empty() {
         // The keyword view follows events across lines; one pass in order keeps it exact.
         let mut spare = Vec::new();
         return read_blocks(
@@ -316,14 +331,14 @@ java.net.SocketTimeoutException: Read timed out
                 since: None,
                 until: None,
                 top: 5,
-                topic: None,
+                topics: Vec::new(),
                 prefer_source_time: false,
             },
             StatsOptions {
                 since,
                 until: None,
                 top: 5,
-                topic: None,
+                topics: Vec::new(),
                 prefer_source_time: false,
             },
         ] {
@@ -341,7 +356,7 @@ java.net.SocketTimeoutException: Read timed out
                 since: None,
                 until: None,
                 top: 5,
-                topic: None,
+                topics: Vec::new(),
                 prefer_source_time: false,
             },
         );
@@ -358,14 +373,14 @@ java.net.SocketTimeoutException: Read timed out
             since: None,
             until: None,
             top: 5,
-            topic: Some(Topic::Slow),
+            topics: vec![Topic::Slow],
             prefer_source_time: false,
         };
         let mut blocks = Collector::new(options.clone());
         collect_in_blocks(data.as_bytes(), &mut blocks, &options, 100).unwrap();
         let (blocks, expected) = (blocks.finish(), single_pass(&data, &options));
         assert_eq!(blocks, expected);
-        assert_eq!(blocks.topic.unwrap().matches, 100);
+        assert_eq!(blocks.topics[0].matches, 100);
     }
 
     #[test]

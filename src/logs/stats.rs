@@ -41,7 +41,8 @@ pub struct StatsOptions {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub top: usize,
-    pub topic: Option<Topic>,
+    /// Keyword views (`--topic`, repeatable), each counted on its own.
+    pub topics: Vec<Topic>,
     /// Use the time the source recorded (Docker's, in UTC) before the time in the line, which
     /// may be local time without a zone.
     pub prefer_source_time: bool,
@@ -111,7 +112,8 @@ pub struct LogStats {
     pub distinct_errors: u64,
     /// Errors not grouped because MAX_GROUPS fingerprints were already tracked.
     pub untracked_errors: u64,
-    pub topic: Option<TopicStats>,
+    /// One per `--topic`, in the order given.
+    pub topics: Vec<TopicStats>,
 }
 
 #[derive(Debug, Default)]
@@ -204,6 +206,14 @@ enum Current {
     BlockStart,
 }
 
+/// What one keyword view counted.
+#[derive(Default)]
+struct TopicCount {
+    hits: BTreeMap<i64, u64>,
+    groups: Groups,
+    matches: u64,
+}
+
 /// Feed lines with [`Collector::line`], then [`Collector::finish`].
 pub struct Collector {
     options: StatsOptions,
@@ -211,9 +221,8 @@ pub struct Collector {
     levels: [u64; 5],
     errors_per_hour: BTreeMap<i64, u64>,
     errors: Groups,
-    topic_hits: BTreeMap<i64, u64>,
-    topic_groups: Groups,
-    topic_matches: u64,
+    /// Per topic of the options, in their order.
+    topic_counts: Vec<TopicCount>,
     first: Option<i64>,
     last: Option<i64>,
     current: Current,
@@ -226,6 +235,7 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(options: StatsOptions) -> Self {
+        let options_topics = options.topics.clone();
         Collector {
             options,
             stats: LogStats {
@@ -249,14 +259,15 @@ impl Collector {
                 top_errors: Vec::new(),
                 distinct_errors: 0,
                 untracked_errors: 0,
-                topic: None,
+                topics: Vec::new(),
             },
             levels: [0; 5],
             errors_per_hour: BTreeMap::new(),
             errors: Groups::default(),
-            topic_hits: BTreeMap::new(),
-            topic_groups: Groups::default(),
-            topic_matches: 0,
+            topic_counts: options_topics
+                .iter()
+                .map(|_| TopicCount::default())
+                .collect(),
             first: None,
             last: None,
             current: Current::Nothing,
@@ -407,7 +418,7 @@ impl Collector {
             timestamp,
             pending_error,
         };
-        if self.options.topic.is_some() {
+        if !self.options.topics.is_empty() {
             let text = logger_and_message(line).1;
             self.topic_line(line, &text, timestamp);
         }
@@ -435,7 +446,7 @@ impl Collector {
                     self.errors
                         .add(&format!("{prefix}{}", text.trim()), timestamp);
                 }
-                if self.options.topic.is_some() {
+                if !self.options.topics.is_empty() {
                     let text = String::from_utf8_lossy(line).trim().to_string();
                     self.topic_line(line, &text, timestamp);
                 }
@@ -459,26 +470,22 @@ impl Collector {
     }
 
     fn topic_line(&mut self, line: &[u8], text: &str, timestamp: Option<i64>) {
-        let Some(topic) = self.options.topic else {
-            return;
-        };
         self.lowered.clear();
         self.lowered.extend(line.iter().map(u8::to_ascii_lowercase));
-        if !topic
-            .keywords()
-            .iter()
-            .any(|keyword| contains_keyword(&self.lowered, keyword.as_bytes()))
-        {
-            return;
+        for (topic, count) in self.options.topics.iter().zip(&mut self.topic_counts) {
+            if !topic
+                .keywords()
+                .iter()
+                .any(|keyword| contains_keyword(&self.lowered, keyword.as_bytes()))
+            {
+                continue;
+            }
+            count.matches += 1;
+            if let Some(t) = timestamp {
+                *count.hits.entry(t.div_euclid(3600) * 3600).or_default() += 1;
+            }
+            count.groups.add(text, timestamp);
         }
-        self.topic_matches += 1;
-        if let Some(t) = timestamp {
-            *self
-                .topic_hits
-                .entry(t.div_euclid(3600) * 3600)
-                .or_default() += 1;
-        }
-        self.topic_groups.add(text, timestamp);
     }
 
     pub fn finish(mut self) -> LogStats {
@@ -506,13 +513,20 @@ impl Collector {
         stats.top_errors = self.errors.top(self.options.top);
         stats.distinct_errors = self.errors.map.len() as u64;
         stats.untracked_errors = self.errors.untracked;
-        stats.topic = self.options.topic.map(|topic| TopicStats {
-            topic,
-            keywords: topic.keywords().iter().map(|k| k.to_string()).collect(),
-            matches: self.topic_matches,
-            per_hour: hours(&self.topic_hits),
-            top: self.topic_groups.top(self.options.top),
-        });
+        let top = self.options.top;
+        stats.topics = self
+            .options
+            .topics
+            .iter()
+            .zip(&self.topic_counts)
+            .map(|(topic, count)| TopicStats {
+                topic: *topic,
+                keywords: topic.keywords().iter().map(|k| k.to_string()).collect(),
+                matches: count.matches,
+                per_hour: hours(&count.hits),
+                top: count.groups.top(top),
+            })
+            .collect();
         stats
     }
 }

@@ -29,7 +29,7 @@ fn options() -> StatsOptions {
         since: None,
         until: None,
         top: 10,
-        topic: None,
+        topics: Vec::new(),
         prefer_source_time: false,
     }
 }
@@ -143,11 +143,11 @@ fn topics_count_keyword_lines_per_hour() {
     let stats = collect(
         SAMPLE,
         StatsOptions {
-            topic: Some(Topic::Pool),
+            topics: vec![Topic::Pool],
             ..options()
         },
     );
-    let topic = stats.topic.unwrap();
+    let topic = &stats.topics[0];
     assert_eq!(topic.matches, 1);
     assert_eq!(
         topic.per_hour,
@@ -159,23 +159,33 @@ fn topics_count_keyword_lines_per_hour() {
     let slow = collect(
         SAMPLE,
         StatsOptions {
-            topic: Some(Topic::Slow),
+            topics: vec![Topic::Slow],
             ..options()
         },
     )
-    .topic
-    .unwrap();
+    .topics
+    .remove(0);
     assert_eq!(slow.matches, 2, "{slow:#?}");
     let memory = collect(
         SAMPLE,
         StatsOptions {
-            topic: Some(Topic::Memory),
+            topics: vec![Topic::Memory],
             ..options()
         },
     )
-    .topic
-    .unwrap();
+    .topics
+    .remove(0);
     assert_eq!(memory.matches, 0, "`logging` is not a GC message");
+    // Several at once: each counted on its own, in the order given.
+    let both = collect(
+        SAMPLE,
+        StatsOptions {
+            topics: vec![Topic::Slow, Topic::Pool],
+            ..options()
+        },
+    );
+    let counted: Vec<(Topic, u64)> = both.topics.iter().map(|t| (t.topic, t.matches)).collect();
+    assert_eq!(counted, [(Topic::Slow, 2), (Topic::Pool, 1)]);
 }
 
 #[test]

@@ -167,7 +167,7 @@ pub async fn run(ctx: &Context, args: &FleetArgs, load_site: SiteLoader) -> Resu
                 until: until.clone(),
                 file: Vec::new(),
                 top: 3,
-                topic: None,
+                topic: Vec::new(),
             };
             let args = std::sync::Arc::new(args);
             let collect = collector(move |site: std::sync::Arc<Context>| {

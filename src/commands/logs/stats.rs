@@ -38,13 +38,19 @@ pub(crate) async fn stats(ctx: &Context, args: &LogsStatsArgs) -> Result<StatsOu
         since,
         until,
         top: args.top,
-        topic: args.topic,
+        topics: args.topic.clone(),
         prefer_source_time: !from_files,
     };
     let mut collector = Collector::new(options.clone());
     let mut sources = Vec::new();
     if from_files {
         for path in &args.file {
+            let text = path.to_string_lossy();
+            if let Some((service, inside)) = crate::docker::archive::container_path(&text) {
+                collector = from_container(ctx, collector, &options, service, inside).await?;
+                sources.push(text.into_owned());
+                continue;
+            }
             let reader =
                 files::open(path).hint("check the path; --file takes plain or .gz log files")?;
             files::collect(reader, &mut collector, &options)
@@ -88,6 +94,44 @@ pub(crate) async fn stats(ctx: &Context, args: &LogsStatsArgs) -> Result<StatsOu
         sources,
         stats: collector.finish(),
     })
+}
+
+/// `--file SERVICE:/PATH`: the file in the service's container, through the Engine API (no
+/// tool needed in the container, stopped or running), plain or gzip, in fixed memory.
+async fn from_container(
+    ctx: &Context,
+    mut collector: Collector,
+    options: &StatsOptions,
+    service: &str,
+    path: &str,
+) -> Result<Collector> {
+    ctx.check_services(&[service.to_string()])?;
+    crate::docker::archive::check_container_path(path)
+        .hint("--file takes SERVICE:/absolute/path/to/file, e.g. backend:/app/logs/app.log")?;
+    let engine = ctx.engine().await?;
+    // Any container of the service, running or stopped: the archive endpoint reads both.
+    let state = engine
+        .service_states(ctx.settings(), &[service.to_string()])
+        .await?
+        .into_iter()
+        .next();
+    let Some(container) = state.and_then(|s| s.container).map(|c| c.name) else {
+        return Err(anyhow!("no container found for service `{}`", service))
+            .hint("start it, or read exported files with --file PATH");
+    };
+    let options = options.clone();
+    let (collector, result) = engine
+        .read_container_file(&container, path, move |reader| {
+            let result = files::decompressing(reader)
+                .and_then(|reader| files::collect(reader, &mut collector, &options));
+            Ok((collector, result))
+        })
+        .await
+        .hint("`gymops logs files` lists the log files in the container")?;
+    result
+        .with_context(|| format!("cannot read {path} in {service}'s container"))
+        .hint("a .gz file that is truncated or not gzip cannot be read")?;
+    Ok(collector)
 }
 
 /// The fleet's columns: one row of counts per site.
@@ -164,7 +208,7 @@ fn render(printer: &Printer, output: &StatsOutput) -> String {
             text.push('\n');
         }
     }
-    if let Some(topic) = &stats.topic {
+    for topic in &stats.topics {
         text.push_str(
             &format!(
                 "\ntopic {:?} ({}): {} matching lines\n",
