@@ -114,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Disk(args) => commands::disk::run(&ctx, args).await,
         Command::Prune(args) => commands::prune::run(&ctx, args).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
+        Command::Perf(PerfCommand::Top(args)) => commands::perf::top::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,
         Command::Perf(PerfCommand::Api(args)) => commands::perf::api::run(&ctx, args).await,
         Command::Perf(PerfCommand::Load(args)) => commands::perf::load::run(&ctx, args).await,

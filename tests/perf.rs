@@ -685,3 +685,113 @@ fn ctrl_c_stops_monitor_at_once_even_in_the_middle_of_a_notification() {
     );
     assert!(status.code().is_some(), "it exited, not killed: {status:?}");
 }
+
+#[test]
+fn perf_top_puts_the_spinning_process_first_and_the_big_one_first_by_memory_here_and_remotely() {
+    let project = Project::new();
+    let worker = project.run(
+        "worker",
+        &[],
+        &[
+            "/usr/bin/sh",
+            "-c",
+            "/usr/bin/python3 -c 'import time; b = b\"x\" * (64 << 20); time.sleep(600)' & exec /usr/bin/sha256sum /dev/zero",
+        ],
+    );
+    project.write_config(&format!(
+        "project: {}\nservices:\n  worker: {{container: null}}\n",
+        project.name
+    ));
+    let top = |args: &[&str], docker_host: Option<&str>| -> serde_json::Value {
+        let mut command = project.gymops();
+        if let Some(host) = docker_host {
+            command.env("DOCKER_HOST", host);
+        }
+        let output = run(command
+            .args(["perf", "top", "worker", "-o", "json"])
+            .args(args));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    // The python process has its 64 MiB in place before the checks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let by_memory = loop {
+        let by_memory = top(&["--sort", "mem"], None);
+        if by_memory["processes"][0]["rss_bytes"].as_u64().unwrap_or(0) >= 64 << 20
+            || std::time::Instant::now() > deadline
+        {
+            break by_memory;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let first = &by_memory["processes"][0];
+    assert!(
+        first["command"].as_str().unwrap().contains("python3"),
+        "{by_memory:#}"
+    );
+    assert!(
+        first["rss_bytes"].as_u64().unwrap() >= 64 << 20,
+        "{by_memory:#}"
+    );
+
+    let by_cpu = top(&[], None);
+    assert_eq!(by_cpu["cpu_basis"], "window");
+    assert_eq!(by_cpu["container"], worker.as_str());
+    assert_eq!(
+        by_cpu["total"], 2,
+        "sha256sum (pid 1 after exec) and python: {by_cpu:#}"
+    );
+    let spinner = &by_cpu["processes"][0];
+    assert!(
+        spinner["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("/usr/bin/sha256sum"),
+        "{by_cpu:#}"
+    );
+    assert!(
+        spinner["cpu_percent"].as_f64().unwrap() > 20.0,
+        "{by_cpu:#}"
+    );
+    assert_eq!(spinner["pid"], 1, "the PID inside the container");
+    assert!(spinner["host_pid"].as_i64().unwrap() > 1);
+    let limited = top(&["--limit", "1"], None);
+    assert_eq!(
+        (
+            limited["total"].as_u64(),
+            limited["processes"].as_array().unwrap().len()
+        ),
+        (Some(2), 1)
+    );
+
+    // A remote engine: the Engine API's top, ps's figures.
+    let (_socat, port) = tcp_engine();
+    let remote = top(&[], Some(&format!("tcp://127.0.0.1:{port}")));
+    assert_eq!(remote["cpu_basis"], "lifetime");
+    assert_eq!(remote["total"], 2);
+    assert!(
+        remote["processes"][0]["command"]
+            .as_str()
+            .unwrap()
+            .contains("sha256sum"),
+        "{remote:#}"
+    );
+    assert_eq!(remote["processes"][0]["host_pid"], spinner["host_pid"]);
+
+    let table = text(&run(project.gymops().args(["perf", "top", "worker"])).stdout);
+    assert!(
+        table.starts_with("PID") && table.contains("sha256sum"),
+        "{table}"
+    );
+    assert!(table.contains("2 of 2 processes in"), "{table}");
+
+    // A stopped container: one clear error, exit 3.
+    docker_ok(&["stop", "-t", "1", &worker]);
+    let output = run(project.gymops().args(["perf", "top", "worker"]));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("is exited: it has no processes"),
+        "{stderr}"
+    );
+}

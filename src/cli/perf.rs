@@ -62,6 +62,9 @@ pub enum PerfCommand {
     /// CPU %, memory used / limit / %, network and block I/O, PIDs per service container,
     /// computed as `docker stats` does
     Stats(PerfStatsArgs),
+    /// The processes inside a service's container by CPU and memory (the guide's
+    /// `ps aux --sort=-%cpu | head`), without needing ps in the container
+    Top(PerfTopArgs),
     /// PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables,
     /// indexes, size, writes, roles
     Db(PerfDbArgs),
@@ -167,6 +170,29 @@ pub struct PerfDbArgs {
     pub within_days: Option<i32>,
     #[command(flatten)]
     pub db_connection: DbConnectionArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfTopArgs {
+    /// The service [default: logs.service, the backend]
+    #[arg(value_name = "SERVICE", add = super::services())]
+    pub service: Option<String>,
+    /// Order by CPU or by resident memory
+    #[arg(long, value_enum, default_value_t = TopSort::Cpu)]
+    pub sort: TopSort,
+    /// How many processes to show (0: all)
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub watch: super::WatchArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopSort {
+    /// CPU %, highest first
+    Cpu,
+    /// Resident memory, largest first
+    Mem,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod overview;
+pub mod procs;
 pub mod prune;
 pub mod raw;
 pub mod resolve;

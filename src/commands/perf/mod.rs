@@ -5,3 +5,4 @@ pub mod db;
 pub mod jvm;
 pub mod load;
 pub mod stats;
+pub mod top;
