@@ -130,6 +130,7 @@ header-backup = BACKUP
 header-services = SERVICES
 header-modified = MODIFIED
 header-reclaimable = RECLAIMABLE
+header-metric = METRIC
 header-pid = PID
 header-user = USER
 header-rss = RSS
@@ -214,7 +215,8 @@ cmd-prune = Free disk like `docker system prune`, safely: stopped containers tha
 cmd-perf = Performance monitoring
 cmd-perf-stats = CPU %, memory used / limit / %, network and block I/O, PIDs per service container, computed as `docker stats` does
 cmd-perf-top = The processes inside a service's container by CPU and memory (the guide's `ps aux --sort=-%cpu | head`), without needing ps in the container
-cmd-perf-db = PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables, indexes, size, writes, roles
+cmd-perf-db = PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables, indexes, size, writes, roles; `perf db bench` runs pgbench
+cmd-perf-db-bench = pgbench in the PostgreSQL container (the guide's 7.6) against a scratch database it creates and drops: TPS, latency average and percentiles from pgbench's per-transaction log
 cmd-perf-api = Time an HTTP endpoint by phase (DNS, connect, TLS, first byte, total) over N requests, like the guide's curl -w timing; min / p50 / p95 / p99 / max
 cmd-perf-load = HTTP load: keep-alive connections, requests/s, status codes, errors by kind, latency percentiles (HDR histogram). Only loopback or the deployment's URLs without --allow-remote
 cmd-perf-jvm = The backend's JVM: heap / non-heap, GC counts and pause time, threads — from Spring Boot's actuator metrics, or jstat / jcmd in the backend container

@@ -129,6 +129,7 @@ header-backup = 备份
 header-services = 服务
 header-modified = 修改时间
 header-reclaimable = 可回收
+header-metric = 指标
 header-pid = PID
 header-user = 用户
 header-rss = 常驻内存
@@ -212,7 +213,8 @@ cmd-prune = 像 `docker system prune` 一样释放磁盘，但更安全：不属
 cmd-perf = 性能监控
 cmd-perf-stats = 每个服务容器的 CPU %、内存 已用/上限/%、网络和磁盘 I/O、进程数，计算方式同 `docker stats`
 cmd-perf-top = 服务容器内按 CPU 和内存排序的进程（即手册中的 `ps aux --sort=-%cpu | head`），容器内无需 ps
-cmd-perf-db = PostgreSQL 只读分析：连接、活动、锁、慢查询、表、索引、大小、写入、角色
+cmd-perf-db = PostgreSQL 只读分析：连接、活动、锁、慢查询、表、索引、大小、写入、角色；`perf db bench` 运行 pgbench
+cmd-perf-db-bench = 在 PostgreSQL 容器中对自动创建并删除的临时数据库运行 pgbench（手册 7.6）：TPS、平均延迟以及基于 pgbench 逐事务日志的延迟百分位
 cmd-perf-api = 按阶段（DNS、连接、TLS、首字节、总计）对 HTTP 接口计时 N 次，同手册的 curl -w；最小/p50/p95/p99/最大
 cmd-perf-load = HTTP 压测：长连接、每秒请求数、状态码、按类型的错误、延迟百分位（HDR 直方图）。不加 --allow-remote 时只压本机回环或本部署的 URL
 cmd-perf-jvm = 后端 JVM：堆/非堆、GC 次数与停顿、线程——来自 Spring Boot actuator 指标，或后端容器内的 jstat / jcmd

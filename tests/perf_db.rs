@@ -341,3 +341,127 @@ fn maintenance_runs_quotes_tables_and_asks_before_locking() {
     let output = maintain(&["vacuum", "--yes"]);
     assert_eq!(output.status.code(), Some(3), "--yes goes with --full");
 }
+
+#[test]
+fn pgbench_in_a_scratch_database_agrees_with_its_own_summary_and_leaves_nothing_behind() {
+    let stack = Stack::start();
+    let databases = |stack: &Stack| {
+        stack.psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")
+    };
+    let before = databases(&stack);
+    let output = run(stack.gymops().args([
+        "perf", "db", "bench", "-s", "1", "-c", "4", "-j", "2", "-T", "3", "-o", "json",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scratch"], true);
+    assert!(report["database"]
+        .as_str()
+        .unwrap()
+        .starts_with("gymops_bench_"));
+    let pgbench = &report["pgbench"];
+    let latency = &report["latency"];
+    // The log holds every transaction pgbench counted, and the figures agree with its own.
+    let counted = pgbench["transactions"].as_u64().unwrap();
+    assert!(counted > 50, "{report:#}");
+    assert_eq!(
+        latency["transactions"].as_u64().unwrap(),
+        counted,
+        "{report:#}"
+    );
+    let close = |ours: f64, theirs: f64, within: f64| (ours - theirs).abs() <= theirs * within;
+    let (avg, their_avg) = (
+        latency["average_ms"].as_f64().unwrap(),
+        pgbench["latency_average_ms"].as_f64().unwrap(),
+    );
+    assert!(
+        close(avg, their_avg, 0.02),
+        "average {avg} vs pgbench's {their_avg}"
+    );
+    let (tps, their_tps) = (
+        latency["tps"].as_f64().unwrap(),
+        pgbench["tps"].as_f64().unwrap(),
+    );
+    assert!(
+        close(tps, their_tps, 0.10),
+        "tps {tps} vs pgbench's {their_tps}"
+    );
+    let p = |k: &str| latency[k].as_f64().unwrap();
+    assert!(
+        p("p50_ms") <= p("p90_ms")
+            && p("p90_ms") <= p("p95_ms")
+            && p("p95_ms") <= p("p99_ms")
+            && p("p99_ms") <= p("max_ms")
+    );
+    // Nothing left: the scratch database is gone, and the log files in the container.
+    assert_eq!(databases(&stack), before);
+    let logs = support::docker(&[
+        "exec",
+        &stack.postgres,
+        "find",
+        "/tmp",
+        "-maxdepth",
+        "1",
+        "-name",
+        "gymops-pgbench-*",
+    ]);
+    assert_eq!(
+        text(&logs.stdout).trim(),
+        "",
+        "log files left in the container"
+    );
+
+    // An existing database: refused without --yes, nothing changed.
+    let output = run(stack.gymops().args([
+        "perf",
+        "db",
+        "bench",
+        "--database",
+        "fitness_gym",
+        "-T",
+        "1",
+    ]));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the database fitness_gym exists") && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbench_%'"),
+        "0"
+    );
+    // With --yes: pgbench's tables for the run only.
+    let output = run(stack.gymops().args([
+        "perf",
+        "db",
+        "bench",
+        "--database",
+        "fitness_gym",
+        "--yes",
+        "-T",
+        "1",
+        "-c",
+        "2",
+        "-j",
+        "1",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (report["scratch"].as_bool(), report["database"].as_str()),
+        (Some(false), Some("fitness_gym"))
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbench_%'"),
+        "0"
+    );
+    // Bad numbers: exit 3 before anything runs.
+    let output = run(stack
+        .gymops()
+        .args(["perf", "db", "bench", "-c", "2", "-j", "4"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(databases(&stack), before);
+}

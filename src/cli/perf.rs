@@ -66,7 +66,7 @@ pub enum PerfCommand {
     /// `ps aux --sort=-%cpu | head`), without needing ps in the container
     Top(PerfTopArgs),
     /// PostgreSQL insight, read-only: connections, activity, locks, slow-queries, tables,
-    /// indexes, size, writes, roles
+    /// indexes, size, writes, roles; `perf db bench` runs pgbench
     Db(PerfDbArgs),
     /// Time an HTTP endpoint by phase (DNS, connect, TLS, first byte, total) over N requests,
     /// like the guide's curl -w timing; min / p50 / p95 / p99 / max
@@ -158,10 +158,13 @@ pub struct PerfApiArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PerfDbArgs {
+    #[command(subcommand)]
+    pub bench: Option<PerfDbCommand>,
     /// The view
-    #[arg(value_enum)]
-    pub view: crate::pg::insight::DbView,
+    #[arg(value_enum, required = true)]
+    pub view: Option<crate::pg::insight::DbView>,
     /// How many rows (slow-queries, tables, indexes, writes) [default: 20]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub top: Option<i64>,
@@ -170,6 +173,37 @@ pub struct PerfDbArgs {
     pub within_days: Option<i32>,
     #[command(flatten)]
     pub db_connection: DbConnectionArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PerfDbCommand {
+    /// pgbench in the PostgreSQL container (the guide's 7.6) against a scratch database it
+    /// creates and drops: TPS, latency average and percentiles from pgbench's
+    /// per-transaction log
+    Bench(PerfDbBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfDbBenchArgs {
+    /// Scale factor of the pgbench tables (1 = 100 000 accounts)
+    #[arg(short = 's', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub scale: u32,
+    /// Concurrent clients (sessions)
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub clients: u32,
+    /// pgbench worker threads (at most the clients)
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// How long to run, in seconds
+    #[arg(short = 'T', long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub time: u32,
+    /// Run in this database instead of a scratch one: one that exists gets pgbench's tables
+    /// for the run (and needs --yes); one that does not is created and dropped
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Confirm running pgbench in an existing database
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! PostgreSQL connections (tokio-postgres) from settings, always with a deadline.
 
+pub mod bench;
 pub mod insight;
 pub mod maintain;
 pub mod tls;

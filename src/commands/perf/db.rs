@@ -12,11 +12,18 @@ use crate::output::{human_bytes, Printer};
 use crate::pg::insight::{read_only, run_view, DbView, ViewResult};
 
 pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
-    if args.top.is_some() && !args.view.takes_top() {
-        return Err(anyhow!("--top does not apply to the {:?} view", args.view))
+    let view = match (&args.bench, args.view) {
+        (Some(crate::cli::PerfDbCommand::Bench(bench)), _) => {
+            return super::bench::run(ctx, bench).await
+        }
+        (None, Some(view)) => view,
+        (None, None) => return Err(anyhow!("name a view or `bench`")),
+    };
+    if args.top.is_some() && !view.takes_top() {
+        return Err(anyhow!("--top does not apply to the {:?} view", view))
             .hint("--top applies to slow-queries, tables, indexes and writes");
     }
-    if args.within_days.is_some() && args.view != DbView::Roles {
+    if args.within_days.is_some() && view != DbView::Roles {
         return Err(anyhow!("--within-days applies to the roles view only"))
             .hint("use it with `gymops perf db roles`");
     }
@@ -29,7 +36,7 @@ pub async fn run(ctx: &Context, args: &PerfDbArgs) -> Result<ExitStatus> {
     read_only(&client, std::time::Duration::from_secs(30)).await?;
     let result = run_view(
         &client,
-        args.view,
+        view,
         args.top.unwrap_or(20),
         args.within_days.unwrap_or(7),
     )

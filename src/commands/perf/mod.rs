@@ -1,6 +1,7 @@
 //! `gymops perf ...`: performance monitoring.
 
 pub mod api;
+pub mod bench;
 pub mod db;
 pub mod jvm;
 pub mod load;
