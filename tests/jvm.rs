@@ -125,6 +125,12 @@ fn a_real_jvm_is_read_through_jstat_and_jcmd_when_there_is_no_actuator() {
         .iter()
         .any(|s| s["state"] == "BLOCKED" && s["threads"] == 2));
 
+    // Native memory tracking is off in this JVM: said, with how to turn it on.
+    let output = run(project.gymops().args(["perf", "jvm", "--native-memory"]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("NativeMemoryTracking=summary"), "{stderr}");
+
     // Forcing the actuator says what to expose.
     let output = run(project
         .gymops()
@@ -162,4 +168,167 @@ fn the_actuator_is_read_when_it_is_exposed() {
         stdout.contains("heap") && stdout.contains("gc end of minor GC"),
         "{stdout}"
     );
+}
+
+const SPIN: &str = r#"
+public class Spin {
+    static volatile long sink;
+    static byte[][] keep = new byte[64][];
+
+    public static void main(String[] args) throws Exception {
+        for (int i = 0; i < keep.length; i++) keep[i] = new byte[256 * 1024];
+        for (int i = 0; i < 3; i++) {
+            Thread idle = new Thread(Spin::sleepForever, "idle-" + i);
+            idle.setDaemon(true);
+            idle.start();
+        }
+        Thread spinner = new Thread(Spin::spin, "busy-spinner");
+        spinner.setDaemon(true);
+        spinner.start();
+        System.out.println("ready");
+        sleepForever();
+    }
+
+    static void spin() {
+        long x = 0;
+        while (true) { x += System.nanoTime() % 7; sink = x; }
+    }
+
+    static void sleepForever() {
+        while (true) {
+            try { Thread.sleep(60_000); } catch (InterruptedException e) { return; }
+        }
+    }
+}
+"#;
+
+#[test]
+fn hot_threads_heap_histogram_gc_run_and_native_memory_of_a_real_jvm() {
+    let project = Project::new();
+    let bin = jdk_bin();
+    std::fs::write(project.dir.path().join("Spin.java"), SPIN).unwrap();
+    let source = format!(
+        "{}/Spin.java:/opt/Spin.java:ro",
+        project.dir.path().display()
+    );
+    let java = format!("{}/java", bin.display());
+    let container = project.run(
+        "backend",
+        &["-v", &source],
+        &[
+            &java,
+            "-Xmx128m",
+            "-XX:+UseSerialGC",
+            "-XX:NativeMemoryTracking=summary",
+            "/opt/Spin.java",
+        ],
+    );
+    let closed = support::free_port();
+    project.write_config(&format!(
+        "project: {}\nservices:\n  backend: {{container: {container}}}\nbackend:\n  url: http://127.0.0.1:{closed}/springboot1ngh61a2\n  jdk_bin_dir: {}\n",
+        project.name,
+        bin.display()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !text(&support::docker(&["logs", &container]).stdout).contains("ready") {
+        assert!(Instant::now() < deadline, "the JVM did not start");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = run(project
+            .gymops()
+            .args(["-o", "json", "perf", "jvm"])
+            .args(args));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    // The spinning thread comes out on top, with its stack.
+    let hot = json(&["--hot-threads", "--window", "1s", "--top", "3"]);
+    assert_eq!(hot["diagnosis"], "hot-threads");
+    let window = hot["window_seconds"].as_f64().unwrap();
+    assert!((0.9..3.0).contains(&window), "{hot:#}");
+    let threads = hot["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 3);
+    assert_eq!(threads[0]["name"], "busy-spinner", "{hot:#}");
+    assert!(
+        threads[0]["cpu_percent"].as_f64().unwrap() > 30.0,
+        "{hot:#}"
+    );
+    assert!(
+        threads[0]["frames"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Spin.spin"),
+        "{hot:#}"
+    );
+    assert!(threads
+        .iter()
+        .skip(1)
+        .all(|t| t["name"].as_str() != Some("idle-0") || t["cpu_percent"].as_f64().unwrap() < 5.0));
+
+    // The 16 MiB of byte arrays lead the heap histogram.
+    let histogram = json(&["--heap-histogram", "--top", "5"]);
+    let classes = histogram["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 5);
+    assert_eq!(classes[0]["class"], "[B", "{histogram:#}");
+    assert!(classes[0]["bytes"].as_u64().unwrap() >= 16 << 20);
+    assert!(histogram["total_bytes"].as_u64().unwrap() >= classes[0]["bytes"].as_u64().unwrap());
+
+    // GC.run only with --yes.
+    let output = run(project.gymops().args(["perf", "jvm", "--gc-run"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("--yes"),
+        "{}",
+        text(&output.stderr)
+    );
+    let gc = json(&["--gc-run", "--yes"]);
+    assert_eq!(gc["diagnosis"], "gc-run");
+    assert!(
+        gc["heap_after"]["used_bytes"].as_u64().unwrap() >= 16 << 20,
+        "the kept arrays stay: {gc:#}"
+    );
+    assert!(
+        gc["heap_after"]["used_bytes"].as_u64()
+            <= gc["heap_before"]["used_bytes"]
+                .as_u64()
+                .map(|b| b + (1 << 20)),
+        "{gc:#}"
+    );
+
+    // Native memory by category.
+    let native = json(&["--native-memory"]);
+    assert!(
+        native["total"]["committed_bytes"].as_u64().unwrap() > 16 << 20,
+        "{native:#}"
+    );
+    assert!(
+        native["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["category"] == "Java Heap"),
+        "{native:#}"
+    );
+
+    // Tables for people.
+    let table = text(
+        &run(project
+            .gymops()
+            .args(["perf", "jvm", "--hot-threads", "--window", "500ms"]))
+        .stdout,
+    );
+    assert!(
+        table.contains("busy-spinner") && table.contains("between two thread dumps"),
+        "{table}"
+    );
+    // --top without a list to cut: refused.
+    let output = run(project.gymops().args(["perf", "jvm", "--top", "3"]));
+    assert_eq!(output.status.code(), Some(3));
 }

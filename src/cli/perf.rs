@@ -98,6 +98,30 @@ pub struct PerfJvmArgs {
     /// Where to read the JVM from
     #[arg(long, value_enum, default_value_t = JvmSource::Auto)]
     pub source: JvmSource,
+    /// Which threads burn CPU: two jcmd thread dumps --window apart (each thread's CPU
+    /// time, JDK 11+), the top threads with their stacks
+    #[arg(long, group = "diagnosis", conflicts_with = "threads")]
+    pub hot_threads: bool,
+    /// What fills the heap: the top classes of jcmd GC.class_histogram (forces a full GC)
+    #[arg(long, group = "diagnosis", conflicts_with = "threads")]
+    pub heap_histogram: bool,
+    /// Run a full garbage collection (jcmd GC.run) and show the heap before and after;
+    /// needs --yes
+    #[arg(long, group = "diagnosis", conflicts_with = "threads")]
+    pub gc_run: bool,
+    /// Native memory by category (jcmd VM.native_memory summary; the JVM must run with
+    /// -XX:NativeMemoryTracking=summary)
+    #[arg(long, group = "diagnosis", conflicts_with = "threads")]
+    pub native_memory: bool,
+    /// The sampling window of --hot-threads (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::wait_duration, requires = "hot_threads")]
+    pub window: std::time::Duration,
+    /// How many threads (--hot-threads) or classes (--heap-histogram) to list [default: 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top: Option<u32>,
+    /// Confirm --gc-run (a full collection pauses the application)
+    #[arg(long, requires = "gc_run")]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,19 +8,29 @@ use anyhow::{anyhow, Result};
 use comfy_table::Cell;
 use serde_json::Value;
 
+mod diagnose;
+
 use super::super::Context;
 use crate::cli::{JvmSource, PerfJvmArgs};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::jvm::{
-    parse_jcmd_list, parse_jstat_gc, parse_max_heap, parse_metaspace, parse_thread_print,
-    parse_threaddump_json, statistic, tag_values, Gc, JvmReport, Memory, Threads,
+    parse_jstat_gc, parse_max_heap, parse_metaspace, parse_thread_print, parse_threaddump_json,
+    statistic, tag_values, Gc, JvmReport, Memory, Threads,
 };
 use crate::netutil::Http;
 use crate::output::{human_bytes, Printer};
 use crate::settings::join_url;
 
 pub async fn run(ctx: &Context, args: &PerfJvmArgs) -> Result<ExitStatus> {
+    if diagnose::asked(args) {
+        return diagnose::run(ctx, args).await;
+    }
+    if args.top.is_some() {
+        return Err(anyhow!(
+            "--top applies to --hot-threads and --heap-histogram only"
+        ));
+    }
     let report = match args.source {
         JvmSource::Actuator => actuator(ctx, args.threads).await?,
         JvmSource::Jcmd => jcmd(ctx, args.threads).await?,
@@ -209,52 +219,21 @@ async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     let settings = ctx.settings();
     let engine = ctx.engine().await?;
     let container = crate::commands::container_of(ctx, engine, &settings.backend.service).await?;
-    let tool = |name: &str| match &settings.backend.jdk_bin_dir {
-        Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
-        None => name.to_string(),
+    let jcmd = crate::jvm::jcmd::Jcmd {
+        engine,
+        container: container.clone(),
+        bin_dir: settings.backend.jdk_bin_dir.clone(),
+        timeout: settings
+            .backend
+            .request_timeout
+            .max(Duration::from_secs(10)),
     };
-    let timeout = settings
-        .backend
-        .request_timeout
-        .max(Duration::from_secs(10));
-    let run = |argv: Vec<String>| {
-        let engine = &engine;
-        let name = container.clone();
-        async move {
-            let output = engine.exec(&name, &argv, 8 << 20, timeout).await?;
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            if output.exit_code != 0 {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let why = format!("{}{}", stderr.trim(), stdout.trim());
-                let missing = output.exit_code == 126
-                    || output.exit_code == 127
-                    || why.contains("executable file not found")
-                    || why.contains("no such file");
-                let err = anyhow!(
-                    "{} failed in {name} (exit {}): {}",
-                    argv[0],
-                    output.exit_code,
-                    why.chars().take(300).collect::<String>()
-                );
-                return if missing {
-                    Err(err).hint("the backend image has no JDK tools: use a JDK image, set backend.jdk_bin_dir, or expose the actuator metrics")
-                } else {
-                    Err(err)
-                };
-            }
-            Ok(stdout)
-        }
-    };
-    let list = run(vec![tool("jcmd"), "-l".into()]).await?;
-    let pid = parse_jcmd_list(&list)
-        .ok_or_else(|| anyhow!("no JVM found in {container} (jcmd -l lists none)"))
-        .hint("is the backend a JVM running as the container's user?")?;
-    let pid = pid.to_string();
+    let pid = jcmd.pid().await?;
     let (jstat, flags, dump, heap_info) = tokio::join!(
-        run(vec![tool("jstat"), "-gc".into(), pid.clone()]),
-        run(vec![tool("jcmd"), pid.clone(), "VM.flags".into()]),
-        run(vec![tool("jcmd"), pid.clone(), "Thread.print".into()]),
-        run(vec![tool("jcmd"), pid.clone(), "GC.heap_info".into()]),
+        jcmd.run("jstat", &["-gc", &pid]),
+        jcmd.run("jcmd", &[&pid, "VM.flags"]),
+        jcmd.run("jcmd", &[&pid, "Thread.print"]),
+        jcmd.run("jcmd", &[&pid, "GC.heap_info"]),
     );
     let (mut heap, mut non_heap, gc) =
         parse_jstat_gc(&jstat?).ok_or_else(|| anyhow!("cannot read jstat -gc output"))?;

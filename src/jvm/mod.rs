@@ -2,6 +2,9 @@
 //! Spring Boot's actuator metrics, or from `jstat` / `jcmd` output. Pure parsing here; the
 //! command does the I/O.
 
+pub mod diagnose;
+pub mod jcmd;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
