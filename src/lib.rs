@@ -6,6 +6,7 @@ pub mod cli;
 pub(crate) mod clients;
 pub(crate) mod commands;
 pub mod compose;
+pub(crate) mod dashboard;
 pub(crate) mod deadline;
 pub(crate) mod deploy;
 pub(crate) mod docker;
@@ -113,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Logs(args) => commands::logs::run(&ctx, args).await,
         Command::Disk(args) => commands::disk::run(&ctx, args).await,
         Command::Prune(args) => commands::prune::run(&ctx, args).await,
+        Command::Dashboard(args) => commands::dashboard::run(&ctx, args).await,
         Command::Perf(PerfCommand::Stats(args)) => commands::perf::stats::run(&ctx, args).await,
         Command::Perf(PerfCommand::Top(args)) => commands::perf::top::run(&ctx, args).await,
         Command::Perf(PerfCommand::Db(args)) => commands::perf::db::run(&ctx, args).await,

@@ -171,3 +171,157 @@ fn monitor_every_interval_redraws_its_table_without_warning_lines_scrolling_it()
         s.contains("exit=2")
     });
 }
+
+#[test]
+fn the_dashboard_shows_the_services_reacts_to_keys_and_gives_the_terminal_back() {
+    let project = Project::new();
+    let worker = project.run(
+        "worker",
+        &[],
+        &[
+            "/usr/bin/sh",
+            "-c",
+            "echo hello-from-worker; exec /usr/bin/sleep 600",
+        ],
+    );
+    let stopper = project.run("stopper", &[], &["/usr/bin/sleep", "600"]);
+    let closed = support::free_port();
+    project.write_config(&format!(
+        "project: {}\nservices:\n  worker: {{container: null}}\n  stopper: {{container: null}}\n\
+         backend:\n  url: http://127.0.0.1:{closed}/springboot1ngh61a2\n\
+         postgres:\n  port: {closed}\nminio:\n  url: http://127.0.0.1:{closed}\n  console_url: http://127.0.0.1:{closed}\n\
+         deploy:\n  stop_timeout: 1s\n",
+        project.name
+    ));
+    let session = Tmux::start(
+        &format!("gymops-dash-{}", std::process::id()),
+        project.dir.path(),
+        &format!(
+            "echo before-the-dashboard; {} dashboard --interval 500ms; echo exit=$?; stty -a | grep -o -- '-*icanon'; sleep 30",
+            gymops_bin().display()
+        ),
+    );
+    let row = |screen: &str, name: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    session.wait_for(Duration::from_secs(20), "both services running", |s| {
+        row(s, "worker").contains("running") && row(s, "stopper").contains("running")
+    });
+    // A container that stops is critical within two refreshes (and the time to read them).
+    let _ = support::docker(&["kill", &stopper]);
+    let seen = session.wait_for(
+        Duration::from_secs(4),
+        "the stopped service critical",
+        |s| {
+            let line = row(s, "stopper");
+            line.contains("exited") && line.contains("CRITICAL")
+        },
+    );
+    assert!(row(&seen, "worker").contains("OK"), "{seen}");
+    assert!(
+        seen.contains("CRITICAL"),
+        "the header says the worst: {seen}"
+    );
+
+    // / filters by name; Esc clears it.
+    session.keys(&["/", "w", "o", "r", "k", "Enter"]);
+    session.wait_for(Duration::from_secs(5), "only the worker", |s| {
+        row(s, "worker").contains("running") && row(s, "stopper").is_empty()
+    });
+    session.keys(&["Escape"]);
+    session.wait_for(Duration::from_secs(5), "both again", |s| {
+        !row(s, "stopper").is_empty()
+    });
+    // ? shows the keys; any key closes it.
+    session.keys(&["?"]);
+    session.wait_for(Duration::from_secs(5), "the help", |s| {
+        s.contains("this help")
+    });
+    session.keys(&["x"]);
+    session.wait_for(Duration::from_secs(5), "the help closed", |s| {
+        !s.contains("this help")
+    });
+    // l follows the selected service's log (the first row: the filter sorted nothing).
+    let first = if seen.find(" stopper ").unwrap() < seen.find(" worker ").unwrap() {
+        "stopper"
+    } else {
+        "worker"
+    };
+    if first == "stopper" {
+        session.keys(&["j"]);
+    }
+    session.keys(&["l"]);
+    session.wait_for(Duration::from_secs(5), "the worker's log", |s| {
+        s.contains("log of worker") && s.contains("hello-from-worker")
+    });
+    session.keys(&["l"]);
+    // r asks first; y restarts the worker.
+    let started = support::docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &worker]);
+    session.keys(&["r"]);
+    session.wait_for(Duration::from_secs(5), "the question", |s| {
+        s.contains("restart worker? y / n")
+    });
+    session.keys(&["y"]);
+    session.wait_for(Duration::from_secs(15), "the restart done", |s| {
+        s.contains("worker restarted")
+    });
+    let restarted = support::docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &worker]);
+    assert_ne!(
+        started, restarted,
+        "the worker's container was started again"
+    );
+
+    // q: exit 0, the screen as it was before (the alternate screen left), the tty not raw.
+    session.keys(&["q"]);
+    let after = session.wait_for(
+        Duration::from_secs(5),
+        "the shell after the dashboard",
+        |s| s.contains("exit=0"),
+    );
+    assert!(after.contains("before-the-dashboard"), "{after}");
+    assert!(!after.contains("probes"), "{after}");
+    assert!(
+        after.lines().any(|l| l.trim() == "icanon"),
+        "the terminal is back in canonical mode: {after}"
+    );
+}
+
+#[test]
+fn the_dashboard_refuses_without_a_terminal_and_ends_on_ctrl_c_with_the_terminal_restored() {
+    let project = Project::new();
+    project.run("worker", &[], &["/usr/bin/sleep", "600"]);
+    project.write_config(&format!(
+        "project: {}\nservices:\n  worker: {{container: null}}\n",
+        project.name
+    ));
+    let output = run(project.gymops().arg("dashboard"));
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: gymops dashboard needs a terminal"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("health --watch"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    let session = Tmux::start(
+        &format!("gymops-dashc-{}", std::process::id()),
+        project.dir.path(),
+        &format!(
+            "{} dashboard; echo exit=$?; stty -a | grep -o -- '-*icanon'; sleep 30",
+            gymops_bin().display()
+        ),
+    );
+    session.wait_for(Duration::from_secs(20), "the dashboard", |s| {
+        s.contains("worker")
+    });
+    session.keys(&["C-c"]);
+    let after = session.wait_for(Duration::from_secs(5), "the shell", |s| {
+        s.contains("exit=0")
+    });
+    assert!(after.lines().any(|l| l.trim() == "icanon"), "{after}");
+}

@@ -107,6 +107,9 @@ pub enum Command {
     /// Disk use: Docker images, containers, volumes and build cache with what is reclaimable,
     /// and the host file systems of Docker's data and the backups
     Disk(DiskArgs),
+    /// The whole deployment on one screen, live: services with CPU and memory history,
+    /// probes, PostgreSQL sessions, errors per minute, backups, incidents (keys: ? for help)
+    Dashboard(DashboardArgs),
     /// Free disk like `docker system prune`, safely: stopped containers that are not the
     /// deployment's, dangling images, unused networks, build cache; never a volume, never
     /// what a kept release pins
@@ -304,6 +307,13 @@ pub struct DiskArgs {
     /// `docker system df -v`
     #[arg(long)]
     pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Time between refreshes (more than 0, at most 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = wait_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

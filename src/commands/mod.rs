@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod config;
 pub mod context;
+pub mod dashboard;
 pub mod db;
 pub mod deploy;
 pub mod disk;
