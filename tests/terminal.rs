@@ -211,6 +211,22 @@ fn the_dashboard_shows_the_services_reacts_to_keys_and_gives_the_terminal_back()
     session.wait_for(Duration::from_secs(20), "both services running", |s| {
         row(s, "worker").contains("running") && row(s, "stopper").contains("running")
     });
+    // A smaller terminal: redrawn to its size at once, boxes closed at its right edge.
+    let resized = run(Command::new("tmux").args([
+        "resize-window",
+        "-t",
+        &session.0,
+        "-x",
+        "110",
+        "-y",
+        "30",
+    ]));
+    assert!(resized.status.success(), "{}", text(&resized.stderr));
+    session.wait_for(Duration::from_secs(5), "the redraw at 110 columns", |s| {
+        s.lines()
+            .any(|l| l.starts_with('┌') && l.ends_with('┐') && l.chars().count() == 110)
+            && row(s, "worker").contains("running")
+    });
     // A container that stops is critical within two refreshes (and the time to read them).
     let _ = support::docker(&["kill", &stopper]);
     let seen = session.wait_for(
