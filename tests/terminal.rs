@@ -62,15 +62,22 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn stop_shows_which_container_it_waits_for_during_the_grace_period() {
+/// A project whose one service, `worker`, runs `sleep 600` (as PID 1 it ignores SIGTERM);
+/// the project and the container's name.
+fn sleeping_worker() -> (Project, String) {
     let project = Project::new();
-    // sleep as PID 1 ignores SIGTERM: the stop takes the whole grace period.
     let container = project.run("worker", &[], &["/usr/bin/sleep", "600"]);
     project.write_config(&format!(
         "project: {}\nservices:\n  worker: {{container: null}}\n",
         project.name
     ));
+    (project, container)
+}
+
+#[test]
+fn stop_shows_which_container_it_waits_for_during_the_grace_period() {
+    // sleep as PID 1 ignores SIGTERM: the stop takes the whole grace period.
+    let (project, container) = sleeping_worker();
     let session = Tmux::start(
         &format!("gymops-stop-{}", std::process::id()),
         project.dir.path(),
@@ -103,12 +110,7 @@ fn stop_shows_which_container_it_waits_for_during_the_grace_period() {
 
 #[test]
 fn health_watch_redraws_in_place_shows_a_stopped_container_and_exits_as_its_last_round() {
-    let project = Project::new();
-    let container = project.run("worker", &[], &["/usr/bin/sleep", "600"]);
-    project.write_config(&format!(
-        "project: {}\nservices:\n  worker: {{container: null}}\n",
-        project.name
-    ));
+    let (project, container) = sleeping_worker();
     let session = Tmux::start(
         &format!("gymops-hwatch-{}", std::process::id()),
         project.dir.path(),
@@ -230,7 +232,7 @@ fn the_dashboard_shows_the_services_reacts_to_keys_and_gives_the_terminal_back()
     // A container that stops is critical within two refreshes (and the time to read them).
     let _ = support::docker(&["kill", &stopper]);
     let seen = session.wait_for(
-        Duration::from_secs(4),
+        Duration::from_secs(6),
         "the stopped service critical",
         |s| {
             let line = row(s, "stopper");
@@ -308,12 +310,7 @@ fn the_dashboard_shows_the_services_reacts_to_keys_and_gives_the_terminal_back()
 
 #[test]
 fn the_dashboard_refuses_without_a_terminal_and_ends_on_ctrl_c_with_the_terminal_restored() {
-    let project = Project::new();
-    project.run("worker", &[], &["/usr/bin/sleep", "600"]);
-    project.write_config(&format!(
-        "project: {}\nservices:\n  worker: {{container: null}}\n",
-        project.name
-    ));
+    let (project, _) = sleeping_worker();
     let output = run(project.gymops().arg("dashboard"));
     assert_eq!(output.status.code(), Some(3));
     let stderr = text(&output.stderr);

@@ -440,14 +440,14 @@ mod tests {
         ));
         assert_eq!(model.services[0].cpu, [10.0, 30.0, 0.0]);
         assert_eq!(model.errors_per_minute, [(600, 5), (660, 1)]);
+        assert_eq!(model.status(), Status::Critical);
+        assert_eq!(model.refreshes, 3);
         // A quiet stretch is zeros, not a gap.
         model.apply(snapshot(845, vec![sample("backend", Status::Ok, 0.0)], 0));
         assert_eq!(
             model.errors_per_minute,
             [(600, 5), (660, 1), (720, 0), (780, 0), (840, 0)]
         );
-        assert_eq!(model.status(), Status::Critical);
-        assert_eq!(model.refreshes, 3);
     }
 
     #[test]

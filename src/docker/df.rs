@@ -15,11 +15,11 @@ pub struct UsageRow {
     pub reclaimable_bytes: u64,
 }
 
-fn int(value: &Value, key: &str) -> i64 {
+pub(super) fn int(value: &Value, key: &str) -> i64 {
     value.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+pub(super) fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     value
         .get(key)
         .and_then(Value::as_array)
@@ -27,7 +27,7 @@ fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_default()
 }
 
-fn positive(n: i64) -> u64 {
+pub(super) fn positive(n: i64) -> u64 {
     n.max(0) as u64
 }
 

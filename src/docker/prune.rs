@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::df::{list, positive};
 use super::labels::LABEL_PROJECT;
 use super::Engine;
 
@@ -84,16 +85,9 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// A count or size of the engine's answer, never negative.
 fn int(value: &Value, key: &str) -> u64 {
-    value.get(key).and_then(Value::as_i64).unwrap_or(0).max(0) as u64
-}
-
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    positive(super::df::int(value, key))
 }
 
 fn short(id: &str) -> String {
@@ -158,11 +152,7 @@ pub fn plan(df: &Value, networks: &Value, keep: &Keep, images: Images) -> Vec<It
             continue;
         }
         let size = int(image, "Size");
-        let shared = image
-            .get("SharedSize")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .max(0) as u64;
+        let shared = int(image, "SharedSize");
         items.push(Item {
             kind: Kind::Image,
             id: id.to_string(),

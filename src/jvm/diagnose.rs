@@ -35,49 +35,30 @@ fn millis(text: &str) -> Option<f64> {
 /// Every thread of a dump that has a `cpu=` time: Java threads and the VM's own (GC,
 /// compiler), with up to `frames` frames each.
 pub fn timed_threads(dump: &str, frames: usize) -> Vec<TimedThread> {
-    let mut threads: Vec<TimedThread> = Vec::new();
-    let mut current: Option<TimedThread> = None;
-    for line in dump.lines() {
-        if let Some(header) = line.strip_prefix('"') {
-            threads.extend(current.take());
-            let Some((name, rest)) = header.rsplit_once('"') else {
-                continue;
-            };
-            let (Some(cpu), Some(tid)) =
-                (field(rest, "cpu=").and_then(millis), field(rest, "tid="))
-            else {
-                continue;
-            };
-            current = Some(TimedThread {
-                name: name.to_string(),
-                tid: tid.to_string(),
-                cpu_ms: cpu,
-                elapsed_s: field(rest, "elapsed=")
-                    .and_then(millis)
-                    .map(|ms| ms / 1000.0),
-                state: if rest.contains(" runnable") {
+    super::dump_threads(dump)
+        .into_iter()
+        .filter_map(|thread| {
+            let cpu_ms = field(&thread.header, "cpu=").and_then(millis)?;
+            let tid = field(&thread.header, "tid=")?.to_string();
+            let state = thread.state.unwrap_or_else(|| {
+                if thread.header.ends_with("runnable") || thread.header.contains(" runnable ") {
                     "RUNNABLE".into()
                 } else {
                     "-".into()
-                },
-                frames: Vec::new(),
+                }
             });
-            continue;
-        }
-        let Some(thread) = current.as_mut() else {
-            continue;
-        };
-        let trimmed = line.trim();
-        if let Some(state) = trimmed.strip_prefix("java.lang.Thread.State: ") {
-            thread.state = state.split_whitespace().next().unwrap_or(state).to_string();
-        } else if let Some(frame) = trimmed.strip_prefix("at ") {
-            if thread.frames.len() < frames {
-                thread.frames.push(frame.to_string());
-            }
-        }
-    }
-    threads.extend(current);
-    threads
+            Some(TimedThread {
+                elapsed_s: field(&thread.header, "elapsed=")
+                    .and_then(millis)
+                    .map(|ms| ms / 1000.0),
+                name: thread.name,
+                tid,
+                cpu_ms,
+                state,
+                frames: thread.frames.into_iter().take(frames).collect(),
+            })
+        })
+        .collect()
 }
 
 /// A thread and the CPU it used over the window.

@@ -205,29 +205,36 @@ fn summarize(threads: Vec<ParsedThread>) -> ThreadDump {
     dump
 }
 
-/// `jcmd PID Thread.print`: Java threads (`"name" #N ...`), their state and frames.
-pub fn parse_thread_print(text: &str) -> (Threads, ThreadDump) {
-    let mut parsed = Vec::new();
-    let mut current: Option<ParsedThread> = None;
+/// A thread of a `jcmd Thread.print` dump as written: the name, the rest of its header line
+/// (`#12 daemon prio=5 ... cpu=1.5ms elapsed=2.1s tid=0x.. nid=0x.. runnable`), and the
+/// lines below it.
+pub struct DumpThread {
+    pub name: String,
+    pub header: String,
+    /// `java.lang.Thread.State:` (Java threads only).
+    pub state: Option<String>,
+    /// `at ...` lines, whole.
+    pub frames: Vec<String>,
+    /// What a BLOCKED thread waits to lock.
+    pub lock: Option<String>,
+}
+
+/// Every thread of a `Thread.print` dump: Java threads and the VM's own.
+pub fn dump_threads(text: &str) -> Vec<DumpThread> {
+    let mut threads = Vec::new();
+    let mut current: Option<DumpThread> = None;
     for line in text.lines() {
         if let Some(header) = line.strip_prefix('"') {
-            if let Some(thread) = current.take() {
-                parsed.push(thread);
+            threads.extend(current.take());
+            if let Some((name, rest)) = header.rsplit_once('"') {
+                current = Some(DumpThread {
+                    name: name.to_string(),
+                    header: rest.trim().to_string(),
+                    state: None,
+                    frames: Vec::new(),
+                    lock: None,
+                });
             }
-            // Java threads carry a number (`#12`); the VM's own threads do not.
-            let Some((name, rest)) = header.split_once('"') else {
-                continue;
-            };
-            if !rest.trim_start().starts_with('#') {
-                continue;
-            }
-            current = Some(ParsedThread {
-                name: name.to_string(),
-                state: "UNKNOWN".into(),
-                daemon: rest.split_whitespace().any(|w| w == "daemon"),
-                frames: Vec::new(),
-                lock: None,
-            });
             continue;
         }
         let Some(thread) = current.as_mut() else {
@@ -235,17 +242,35 @@ pub fn parse_thread_print(text: &str) -> (Threads, ThreadDump) {
         };
         let trimmed = line.trim();
         if let Some(state) = trimmed.strip_prefix("java.lang.Thread.State: ") {
-            thread.state = state.split_whitespace().next().unwrap_or(state).to_string();
+            thread.state = Some(state.split_whitespace().next().unwrap_or(state).to_string());
         } else if let Some(frame) = trimmed.strip_prefix("at ") {
-            let frame = frame.split('(').next().unwrap_or(frame).to_string();
-            thread.frames.push(frame);
+            thread.frames.push(frame.to_string());
         } else if let Some(lock) = trimmed.strip_prefix("- waiting to lock ") {
             thread.lock = Some(lock.to_string());
         }
     }
-    if let Some(thread) = current.take() {
-        parsed.push(thread);
-    }
+    threads.extend(current);
+    threads
+}
+
+/// `jcmd PID Thread.print`: Java threads (`"name" #N ...`), their state and frames.
+pub fn parse_thread_print(text: &str) -> (Threads, ThreadDump) {
+    let parsed: Vec<ParsedThread> = dump_threads(text)
+        .into_iter()
+        // Java threads carry a number (`#12`); the VM's own threads do not.
+        .filter(|t| t.header.starts_with('#'))
+        .map(|t| ParsedThread {
+            daemon: t.header.split_whitespace().any(|w| w == "daemon"),
+            name: t.name,
+            state: t.state.unwrap_or_else(|| "UNKNOWN".into()),
+            frames: t
+                .frames
+                .iter()
+                .map(|f| f.split('(').next().unwrap_or(f).to_string())
+                .collect(),
+            lock: t.lock,
+        })
+        .collect();
     let threads = Threads {
         live: parsed.len() as u64,
         daemon: parsed.iter().filter(|t| t.daemon).count() as u64,

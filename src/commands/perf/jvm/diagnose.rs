@@ -16,7 +16,6 @@ use crate::jvm::diagnose::{
     hot_threads, parse_class_histogram, parse_native_memory, timed_threads, window_seconds,
     ClassRow, HotThread, NativeArea, NMT_OFF,
 };
-use crate::jvm::jcmd::Jcmd;
 use crate::jvm::{parse_jstat_gc, Memory};
 use crate::output::{human_bytes, Printer};
 
@@ -65,18 +64,8 @@ pub async fn run(ctx: &Context, args: &PerfJvmArgs) -> Result<ExitStatus> {
         ))
         .hint("add --yes to run it (at a quiet time: every request waits while it runs)");
     }
-    let settings = ctx.settings();
-    let engine = ctx.engine().await?;
-    let container = crate::commands::container_of(ctx, engine, &settings.backend.service).await?;
-    let jcmd = Jcmd {
-        engine,
-        container: container.clone(),
-        bin_dir: settings.backend.jdk_bin_dir.clone(),
-        timeout: settings
-            .backend
-            .request_timeout
-            .max(Duration::from_secs(30)),
-    };
+    let jcmd = super::backend_jcmd(ctx, Duration::from_secs(30)).await?;
+    let container = jcmd.container.clone();
     let pid = jcmd.pid().await?;
     let source = crate::say!("jcmd in {container} (pid {pid})");
     let top = args.top.unwrap_or(10) as usize;

@@ -215,19 +215,23 @@ async fn actuator(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
     })
 }
 
-async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
+/// jcmd and jstat in the backend's container, each call allowed the backend's request
+/// timeout or `at_least` when that is longer.
+async fn backend_jcmd(ctx: &Context, at_least: Duration) -> Result<crate::jvm::jcmd::Jcmd<'_>> {
     let settings = ctx.settings();
     let engine = ctx.engine().await?;
     let container = crate::commands::container_of(ctx, engine, &settings.backend.service).await?;
-    let jcmd = crate::jvm::jcmd::Jcmd {
+    Ok(crate::jvm::jcmd::Jcmd {
         engine,
-        container: container.clone(),
+        container,
         bin_dir: settings.backend.jdk_bin_dir.clone(),
-        timeout: settings
-            .backend
-            .request_timeout
-            .max(Duration::from_secs(10)),
-    };
+        timeout: settings.backend.request_timeout.max(at_least),
+    })
+}
+
+async fn jcmd(ctx: &Context, with_dump: bool) -> Result<JvmReport> {
+    let jcmd = backend_jcmd(ctx, Duration::from_secs(10)).await?;
+    let container = jcmd.container.clone();
     let pid = jcmd.pid().await?;
     let (jstat, flags, dump, heap_info) = tokio::join!(
         jcmd.run("jstat", &["-gc", &pid]),
