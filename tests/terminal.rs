@@ -325,12 +325,13 @@ fn the_dashboard_refuses_without_a_terminal_and_ends_on_ctrl_c_with_the_terminal
         &format!("gymops-dashc-{}", std::process::id()),
         project.dir.path(),
         &format!(
-            "{} dashboard; echo exit=$?; stty -a | grep -o -- '-*icanon'; sleep 30",
+            "{} --lang zh dashboard; echo exit=$?; stty -a | grep -o -- '-*icanon'; sleep 30",
             gymops_bin().display()
         ),
     );
-    session.wait_for(Duration::from_secs(20), "the dashboard", |s| {
-        s.contains("worker")
+    // In the language of the run: Chinese panels and column heads.
+    session.wait_for(Duration::from_secs(20), "the dashboard in Chinese", |s| {
+        s.contains("worker") && s.contains("服务") && s.contains("探测") && s.contains("内存历史")
     });
     session.keys(&["C-c"]);
     let after = session.wait_for(Duration::from_secs(5), "the shell", |s| {

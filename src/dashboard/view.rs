@@ -316,7 +316,9 @@ fn draw_footer(frame: &mut Frame, area: Rect, model: &Model) {
         Mode::Filter(typing) => text(&say!("filter: {typing}_  (Enter keeps it, Esc cancels)")),
         _ => match (&model.message, model.problems.first()) {
             (Some(message), _) => message.clone(),
-            (None, Some(problem)) => format!("{problem} · {}", text(&say!("? help · q quit"))),
+            (None, Some(problem)) => {
+                format!("{} · {}", text(problem), text(&say!("? help · q quit")))
+            }
             (None, None) => text(&say!(
                 "↑↓/jk select · l log · s stats · r restart · / filter · ? help · q quit"
             )),
