@@ -261,6 +261,55 @@ fn a_service_logging_to_json_file_without_max_size_is_flagged_with_the_snippet_t
             .all(|f| !f.item.contains("Docker's default")));
     }
 
+    // The loop an operator goes through: a service deployed by `gymops up` without a
+    // logging section is flagged; the snippet from the action, pasted under the service,
+    // and `gymops up` again, and it is not.
+    let deployed = tempfile::tempdir().unwrap();
+    let compose = format!(
+        "services:\n  api:\n    image: {}\n    command: [/usr/bin/sleep, \"600\"]\n    network_mode: none\n    volumes: [\"/usr:/usr:ro\"]\n",
+        support::IMAGE
+    );
+    std::fs::write(deployed.path().join("docker-compose.yml"), &compose).unwrap();
+    std::fs::write(
+        deployed.path().join("gymops.yaml"),
+        "project: logup\nservices:\n  api: {container: null}\ndeploy:\n  gate: [containers]\n  wait_timeout: 30s\n  stop_timeout: 1s\n",
+    )
+    .unwrap();
+    let gymops = |args: &[&str]| {
+        run(support::gymops(deployed.path())
+            .env("DOCKER_HOST", engine.address())
+            .args(args))
+    };
+    let api_rotation = || -> Finding {
+        let output = gymops(&["check", "weekly", "-o", "json"]);
+        let report: Report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}", text(&output.stderr)));
+        report
+            .findings
+            .into_iter()
+            .find(|f| f.item == "log rotation (api)")
+            .unwrap_or_else(|| panic!("no api finding"))
+    };
+    let up = gymops(&["up"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr));
+    let before = api_rotation();
+    assert_eq!(before.status, "warning", "{before:?}");
+    let snippet = before.action.split('`').nth(1).unwrap().to_string();
+    assert!(snippet.starts_with("logging: "), "{snippet}");
+    std::fs::write(
+        deployed.path().join("docker-compose.yml"),
+        format!("{compose}    {snippet}\n"),
+    )
+    .unwrap();
+    let up = gymops(&["up"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr));
+    let after = api_rotation();
+    assert_eq!(
+        (after.status.as_str(), after.detail.as_str()),
+        ("ok", "json-file, at most 3 × 10m"),
+        "{after:?}"
+    );
+
     // The host's engine: its default judged from the daemon.json it reads.
     std::fs::write(
         dir.path().join("gymops.yaml"),
