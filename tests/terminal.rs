@@ -298,7 +298,8 @@ fn the_dashboard_shows_the_services_reacts_to_keys_and_gives_the_terminal_back()
     let after = session.wait_for(
         Duration::from_secs(5),
         "the shell after the dashboard",
-        |s| s.contains("exit=0"),
+        // stty's line comes a moment after exit=0.
+        |s| s.contains("exit=0") && s.lines().any(|l| l.trim().ends_with("icanon")),
     );
     assert!(after.contains("before-the-dashboard"), "{after}");
     assert!(!after.contains("probes"), "{after}");
@@ -334,8 +335,9 @@ fn the_dashboard_refuses_without_a_terminal_and_ends_on_ctrl_c_with_the_terminal
         s.contains("worker") && s.contains("服务") && s.contains("探测") && s.contains("内存历史")
     });
     session.keys(&["C-c"]);
+    // Wait for stty's line too: it comes a moment after exit=0.
     let after = session.wait_for(Duration::from_secs(5), "the shell", |s| {
-        s.contains("exit=0")
+        s.contains("exit=0") && s.lines().any(|l| l.trim().ends_with("icanon"))
     });
     assert!(after.lines().any(|l| l.trim() == "icanon"), "{after}");
 }
