@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub(crate) mod checklist;
+pub(crate) mod chunks;
 pub mod cli;
 pub(crate) mod clients;
 pub(crate) mod commands;

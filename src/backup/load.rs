@@ -111,20 +111,15 @@ pub fn restrict_supported(version: &str) -> bool {
 }
 
 async fn psql_has_restrict(runner: &Runner) -> bool {
-    let Ok(mut running) = runner
+    let Ok(running) = runner
         .spawn("psql", &["--version".into()], &[], false)
         .await
     else {
         return false;
     };
-    let mut out = Vec::new();
-    while let Some(chunk) = running.stdout.recv().await {
-        if out.len() < 4096 {
-            out.extend_from_slice(&chunk);
-        }
-    }
-    let finished = running.finish().await;
-    finished.is_ok_and(|f| f.success()) && restrict_supported(&String::from_utf8_lossy(&out))
+    running.output(4096).await.is_ok_and(|(out, finished)| {
+        finished.success() && restrict_supported(&String::from_utf8_lossy(&out))
+    })
 }
 
 /// A key for `\restrict` nobody can guess: the stream cannot `\unrestrict` it.

@@ -332,37 +332,6 @@ pub struct StoredDigest {
     pub bytes: u64,
 }
 
-/// A `Read` over chunks from an async producer (an S3 GET), for the blocking pipelines.
-pub struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl ChannelReader {
-    pub fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        ChannelReader {
-            rx,
-            current: Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(err)) => return Err(err),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
-        Ok(n)
-    }
-}
-
 /// Wraps the hashing reader so the digest can be read after the decoders are done with it.
 pub struct SharedHashing<R: Read> {
     inner: Arc<std::sync::Mutex<Hashing<R>>>,

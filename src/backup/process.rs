@@ -86,6 +86,17 @@ pub struct Running {
 }
 
 impl Running {
+    /// Read standard output to its end (keeping at most `cap` bytes of it), then wait for
+    /// the end: a short answer (`--version`, pgbench's summary) and how the process ended.
+    pub async fn output(mut self, cap: usize) -> Result<(Vec<u8>, Finished)> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.stdout.recv().await {
+            let room = cap.saturating_sub(out.len());
+            out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        Ok((out, self.finish().await?))
+    }
+
     /// Wait for the end: the exit code and standard error.
     pub async fn finish(self) -> Result<Finished> {
         drop(self.stdout);

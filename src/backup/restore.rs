@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::inspect::{Inspector, MetaGuard};
 use super::manifest::{self, EncryptionMethod, Manifest};
-use super::pipeline::{self, ChannelReader, Decrypt};
+use super::pipeline::{self, Decrypt};
 use super::s3::S3;
 use super::sql;
+use crate::chunks::ChannelReader;
 use crate::error::{Hint, HintExt};
 use crate::settings::{Compression, DumpFormat, PostgresSettings, Secret};
 

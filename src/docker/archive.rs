@@ -53,10 +53,7 @@ impl Engine {
         });
         let wanted = path.to_string();
         let result = tokio::task::spawn_blocking(move || {
-            let mut reader = ChannelReader {
-                receiver,
-                chunk: bytes::Bytes::new(),
-            };
+            let mut reader = crate::chunks::ChannelReader::new(receiver);
             let size = first_file(&mut reader, &wanted)?;
             let mut file = reader.take(size);
             let value = consume(&mut file)?;
@@ -77,27 +74,6 @@ fn engine_error(err: bollard::errors::Error) -> String {
             message,
         } => crate::say!("no such file ({})", message.trim()),
         other => other.to_string(),
-    }
-}
-
-/// The chunks of the archive as a blocking reader.
-struct ChannelReader {
-    receiver: mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-    chunk: bytes::Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(chunk) => self.chunk = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk = self.chunk.slice(n..);
-        Ok(n)
     }
 }
 

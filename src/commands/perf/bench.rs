@@ -118,10 +118,13 @@ pub async fn run(ctx: &Context, args: &PerfDbBenchArgs) -> Result<ExitStatus> {
     drop(progress);
     // Whatever happened: the scratch database, or pgbench's tables, and the log files go.
     let cleanup = async {
-        let _ = system
+        // Waited for: the log files are gone when the command ends.
+        if let Ok(running) = system
             .spawn("find", &log_files(&plan, &["-delete"]), &[], false)
             .await
-            .map(|running| running.finish());
+        {
+            let _ = running.finish().await;
+        }
         if scratch {
             drop_database(&admin, &database).await
         } else {
@@ -192,21 +195,19 @@ fn log_files(plan: &Plan, action: &[&str]) -> Vec<String> {
     args
 }
 
-/// Run the output of a process to the end as text (at most `limit` bytes kept).
+/// Run `program` to its end; its standard output as text (at most 1 MiB kept: pgbench's
+/// summary, its progress goes to standard error).
 async fn all_output(
     runner: &Runner,
     program: &str,
     args: &[String],
     env: &[(&str, &crate::settings::Secret)],
 ) -> Result<String> {
-    let mut running = runner.spawn(program, args, env, false).await?;
-    let mut text = Vec::new();
-    while let Some(chunk) = running.stdout.recv().await {
-        if text.len() < 1 << 20 {
-            text.extend_from_slice(&chunk);
-        }
-    }
-    let finished = running.finish().await?;
+    let (text, finished) = runner
+        .spawn(program, args, env, false)
+        .await?
+        .output(1 << 20)
+        .await?;
     if !finished.success() {
         bail!("{}", finished.describe(program));
     }
