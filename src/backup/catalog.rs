@@ -44,6 +44,15 @@ pub fn is_backup_name(name: &str) -> bool {
 }
 
 /// The backups in `dir`, newest first.
+/// The newest backup in `dir`: (name, size, age in seconds), None when there is none; a
+/// directory that does not exist is `NotFound`.
+pub fn newest_local(dir: &Path) -> io::Result<Option<(String, u64, i64)>> {
+    Ok(list_local(dir)?.into_iter().next().map(|file| {
+        let age = file.modified.elapsed().unwrap_or_default().as_secs() as i64;
+        (file.name, file.size, age)
+    }))
+}
+
 pub fn list_local(dir: &Path) -> io::Result<Vec<BackupFile>> {
     let mut files: Vec<BackupFile> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok())

@@ -13,7 +13,7 @@ use super::Context;
 use crate::checklist::{self, unknown, BackupDir, Finding};
 use crate::cli::{CheckArgs, Checklist};
 use crate::docker::logs::LogRequest;
-use crate::docker::Engine;
+use crate::docker::{Engine, ServiceState};
 use crate::exit::{ExitStatus, Status};
 use crate::hostfs::measure;
 use crate::logs::retention::{kind, FileKind};
@@ -112,33 +112,41 @@ async fn daily(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
         let fs = measure(&name, &path, warning, critical);
         findings.push(checklist::disk(&name, &fs));
     }
-    // 5. Errors in the last 24 hours of the backend's log.
+    // 5. Errors in the last 24 hours of the services' logs; 6. their log rotation. One
+    // look at the services serves both.
     if let Some(engine) = engine {
-        findings.extend(errors_last_day(ctx, engine).await);
-        findings.extend(log_rotation(ctx, engine).await);
+        let states = engine.service_states(ctx.settings(), &[]).await;
+        findings.extend(errors_last_day(engine, &states).await);
+        findings.extend(log_rotation(ctx, engine, &states).await);
     }
     findings
 }
 
 /// Whether each service's log (and the engine's default) is rotated: a json-file log with
 /// no max-size fills the disk in the end.
-async fn log_rotation(ctx: &Context, engine: &Engine) -> Vec<Finding> {
+async fn log_rotation(
+    ctx: &Context,
+    engine: &Engine,
+    states: &Result<Vec<ServiceState>>,
+) -> Vec<Finding> {
     let settings = ctx.settings();
     let mut findings = Vec::new();
-    match engine.service_states(settings, &[]).await {
+    match states {
         Ok(states) => {
             let mut seen = std::collections::BTreeSet::new();
             for state in states {
-                let Some((driver, options)) = state.container.and_then(|c| c.logging) else {
+                let Some((driver, options)) =
+                    state.container.as_ref().and_then(|c| c.logging.as_ref())
+                else {
                     continue;
                 };
                 // A replica's logging is its service's.
                 if seen.insert(state.service.clone()) {
-                    findings.push(checklist::log_rotation(&state.service, &driver, &options));
+                    findings.push(checklist::log_rotation(&state.service, driver, options));
                 }
             }
         }
-        Err(err) => findings.push(unknown("logs", "log rotation", &err)),
+        Err(err) => findings.push(unknown("logs", "log rotation", err)),
     }
     // The default for containers created without a logging section, from daemon.json when
     // the engine is this host's system engine and the file can be read (its defaults are in
@@ -181,16 +189,14 @@ fn daemon_log_options() -> Option<std::collections::BTreeMap<String, String>> {
 
 /// ERROR (and FATAL, PANIC, SEVERE) events of the last 24 hours, a finding per service that
 /// has a container: the backend's exceptions and PostgreSQL's FATALs alike.
-async fn errors_last_day(ctx: &Context, engine: &Engine) -> Vec<Finding> {
-    let settings = ctx.settings();
-    let names: Vec<String> = settings.services.keys().cloned().collect();
-    let states = match engine.service_states(settings, &names).await {
+async fn errors_last_day(engine: &Engine, states: &Result<Vec<ServiceState>>) -> Vec<Finding> {
+    let states = match states {
         Ok(states) => states,
-        Err(err) => return vec![unknown("logs", "errors in 24h", &err)],
+        Err(err) => return vec![unknown("logs", "errors in 24h", err)],
     };
     let mut findings = Vec::new();
     for state in states {
-        let Some(container) = state.container else {
+        let Some(container) = &state.container else {
             continue;
         };
         findings.push(errors_of(engine, &state.service, &container.name).await);
@@ -253,7 +259,8 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
             },
             Err(err) => findings.push(unknown("logs", &item, &err)),
         }
-        findings.extend(log_rotation(ctx, engine).await);
+        let states = engine.service_states(settings, &[]).await;
+        findings.extend(log_rotation(ctx, engine, &states).await);
     }
     // Write-heavy tables and roles about to expire.
     match crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout).await {
@@ -300,11 +307,8 @@ async fn weekly(ctx: &Context, engine: Option<&Engine>) -> Vec<Finding> {
 /// [`checklist::backups`].
 fn backups(dir: &Path) -> Finding {
     let item = crate::say!("backups in {}", dir.display());
-    let seen = match crate::backup::catalog::list_local(dir) {
-        Ok(files) => BackupDir::Newest(files.into_iter().next().map(|file| {
-            let age = file.modified.elapsed().unwrap_or_default().as_secs() as i64;
-            (file.name, file.size, age)
-        })),
+    let seen = match crate::backup::catalog::newest_local(dir) {
+        Ok(newest) => BackupDir::Newest(newest),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => BackupDir::Missing,
         Err(err) => BackupDir::Unreadable(err.to_string()),
     };

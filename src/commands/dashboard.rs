@@ -35,9 +35,9 @@ pub async fn run(ctx: &Context, args: &DashboardArgs) -> Result<ExitStatus> {
         crate::incident::store::dir_of(None, &ctx.loaded),
     );
     let title = format!("gymops · {} · {}", settings.project, engine.address);
-    let screen = Screen::enter()?;
+    let mut screen = Screen::enter()?;
     let grace = settings.deploy.stop_timeout;
-    let result = run_screen(&screen, collector, engine, &title, args.interval, grace).await;
+    let result = run_screen(&mut screen, collector, engine, &title, args.interval, grace).await;
     drop(screen);
     result.map(|_| Status::Ok)
 }
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, args: &DashboardArgs) -> Result<ExitStatus> {
 /// The terminal in raw mode on the alternate screen, given back when dropped (and by
 /// ratatui's panic hook on a panic).
 struct Screen {
-    terminal: std::cell::RefCell<ratatui::DefaultTerminal>,
+    terminal: ratatui::DefaultTerminal,
 }
 
 impl Screen {
@@ -54,14 +54,11 @@ impl Screen {
             ratatui::restore();
             anyhow!("cannot take over the terminal: {err}")
         })?;
-        Ok(Screen {
-            terminal: std::cell::RefCell::new(terminal),
-        })
+        Ok(Screen { terminal })
     }
 
-    fn draw(&self, model: &Model, title: &str) -> Result<()> {
+    fn draw(&mut self, model: &Model, title: &str) -> Result<()> {
         self.terminal
-            .borrow_mut()
             .draw(|frame| view::draw(frame, model, title))
             .map(|_| ())
             .map_err(|err| anyhow!("cannot draw on the terminal: {err}"))
@@ -70,7 +67,7 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        let _ = self.terminal.borrow_mut().show_cursor();
+        let _ = self.terminal.show_cursor();
         ratatui::restore();
     }
 }
@@ -127,7 +124,7 @@ type Refresh<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = (Collector<'a>, Snapshot)> + 'a>>;
 
 async fn run_screen(
-    screen: &Screen,
+    screen: &mut Screen,
     collector: Collector<'_>,
     engine: &crate::docker::Engine,
     title: &str,

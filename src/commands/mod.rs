@@ -128,8 +128,13 @@ pub fn confirm_typed(ctx: &Context, warning: &str, expected: &str, hint: &str) -
     Ok(())
 }
 
-/// The running container of a service, by name, for exec.
-pub async fn container_of(ctx: &Context, engine: &Engine, service: &str) -> Result<String> {
+/// A service's container in whatever state it is (a stopped one's files and facts can be
+/// read too).
+pub async fn found_container(
+    ctx: &Context,
+    engine: &Engine,
+    service: &str,
+) -> Result<crate::docker::ContainerFacts> {
     ctx.check_services(&[service.to_string()])?;
     let states = engine
         .service_states(ctx.settings(), &[service.to_string()])
@@ -138,22 +143,29 @@ pub async fn container_of(ctx: &Context, engine: &Engine, service: &str) -> Resu
         .into_iter()
         .next()
         .ok_or_else(|| anyhow!("unknown service `{service}`"))?;
-    match state.container {
-        Some(container) if container.state == "running" => Ok(container.name),
-        Some(container) => Err(anyhow!(
-            "the {service} container {} is {}",
-            container.name,
-            container.state
-        ))
-        .hint(format!("start it first (`docker-compose up -d {service}`)")),
-        None => Err(anyhow!(
-            "no container found for service `{service}` (looked for {})",
-            state.looked_for.join(", ")
-        ))
+    let looked_for = state.looked_for.join(", ");
+    state
+        .container
+        .ok_or_else(|| {
+            anyhow!("no container found for service `{service}` (looked for {looked_for})")
+        })
         .hint(format!(
             "start it (`docker-compose up -d {service}`), or set services.{service}.container"
-        )),
+        ))
+}
+
+/// The running container of a service, by name, for exec.
+pub async fn container_of(ctx: &Context, engine: &Engine, service: &str) -> Result<String> {
+    let container = found_container(ctx, engine, service).await?;
+    if container.state == "running" {
+        return Ok(container.name);
     }
+    Err(anyhow!(
+        "the {service} container {} is {}",
+        container.name,
+        container.state
+    ))
+    .hint(format!("start it first (`docker-compose up -d {service}`)"))
 }
 
 /// Tell notify.channels that something went wrong (when channels are set and the severity

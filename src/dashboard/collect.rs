@@ -78,13 +78,9 @@ impl<'a> Collector<'a> {
             } else {
                 None
             };
-            let name = match state.replica {
-                Some(n) => format!("{}#{n}", state.service),
-                None => state.service.clone(),
-            };
             let container = state.container.as_ref();
             services.push(ServiceSample {
-                name,
+                name: state.label(),
                 container: container.map(|c| c.name.clone()),
                 state: container
                     .map(|c| c.state.clone())
@@ -136,11 +132,8 @@ impl<'a> Collector<'a> {
             .map(|c| c.name.clone())
             .collect();
         let errors = self.errors(&containers, at).await;
-        let backup = match crate::backup::catalog::list_local(&self.backup_dir) {
-            Ok(files) => Ok(files.into_iter().next().map(|file| {
-                let age = file.modified.elapsed().unwrap_or_default().as_secs() as i64;
-                (file.name, age)
-            })),
+        let backup = match crate::backup::catalog::newest_local(&self.backup_dir) {
+            Ok(newest) => Ok(newest.map(|(name, _, age)| (name, age))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err.to_string()),
         };
@@ -248,13 +241,7 @@ impl<'a> Collector<'a> {
     async fn log_tail(&self, states: &[crate::docker::ServiceState], service: &str) -> Vec<String> {
         let Some(container) = states
             .iter()
-            .find(|s| {
-                let name = match s.replica {
-                    Some(n) => format!("{}#{n}", s.service),
-                    None => s.service.clone(),
-                };
-                name == service
-            })
+            .find(|s| s.label() == service)
             .and_then(|s| s.container.as_ref())
         else {
             return vec![crate::say!("no container")];

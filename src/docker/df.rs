@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::labels::{LABEL_PROJECT, LABEL_SERVICE};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
     /// images, containers, local volumes, build cache
@@ -25,6 +27,22 @@ pub(super) fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
+}
+
+/// A label of a container or network in the engine's lists.
+pub(super) fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object.get("Labels")?.get(key)?.as_str()
+}
+
+/// A container's name in the engine's lists (its first, without the `/`), else its ID.
+pub(super) fn container_name(container: &Value) -> String {
+    list(container, "Names")
+        .first()
+        .and_then(Value::as_str)
+        .or_else(|| container.get("Id").and_then(Value::as_str))
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string()
 }
 
 pub(super) fn positive(n: i64) -> u64 {
@@ -147,12 +165,6 @@ pub fn volumes(df: &Value, project: &str) -> Vec<VolumeRow> {
             .unwrap_or_default();
     }
     let containers = list(df, "Containers");
-    let label = |c: &Value, key: &str| {
-        c.get("Labels")
-            .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
     let mut rows: Vec<VolumeRow> = listed
         .iter()
         .map(|v| {
@@ -174,17 +186,10 @@ pub fn volumes(df: &Value, project: &str) -> Vec<VolumeRow> {
                 if !mounted {
                     continue;
                 }
-                let ours = label(c, "com.docker.compose.project").as_deref() == Some(project);
-                match (ours, label(c, "com.docker.compose.service")) {
-                    (true, Some(service)) => services.push(service),
-                    _ => other_containers.push(
-                        list(c, "Names")
-                            .first()
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .trim_start_matches('/')
-                            .to_string(),
-                    ),
+                let ours = label(c, LABEL_PROJECT) == Some(project);
+                match (ours, label(c, LABEL_SERVICE)) {
+                    (true, Some(service)) => services.push(service.to_string()),
+                    _ => other_containers.push(container_name(c)),
                 }
             }
             services.sort();

@@ -504,6 +504,17 @@ pub struct ServiceState {
     pub container: Option<ContainerFacts>,
 }
 
+impl ServiceState {
+    /// The service's name, or `SERVICE#N` for one of several replicas (each a row or check
+    /// of its own).
+    pub fn label(&self) -> String {
+        match self.replica {
+            Some(n) => format!("{}#{n}", self.service),
+            None => self.service.clone(),
+        }
+    }
+}
+
 /// `docker ps` style ports: `127.0.0.1:8080->8080/tcp`, `5432/tcp`; sorted, deduplicated.
 pub fn format_ports(ports: &[PortSummary]) -> Vec<String> {
     let mut out: Vec<String> = ports

@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::df::{list, positive};
+use super::df::{container_name, label, list, positive};
 use super::labels::LABEL_PROJECT;
 use super::Engine;
 
@@ -73,11 +73,7 @@ pub struct Keep<'a> {
 impl Keep<'_> {
     /// Whether a container or network carries one of the projects' label.
     fn owns(&self, object: &Value) -> bool {
-        object
-            .get("Labels")
-            .and_then(|l| l.get(LABEL_PROJECT))
-            .and_then(Value::as_str)
-            .is_some_and(|p| self.projects.iter().any(|k| k == p))
+        label(object, LABEL_PROJECT).is_some_and(|p| self.projects.iter().any(|k| k == p))
     }
 }
 
@@ -106,16 +102,10 @@ pub fn plan(df: &Value, networks: &Value, keep: &Keep, images: Images) -> Vec<It
         let ours = keep.containers.contains(id) || keep.owns(container);
         let stopped = matches!(state, "exited" | "created" | "dead");
         if stopped && !ours {
-            let name = list(container, "Names")
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or(id)
-                .trim_start_matches('/')
-                .to_string();
             items.push(Item {
                 kind: Kind::Container,
                 id: id.to_string(),
-                name,
+                name: container_name(container),
                 bytes: int(container, "SizeRw"),
             });
             continue;

@@ -404,10 +404,8 @@ async fn docker_checks(
                 }
                 let (status, summary) = container::verdict(&state);
                 let mut result = container_result(&state.service);
-                if let Some(replica) = state.replica {
-                    // Each replica is a check of its own.
-                    result.name = format!("{}#{replica}", state.service);
-                }
+                // Each replica is a check of its own.
+                result.name = state.label();
                 result.status = status;
                 result.summary = summary;
                 if let Some(container) = &state.container {

@@ -105,20 +105,13 @@ async fn from_container(
     service: &str,
     path: &str,
 ) -> Result<Collector> {
-    ctx.check_services(&[service.to_string()])?;
     crate::docker::archive::check_container_path(path)
         .hint("--file takes SERVICE:/absolute/path/to/file, e.g. backend:/app/logs/app.log")?;
     let engine = ctx.engine().await?;
     // Any container of the service, running or stopped: the archive endpoint reads both.
-    let state = engine
-        .service_states(ctx.settings(), &[service.to_string()])
+    let container = crate::commands::found_container(ctx, engine, service)
         .await?
-        .into_iter()
-        .next();
-    let Some(container) = state.and_then(|s| s.container).map(|c| c.name) else {
-        return Err(anyhow!("no container found for service `{}`", service))
-            .hint("start it, or read exported files with --file PATH");
-    };
+        .name;
     let options = options.clone();
     let (collector, result) = engine
         .read_container_file(&container, path, move |reader| {

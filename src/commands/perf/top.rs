@@ -1,7 +1,7 @@
 //! `gymops perf top [SERVICE]`: the processes inside a service's container by CPU and
 //! memory, once or `--watch`.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use comfy_table::Cell;
 use serde::Serialize;
 
@@ -34,16 +34,9 @@ pub async fn run(ctx: &Context, args: &PerfTopArgs) -> Result<ExitStatus> {
         .unwrap_or_else(|| settings.logs.service.clone());
     ctx.check_services(std::slice::from_ref(&service))?;
     let engine = ctx.engine().await?;
+    // One lookup per round: the container may be recreated while --watch runs.
     let round = || async {
-        let state = engine
-            .service_states(settings, std::slice::from_ref(&service))
-            .await?
-            .into_iter()
-            .next();
-        let Some(container) = state.and_then(|s| s.container) else {
-            return Err(anyhow!("no container found for service `{}`", service))
-                .hint("start it (`gymops up`), or name another service");
-        };
+        let container = crate::commands::found_container(ctx, engine, &service).await?;
         let (cpu_basis, mut processes) = engine
             .processes(&container, LOCAL_WINDOW)
             .await
@@ -53,7 +46,7 @@ pub async fn run(ctx: &Context, args: &PerfTopArgs) -> Result<ExitStatus> {
         if args.limit > 0 {
             processes.truncate(args.limit);
         }
-        Ok(TopOutput {
+        Ok::<_, anyhow::Error>(TopOutput {
             service: service.clone(),
             container: container.name,
             cpu_basis,
