@@ -15,6 +15,7 @@ pub mod runlog;
 pub mod s3;
 pub mod signing;
 pub mod sql;
+pub mod wal;
 
 use std::path::Path;
 

@@ -65,11 +65,16 @@ impl SigningKey {
 
     /// Sign a manifest (replacing any signature it had).
     pub fn sign(&self, manifest: &mut Manifest) {
-        let signature = self.key.sign(&signed_bytes(manifest));
-        manifest.signature = Some(ManifestSignature {
+        manifest.signature = Some(self.sign_bytes(&signed_bytes(manifest)));
+    }
+
+    /// Sign any bytes (a WAL segment's record: see [`super::wal::archive`]).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> ManifestSignature {
+        let signature = self.key.sign(bytes);
+        ManifestSignature {
             key: self.public().to_string(),
             value: base64().encode(signature.to_bytes()),
-        });
+        }
     }
 }
 
@@ -210,7 +215,20 @@ impl Trust {
 
 /// Check a manifest's signature against the trusted keys.
 pub fn check(manifest: &Manifest, trusted: &[SigningPublicKey]) -> Trust {
-    let Some(signature) = &manifest.signature else {
+    check_bytes(
+        &signed_bytes(manifest),
+        manifest.signature.as_ref(),
+        trusted,
+    )
+}
+
+/// Check a signature over `bytes` against the trusted keys.
+pub fn check_bytes(
+    bytes: &[u8],
+    signature: Option<&ManifestSignature>,
+    trusted: &[SigningPublicKey],
+) -> Trust {
+    let Some(signature) = signature else {
         return Trust::Unsigned;
     };
     let Ok(key) = signature.key.parse::<SigningPublicKey>() else {
@@ -221,9 +239,9 @@ pub fn check(manifest: &Manifest, trusted: &[SigningPublicKey]) -> Trust {
     }
     let verified = (|| {
         let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key.0).ok()?;
-        let bytes: [u8; 64] = base64().decode(&signature.value).ok()?.try_into().ok()?;
-        let value = ed25519_dalek::Signature::from_bytes(&bytes);
-        verifying.verify(&signed_bytes(manifest), &value).ok()
+        let raw: [u8; 64] = base64().decode(&signature.value).ok()?.try_into().ok()?;
+        let value = ed25519_dalek::Signature::from_bytes(&raw);
+        verifying.verify(bytes, &value).ok()
     })();
     match verified {
         Some(()) => Trust::Signed(signature.key.clone()),

@@ -27,6 +27,55 @@ pub enum BackupCommand {
     /// Restore a backup (a file or s3://BUCKET/KEY) into a database, in one transaction,
     /// after reading it through once
     Restore(BackupRestoreArgs),
+    /// Continuous WAL archiving: a pg_receivewal sidecar on a replication slot, closed
+    /// segments compressed, encrypted and signed into backup.dir/wal/ (and S3)
+    #[command(subcommand)]
+    Wal(BackupWalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupWalCommand {
+    /// Start the WAL receiver (a container of the PostgreSQL image, restarted by the
+    /// engine) on the replication slot backup.wal.slot; no PostgreSQL restart
+    Start(BackupWalStartArgs),
+    /// Stop the receiver, archive what it received, and drop the slot (--keep-slot keeps
+    /// it, and PostgreSQL keeps the WAL for it, for a receiver that comes back)
+    Stop(BackupWalStopArgs),
+    /// Receiver state, slot lag, newest archived segment, gaps; exit codes as `health`
+    #[command(after_help = EXIT_CODES)]
+    Status(BackupWalDirArgs),
+    /// Archive the closed segments: check, compress (zstd), encrypt (age), sign, upload
+    /// (backup.wal.upload_s3); run every few minutes from the schedule
+    #[command(after_help = EXIT_CODES)]
+    Archive(BackupWalDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupWalStartArgs {
+    /// Archive WAL unencrypted on purpose (without it, no key set up is refused)
+    #[arg(long, visible_alias = "no-encrypt")]
+    pub no_encryption: bool,
+    /// How long to wait for the receiver to stream
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub wait: std::time::Duration,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupWalStopArgs {
+    /// Keep the replication slot (PostgreSQL keeps WAL for it until the receiver is back:
+    /// its disk fills if it never is)
+    #[arg(long)]
+    pub keep_slot: bool,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupWalDirArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArg,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,13 @@ impl Cli {
                     BackupCommand::Monitor(a) => (&a.dir, None),
                     BackupCommand::Prune(a) => (&a.dir, None),
                     BackupCommand::Restore(a) => (&a.dir, Some(&a.target)),
+                    BackupCommand::Wal(wal) => match wal {
+                        BackupWalCommand::Start(a) => (&a.dir, None),
+                        BackupWalCommand::Stop(a) => (&a.dir, None),
+                        BackupWalCommand::Status(a) | BackupWalCommand::Archive(a) => {
+                            (&a.dir, None)
+                        }
+                    },
                 };
                 dir.override_settings(&mut overrides);
                 if let Some(target) = target {

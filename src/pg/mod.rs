@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod insight;
 pub mod maintain;
+pub mod replication;
 pub mod tls;
 
 use std::time::Duration;

@@ -71,6 +71,49 @@ pub struct BackupSettings {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub s3: S3Settings,
+    /// Continuous WAL archiving (`backup wal start`) and point-in-time restore.
+    pub wal: WalSettings,
+}
+
+/// `backup.wal`: the receiver's replication slot, when its lag is a warning, uploads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalSettings {
+    /// The physical replication slot the receiver streams from (kept by PostgreSQL while
+    /// the receiver is down, so no segment is lost).
+    pub slot: String,
+    /// `backup wal status`: the slot's lag behind the server's current WAL position.
+    pub max_lag: WalLagLimits,
+    /// Upload each archived segment to S3 (backup.s3.*) as well.
+    pub upload_s3: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalLagLimits {
+    /// Lag in MiB that is a warning.
+    pub warning_mib: u64,
+    /// Lag in MiB that is critical.
+    pub critical_mib: u64,
+}
+
+impl Default for WalLagLimits {
+    fn default() -> Self {
+        WalLagLimits {
+            warning_mib: 64,
+            critical_mib: 1024,
+        }
+    }
+}
+
+impl Default for WalSettings {
+    fn default() -> Self {
+        WalSettings {
+            slot: "gymops_wal".into(),
+            max_lag: WalLagLimits::default(),
+            upload_s3: false,
+        }
+    }
 }
 
 /// An Ed25519 public key as settings spell it: `ed25519:` + the base64 of its 32 bytes.
@@ -190,6 +233,7 @@ impl Default for BackupSettings {
             keep_weekly: 4,
             keep_monthly: 6,
             s3: S3Settings::default(),
+            wal: WalSettings::default(),
         }
     }
 }

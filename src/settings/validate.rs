@@ -44,6 +44,31 @@ pub fn problems(settings: &Settings) -> Vec<(String, String)> {
             );
         }
     }
+    let wal = &settings.backup.wal;
+    if wal.slot.is_empty()
+        || wal.slot.len() > 63
+        || !wal
+            .slot
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        add(
+            "backup.wal.slot",
+            format!(
+                "`{}` is not a replication slot name (1-63 lower-case letters, digits, `_`)",
+                wal.slot
+            ),
+        );
+    }
+    if wal.max_lag.warning_mib == 0 || wal.max_lag.warning_mib >= wal.max_lag.critical_mib {
+        add(
+            "backup.wal.max_lag",
+            format!(
+                "warning_mib ({}) must be more than 0 and less than critical_mib ({})",
+                wal.max_lag.warning_mib, wal.max_lag.critical_mib
+            ),
+        );
+    }
     if !(1..=256).contains(&settings.fleet.parallel) {
         add("fleet.parallel", "must be from 1 to 256".into());
     }

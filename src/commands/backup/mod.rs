@@ -7,6 +7,7 @@ pub mod monitor;
 pub mod prune;
 pub mod restore;
 pub mod verify;
+pub mod wal;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub async fn run(ctx: &Context, command: &BackupCommand) -> Result<ExitStatus> {
         BackupCommand::Monitor(args) => monitor::run(ctx, args).await,
         BackupCommand::Prune(args) => prune::run(ctx, args).await,
         BackupCommand::Restore(args) => restore::run(ctx, args).await,
+        BackupCommand::Wal(command) => wal::run(ctx, command).await,
     }
 }
 

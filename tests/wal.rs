@@ -1,0 +1,215 @@
+//! WAL archiving, base backups and point-in-time restore against the rig's PostgreSQL:
+//! the receiver sidecar on its slot, a refused replication connection explained, the
+//! receiver killed and restarted without a lost segment, sealed segments readable with
+//! age and zstd.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{age_keygen, docker, docker_ok, run, run_ok, text, Stack};
+
+/// Removes the receiver of a stack's PostgreSQL whatever the test did.
+struct ReceiverGuard(String);
+
+impl Drop for ReceiverGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+fn receiver_name(stack: &Stack) -> String {
+    format!("{}-gymops-wal", stack.postgres)
+}
+
+/// Let the receiver in: the rig's pg_hba.conf allows replication only from localhost.
+fn allow_replication(stack: &Stack) {
+    docker_ok(&[
+        "exec",
+        &stack.postgres,
+        "/usr/bin/sh",
+        "-c",
+        "echo 'host replication all 0.0.0.0/0 scram-sha-256' >> /tmp/pgdata/pg_hba.conf",
+    ]);
+    stack.psql("SELECT pg_reload_conf()");
+}
+
+fn with_key(stack: &Stack) -> (std::path::PathBuf, String) {
+    let dir = stack.rig.dir.path();
+    let (key, public) = age_keygen(dir);
+    let config = std::fs::read_to_string(dir.join("gymops.yaml")).unwrap();
+    std::fs::write(
+        dir.join("gymops.yaml"),
+        format!("{config}backup:\n  recipients: [\"{public}\"]\n"),
+    )
+    .unwrap();
+    (key, public)
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "not JSON ({err}): {}\nstderr: {}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+fn wal_status(stack: &Stack) -> (Option<i32>, serde_json::Value) {
+    let output = run(stack
+        .gymops()
+        .args(["-o", "json", "backup", "wal", "status"]));
+    (output.status.code(), json(&output))
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn archived_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("backups/wal"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".zst.age"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_receiver_streams_on_its_slot_survives_a_kill_and_seals_segments_for_age_and_zstd() {
+    let stack = Stack::start();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let dir = stack.rig.dir.path().to_path_buf();
+    let (key, _) = with_key(&stack);
+
+    // Replication refused by pg_hba.conf: one error, and the line to add.
+    let refused = run(stack
+        .gymops()
+        .args(["backup", "wal", "start", "--wait", "6s"]));
+    let stderr = text(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pg_hba.conf") && stderr.contains("host replication postgres"),
+        "{stderr}"
+    );
+    assert!(
+        docker(&["inspect", &receiver_name(&stack)]).status.code() != Some(0),
+        "the refused receiver was removed"
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_replication_slots"),
+        "0",
+        "the slot made for it was dropped"
+    );
+
+    allow_replication(&stack);
+    let started = run(stack.gymops().args(["backup", "wal", "start"]));
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    // Labelled as gymops's, restarted by the engine, no password in its config.
+    let inspect = docker_ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"io.gymops.role\"}} {{.HostConfig.RestartPolicy.Name}} {{json .Config.Env}} {{json .Config.Cmd}}",
+        &receiver_name(&stack),
+    ]);
+    assert!(
+        inspect.starts_with("wal-receiver unless-stopped"),
+        "{inspect}"
+    );
+    assert!(!inspect.contains(support::PASSWORD), "{inspect}");
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(0), "{status:#}");
+    assert_eq!(status["receiver_state"], "running");
+    assert_eq!(status["slot_state"]["active"], true);
+
+    stack.psql("CREATE TABLE visit (id int PRIMARY KEY, at timestamptz DEFAULT now()); INSERT INTO visit SELECT g FROM generate_series(1, 100) g");
+    stack.psql("SELECT pg_switch_wal()");
+
+    // Killed (not stopped): the engine restarts it; meanwhile the slot keeps the WAL.
+    let pid = docker_ok(&["inspect", "-f", "{{.State.Pid}}", &receiver_name(&stack)]);
+    run_ok(Command::new("kill").args(["-9", &pid]));
+    stack.psql("INSERT INTO visit SELECT g FROM generate_series(101, 200) g");
+    stack.psql("SELECT pg_switch_wal()");
+    stack.psql("INSERT INTO visit SELECT g FROM generate_series(201, 300) g");
+    stack.psql("SELECT pg_switch_wal()");
+    wait_for(
+        "the receiver to stream again",
+        Duration::from_secs(60),
+        || {
+            let (_, status) = wal_status(&stack);
+            status["slot_state"]["active"] == true
+                && status["restarts"].as_i64().unwrap_or(0) >= 1
+                && status["slot_state"]["lag_bytes"]
+                    .as_u64()
+                    .unwrap_or(u64::MAX)
+                    < 1024 * 1024
+        },
+    );
+
+    let archived = run(stack
+        .gymops()
+        .args(["-o", "json", "backup", "wal", "archive"]));
+    assert_eq!(
+        archived.status.code(),
+        Some(0),
+        "{}",
+        text(&archived.stderr)
+    );
+    let names = archived_names(&dir);
+    assert!(names.len() >= 3, "{names:?}");
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(0), "{status:#}");
+    assert_eq!(status["gaps"].as_array().unwrap().len(), 0, "{status:#}");
+
+    // A sealed segment is age, then zstd, then WAL of this system.
+    let first = dir.join("backups/wal").join(&names[0]);
+    let decrypted = run(Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&key)
+        .arg(&first));
+    assert!(decrypted.status.success(), "{}", text(&decrypted.stderr));
+    let wal = zstd_decode(&decrypted.stdout);
+    assert_eq!(wal.len(), 16 * 1024 * 1024);
+    let system = stack.psql("SELECT system_identifier FROM pg_control_system()");
+    assert_eq!(
+        u64::from_le_bytes(wal[24..32].try_into().unwrap()).to_string(),
+        system
+    );
+
+    // Stopped: the container is gone and the slot dropped.
+    run_ok(stack.gymops().args(["backup", "wal", "stop"]));
+    assert!(docker(&["inspect", &receiver_name(&stack)]).status.code() != Some(0));
+    assert_eq!(stack.psql("SELECT count(*) FROM pg_replication_slots"), "0");
+    let (code, _) = wal_status(&stack);
+    assert_eq!(code, Some(2));
+}
+
+fn zstd_decode(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("zstd")
+        .args(["-d", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("zstd");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = bytes.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&bytes));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success());
+    output.stdout
+}
