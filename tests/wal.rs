@@ -213,3 +213,239 @@ fn zstd_decode(bytes: &[u8]) -> Vec<u8> {
     assert!(output.status.success());
     output.stdout
 }
+
+/// Removes what a restore into `project` made, whatever the test did.
+struct ProjectGuard(String);
+
+impl Drop for ProjectGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &format!("{}-postgres-1", self.0)]);
+        let _ = docker(&["volume", "rm", &format!("{}_postgres_data", self.0)]);
+        let _ = docker(&["network", "rm", &format!("{}_default", self.0)]);
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+fn db_now(stack: &Stack) -> String {
+    stack.psql(
+        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    )
+}
+
+fn count_in(container: &str, table: &str) -> String {
+    let psql = format!("{}/psql", support::pg_bin_dir().display());
+    docker_ok(&[
+        "exec",
+        container,
+        &psql,
+        "-h",
+        "/tmp",
+        "-U",
+        "postgres",
+        "-d",
+        "fitness_gym",
+        "-qAt",
+        "-c",
+        &format!("SELECT count(*) FROM {table}"),
+    ])
+}
+
+#[test]
+fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
+    let stack = Stack::start();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let dir = stack.rig.dir.path().to_path_buf();
+    let (key, _) = with_key(&stack);
+    allow_replication(&stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    stack.psql("CREATE TABLE payment (id int PRIMARY KEY, amount numeric, at timestamptz DEFAULT clock_timestamp())");
+    stack.psql("INSERT INTO payment SELECT g, g * 10 FROM generate_series(1, 500) g");
+
+    // A target before any base backup: one error, nothing made.
+    let early = db_now(&stack);
+    let base = run(stack
+        .gymops()
+        .args(["-o", "json", "backup", "create", "--type", "base"]));
+    assert_eq!(base.status.code(), Some(0), "{}", text(&base.stderr));
+    let manifest = json(&base)["manifest"].clone();
+    assert_eq!(manifest["format"], "tar");
+    assert_eq!(
+        manifest["base"]["system_identifier"].as_str().unwrap(),
+        stack.psql("SELECT system_identifier FROM pg_control_system()")
+    );
+
+    // t1: 50 visits committed; the target; t2: 50 more.
+    stack.psql("INSERT INTO payment SELECT g, 1 FROM generate_series(501, 550) g");
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = db_now(&stack);
+    std::thread::sleep(Duration::from_millis(1200));
+    stack.psql("INSERT INTO payment SELECT g, 2 FROM generate_series(551, 600) g");
+    stack.psql("SELECT pg_switch_wal()");
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let refused = run(stack
+        .gymops()
+        .args(["backup", "restore", "--at", &early, "--identity"])
+        .arg(&key));
+    let stderr = text(&refused.stderr);
+    assert_eq!(
+        refused.status.code(),
+        Some(3).or(refused.status.code()).filter(|c| *c != 0),
+        "{stderr}"
+    );
+    assert!(stderr.contains("before the oldest base backup"), "{stderr}");
+    let future = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--at",
+            "2099-01-01 00:00:00",
+            "--identity",
+        ])
+        .arg(&key));
+    assert!(
+        text(&future.stderr).contains("in the future"),
+        "{}",
+        text(&future.stderr)
+    );
+
+    // A wrong key: refused before anything is made.
+    let other = tempfile::tempdir().unwrap();
+    let (wrong, _) = age_keygen(other.path());
+    let project = unique("pitrwrong");
+    let _wrong_guard = ProjectGuard(project.clone());
+    let wrong_run = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&wrong));
+    assert_ne!(wrong_run.status.code(), Some(0));
+    assert!(
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert!(
+        docker(&["volume", "inspect", &format!("{project}_postgres_data")])
+            .status
+            .code()
+            != Some(0)
+    );
+
+    // To the target: exactly the t1 rows.
+    let project = unique("pitr");
+    let _project_guard = ProjectGuard(project.clone());
+    let restored = run(stack
+        .gymops()
+        .args([
+            "-o",
+            "json",
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key));
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}",
+        text(&restored.stderr)
+    );
+    let report = json(&restored);
+    assert_eq!(report["tables"]["public.payment"], 550, "{report:#}");
+    assert_eq!(count_in(&format!("{project}-postgres-1"), "payment"), "550");
+    // The live database was not touched.
+    assert_eq!(stack.psql("SELECT count(*) FROM payment"), "600");
+
+    // To the end of the archive: every row.
+    let project = unique("pitrlatest");
+    let _latest_guard = ProjectGuard(project.clone());
+    let latest = run(stack
+        .gymops()
+        .args([
+            "-o",
+            "json",
+            "backup",
+            "restore",
+            "--latest",
+            "--type",
+            "base",
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key));
+    assert_eq!(latest.status.code(), Some(0), "{}", text(&latest.stderr));
+    assert_eq!(json(&latest)["tables"]["public.payment"], 600);
+
+    // A segment removed from the middle of the chain is named before anything is made.
+    run_ok(stack.gymops().args(["backup", "wal", "archive"]));
+    let names = archived_names(&dir);
+    let base_start = manifest["base"]["start_lsn"].as_str().unwrap().to_string();
+    let start_segment = format!(
+        "00000001{:08X}{:08X}",
+        0,
+        u64::from_str_radix(base_start.split('/').nth(1).unwrap(), 16).unwrap()
+            / (16 * 1024 * 1024)
+    );
+    let victim = names
+        .iter()
+        .find(|n| n.as_str() > start_segment.as_str())
+        .expect("a segment after the base backup's start")
+        .clone();
+    std::fs::remove_file(dir.join("backups/wal").join(&victim)).unwrap();
+    let project = unique("pitrgap");
+    let _gap_guard = ProjectGuard(project.clone());
+    let gap = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--latest",
+            "--type",
+            "base",
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key));
+    let stderr = text(&gap.stderr);
+    assert_ne!(gap.status.code(), Some(0), "{stderr}");
+    let segment = victim.trim_end_matches(".zst.age");
+    assert!(
+        stderr.contains(segment) && stderr.contains("missing"),
+        "{stderr}"
+    );
+    assert!(
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            != Some(0)
+    );
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(2), "the gap is critical: {status:#}");
+    run_ok(stack.gymops().args(["backup", "wal", "stop"]));
+}

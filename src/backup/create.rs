@@ -94,9 +94,36 @@ pub fn dump_args(
                 args.push("--compress=0".into());
             }
         }
+        // Base backups are pg_basebackup's (see `base_args`), never pg_dump's.
+        DumpFormat::Tar => {}
     }
     if let Some(snapshot) = snapshot {
         args.push(format!("--snapshot={snapshot}"));
+    }
+    args
+}
+
+/// pg_basebackup's arguments: the data directory as one tar on standard output, no WAL in
+/// it (WAL comes from the archive), a fast checkpoint. The tar's backup_label and
+/// backup_manifest give the WAL start and end (see [`super::tarscan`]).
+pub fn base_args(pg: &PostgresSettings, local: bool) -> Vec<String> {
+    let mut args = vec![
+        "--no-password".to_string(),
+        "--username".into(),
+        pg.user.clone(),
+        "--pgdata=-".into(),
+        "--format=tar".into(),
+        "--wal-method=none".into(),
+        "--checkpoint=fast".into(),
+        "--label=gymops base backup".into(),
+    ];
+    if local {
+        args.extend([
+            "--host".into(),
+            pg.host.clone(),
+            "--port".into(),
+            pg.port.to_string(),
+        ]);
     }
     args
 }
@@ -285,18 +312,36 @@ async fn run(
     }
     let temp_path = options.dir.join(format!(".{name}.partial"));
 
+    let base = options.format == DumpFormat::Tar;
     let snapshot = match options.format {
         DumpFormat::Custom => export_snapshot(pg, options.connect_timeout).await,
-        DumpFormat::Plain => None,
+        DumpFormat::Plain | DumpFormat::Tar => None,
     };
-    let args = dump_args(
-        pg,
-        options.format,
-        options.compression,
-        local,
-        snapshot.as_ref().map(|s| s.id.as_str()),
-        options.stall_timeout,
-    );
+    // A base backup names the database system it is of: restore checks the WAL against it.
+    let system = if base {
+        let client = crate::pg::connect(pg, options.connect_timeout).await?;
+        Some((
+            crate::pg::replication::system_identifier(&client).await?,
+            crate::pg::replication::segment_bytes(&client).await?,
+        ))
+    } else {
+        None
+    };
+    let (program, args) = if base {
+        ("pg_basebackup", base_args(pg, local))
+    } else {
+        (
+            "pg_dump",
+            dump_args(
+                pg,
+                options.format,
+                options.compression,
+                local,
+                snapshot.as_ref().map(|s| s.id.as_str()),
+                options.stall_timeout,
+            ),
+        )
+    };
     let tls_env = runner.tls_env(pg);
     let mut env = runner.password_env(pg, password).await;
     env.extend(tls_env.iter().map(|(key, value)| (*key, value)));
@@ -324,7 +369,7 @@ async fn run(
         .open(&temp_path)
         .with_context(|| format!("cannot create {}", temp_path.display()))?;
 
-    let mut running = runner.spawn("pg_dump", &args, &env, false).await?;
+    let mut running = runner.spawn(program, &args, &env, false).await?;
     let mut stdout = std::mem::replace(&mut running.stdout, mpsc::channel::<Bytes>(1).1);
     let progress = Arc::new(AtomicU64::new(0));
     let bar = progress_bar(options.progress);
@@ -348,6 +393,7 @@ async fn run(
             level,
             encrypt: &encrypt,
             inspect,
+            scan_tar: base,
         };
         let (file, stored) =
             pipeline::store(&mut stdout, file, &spec, upload_tx, pipeline_progress)?;
@@ -373,7 +419,7 @@ async fn run(
                 last = (now, Instant::now());
             } else if last.1.elapsed() >= stall_timeout {
                 return anyhow!(
-                    "pg_dump sent nothing for {} (backup.stall_timeout); the run was stopped and the partial backup removed",
+                    "{program} sent nothing for {} (backup.stall_timeout); the run was stopped and the partial backup removed",
                     humantime::format_duration(stall_timeout)
                 );
             }
@@ -403,12 +449,23 @@ async fn run(
     let failure: Option<anyhow::Error> = match (&stored, &finished) {
         (Err(err), _) => Some(anyhow!("{}", crate::error::describe(err).0)),
         (_, Err(err)) => Some(anyhow!("{}", crate::error::describe(err).0)),
-        (_, Ok(done)) if !done.success() => Some(anyhow!("{}", done.describe("pg_dump"))),
+        (_, Ok(done)) if !done.success() => Some(anyhow!("{}", done.describe(program))),
+        (Ok(stored), _)
+            if base
+                && stored
+                    .tar
+                    .as_ref()
+                    .is_none_or(|t| t.broken || t.start().is_none() || t.end().is_none()) =>
+        {
+            Some(anyhow!(
+                "pg_basebackup's tar has no backup_label or backup_manifest with the WAL start and end"
+            ))
+        }
         (Ok(stored), _) => match &stored.inspector {
             Some(inspector) if inspector.inside_copy() || !inspector.complete => Some(anyhow!(
                 "pg_dump's output ended early (no end-of-dump marker)"
             )),
-            _ if stored.dump_bytes == 0 => Some(anyhow!("pg_dump wrote nothing")),
+            _ if stored.dump_bytes == 0 => Some(anyhow!("{program} wrote nothing")),
             _ => None,
         },
     };
@@ -426,6 +483,19 @@ async fn run(
         )));
     }
     let stored = stored?;
+    let base_info = match (&stored.tar, system) {
+        (Some(tar), Some((system_identifier, segment_bytes))) => match (tar.start(), tar.end()) {
+            (Some((start_lsn, timeline)), Some(stop_lsn)) => Some(manifest::BaseInfo {
+                system_identifier,
+                timeline,
+                start_lsn,
+                stop_lsn,
+                segment_bytes,
+            }),
+            _ => None,
+        },
+        _ => None,
+    };
 
     let (tables, row_counts, roles, server_version) = match (&stored.inspector, snapshot_result) {
         (Some(inspector), _) => (
@@ -458,6 +528,7 @@ async fn run(
         row_counts: row_counts.into(),
         roles,
         verified: None,
+        base: base_info,
         signature: None,
     };
     let mut manifest = manifest;

@@ -35,7 +35,7 @@ pub struct Load<'a> {
     pub stall_timeout: std::time::Duration,
 }
 
-fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
+fn loader_args(load: &Load, format: DumpFormat) -> Result<(&'static str, Vec<String>)> {
     let local = matches!(load.runner, Runner::Local);
     let mut args = vec![
         "--no-password".to_string(),
@@ -64,15 +64,19 @@ fn loader_args(load: &Load, format: DumpFormat) -> (&'static str, Vec<String>) {
                 "--file".into(),
                 "-".into(),
             ]);
-            ("psql", args)
+            Ok(("psql", args))
         }
         DumpFormat::Custom => {
             args.extend(["--exit-on-error".into(), "--single-transaction".into()]);
             if load.no_owner {
                 args.extend(["--no-owner".into(), "--no-privileges".into()]);
             }
-            ("pg_restore", args)
+            Ok(("pg_restore", args))
         }
+        DumpFormat::Tar => Err(anyhow::anyhow!(
+            "a base backup is not loaded into a database: it becomes a new PostgreSQL data directory"
+        ))
+        .hint("restore it with `gymops backup restore FILE` (a new container), or to a time with --at"),
     }
 }
 
@@ -141,7 +145,7 @@ pub async fn load(
     decrypt: Decrypt,
     load: &Load<'_>,
 ) -> Result<Option<Loaded>> {
-    let (program, args) = loader_args(load, shape.format);
+    let (program, args) = loader_args(load, shape.format)?;
     let tls_env = load.runner.tls_env(load.pg);
     // The loader's session, to tell a long statement from a stall (see `stalled`).
     let application = format!("gymops-restore-{}", std::process::id());

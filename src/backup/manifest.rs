@@ -73,10 +73,26 @@ pub struct Manifest {
     /// Roles that own objects in the dump (a restore needs them, or `--no-owner`).
     pub roles: Vec<String>,
     pub verified: Option<Verification>,
+    /// What a base backup needs to be restored (None for pg_dump backups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseInfo>,
     /// gymops's Ed25519 signature over everything above but `verified` (see
     /// [`super::signing`]); None in manifests of gymops before 0.2, and when forged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<ManifestSignature>,
+}
+
+/// A base backup's place in the write-ahead log: restoring it needs the archived WAL from
+/// `start_lsn` through `stop_lsn` (then any further WAL to reach a later time).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BaseInfo {
+    /// `pg_control_system().system_identifier` of the server backed up.
+    pub system_identifier: String,
+    pub timeline: u32,
+    pub start_lsn: crate::backup::wal::Lsn,
+    pub stop_lsn: crate::backup::wal::Lsn,
+    pub segment_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -154,8 +170,13 @@ pub fn file_name(
     compression: Compression,
     encrypted: bool,
 ) -> String {
+    let kind = if format == DumpFormat::Tar {
+        "base"
+    } else {
+        "full"
+    };
     let mut name = format!(
-        "{database}_db_backup_full_{}",
+        "{database}_db_backup_{kind}_{}",
         time.with_timezone(&Local).format("%Y%m%d_%H%M%S")
     );
     if let Some(label) = label {
@@ -165,6 +186,7 @@ pub fn file_name(
     name.push_str(match format {
         DumpFormat::Plain => ".sql",
         DumpFormat::Custom => ".dump",
+        DumpFormat::Tar => ".tar",
     });
     name.push_str(match compression {
         Compression::Zstd => ".zst",
@@ -207,11 +229,16 @@ pub fn guess_from_name(name: &str) -> (DumpFormat, Compression, bool, Option<Dat
     let stem = stem.trim_end_matches(".zst").trim_end_matches(".gz");
     let format = if stem.ends_with(".dump") {
         DumpFormat::Custom
+    } else if stem.ends_with(".tar") {
+        DumpFormat::Tar
     } else {
         DumpFormat::Plain
     };
     let time = name.split("_db_backup_").nth(1).and_then(|rest| {
-        let rest = rest.strip_prefix("full_").unwrap_or(rest);
+        let rest = rest
+            .strip_prefix("full_")
+            .or_else(|| rest.strip_prefix("base_"))
+            .unwrap_or(rest);
         let stamp = rest.get(..15)?;
         let naive = NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").ok()?;
         Local

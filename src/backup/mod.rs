@@ -8,6 +8,7 @@ pub mod load;
 pub mod manifest;
 pub mod monitor;
 pub mod pipeline;
+pub mod pitr;
 pub mod process;
 pub mod restore;
 pub mod restoring;
@@ -15,6 +16,7 @@ pub mod runlog;
 pub mod s3;
 pub mod signing;
 pub mod sql;
+pub mod tarscan;
 pub mod wal;
 
 use std::path::Path;

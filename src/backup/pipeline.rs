@@ -231,6 +231,8 @@ pub struct Stored {
     pub stored_bytes: u64,
     pub sha256: String,
     pub inspector: Option<Inspector>,
+    /// A base backup's tar, read as it passed.
+    pub tar: Option<super::tarscan::TarScan>,
 }
 
 /// How the store pipeline treats the dump.
@@ -240,6 +242,8 @@ pub struct StoreSpec<'a> {
     pub encrypt: &'a Encrypt,
     /// Read a plain dump as it passes (rows, roles, completeness).
     pub inspect: bool,
+    /// Read a base backup's tar as it passes (its WAL start and end).
+    pub scan_tar: bool,
 }
 
 /// Run the store pipeline until `input` closes. `output` is the open temporary file (or any
@@ -256,16 +260,21 @@ pub fn store<W: Write>(
         level,
         encrypt,
         inspect,
+        scan_tar,
     } = *spec;
     let tee = Tee::new(BufWriter::with_capacity(1 << 20, output), upload, progress);
     let encrypted = Encrypted::new(tee, encrypt)?;
     let mut compressed = Compressed::new(encrypted, compression, level)?;
     let mut inspector = inspect.then(Inspector::default);
+    let mut tar = scan_tar.then(super::tarscan::TarScan::default);
     let mut dump_bytes = 0u64;
     while let Some(chunk) = input.blocking_recv() {
         dump_bytes += chunk.len() as u64;
         if let Some(inspector) = &mut inspector {
             inspector.feed(&chunk);
+        }
+        if let Some(tar) = &mut tar {
+            tar.feed(&chunk);
         }
         compressed
             .write_all(&chunk)
@@ -289,6 +298,7 @@ pub fn store<W: Write>(
             stored_bytes,
             sha256,
             inspector,
+            tar,
         },
     ))
 }

@@ -18,6 +18,7 @@ fn round_trip(compression: Compression, encrypt: Encrypt, decrypt: Decrypt) {
         level: default_level(compression),
         encrypt: &encrypt,
         inspect: false,
+        scan_tar: false,
     };
     let (stored_bytes, stored) = store(&mut rx, Vec::new(), &spec, None, progress.clone()).unwrap();
     producer.join().unwrap();
@@ -72,6 +73,7 @@ fn the_wrong_key_fails_at_the_header() {
         level: 3,
         encrypt: &encrypt,
         inspect: false,
+        scan_tar: false,
     };
     let (bytes, _) = store(&mut rx, Vec::new(), &spec, None, Arc::default()).unwrap();
     let err = open(

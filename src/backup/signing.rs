@@ -280,6 +280,7 @@ mod tests {
             row_counts: "dump".into(),
             roles: Vec::new(),
             verified: None,
+            base: None,
             signature: None,
         }
     }

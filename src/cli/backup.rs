@@ -33,6 +33,15 @@ pub enum BackupCommand {
     Wal(BackupWalCommand),
 }
 
+/// What `backup create` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackupType {
+    /// pg_dump of the database (plain SQL or custom archive)
+    Logical,
+    /// pg_basebackup of the server's data directory, as tar
+    Base,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BackupWalCommand {
     /// Start the WAL receiver (a container of the PostgreSQL image, restarted by the
@@ -114,8 +123,17 @@ pub struct BackupKeyArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupCreateArgs {
+    /// logical: pg_dump of the database; base: pg_basebackup of the whole server, restored
+    /// with the WAL archive to any point in time (`backup wal start`)
+    #[arg(
+        long = "type",
+        value_enum,
+        default_value = "logical",
+        value_name = "TYPE"
+    )]
+    pub kind: BackupType,
     /// Dump format [default: backup.format, plain]
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "kind")]
     pub format: Option<crate::settings::DumpFormat>,
     /// Compression [default: backup.compression, zstd]
     #[arg(long = "compress", value_enum, value_name = "ALGORITHM")]
@@ -238,8 +256,17 @@ pub struct BackupPruneArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupRestoreArgs {
-    #[command(flatten)]
-    pub backup: BackupChoiceArgs,
+    /// The backup: a file, or s3://BUCKET/KEY (a base backup restores to its end point
+    /// alone, or with --at / --lsn / --before-xid, to that point)
+    #[arg(
+        value_name = "FILE",
+        required_unless_present_any = ["latest", "at", "lsn", "before_xid", "kind"],
+        conflicts_with = "latest"
+    )]
+    pub file: Option<String>,
+    /// The newest backup in the backup directory
+    #[arg(long)]
+    pub latest: bool,
     /// Database to restore into [default: postgres.database]
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
@@ -256,6 +283,27 @@ pub struct BackupRestoreArgs {
     /// backup's roles
     #[arg(long)]
     pub no_owner: bool,
+    /// Point-in-time restore to this time (`2026-11-28 14:03:27`, local; or RFC 3339):
+    /// the newest base backup before it and the archived WAL, into a new container
+    #[arg(long, value_name = "TIME", group = "pitr_target")]
+    pub at: Option<String>,
+    /// Point-in-time restore to this WAL position (`0/16B3748`)
+    #[arg(long, value_name = "LSN", group = "pitr_target")]
+    pub lsn: Option<String>,
+    /// Point-in-time restore to just before this transaction committed
+    #[arg(long, value_name = "XID", group = "pitr_target")]
+    pub before_xid: Option<u32>,
+    /// Which backups --latest chooses from; base restores to the end of the WAL archive
+    /// [default: logical, or base with --at / --lsn / --before-xid]
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<BackupType>,
+    /// The project of the restored PostgreSQL (container PROJECT-postgres-1, volume
+    /// PROJECT_postgres_data) [default: gymops-pitr-YYYYMMDDHHMMSS]
+    #[arg(long, value_name = "PROJECT")]
+    pub into: Option<String>,
+    /// How long recovery may take
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m", value_name = "DURATION")]
+    pub timeout: std::time::Duration,
     #[command(flatten)]
     pub key: BackupKeyArgs,
     #[command(flatten)]

@@ -19,6 +19,36 @@ use super::Engine;
 const STALL: Duration = Duration::from_secs(60);
 
 impl Engine {
+    /// Extract a tar stream into a (created, not yet started) container at `/`: the
+    /// engine writes into its volumes too, keeping the entries' owners and modes. No
+    /// client timeout: the producer's own checks bound it.
+    pub async fn upload_tar_stream(
+        &self,
+        container: &str,
+        chunks: mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<()> {
+        let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
+            chunks.recv().await.map(|chunk| (chunk, chunks))
+        });
+        let options = bollard::query_parameters::UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(7 * 24 * 3600));
+        docker
+            .upload_to_container(container, Some(options), bollard::body_stream(stream))
+            .await
+            .map_err(|err| {
+                anyhow!(
+                    "cannot put the restored files into container {container}: {}",
+                    engine_error(err)
+                )
+            })
+    }
+
     /// Read the regular file `path` of `container` with `consume` (on a blocking thread);
     /// a directory, a link or a device is refused, saying what it is.
     pub async fn read_container_file<T: Send + 'static>(

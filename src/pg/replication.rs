@@ -117,3 +117,12 @@ pub async fn streaming(client: &Client) -> Result<Option<Streaming>> {
         flush_lag_seconds: row.get(1),
     }))
 }
+
+/// Close the current WAL segment (so the receiver's copy of it is complete).
+pub async fn switch_wal(client: &Client) -> Result<()> {
+    client
+        .execute("SELECT pg_switch_wal()", &[])
+        .await
+        .context("cannot switch the WAL segment")?;
+    Ok(())
+}

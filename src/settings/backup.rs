@@ -16,6 +16,9 @@ pub enum DumpFormat {
     Plain,
     /// pg_dump's custom archive, restored with pg_restore
     Custom,
+    /// A physical base backup: pg_basebackup's tar (`backup create --type base`)
+    #[value(skip)]
+    Tar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

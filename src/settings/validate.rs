@@ -44,6 +44,13 @@ pub fn problems(settings: &Settings) -> Vec<(String, String)> {
             );
         }
     }
+    if settings.backup.format == super::DumpFormat::Tar {
+        add(
+            "backup.format",
+            "tar is the format of base backups (`backup create --type base`); use plain or custom"
+                .into(),
+        );
+    }
     let wal = &settings.backup.wal;
     if wal.slot.is_empty()
         || wal.slot.len() > 63

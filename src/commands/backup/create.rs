@@ -160,7 +160,10 @@ fn choose(keys: Vec<String>, passphrase: Option<Secret>) -> Result<(Encrypt, Enc
 }
 
 pub fn options(ctx: &Context, args: &BackupCreateArgs, settings: &Settings) -> Result<Options> {
-    let format = args.format.unwrap_or(settings.backup.format);
+    let format = match args.kind {
+        crate::cli::BackupType::Base => crate::settings::DumpFormat::Tar,
+        crate::cli::BackupType::Logical => args.format.unwrap_or(settings.backup.format),
+    };
     let compression = args.compression.unwrap_or(settings.backup.compression);
     let level = args
         .level
@@ -266,6 +269,18 @@ async fn backup(ctx: &Context, args: &BackupCreateArgs) -> Result<ExitStatus> {
         options,
     )
     .await?;
+    if created.manifest.base.is_some() {
+        // The segment holding the end point closes now, so the archive has all the
+        // backup needs without waiting for the next 16 MiB of writes.
+        if let Ok(client) =
+            crate::pg::connect(&settings.postgres, settings.postgres.connect_timeout).await
+        {
+            let _ = crate::pg::replication::switch_wal(&client).await;
+        }
+        if crate::backup::wal::archive::read_identity(&super::wal::wal_dir(ctx))?.is_none() {
+            ctx.printer.warn("no WAL archive is set up: this base backup cannot be restored without the WAL from its start to its end point; start archiving with `gymops backup wal start`");
+        }
+    }
     ctx.printer.emit_checked(
         if created.upload_error.is_some() {
             Status::Unknown

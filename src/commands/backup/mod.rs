@@ -4,6 +4,7 @@
 pub mod create;
 pub mod list;
 pub mod monitor;
+pub mod pitr;
 pub mod prune;
 pub mod restore;
 pub mod verify;

@@ -22,7 +22,16 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     let database = args.database.clone().unwrap_or_else(|| pg.database.clone());
     sql::check_database_name(&database)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
-    let source = super::chosen(ctx, &args.backup)?;
+    if super::pitr::wanted(ctx, args)? {
+        return super::pitr::run(ctx, args).await;
+    }
+    let source = super::chosen(
+        ctx,
+        &crate::cli::BackupChoiceArgs {
+            file: args.file.clone(),
+            latest: args.latest,
+        },
+    )?;
     // One backup or restore at a time in the backup directory; a restore of a file from
     // elsewhere does not make a backup directory (or a lock) where there is none, until a
     // safety backup needs one.
