@@ -128,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Monitor(args) => commands::monitor::run(&ctx, args).await,
         Command::Check(args) => commands::check::run(&ctx, args).await,
         Command::Backup(command) => commands::backup::run(&ctx, command).await,
+        Command::Dr(command) => commands::dr::run(&ctx, command).await,
         Command::Alert(AlertCommand::Send(args)) => commands::alert::send(&ctx, args).await,
         Command::Metrics(MetricsCommand::Serve(args)) => commands::metrics::serve(&ctx, args).await,
         Command::Metrics(MetricsCommand::Export(args)) => {

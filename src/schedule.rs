@@ -19,6 +19,8 @@ pub struct Job {
     pub minute: u8,
     /// 0 = Sunday .. 6 = Saturday, for weekly jobs.
     pub weekday: Option<u8>,
+    /// 1-28, for monthly jobs.
+    pub day: Option<u8>,
     pub program: PathBuf,
     pub args: Vec<String>,
     pub working_dir: PathBuf,
@@ -44,11 +46,15 @@ pub fn parse_at(every: Every, at: &str) -> Result<(u8, u8), String> {
             .ok_or_else(|| format!("{what} `{text}` is not 0-{max}"))
     };
     match every {
+        Every::Minutely if at.trim().is_empty() => Ok((0, 0)),
+        Every::Minutely => Err(format!(
+            "`{at}`: a minutely job runs every minute; leave at out"
+        )),
         Every::Hourly => {
             let minute = at.trim().trim_start_matches(':');
             Ok((0, number(minute, 59, "minute")?))
         }
-        Every::Daily | Every::Weekly => {
+        Every::Daily | Every::Weekly | Every::Monthly => {
             let (hour, minute) = at
                 .split_once(':')
                 .ok_or_else(|| format!("`{at}` is not HH:MM"))?;
@@ -78,7 +84,20 @@ pub fn prepare(
     let key = format!("schedule.jobs.{name}");
     let (hour, minute) = parse_at(job.every, &job.at)
         .map_err(|why| anyhow!("{key}.at: {why}"))
-        .hint("use HH:MM for daily and weekly jobs, :MM for hourly ones")?;
+        .hint("use HH:MM for daily, weekly and monthly jobs, :MM for hourly ones, none for minutely ones")?;
+    let day = match (job.every, job.day) {
+        (Every::Monthly, Some(day)) if (1..=28).contains(&day) => Some(day),
+        (Every::Monthly, Some(day)) => {
+            return Err(anyhow!("{key}.day: {day} is not 1-28"))
+                .hint("use a day every month has, 1-28")
+        }
+        (Every::Monthly, None) => Some(1),
+        (_, Some(_)) => {
+            return Err(anyhow!("{key}.day is only for monthly jobs"))
+                .hint(format!("remove {key}.day or set {key}.every: monthly"))
+        }
+        (_, None) => None,
+    };
     let weekday = match (job.every, &job.weekday) {
         (Every::Weekly, Some(day)) => Some(
             parse_weekday(day)
@@ -122,6 +141,7 @@ pub fn prepare(
         hour,
         minute,
         weekday,
+        day,
         program: program.to_path_buf(),
         args,
         working_dir: working_dir.to_path_buf(),
@@ -204,6 +224,8 @@ pub fn sh_quote(text: &str) -> String {
 
 pub fn cron_schedule(job: &Job) -> String {
     match job.every {
+        Every::Minutely => "* * * * *".to_string(),
+        Every::Monthly => format!("{} {} {} * *", job.minute, job.hour, job.day.unwrap_or(1)),
         Every::Hourly => format!("{} * * * *", job.minute),
         Every::Daily => format!("{} {} * * *", job.minute, job.hour),
         Every::Weekly => format!(
@@ -341,6 +363,13 @@ pub fn unit_name(prefix: &str, job: &Job) -> String {
 
 pub fn on_calendar(job: &Job) -> String {
     match job.every {
+        Every::Minutely => "*-*-* *:*:00".to_string(),
+        Every::Monthly => format!(
+            "*-*-{:02} {:02}:{:02}:00",
+            job.day.unwrap_or(1),
+            job.hour,
+            job.minute
+        ),
         Every::Hourly => format!("*-*-* *:{:02}:00", job.minute),
         Every::Daily => format!("*-*-* {:02}:{:02}:00", job.hour, job.minute),
         Every::Weekly => format!(
@@ -421,6 +450,20 @@ pub fn task_name(prefix: &str, job: &Job) -> String {
 pub fn task_xml(project: &str, prefix: &str, job: &Job) -> String {
     let start = format!("2026-01-01T{:02}:{:02}:00", job.hour, job.minute);
     let trigger = match job.every {
+        Every::Minutely => format!(
+            "    <TimeTrigger>\n      <StartBoundary>{start}</StartBoundary>\n      <Enabled>true</Enabled>\n      <Repetition>\n        <Interval>PT1M</Interval>\n        <StopAtDurationEnd>false</StopAtDurationEnd>\n      </Repetition>\n    </TimeTrigger>\n"
+        ),
+        Every::Monthly => format!(
+            "    <CalendarTrigger>\n      <StartBoundary>{start}</StartBoundary>\n      <Enabled>true</Enabled>\n      <ScheduleByMonth>\n        <DaysOfMonth>\n          <Day>{day}</Day>\n        </DaysOfMonth>\n        <Months>\n{months}        </Months>\n      </ScheduleByMonth>\n    </CalendarTrigger>\n",
+            day = job.day.unwrap_or(1),
+            months = [
+                "January", "February", "March", "April", "May", "June", "July", "August",
+                "September", "October", "November", "December"
+            ]
+            .iter()
+            .map(|m| format!("          <{m} />\n"))
+            .collect::<String>()
+        ),
         Every::Hourly => format!(
             "    <TimeTrigger>\n      <StartBoundary>{start}</StartBoundary>\n      <Enabled>true</Enabled>\n      <Repetition>\n        <Interval>PT1H</Interval>\n        <StopAtDurationEnd>false</StopAtDurationEnd>\n      </Repetition>\n    </TimeTrigger>\n"
         ),

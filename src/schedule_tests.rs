@@ -7,6 +7,7 @@ fn job(every: Every, at: &str, weekday: Option<&str>) -> Job {
         every,
         at: at.into(),
         weekday: weekday.map(str::to_string),
+        day: None,
         args: vec![
             "check".into(),
             "daily".into(),
@@ -123,6 +124,7 @@ fn values_that_would_break_out_of_an_entry_are_refused() {
         every: Every::Daily,
         at: "02:00".into(),
         weekday: None,
+        day: None,
         args: vec![
             "health".into(),
             "--output-file".into(),
@@ -203,4 +205,23 @@ fn task_scheduler_commands_names_and_encoding() {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     assert_eq!(String::from_utf16(&units).unwrap(), "<Task>é</Task>");
+}
+
+#[test]
+fn minutely_and_monthly_jobs_render_for_cron_systemd_and_task_scheduler() {
+    let mut minutely = job(Every::Minutely, "", None);
+    minutely.day = None;
+    assert_eq!(cron_schedule(&minutely), "* * * * *");
+    assert_eq!(on_calendar(&minutely), "*-*-* *:*:00");
+    assert!(task_xml("p", "Gym", &minutely).contains("<Interval>PT1M</Interval>"));
+    assert!(parse_at(Every::Minutely, "02:00").is_err());
+    let mut monthly = job(Every::Monthly, "04:00", None);
+    monthly.day = Some(1);
+    assert_eq!(cron_schedule(&monthly), "0 4 1 * *");
+    assert_eq!(on_calendar(&monthly), "*-*-01 04:00:00");
+    let xml = task_xml("p", "Gym", &monthly);
+    assert!(
+        xml.contains("<Day>1</Day>") && xml.contains("<December />"),
+        "{xml}"
+    );
 }

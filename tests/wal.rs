@@ -401,6 +401,58 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
     assert_eq!(latest.status.code(), Some(0), "{}", text(&latest.stderr));
     assert_eq!(json(&latest)["tables"]["public.payment"], 600);
 
+    // The drill: the newest base backup and the WAL into a scratch stack, rows against
+    // the live database, RTO and RPO measured, the record written, the stack removed.
+    let reports = dir.join("drills");
+    let before = Instant::now();
+    let drilled = run(stack
+        .gymops()
+        .args(["-o", "json", "dr", "drill", "--report-dir"])
+        .arg(&reports)
+        .arg("--identity")
+        .arg(&key));
+    let wall = before.elapsed().as_secs_f64();
+    assert_eq!(drilled.status.code(), Some(0), "{}", text(&drilled.stderr));
+    let drill = json(&drilled);
+    assert_eq!(drill["method"], "base+wal", "{drill:#}");
+    let payment = drill["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.payment")
+        .cloned()
+        .unwrap();
+    assert_eq!(payment["restored"], 600);
+    assert_eq!(payment["live"], 600);
+    let rto = drill["rto_seconds"].as_f64().unwrap();
+    assert!(rto > 0.0 && rto < wall, "RTO {rto} within the run's {wall}");
+    let rpo = drill["rpo_seconds"].as_f64().unwrap();
+    assert!((0.0..5.0).contains(&rpo), "RPO {rpo}");
+    let stem = format!("dr-drill-{}", chrono_today());
+    let record = std::fs::read_to_string(reports.join(format!("{stem}.md"))).unwrap();
+    assert!(
+        record.contains("| Result | OK |") && record.contains("public.payment | 600 | 600 | OK"),
+        "{record}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join(format!("{stem}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(saved["rto_seconds"], drill["rto_seconds"]);
+    let into = drill["restored_into"].as_str().unwrap();
+    assert!(
+        docker(&["inspect", &format!("{into}-postgres-1")])
+            .status
+            .code()
+            != Some(0),
+        "the scratch stack is removed"
+    );
+    assert!(
+        docker(&["volume", "inspect", &format!("{into}_postgres_data")])
+            .status
+            .code()
+            != Some(0)
+    );
+
     // A segment removed from the middle of the chain is named before anything is made.
     run_ok(stack.gymops().args(["backup", "wal", "archive"]));
     let names = archived_names(&dir);
@@ -448,4 +500,157 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
     let (code, status) = wal_status(&stack);
     assert_eq!(code, Some(2), "the gap is critical: {status:#}");
     run_ok(stack.gymops().args(["backup", "wal", "stop"]));
+}
+
+fn chrono_today() -> String {
+    let output = Command::new("date").arg("+%Y%m%d").output().unwrap();
+    text(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
+    let stack = Stack::start();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let dir = stack.rig.dir.path().to_path_buf();
+    let (key, _) = with_key(&stack);
+    allow_replication(&stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    stack.psql("CREATE TABLE member (id int PRIMARY KEY, name text); INSERT INTO member SELECT g, 'm' || g FROM generate_series(1, 1234) g");
+    let base = run(stack
+        .gymops()
+        .args(["-o", "json", "backup", "create", "--type", "base"]));
+    assert_eq!(base.status.code(), Some(0), "{}", text(&base.stderr));
+    let created = json(&base);
+    let path = created["path"].as_str().unwrap().to_string();
+    let manifest = created["manifest"].clone();
+    run_ok(stack.gymops().args(["backup", "wal", "archive"]));
+    // backup list and verify know it.
+    let listed = run_ok(stack.gymops().args(["backup", "list"]));
+    assert!(listed.contains("base"), "{listed}");
+    let verified = run(stack
+        .gymops()
+        .args(["backup", "verify", &path, "--identity"])
+        .arg(&key));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
+
+    // By hand: age -d | zstd -d | tar -x, the WAL from its start to its end into pg_wal
+    // (age -d | zstd -d each), then postgres on the directory.
+    let restore = dir.join("by-hand");
+    std::fs::create_dir_all(&restore).unwrap();
+    let pipeline = format!(
+        "age -d -i '{}' '{}' | zstd -d | tar -x -C '{}'",
+        key.display(),
+        path,
+        restore.display()
+    );
+    run_ok(Command::new("sh").args(["-c", &pipeline]));
+    assert!(restore.join("PG_VERSION").is_file() && restore.join("backup_label").is_file());
+    let start: u64 = u64::from_str_radix(
+        manifest["base"]["start_lsn"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .nth(1)
+            .unwrap(),
+        16,
+    )
+    .unwrap()
+        / (16 << 20);
+    let stop: u64 = u64::from_str_radix(
+        manifest["base"]["stop_lsn"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .nth(1)
+            .unwrap(),
+        16,
+    )
+    .unwrap()
+        / (16 << 20);
+    std::fs::create_dir_all(restore.join("pg_wal")).unwrap();
+    for number in start..=stop {
+        let name = format!("00000001{:08X}{:08X}", 0, number);
+        let sealed = dir.join("backups/wal").join(format!("{name}.zst.age"));
+        assert!(sealed.is_file(), "{} archived", sealed.display());
+        let command = format!(
+            "age -d -i '{}' '{}' | zstd -d > '{}'",
+            key.display(),
+            sealed.display(),
+            restore.join("pg_wal").join(&name).display()
+        );
+        run_ok(Command::new("sh").args(["-c", &command]));
+    }
+    run_ok(
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&restore),
+    );
+    run_ok(Command::new("chmod").args(["700"]).arg(&restore));
+    let uid = text(&run(Command::new("id").args(["-u", "postgres"])).stdout)
+        .trim()
+        .to_string();
+    let name = format!("{}-byhand", stack.rig.name);
+    let _byhand = ContainerGuard(name.clone());
+    let bin = support::pg_bin_dir();
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--user",
+        &uid,
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/etc:/etc:ro",
+        "-v",
+        &format!("{}:/restore", restore.display()),
+        support::IMAGE,
+        &format!("{}/postgres", bin.display()),
+        "-D",
+        "/restore",
+        "-k",
+        "/tmp",
+        "-c",
+        "listen_addresses=",
+    ]);
+    let psql = format!("{}/psql", bin.display());
+    wait_for(
+        "postgres on the hand-restored directory",
+        Duration::from_secs(60),
+        || {
+            docker(&[
+                "exec",
+                &name,
+                &psql,
+                "-h",
+                "/tmp",
+                "-U",
+                "postgres",
+                "-d",
+                "fitness_gym",
+                "-qAt",
+                "-c",
+                "SELECT count(*) FROM member",
+            ])
+            .stdout
+            .starts_with(b"1234")
+        },
+    );
+    run_ok(stack.gymops().args(["backup", "wal", "stop"]));
+}
+
+struct ContainerGuard(String);
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod create;
+pub mod drill;
 pub mod inspect;
 pub mod load;
 pub mod manifest;

@@ -258,6 +258,8 @@ pub async fn read_through(
         let mut inspector = (format == DumpFormat::Plain).then(Inspector::default);
         // What a restore would refuse (psql meta-commands), found here already.
         let mut guard = (format == DumpFormat::Plain).then(MetaGuard::default);
+        // A base backup's tar: it parses, and says where its WAL starts and ends.
+        let mut tar = (format == DumpFormat::Tar).then(super::tarscan::TarScan::default);
         let mut refused: Option<String> = None;
         let mut scratch = Vec::new();
         let mut buffer = vec![0u8; 256 * 1024];
@@ -277,6 +279,9 @@ pub async fn read_through(
             dump_bytes += n as u64;
             if let Some(inspector) = &mut inspector {
                 inspector.feed(&buffer[..n]);
+            }
+            if let Some(tar) = &mut tar {
+                tar.feed(&buffer[..n]);
             }
             if let (Some(checker), None) = (&mut guard, &refused) {
                 scratch.clear();
@@ -327,6 +332,27 @@ pub async fn read_through(
             return Ok(report);
         }
         check_read(manifest.as_ref(), format, inspector.as_ref(), &mut report);
+        if let Some(tar) = &tar {
+            match (
+                tar.broken,
+                tar.start(),
+                manifest.as_ref().and_then(|m| m.base.as_ref()),
+            ) {
+                (true, _, _) => report
+                    .problems
+                    .push("the base backup's tar is damaged".into()),
+                (false, None, _) => report
+                    .problems
+                    .push("the base backup has no backup_label: it cannot be restored".into()),
+                (false, Some((start, _)), Some(base)) if start != base.start_lsn => {
+                    report.problems.push(format!(
+                        "the base backup starts at {start}, its manifest says {}",
+                        base.start_lsn
+                    ))
+                }
+                _ => {}
+            }
+        }
         if let Some(why) = refused {
             report
                 .problems

@@ -311,3 +311,30 @@ pub struct BackupRestoreArgs {
     #[command(flatten)]
     pub target: BackupTargetArgs,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum DrCommand {
+    /// Restore the newest backup (base + WAL when there is one, else logical) into a
+    /// scratch stack, check it, compare rows with the live database at the recovery point,
+    /// measure RTO and RPO, write dr-drill-YYYYMMDD.md and .json; exit code by the result
+    #[command(after_help = EXIT_CODES)]
+    Drill(DrDrillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrDrillArgs {
+    /// Keep the scratch stack running for a look (remove it with `docker rm -f` and
+    /// `docker volume rm`, as the drill prints)
+    #[arg(long)]
+    pub keep: bool,
+    /// Where the drill record goes [default: backup.dir/drills]
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// How long the restore may take
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m", value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub key: BackupKeyArgs,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+}

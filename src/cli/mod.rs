@@ -131,6 +131,10 @@ pub enum Command {
     /// Database backups: create, list, verify, monitor, prune, restore
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Disaster recovery: `drill` restores the newest backup into a scratch stack and
+    /// proves it (guide 8.6)
+    #[command(subcommand)]
+    Dr(DrCommand),
     /// Send notifications: Slack, a JSON webhook, email, DingTalk, WeCom or Feishu
     #[command(subcommand)]
     Alert(AlertCommand),

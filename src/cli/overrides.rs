@@ -53,6 +53,7 @@ impl Cli {
                     overrides.db_connection = target.db_connection.url.clone();
                 }
             }
+            Command::Dr(DrCommand::Drill(args)) => args.dir.override_settings(&mut overrides),
             Command::Alert(AlertCommand::Send(args)) => args.override_settings(&mut overrides),
             _ => {}
         }

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod db;
 pub mod deploy;
 pub mod disk;
+pub mod dr;
 pub mod fleet;
 pub mod health;
 pub mod incident;

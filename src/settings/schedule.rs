@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduledJob {
     pub enabled: bool,
-    /// hourly, daily or weekly
+    /// minutely, hourly, daily, weekly or monthly
     pub every: Every,
-    /// `HH:MM` for daily and weekly jobs, `:MM` (or `MM`) for hourly ones.
+    /// `HH:MM` for daily, weekly and monthly jobs, `:MM` (or `MM`) for hourly ones; not
+    /// set for minutely ones.
     pub at: String,
     /// Day of the week for weekly jobs (mon..sun).
     pub weekday: Option<String>,
+    /// Day of the month for monthly jobs (1-28: every month has it).
+    pub day: Option<u8>,
     /// The gymops arguments (no program name).
     pub args: Vec<String>,
 }
@@ -27,6 +30,7 @@ impl Default for ScheduledJob {
             every: Every::Daily,
             at: "00:00".into(),
             weekday: None,
+            day: None,
             args: Vec::new(),
         }
     }
@@ -35,9 +39,12 @@ impl Default for ScheduledJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Every {
+    /// Every minute (WAL archiving: closed segments sealed and sent off promptly).
+    Minutely,
     Hourly,
     Daily,
     Weekly,
+    Monthly,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +70,7 @@ impl Default for ScheduleSettings {
             every,
             at: at.into(),
             weekday: None,
+            day: None,
             args: args.iter().map(|a| a.to_string()).collect(),
         };
         ScheduleSettings {
@@ -78,6 +86,27 @@ impl Default for ScheduleSettings {
                 (
                     "health".into(),
                     job(Every::Hourly, ":00", &["health", "--quiet"]),
+                ),
+                (
+                    // Off until `backup wal start` set WAL archiving up.
+                    "wal-archive".into(),
+                    ScheduledJob {
+                        enabled: false,
+                        at: String::new(),
+                        ..job(
+                            Every::Minutely,
+                            "",
+                            &["backup", "wal", "archive", "--quiet"],
+                        )
+                    },
+                ),
+                (
+                    // The guide's 8.6: restore the newest backup somewhere else, monthly.
+                    "dr-drill".into(),
+                    ScheduledJob {
+                        day: Some(1),
+                        ..job(Every::Monthly, "04:00", &["dr", "drill", "--quiet"])
+                    },
                 ),
                 (
                     "daily-report".into(),

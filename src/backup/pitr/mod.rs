@@ -797,7 +797,7 @@ mod tests {
             text.contains("recovery_target_xid = '1234'")
                 && text.contains("recovery_target_inclusive = 'off'")
         );
-        assert!(!recovery_settings(&Target::Latest).contains("recovery_target_time"));
+        assert!(!recovery_settings(&Target::Latest).contains("recovery_target_time ="));
         assert!(recovery_settings(&Target::Immediate).contains("recovery_target = 'immediate'"));
     }
 

@@ -124,8 +124,16 @@ fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
                 None if m.is_none() => crate::say!("no manifest"),
                 None => "-".into(),
             };
+            let kind = if m.map(|m| m.format) == Some(crate::settings::DumpFormat::Tar)
+                || manifest::guess_from_name(&e.name).0 == crate::settings::DumpFormat::Tar
+            {
+                crate::say!("base")
+            } else {
+                crate::say!("logical")
+            };
             vec![
                 Cell::new(&e.name),
+                Cell::new(kind),
                 Cell::new(
                     e.time
                         .map(|t| {
@@ -143,7 +151,15 @@ fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
         })
         .collect();
     printer.table(
-        &["BACKUP", "TIME", "SIZE", "ENCRYPTION", "VERIFIED", "LABEL"],
+        &[
+            "BACKUP",
+            "TYPE",
+            "TIME",
+            "SIZE",
+            "ENCRYPTION",
+            "VERIFIED",
+            "LABEL",
+        ],
         rows,
     )
 }

@@ -83,7 +83,7 @@ fn target(args: &BackupRestoreArgs) -> Result<Target> {
 }
 
 /// The base backups of the backup directory gymops vouches for.
-fn base_candidates(
+pub fn base_candidates(
     ctx: &Context,
     trust_unsigned: bool,
 ) -> Result<Vec<(BaseCandidate, Manifest, String)>> {
@@ -208,7 +208,6 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
         ))
         .hint("leave out --local");
     }
-    let settings = ctx.settings();
     let target = target(args)?;
     let project = args.into.clone().unwrap_or_else(|| {
         format!(
@@ -216,6 +215,28 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
             chrono::Local::now().format("%Y%m%d%H%M%S")
         )
     });
+    restore_with(
+        ctx,
+        args.file.as_deref(),
+        target,
+        project,
+        args.timeout,
+        &args.key,
+    )
+    .await
+}
+
+/// Restore a base backup (`file`, or the one the target chooses) with the WAL it needs
+/// into `project`; also `dr drill`'s restore.
+pub async fn restore_with(
+    ctx: &Context,
+    file: Option<&str>,
+    target: Target,
+    project: String,
+    timeout: std::time::Duration,
+    key_args: &crate::cli::BackupKeyArgs,
+) -> Result<Restored> {
+    let settings = ctx.settings();
     check_project(&project)?;
     let dir = ctx.loaded.resolve_path(&settings.backup.dir);
     let _lock = if dir.is_dir() {
@@ -232,8 +253,8 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
     }
 
     // The base backup.
-    let candidates = base_candidates(ctx, args.key.trust_unsigned)?;
-    let (base, manifest, location) = match &args.file {
+    let candidates = base_candidates(ctx, key_args.trust_unsigned)?;
+    let (base, manifest, location) = match file {
         Some(file) => {
             let source = super::source(ctx, file)?;
             let crate::backup::restore::Source::Local(path) = &source else {
@@ -243,7 +264,7 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
                 .hint("download it next to its manifest first");
             };
             let manifest = source.manifest().await?;
-            super::authenticate(ctx, &source, manifest.as_ref(), args.key.trust_unsigned)?;
+            super::authenticate(ctx, &source, manifest.as_ref(), key_args.trust_unsigned)?;
             let manifest = manifest.ok_or_else(|| anyhow!("{file} has no manifest"))?;
             let info = manifest
                 .base
@@ -318,7 +339,7 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
         .await
         .hint("the restored container takes the image of the PostgreSQL service's container")?;
     let template = engine.inspect(&template.name).await?;
-    let key = super::key(ctx, &args.key)?;
+    let key = super::key(ctx, key_args)?;
     let trusted = super::trusted_keys(ctx)?;
     ctx.printer.note(&crate::say!(
         "restoring {} with {} WAL segment(s) into {}",
@@ -338,7 +359,7 @@ pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored
         bin_dir: settings.postgres.bin_dir.clone(),
         pg: &settings.postgres,
         trusted: &trusted,
-        wait: args.timeout,
+        wait: timeout,
     })
     .await
 }

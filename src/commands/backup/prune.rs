@@ -1,6 +1,6 @@
 //! `gymops backup prune`: restic's retention for local backups or those in S3.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context as _, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 
@@ -50,17 +50,28 @@ pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
     } else {
         local_entries(ctx)?
     };
-    let candidates: Vec<Candidate> = entries
-        .iter()
-        .filter_map(|e| {
-            Some(Candidate {
-                name: e.location.clone(),
-                time: e.time?,
-                verified: e.verified(),
+    // Logical and base backups each keep by the policy: a week of nightly dumps does not
+    // push the base backups out, nor the other way round.
+    let is_base = |e: &Entry| {
+        e.manifest.as_ref().map(|m| m.format) == Some(crate::settings::DumpFormat::Tar)
+            || crate::backup::manifest::guess_from_name(&e.name).0
+                == crate::settings::DumpFormat::Tar
+    };
+    let candidates = |base: bool| -> Vec<Candidate> {
+        entries
+            .iter()
+            .filter(|e| is_base(e) == base)
+            .filter_map(|e| {
+                Some(Candidate {
+                    name: e.location.clone(),
+                    time: e.time?,
+                    verified: e.verified(),
+                })
             })
-        })
-        .collect();
-    let planned = plan(&candidates, policy);
+            .collect()
+    };
+    let mut planned = plan(&candidates(false), policy);
+    planned.extend(plan(&candidates(true), policy));
     let s3 = if args.remote {
         Some(super::s3(ctx)?)
     } else {
@@ -118,6 +129,23 @@ pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
             deleted,
         });
     }
+    // The WAL no kept base backup needs: older than the oldest kept one's start.
+    if !args.remote {
+        let kept_starts: Vec<crate::backup::wal::Segment> = decisions
+            .iter()
+            .filter(|d| d.keep)
+            .filter_map(|d| entries.iter().find(|e| e.location == d.location))
+            .filter_map(|e| e.manifest.as_ref()?.base.clone())
+            .map(|b| crate::backup::wal::Segment::of(b.timeline, b.start_lsn, b.segment_bytes))
+            .collect();
+        if let Some(oldest) = kept_starts.iter().min() {
+            match prune_wal(&dir, *oldest, args.dry_run) {
+                Ok(Some(decision)) => decisions.push(decision),
+                Ok(None) => {}
+                Err(err) => failures.push(crate::error::describe(&err).0),
+            }
+        }
+    }
     ctx.printer.emit_result(&decisions, None, |printer| {
         render(printer, &decisions, args.dry_run)
     })?;
@@ -162,4 +190,54 @@ fn render(printer: &Printer, decisions: &[Decision], dry_run: bool) -> String {
         human_bytes(freed)
     ));
     text
+}
+
+/// Delete the archived WAL segments before `oldest` (the oldest kept base backup's first);
+/// timeline history files are kept. One decision row for them all.
+fn prune_wal(
+    dir: &std::path::Path,
+    oldest: crate::backup::wal::Segment,
+    dry_run: bool,
+) -> Result<Option<Decision>> {
+    let wal = crate::backup::wal::archive::WalDir::of(dir);
+    let Some(identity) = crate::backup::wal::archive::read_identity(&wal)? else {
+        return Ok(None);
+    };
+    let old: Vec<_> = crate::backup::wal::archive::list_archived(&wal, identity.segment_bytes)?
+        .into_iter()
+        .filter(|a| a.segment.is_some_and(|s| s < oldest))
+        .collect();
+    let (Some(first), Some(last)) = (old.first(), old.last()) else {
+        return Ok(None);
+    };
+    let name = crate::say!("WAL {}..{} ({} segments)", first.name, last.name, old.len());
+    let size = old
+        .iter()
+        .filter_map(|a| std::fs::metadata(&a.path).ok().map(|m| m.len()))
+        .sum();
+    let mut deleted = false;
+    if !dry_run {
+        for archived in &old {
+            std::fs::remove_file(&archived.path)
+                .with_context(|| format!("cannot delete {}", archived.path.display()))?;
+            match std::fs::remove_file(manifest_path(&archived.path)) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(err).with_context(|| {
+                        format!("cannot delete the record of {}", archived.path.display())
+                    })
+                }
+                _ => {}
+            }
+        }
+        deleted = true;
+    }
+    Ok(Some(Decision {
+        name,
+        location: wal.root.display().to_string(),
+        time: None,
+        size,
+        keep: false,
+        reasons: Vec::new(),
+        deleted,
+    }))
 }

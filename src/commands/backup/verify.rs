@@ -53,6 +53,12 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         ));
     }
     let shape = shape(&source.name(), manifest.as_ref());
+    if args.restore_test && shape.format == crate::settings::DumpFormat::Tar {
+        return Err(anyhow::anyhow!(
+            "--restore-test restores a logical backup into a scratch database; a base backup is tested by restoring it into a scratch container"
+        ))
+        .hint("run `gymops dr drill` (it restores the newest base backup with its WAL and compares rows), or `gymops backup restore FILE`");
+    }
     let key = super::key(ctx, &args.key)?;
     let decrypt = decrypt_for(&shape, manifest.as_ref(), &key)?;
     let mut read = read_through(&source, manifest.as_ref(), &shape, decrypt.clone()).await?;
@@ -73,7 +79,15 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
         restore_test: None,
     };
     if args.restore_test && report.status == Status::Ok {
-        let test = restore_test(ctx, args, &source, &shape, manifest.as_ref(), decrypt).await?;
+        let test = restore_test(
+            ctx,
+            args.target.local,
+            &source,
+            &shape,
+            manifest.as_ref(),
+            decrypt,
+        )
+        .await?;
         if !test.problems.is_empty() {
             report.status = Status::Critical;
         }
@@ -94,9 +108,11 @@ pub async fn run(ctx: &Context, args: &BackupVerifyArgs) -> Result<ExitStatus> {
     Ok(report.status)
 }
 
-async fn restore_test(
+/// Restore a logical backup into a scratch database of the server, compare its rows with
+/// the manifest, drop it (also the logical path of `dr drill`).
+pub async fn restore_test(
     ctx: &Context,
-    args: &BackupVerifyArgs,
+    local: bool,
     source: &Source,
     shape: &restore::Shape,
     manifest: Option<&crate::backup::manifest::Manifest>,
@@ -125,7 +141,7 @@ async fn restore_test(
         ));
     }
     sql::create_database(&admin, &database).await?;
-    let runner = super::runner(ctx, args.target.local).await;
+    let runner = super::runner(ctx, local).await;
     let outcome = async {
         let runner = runner?;
         let how = Load {
