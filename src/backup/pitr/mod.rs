@@ -293,16 +293,31 @@ fn file(
 
 /// Build the tar of the new data directory, the WAL and the recovery settings into
 /// `output`; the data files' owner goes to `owner` as soon as the first entry shows it.
-fn pack(
+/// What [`pack`] puts in the tar.
+struct Packing {
     base_path: PathBuf,
     base: Manifest,
     base_decrypt: Decrypt,
     wal: Vec<WalPiece>,
-    key_decrypts: Vec<Decrypt>,
+    /// The decryption of each WAL piece, in order.
+    wal_decrypts: Vec<Decrypt>,
+    /// The lines added to postgresql.auto.conf.
     settings: String,
+}
+
+fn pack(
+    packing: Packing,
     output: crate::chunks::ChannelWriter,
     owner_tx: oneshot::Sender<(u64, u64)>,
 ) -> Result<()> {
+    let Packing {
+        base_path,
+        base,
+        base_decrypt,
+        wal,
+        wal_decrypts: key_decrypts,
+        settings,
+    } = packing;
     let raw = std::fs::File::open(&base_path)
         .with_context(|| format!("cannot open {}", base_path.display()))?;
     let (reader, hash) = pipeline::open(raw, base.compression, &base_decrypt)?;
@@ -677,16 +692,15 @@ async fn made(
     );
     let packer = tokio::task::spawn_blocking(move || {
         let writer = crate::chunks::ChannelWriter::new(chunks_tx, 256 * 1024);
-        pack(
+        let packing = Packing {
             base_path,
             base,
             base_decrypt,
             wal,
-            decrypts,
+            wal_decrypts: decrypts,
             settings,
-            writer,
-            owner_tx,
-        )
+        };
+        pack(packing, writer, owner_tx)
     });
     let owner = match owner_rx.await {
         Ok(owner) => owner,
