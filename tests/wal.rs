@@ -189,6 +189,18 @@ fn the_receiver_streams_on_its_slot_survives_a_kill_and_seals_segments_for_age_a
         system
     );
 
+    // With no base backup, the drill falls back to the newest logical backup.
+    run_ok(stack.gymops().args(["backup", "create"]));
+    let drilled = run(stack
+        .gymops()
+        .args(["-o", "json", "dr", "drill", "--identity"])
+        .arg(&key));
+    assert_eq!(drilled.status.code(), Some(0), "{}", text(&drilled.stderr));
+    let drill = json(&drilled);
+    assert_eq!(drill["method"], "logical", "{drill:#}");
+    assert_eq!(drill["checks"][0]["status"], "ok", "{drill:#}");
+    assert!(dir.join("backups/drills").read_dir().unwrap().count() == 2);
+
     // Stopped: the container is gone and the slot dropped.
     run_ok(stack.gymops().args(["backup", "wal", "stop"]));
     assert!(docker(&["inspect", &receiver_name(&stack)]).status.code() != Some(0));
@@ -424,6 +436,14 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
         .unwrap();
     assert_eq!(payment["restored"], 600);
     assert_eq!(payment["live"], 600);
+    // The backend's copy answered on the restored database, as the live one does.
+    let checks = drill["checks"].as_array().unwrap();
+    let api: Vec<&serde_json::Value> = checks
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("api "))
+        .collect();
+    assert!(api.len() >= 2, "{drill:#}");
+    assert!(api.iter().all(|c| c["status"] == "ok"), "{drill:#}");
     let rto = drill["rto_seconds"].as_f64().unwrap();
     assert!(rto > 0.0 && rto < wall, "RTO {rto} within the run's {wall}");
     let rpo = drill["rpo_seconds"].as_f64().unwrap();
@@ -499,7 +519,51 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
     );
     let (code, status) = wal_status(&stack);
     assert_eq!(code, Some(2), "the gap is critical: {status:#}");
+
+    // An archive of another database system: refused before anything is made.
+    let identity_path = dir.join("backups/wal/archive.json");
+    let identity = std::fs::read_to_string(&identity_path).unwrap();
+    let system = stack.psql("SELECT system_identifier FROM pg_control_system()");
+    std::fs::write(
+        &identity_path,
+        identity.replace(&system, "7000000000000000001"),
+    )
+    .unwrap();
+    let project = unique("pitrother");
+    let _other_guard = ProjectGuard(project.clone());
+    let other = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key));
+    let stderr = text(&other.stderr);
+    assert_ne!(other.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("7000000000000000001") && stderr.contains("different databases"),
+        "{stderr}"
+    );
+    assert!(
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            != Some(0)
+    );
+    // And `wal start` will not mix two systems in one archive.
     run_ok(stack.gymops().args(["backup", "wal", "stop"]));
+    let mixed = run(stack.gymops().args(["backup", "wal", "start"]));
+    assert!(
+        text(&mixed.stderr).contains("is of database system 7000000000000000001"),
+        "{}",
+        text(&mixed.stderr)
+    );
+    assert!(docker(&["inspect", &receiver_name(&stack)]).status.code() != Some(0));
 }
 
 fn chrono_today() -> String {

@@ -81,6 +81,9 @@ pub struct Request<'a> {
     /// The live PostgreSQL container: its image and read-only mounts.
     pub template: &'a ContainerInspectResponse,
     pub bin_dir: Option<String>,
+    /// Names the restored PostgreSQL answers to on its network besides its own (the
+    /// service name and the live container's name, so a copy of the backend finds it).
+    pub aliases: Vec<String>,
     pub pg: &'a PostgresSettings,
     pub trusted: &'a [SigningPublicKey],
     /// Recovery may take this long.
@@ -518,6 +521,19 @@ fn creation(
             user: Some(format!("{}:{}", owner.0, owner.1)),
             labels: Some(labels),
             exposed_ports: Some(vec!["5432/tcp".to_string()]),
+            networking_config: Some(bollard::models::NetworkingConfig {
+                endpoints_config: Some(
+                    [(
+                        network.to_string(),
+                        bollard::models::EndpointSettings {
+                            aliases: Some(request.aliases.clone()),
+                            ..Default::default()
+                        },
+                    )]
+                    .into_iter()
+                    .collect(),
+                ),
+            }),
             host_config: Some(HostConfig {
                 binds: Some(binds),
                 network_mode: Some(network.to_string()),
@@ -566,9 +582,107 @@ async fn last_lines(engine: &Engine, container: &str) -> String {
     }
 }
 
-/// Remove what a restore made (a failed one, or a drill's scratch stack).
+/// Start a copy of another service's container (the backend) in a restore's project: its
+/// image, command, environment and read-only mounts, on the project's network (where the
+/// restored PostgreSQL answers to the live names), every exposed port published on
+/// 127.0.0.1. Its name and the host port of `container_port`.
+pub async fn start_companion(
+    engine: &Engine,
+    project: &str,
+    service: &str,
+    template: &ContainerInspectResponse,
+    container_port: &str,
+) -> Result<(String, Option<u16>)> {
+    let (_, _, network) = names(project);
+    let name = format!("{project}-{service}-1");
+    let config = template.config.clone().unwrap_or_default();
+    let image = template
+        .image
+        .clone()
+        .or_else(|| config.image.clone())
+        .unwrap_or_default();
+    let binds: Vec<String> = template
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ.as_deref() == Some("bind") && m.rw == Some(false))
+        .filter_map(|m| {
+            Some(format!(
+                "{}:{}:ro",
+                m.source.as_ref()?,
+                m.destination.as_ref()?
+            ))
+        })
+        .collect();
+    let ports: Vec<String> = config.exposed_ports.clone().unwrap_or_default();
+    let labels = [
+        (LABEL_PROJECT, project.to_string()),
+        (LABEL_SERVICE, service.to_string()),
+        (LABEL_NUMBER, "1".to_string()),
+        (LABEL_ONEOFF, "False".to_string()),
+        (ROLE_LABEL, ROLE.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let creation = Creation {
+        name: name.clone(),
+        body: ContainerCreateBody {
+            image: Some(image),
+            cmd: config.cmd.clone(),
+            entrypoint: config.entrypoint.clone(),
+            env: config.env.clone(),
+            user: config.user.clone(),
+            working_dir: config.working_dir.clone(),
+            labels: Some(labels),
+            exposed_ports: Some(ports.clone()),
+            host_config: Some(HostConfig {
+                binds: Some(binds),
+                network_mode: Some(network),
+                port_bindings: Some(
+                    ports
+                        .iter()
+                        .map(|port| {
+                            (
+                                port.clone(),
+                                Some(vec![PortBinding {
+                                    host_ip: Some("127.0.0.1".into()),
+                                    host_port: Some(String::new()),
+                                }]),
+                            )
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        more_networks: Vec::new(),
+        platform: None,
+        files: Vec::new(),
+    };
+    engine.create(&creation).await?;
+    engine.start(&name).await?;
+    let inspected = engine.inspect(&name).await?;
+    let port = inspected
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref())
+        .and_then(|ports| ports.get(container_port).cloned().flatten())
+        .and_then(|bindings| bindings.first().and_then(|b| b.host_port.clone()))
+        .and_then(|port| port.parse().ok());
+    Ok((name, port))
+}
+
+/// Remove what a restore made (a failed one, or a drill's scratch stack with its
+/// companions).
 pub async fn remove(engine: &Engine, project: &str) {
     let (container, volume, network) = names(project);
+    if let Ok(containers) = engine.project_containers(project).await {
+        for companion in containers {
+            let _ = engine.remove(&companion.id).await;
+        }
+    }
     let _ = engine.remove(&container).await;
     let _ = engine.remove_volume(&volume).await;
     let _ = engine.remove_network(&network).await;

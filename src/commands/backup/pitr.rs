@@ -357,6 +357,18 @@ pub async fn restore_with(
         target: effective,
         template: &template,
         bin_dir: settings.postgres.bin_dir.clone(),
+        aliases: [
+            settings.postgres.service.clone(),
+            template
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+        ]
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .collect(),
         pg: &settings.postgres,
         trusted: &trusted,
         wait: timeout,

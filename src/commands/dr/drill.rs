@@ -170,7 +170,6 @@ async fn drill(
         &args.key,
     )
     .await?;
-    report.rto_seconds = Some(clock.elapsed().as_secs_f64());
     report.backup = Some(restored.base_backup.clone());
     report.wal_segments = restored.segments;
     report.restored_into = Some(restored.project.clone());
@@ -205,7 +204,110 @@ async fn drill(
         ),
     });
     report.tables = drill::compare(&restored.tables, &live_counts);
+    backend(ctx, project, report).await?;
+    // RTO: until everything restored answers its checks.
+    report.rto_seconds = Some(clock.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A copy of the backend on the restored database, when its container (its image) is
+/// there: the API's health endpoints must answer as they do live.
+async fn backend(ctx: &Context, project: &str, report: &mut DrillReport) -> Result<()> {
+    let settings = ctx.settings();
+    let engine = ctx.engine().await?;
+    let service = &settings.backend.service;
+    let live = match crate::commands::found_container(ctx, engine, service).await {
+        Ok(live) => live,
+        Err(err) => {
+            report.checks.push(Check {
+                check: "backend".into(),
+                status: Status::Ok,
+                detail: crate::say!(
+                    "not started: no {service} container to take the image from ({})",
+                    crate::error::describe(&err).0
+                ),
+            });
+            return Ok(());
+        }
+    };
+    let template = engine.inspect(&live.name).await?;
+    // The container port behind backend.url's port; else the first it exposes.
+    let url_port = settings
+        .backend
+        .url
+        .port_or_known_default()
+        .unwrap_or(80)
+        .to_string();
+    let container_port = template
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.clone())
+        .and_then(|ports| {
+            ports.into_iter().find_map(|(port, bindings)| {
+                bindings?
+                    .iter()
+                    .any(|b| b.host_port.as_deref() == Some(url_port.as_str()))
+                    .then_some(port)
+            })
+        })
+        .or_else(|| {
+            template
+                .config
+                .as_ref()
+                .and_then(|c| c.exposed_ports.clone())
+                .and_then(|ports| ports.into_iter().next())
+        })
+        .unwrap_or_else(|| format!("{url_port}/tcp"));
+    let (name, port) =
+        crate::backup::pitr::start_companion(engine, project, service, &template, &container_port)
+            .await?;
+    let Some(port) = port else {
+        report.checks.push(Check {
+            check: "backend".into(),
+            status: Status::Critical,
+            detail: crate::say!("{name} publishes no port for {container_port}"),
+        });
+        return Ok(());
+    };
+    let http = ctx.http()?;
+    let endpoints: Vec<(String, String)> = settings
+        .backend
+        .endpoint_urls()
+        .into_iter()
+        .filter_map(|(endpoint, url)| {
+            let mut url = url::Url::parse(&url).ok()?;
+            url.set_host(Some("127.0.0.1")).ok()?;
+            url.set_port(Some(port)).ok()?;
+            Some((endpoint, url.to_string()))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut results = Vec::new();
+        for (endpoint, url) in &endpoints {
+            let spec = crate::probe::http::HttpProbe {
+                check: crate::probe::CheckKind::Api,
+                name: endpoint.clone(),
+                service: Some(service.clone()),
+                url: url.clone(),
+                on_failure: Status::Critical,
+                slow_threshold: settings.health.slow_threshold,
+            };
+            results.push(crate::probe::http::probe(http, &spec, settings.health.timeout).await);
+        }
+        let healthy = results.iter().all(|r| r.status != Status::Critical);
+        if healthy || Instant::now() >= deadline {
+            for result in results {
+                report.checks.push(Check {
+                    check: format!("api {}", result.name),
+                    status: result.status,
+                    detail: crate::say!("{name}: {} {}", result.target, result.summary),
+                });
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Only logical backups: the newest restored into a scratch database and compared with
