@@ -587,7 +587,80 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
     let created = json(&base);
     let path = created["path"].as_str().unwrap().to_string();
     let manifest = created["manifest"].clone();
-    run_ok(stack.gymops().args(["backup", "wal", "archive"]));
+
+    // Archived segments go to S3 too (backup.wal.upload_s3); an S3 that refuses costs no
+    // local segment, and the next pass uploads what is left.
+    let public = text(&run(Command::new("age-keygen").arg("-y").arg(&key)).stdout)
+        .trim()
+        .to_string();
+    let server = support::S3Server::start(&["gym-backups"]);
+    let s3_config = |port: u16| {
+        format!(
+            "{}backup:\n  recipients: [\"{public}\"]\n  wal:\n    upload_s3: true\n  s3:\n    endpoint: http://127.0.0.1:{port}\n    bucket: gym-backups\n    prefix: nightly/\n    retries: 1\n    timeout: 5s\n",
+            stack.config_yaml()
+        )
+    };
+    let with_s3 = |command: &mut Command| {
+        command
+            .env("GYMOPS_S3_ACCESS_KEY_ID", support::S3_ACCESS_KEY)
+            .env("GYMOPS_S3_SECRET_ACCESS_KEY", support::S3_SECRET_KEY);
+    };
+    // No credentials at all: the segments are sealed here all the same.
+    stack.rig.write_config(&s3_config(support::free_port()));
+    let uncredentialed = run(stack.gymops().args(["backup", "wal", "archive"]));
+    assert_eq!(
+        uncredentialed.status.code(),
+        Some(1),
+        "{}",
+        text(&uncredentialed.stderr)
+    );
+    assert!(
+        text(&uncredentialed.stderr).contains("no S3 credentials"),
+        "{}",
+        text(&uncredentialed.stderr)
+    );
+    assert!(!archived_names(&dir).is_empty());
+    stack.psql("INSERT INTO member SELECT g, 'n' || g FROM generate_series(2001, 2100) g; SELECT pg_switch_wal()");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut refused = stack.gymops();
+    with_s3(&mut refused);
+    let refused = run(refused.args(["-o", "json", "backup", "wal", "archive"]));
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("S3 upload failed"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let names = archived_names(&dir);
+    assert!(!names.is_empty());
+    stack.rig.write_config(&s3_config(server.port));
+    let mut uploading = stack.gymops();
+    with_s3(&mut uploading);
+    let uploaded = run(uploading.args(["-o", "json", "backup", "wal", "archive"]));
+    assert_eq!(
+        uploaded.status.code(),
+        Some(0),
+        "{}",
+        text(&uploaded.stderr)
+    );
+    for name in archived_names(&dir) {
+        let remote = server
+            .root
+            .path()
+            .join("gym-backups/nightly/wal")
+            .join(&name);
+        assert_eq!(
+            std::fs::read(&remote).unwrap_or_default(),
+            std::fs::read(dir.join("backups/wal").join(&name)).unwrap(),
+            "{name} in S3"
+        );
+        assert!(server
+            .root
+            .path()
+            .join("gym-backups/nightly/wal")
+            .join(format!("{name}.json"))
+            .is_file());
+    }
     // backup list and verify know it.
     let listed = run_ok(stack.gymops().args(["backup", "list"]));
     assert!(listed.contains("base"), "{listed}");

@@ -249,6 +249,9 @@ pub struct Sealer {
     pub encryption: Encryption,
     pub signing: Arc<SigningKey>,
     pub s3: Option<Arc<S3>>,
+    /// The upload was asked for but its client could not be made (settings, credentials):
+    /// segments are still sealed here, and this is the upload's error.
+    pub s3_unavailable: Option<String>,
 }
 
 /// What one pass did.
@@ -287,6 +290,9 @@ pub async fn archive_pass(
             Ok(()) => pass.archived.push(name.clone()),
             Err(err) => pass.refused.push(crate::error::describe(&err).0),
         }
+    }
+    if let Some(why) = &sealer.s3_unavailable {
+        pass.upload_errors.push(why.clone());
     }
     if let Some(s3) = &sealer.s3 {
         for archived in list_archived(dir, identity.segment_bytes)? {
@@ -473,6 +479,7 @@ mod tests {
             },
             signing: signing.clone(),
             s3: None,
+            s3_unavailable: None,
         };
         let pass = archive_pass(&dir, &identity, &sealer).await.unwrap();
         assert_eq!(pass.archived, ["000000010000000000000003"]);

@@ -69,10 +69,11 @@ pub fn sealer(ctx: &Context, identity: &ArchiveIdentity) -> Result<Sealer> {
         (crate::settings::Compression::Zstd, Some(level)) => level,
         _ => 1,
     };
-    let s3 = if settings.wal.upload_s3 {
-        Some(super::s3(ctx)?)
-    } else {
-        None
+    // An S3 client that cannot be made costs no local segment: the upload error is told.
+    let (s3, s3_unavailable) = match settings.wal.upload_s3.then(|| super::s3(ctx)) {
+        Some(Ok(s3)) => (Some(s3), None),
+        Some(Err(err)) => (None, Some(crate::error::describe(&err).0)),
+        None => (None, None),
     };
     Ok(Sealer {
         level,
@@ -80,6 +81,7 @@ pub fn sealer(ctx: &Context, identity: &ArchiveIdentity) -> Result<Sealer> {
         encryption,
         signing: super::signing_key(ctx)?,
         s3,
+        s3_unavailable,
     })
 }
 
