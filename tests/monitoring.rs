@@ -257,6 +257,8 @@ fn systemd_units_are_installed_idempotently_and_removed() {
         [
             "fitnessgym-daily-report.service",
             "fitnessgym-daily-report.timer",
+            "fitnessgym-dr-drill.service",
+            "fitnessgym-dr-drill.timer",
             "fitnessgym-health.service",
             "fitnessgym-health.timer",
             "fitnessgym-weekly-check.service",
@@ -266,6 +268,10 @@ fn systemd_units_are_installed_idempotently_and_removed() {
     );
     let timer = std::fs::read_to_string(units.join("fitnessgym-weekly-check.timer")).unwrap();
     assert!(timer.contains("OnCalendar=Sun *-*-* 03:30:00"), "{timer}");
+    // The monthly drill (guide 8.6) is a default job; WAL archiving's minutely job is off
+    // until it is set up.
+    let drill = std::fs::read_to_string(units.join("fitnessgym-dr-drill.timer")).unwrap();
+    assert!(drill.contains("OnCalendar=*-*-01 04:00:00"), "{drill}");
     // systemd itself accepts the calendar expressions and the unit files.
     for calendar in ["Sun *-*-* 03:30:00", "*-*-* *:00:00", "*-*-* 09:00:00"] {
         tool_ok("systemd-analyze", &["calendar", calendar], dir.path());
@@ -369,8 +375,12 @@ fn schedule_print_renders_every_target_and_rejects_bad_jobs() {
         .iter()
         .map(|j| j["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["daily-report", "health", "weekly-check"]);
-    assert_eq!(jobs[2]["on_calendar"], "Sun *-*-* 03:30:00");
+    assert_eq!(
+        names,
+        ["daily-report", "dr-drill", "health", "weekly-check"]
+    );
+    assert_eq!(jobs[3]["on_calendar"], "Sun *-*-* 03:30:00");
+    assert_eq!(jobs[1]["on_calendar"], "*-*-01 04:00:00");
 
     write(
         dir.path(),

@@ -37,10 +37,11 @@ fn cron_jobs(crontab: &str) -> Vec<(String, String)> {
 fn project(stack: &Stack) -> std::path::PathBuf {
     let dir = stack.rig.dir.path().to_path_buf();
     let (_, public) = age_keygen(&dir);
-    // The password where cron finds it: the env file beside gymops.yaml.
+    // The password where cron finds it: the env file beside gymops.yaml. The monthly drill
+    // decrypts: the identity is where backup.identity_file says.
     std::fs::write(dir.join(".env"), format!("POSTGRES_PASSWORD={PASSWORD}\n")).unwrap();
     stack.rig.write_config(&format!(
-        "{}backup:\n  recipients: [\"{public}\"]\nschedule:\n  binary: {}\n  user: root\n",
+        "{}backup:\n  recipients: [\"{public}\"]\n  identity_file: key.txt\nschedule:\n  binary: {}\n  user: root\n",
         stack.config_yaml(),
         gymops_bin().display()
     ));
@@ -58,7 +59,11 @@ fn the_generated_cron_jobs_work_under_crons_environment() {
     let crontab = run_ok(support::gymops(&sub).args(["schedule", "print", "--target", "cron"]));
     let jobs = cron_jobs(&crontab);
     let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["backup", "daily-report", "health"], "{crontab}");
+    assert_eq!(
+        names,
+        ["backup", "daily-report", "dr-drill", "health"],
+        "{crontab}"
+    );
     let home = tempfile::tempdir().unwrap();
     for (name, line) in &jobs {
         let output = as_cron(line, home.path());
@@ -78,6 +83,19 @@ fn the_generated_cron_jobs_work_under_crons_environment() {
                 let report = std::fs::read_to_string(dir.join("reports/daily-check.md"))
                     .unwrap_or_else(|err| panic!("no report ({err}): {stderr}"));
                 assert!(report.starts_with("# Daily check"), "{report}");
+            }
+            // The monthly drill restores the backup the job above made (only logical ones
+            // here) into a scratch database, quietly, and leaves its record.
+            "dr-drill" => {
+                assert_eq!(output.status.code(), Some(0), "{name}: {stdout}{stderr}");
+                assert!(
+                    stdout.is_empty() && stderr.is_empty(),
+                    "{name}: {stdout}{stderr}"
+                );
+                let records = std::fs::read_dir(dir.join("backups/drills"))
+                    .unwrap()
+                    .count();
+                assert_eq!(records, 2, "dr-drill-YYYYMMDD.md and .json");
             }
             other => panic!("unexpected job {other}"),
         }
