@@ -389,6 +389,32 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
     let report = json(&restored);
     assert_eq!(report["tables"]["public.payment"], 550, "{report:#}");
     assert_eq!(count_in(&format!("{project}-postgres-1"), "payment"), "550");
+    // Recovery over, the restored server runs with the live one's settings: no
+    // restore_command, no recovery target left in postgresql.auto.conf.
+    let conf = docker_ok(&[
+        "exec",
+        &format!("{project}-postgres-1"),
+        "cat",
+        "/var/lib/gymops-restore/data/postgresql.auto.conf",
+    ]);
+    assert!(
+        !conf.contains("restore_command") && !conf.contains("recovery_target"),
+        "{conf}"
+    );
+    let psql = format!("{}/psql", support::pg_bin_dir().display());
+    let setting = docker_ok(&[
+        "exec",
+        &format!("{project}-postgres-1"),
+        &psql,
+        "-h",
+        "/tmp",
+        "-U",
+        "postgres",
+        "-qAt",
+        "-c",
+        "SHOW restore_command",
+    ]);
+    assert_eq!(setting, "", "reloaded");
     // The live database was not touched.
     assert_eq!(stack.psql("SELECT count(*) FROM payment"), "600");
 
