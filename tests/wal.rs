@@ -606,12 +606,33 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
     allow_replication(&stack);
     run_ok(stack.gymops().args(["backup", "wal", "start"]));
     stack.psql("CREATE TABLE member (id int PRIMARY KEY, name text); INSERT INTO member SELECT g, 'm' || g FROM generate_series(1, 1234) g");
+    run_ok(stack.gymops().args(["backup", "create"]));
+    std::thread::sleep(Duration::from_millis(1100));
     let base = run(stack
         .gymops()
         .args(["-o", "json", "backup", "create", "--type", "base"]));
     assert_eq!(base.status.code(), Some(0), "{}", text(&base.stderr));
     let created = json(&base);
     let path = created["path"].as_str().unwrap().to_string();
+    // `restore --latest` into a database takes the newest logical backup, not the newer
+    // base backup.
+    let copy = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--latest",
+            "--database",
+            "member_copy",
+            "--create",
+            "--identity",
+        ])
+        .arg(&key));
+    assert_eq!(copy.status.code(), Some(0), "{}", text(&copy.stderr));
+    assert_eq!(
+        stack.psql_in("member_copy", "SELECT count(*) FROM member"),
+        "1234"
+    );
     let manifest = created["manifest"].clone();
 
     // Archived segments go to S3 too (backup.wal.upload_s3); an S3 that refuses costs no

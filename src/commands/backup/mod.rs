@@ -173,10 +173,24 @@ pub fn chosen(ctx: &Context, choice: &crate::cli::BackupChoiceArgs) -> Result<So
 
 /// The newest backup of the backup directory (`--latest`).
 pub fn newest_local(ctx: &Context) -> Result<Source> {
+    newest_local_where(ctx, |_| true)
+}
+
+/// The newest logical backup (`backup restore --latest` into a database: a base backup is
+/// restored by `--type base`).
+pub fn newest_logical(ctx: &Context) -> Result<Source> {
+    newest_local_where(ctx, |entry| {
+        entry.manifest.as_ref().map(|m| m.format) != Some(crate::settings::DumpFormat::Tar)
+            && crate::backup::manifest::guess_from_name(&entry.name).0
+                != crate::settings::DumpFormat::Tar
+    })
+}
+
+fn newest_local_where(ctx: &Context, wanted: impl Fn(&list::Entry) -> bool) -> Result<Source> {
     let dir = ctx.loaded.resolve_path(&ctx.settings().backup.dir);
     let newest = list::local_entries(ctx)?
         .into_iter()
-        .next()
+        .find(|entry| wanted(entry))
         .ok_or_else(|| anyhow!("no backups in {}", dir.display()))
         .hint("take one with `gymops backup create`, or name the file")?;
     Ok(Source::Local(newest.location.into()))

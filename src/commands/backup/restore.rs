@@ -25,13 +25,10 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     if super::pitr::wanted(ctx, args)? {
         return super::pitr::run(ctx, args).await;
     }
-    let source = super::chosen(
-        ctx,
-        &crate::cli::BackupChoiceArgs {
-            file: args.file.clone(),
-            latest: args.latest,
-        },
-    )?;
+    let source = match &args.file {
+        Some(file) => super::source(ctx, file)?,
+        None => super::newest_logical(ctx)?,
+    };
     // One backup or restore at a time in the backup directory; a restore of a file from
     // elsewhere does not make a backup directory (or a lock) where there is none, until a
     // safety backup needs one.
