@@ -78,12 +78,7 @@ pub fn dump_args(
         pg.database.clone(),
     ];
     if local {
-        args.extend([
-            "--host".into(),
-            pg.host.clone(),
-            "--port".into(),
-            pg.port.to_string(),
-        ]);
+        args.extend(host_args(pg));
     }
     match format {
         DumpFormat::Plain => args.push("--format=plain".into()),
@@ -118,14 +113,19 @@ pub fn base_args(pg: &PostgresSettings, local: bool) -> Vec<String> {
         "--label=gymops base backup".into(),
     ];
     if local {
-        args.extend([
-            "--host".into(),
-            pg.host.clone(),
-            "--port".into(),
-            pg.port.to_string(),
-        ]);
+        args.extend(host_args(pg));
     }
     args
+}
+
+/// `--host H --port P`: where a tool on this host (`--local`) connects.
+fn host_args(pg: &PostgresSettings) -> [String; 4] {
+    [
+        "--host".into(),
+        pg.host.clone(),
+        "--port".into(),
+        pg.port.to_string(),
+    ]
 }
 
 /// For a custom-format dump, rows per table and owner roles counted in the very snapshot

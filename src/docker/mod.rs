@@ -544,6 +544,49 @@ pub fn format_ports(ports: &[PortSummary]) -> Vec<String> {
     out
 }
 
+/// What a container made in another's likeness takes from it (the WAL receiver, a
+/// restored PostgreSQL, a drill's backend copy): its image (the ID: present here), and its
+/// read-only bind mounts (`SOURCE:DEST:ro`, where an image without its own binaries gets
+/// them, as the test rig's does).
+pub fn template_image(template: &ContainerInspectResponse) -> String {
+    template
+        .image
+        .clone()
+        .or_else(|| template.config.as_ref().and_then(|c| c.image.clone()))
+        .unwrap_or_default()
+}
+
+/// See [`template_image`].
+pub fn read_only_binds(template: &ContainerInspectResponse) -> Vec<String> {
+    template
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ.as_deref() == Some("bind") && m.rw == Some(false))
+        .filter_map(|m| {
+            Some(format!(
+                "{}:{}:ro",
+                m.source.as_ref()?,
+                m.destination.as_ref()?
+            ))
+        })
+        .collect()
+}
+
+/// The host port a container publishes `container_port` (`5432/tcp`) on.
+pub fn published_host_port(
+    container: &ContainerInspectResponse,
+    container_port: &str,
+) -> Option<u16> {
+    container
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref())
+        .and_then(|ports| ports.get(container_port).cloned().flatten())
+        .and_then(|bindings| bindings.first().and_then(|b| b.host_port.clone()))
+        .and_then(|port| port.parse().ok())
+}
+
 /// Split an image reference into repository and tag (`postgres:15` -> `postgres`, `15`).
 /// A digest or bare ID has no tag; an untagged name is `latest`.
 pub fn split_image(image: &str) -> (String, String) {

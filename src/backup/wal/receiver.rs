@@ -66,24 +66,8 @@ pub fn spec(
         .unwrap_or_default()
         .trim_start_matches('/')
         .to_string();
-    let image = postgres
-        .image
-        .clone()
-        .or_else(|| postgres.config.as_ref().and_then(|c| c.image.clone()))
-        .unwrap_or_default();
-    let read_only_binds = postgres
-        .mounts
-        .iter()
-        .flatten()
-        .filter(|m| m.typ.as_deref() == Some("bind") && m.rw == Some(false))
-        .filter_map(|m| {
-            Some(format!(
-                "{}:{}:ro",
-                m.source.as_ref()?,
-                m.destination.as_ref()?
-            ))
-        })
-        .collect();
+    let image = crate::docker::template_image(postgres);
+    let read_only_binds = crate::docker::read_only_binds(postgres);
     let networks = postgres
         .network_settings
         .as_ref()
