@@ -439,6 +439,58 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
     assert_eq!(latest.status.code(), Some(0), "{}", text(&latest.stderr));
     assert_eq!(json(&latest)["tables"]["public.payment"], 600);
 
+    // Ctrl-C in the middle of a restore: what it made is removed, nothing half-restored
+    // is left to look like a restore.
+    let project = unique("pitrint");
+    let _interrupted_guard = ProjectGuard(project.clone());
+    let child = stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--latest",
+            "--type",
+            "base",
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the restore's container", Duration::from_secs(60), || {
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            == Some(0)
+    });
+    run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    assert!(
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            != Some(0),
+        "{stderr}"
+    );
+    assert!(
+        docker(&["volume", "inspect", &format!("{project}_postgres_data")])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert!(
+        docker(&["network", "inspect", &format!("{project}_default")])
+            .status
+            .code()
+            != Some(0)
+    );
+
     // The drill: the newest base backup and the WAL into a scratch stack, rows against
     // the live database, RTO and RPO measured, the record written, the stack removed.
     let reports = dir.join("drills");

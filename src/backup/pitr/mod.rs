@@ -148,24 +148,29 @@ pub async fn restore(request: Request<'_>) -> Result<Restored> {
         ))
         .hint("restore --into another project, or remove that one first");
     }
-    let made = made(
-        &request,
-        &container,
-        &volume,
-        &network,
-        base_decrypt,
-        decrypts,
-    )
-    .await;
-    let (port, original) = match made {
-        Ok(made) => made,
-        Err(err) => {
-            remove(request.engine, &request.project).await;
-            return Err(err);
-        }
+    // Ctrl-C or SIGTERM at any point removes what the restore made: no half-restored
+    // container or volume is left to look like a restore.
+    let work = async {
+        let (port, original) = made(
+            &request,
+            &container,
+            &volume,
+            &network,
+            base_decrypt,
+            decrypts,
+        )
+        .await?;
+        let recovered = recover(&request, &container, port, &original).await?;
+        Ok::<_, anyhow::Error>((port, recovered))
     };
-    match recover(&request, &container, port, &original).await {
-        Ok((recovery_point, lsn, tables)) => Ok(Restored {
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        signal = crate::signals::terminated() => Err(anyhow!(
+            "interrupted by {signal}; what the restore made was removed"
+        )),
+    };
+    match outcome {
+        Ok((port, (recovery_point, lsn, tables))) => Ok(Restored {
             project: request.project.clone(),
             container,
             volume,

@@ -154,7 +154,13 @@ pub async fn restore_test(
             lock_timeout: ctx.settings().backup.stall_timeout,
             stall_timeout: ctx.settings().backup.stall_timeout,
         };
-        let loaded = load::load(source, shape, decrypt, &how).await?;
+        // Ctrl-C or SIGTERM ends the test like a failure: the scratch database goes below.
+        let loaded = tokio::select! {
+            loaded = load::load(source, shape, decrypt, &how) => loaded?,
+            signal = crate::signals::terminated() => {
+                return Err(anyhow::anyhow!("interrupted by {signal}; nothing was committed"))
+            }
+        };
         let expected = manifest.map(|m| m.tables.clone()).unwrap_or_default();
         let problems = match loaded
             .as_ref()

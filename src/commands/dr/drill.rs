@@ -43,7 +43,17 @@ pub async fn run(ctx: &Context, args: &DrDrillArgs) -> Result<ExitStatus> {
         tables: Vec::new(),
         error: None,
     };
-    if let Err(err) = drill(ctx, args, &project, clock, &mut report).await {
+    let outcome = match pitr::base_candidates(ctx, args.key.trust_unsigned) {
+        Err(err) => Err(err),
+        // The logical restore test ends itself on Ctrl-C (rolled back, database dropped).
+        Ok(bases) if bases.is_empty() => logical(ctx, args, clock, &mut report).await,
+        // Interrupted, the drill still removes its scratch stack and records that it failed.
+        Ok(_) => tokio::select! {
+            outcome = drill(ctx, args, &project, clock, &mut report) => outcome,
+            signal = crate::signals::terminated() => Err(anyhow!("interrupted by {signal}")),
+        },
+    };
+    if let Err(err) = outcome {
         report.error = Some(crate::error::describe(&err).0);
     }
     if report.method == "base+wal" && !args.keep {
@@ -97,6 +107,8 @@ pub async fn run(ctx: &Context, args: &DrDrillArgs) -> Result<ExitStatus> {
     Ok(report.status)
 }
 
+/// The newest base backup and the WAL, restored to the live database's position of one
+/// snapshot, checked against it.
 async fn drill(
     ctx: &Context,
     args: &DrDrillArgs,
@@ -104,10 +116,6 @@ async fn drill(
     clock: Instant,
     report: &mut DrillReport,
 ) -> Result<()> {
-    let bases = pitr::base_candidates(ctx, args.key.trust_unsigned)?;
-    if bases.is_empty() {
-        return logical(ctx, args, clock, report).await;
-    }
     let settings = ctx.settings();
     let pg = &settings.postgres;
     report.method = "base+wal".into();
