@@ -207,6 +207,17 @@ fn the_receiver_streams_on_its_slot_survives_a_kill_and_seals_segments_for_age_a
     assert_eq!(stack.psql("SELECT count(*) FROM pg_replication_slots"), "0");
     let (code, _) = wal_status(&stack);
     assert_eq!(code, Some(2));
+    // PostgreSQL down: critical, said so, not an error of gymops.
+    docker_ok(&["stop", "-t", "5", &stack.postgres]);
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(2), "{status:#}");
+    assert!(
+        status["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("PostgreSQL does not answer"),
+        "{status:#}"
+    );
 }
 
 fn zstd_decode(bytes: &[u8]) -> Vec<u8> {

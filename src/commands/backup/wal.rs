@@ -406,10 +406,16 @@ pub async fn gather(ctx: &Context) -> Result<WalStatus> {
         ),
         Err(_) => ("absent".to_string(), 0),
     };
-    let client = connect(ctx).await?;
+    // PostgreSQL not answering is a finding (critical: nothing is streamed), not an error.
     let slot = settings.backup.wal.slot.clone();
-    let slot_state = replication::slot_state(&client, &slot).await?;
-    let streaming = replication::streaming(&client).await?;
+    let (slot_state, streaming, unreachable) = match connect(ctx).await {
+        Ok(client) => (
+            replication::slot_state(&client, &slot).await?,
+            replication::streaming(&client).await?,
+            None,
+        ),
+        Err(err) => (None, None, Some(crate::error::describe(&err).0)),
+    };
     let archived = archive::list_archived(&dir, segment_bytes)?;
     let incoming = archive::list_incoming(&dir, segment_bytes)?;
     let segments: Vec<&archive::Archived> =
@@ -449,6 +455,12 @@ pub async fn gather(ctx: &Context) -> Result<WalStatus> {
         problems: Vec::new(),
     };
     verdict(&mut status, &settings.backup.wal.max_lag);
+    if let Some(why) = unreachable {
+        status.status = Status::Critical;
+        status
+            .problems
+            .insert(0, crate::say!("PostgreSQL does not answer: {why}"));
+    }
     Ok(status)
 }
 
