@@ -25,6 +25,12 @@ impl Entry {
     pub fn verified(&self) -> bool {
         self.manifest.as_ref().is_some_and(|m| m.verified.is_some())
     }
+
+    /// A base backup (pg_basebackup's tar), by its manifest or else its name.
+    pub fn is_base(&self) -> bool {
+        super::restore::shape(&self.name, self.manifest.as_ref()).format
+            == crate::settings::DumpFormat::Tar
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -83,7 +83,8 @@ pub fn verdict(report: &mut DrillReport) {
     };
 }
 
-fn time(t: Option<DateTime<Utc>>) -> String {
+/// A time in this host's zone, or `-`.
+pub fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| {
         t.with_timezone(&chrono::Local)
             .format("%Y-%m-%d %H:%M:%S")
@@ -92,7 +93,8 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     .unwrap_or_else(|| "-".into())
 }
 
-fn seconds(value: Option<f64>) -> String {
+/// `12.5 s`, or `-`.
+pub fn seconds(value: Option<f64>) -> String {
     value
         .map(|s| format!("{s:.1} s"))
         .unwrap_or_else(|| "-".into())

@@ -8,8 +8,6 @@ use anyhow::Result;
 use super::report::{DeployKind, DeployReport, Phase, WaitFailure};
 use super::run::{self, Action, UpPlan};
 use crate::clients::Clients;
-use crate::docker::logs::LogRequest;
-use crate::docker::Engine;
 use crate::exit::Status;
 use crate::output::Progress;
 use crate::probe::{self, HealthPlan, HealthReport};
@@ -72,7 +70,7 @@ pub async fn attempt(
                 "{} (so {} and what follows it were not started)",
                 blocked.error, blocked.dependent
             ),
-            log_tail: log_tail(engine, &blocked.container).await,
+            log_tail: engine.log_tail(&blocked.container, 20).await,
         });
     }
     // Every service with a healthcheck must become healthy within the wait timeout.
@@ -101,7 +99,7 @@ pub async fn attempt(
                 outcome.health = health;
             }
             Err(err) => {
-                let tail = log_tail(engine, &outcome.container).await;
+                let tail = engine.log_tail(&outcome.container, 20).await;
                 if let Ok((state, health, _)) = engine.container_status(&outcome.container).await {
                     outcome.state = state;
                     outcome.health = health;
@@ -387,19 +385,4 @@ async fn gate_until(
         ));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// The last lines of a container's log, for a failure report.
-async fn log_tail(engine: &Engine, container: &str) -> Vec<String> {
-    let mut tail = Vec::new();
-    let request = LogRequest {
-        tail: Some(20),
-        ..LogRequest::default()
-    };
-    let _ = engine
-        .log_lines(container, &request, |line| {
-            tail.push(String::from_utf8_lossy(&line.text).into_owned())
-        })
-        .await;
-    tail
 }

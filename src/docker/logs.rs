@@ -133,6 +133,22 @@ impl Engine {
         self.read_log(container, request.follow, stream, each).await
     }
 
+    /// The last `lines` lines of a container's log, for a failure report (nothing when the
+    /// engine cannot say).
+    pub async fn log_tail(&self, container: &str, lines: u64) -> Vec<String> {
+        let mut tail = Vec::new();
+        let request = LogRequest {
+            tail: Some(lines),
+            ..LogRequest::default()
+        };
+        let _ = self
+            .log_lines(container, &request, |line| {
+                tail.push(String::from_utf8_lossy(&line.text).into_owned())
+            })
+            .await;
+        tail
+    }
+
     /// A Swarm service's log, every task's lines (the engine merges them), as
     /// [`Engine::log_lines`] reads a container's.
     pub async fn service_log_lines(

@@ -10,7 +10,7 @@ use crate::backup::manifest::EncryptionMethod;
 use crate::backup::pipeline::{self, Decrypt};
 use crate::backup::restore::Key;
 use crate::backup::wal::archive::SegmentRecord;
-use crate::backup::wal::read_header;
+use crate::backup::wal::header_problem;
 use crate::error::HintExt;
 use crate::random::hex;
 use crate::settings::{Compression, SigningPublicKey};
@@ -80,30 +80,13 @@ pub fn check_wal(
                 head
             }
         };
-        let segment = crate::backup::wal::Segment::parse(&name, segment_bytes);
-        let header = read_header(&head);
-        match (segment, header) {
-            (Some(segment), Some(header)) => {
-                if header.system_identifier.to_string() != system_identifier {
-                    return Err(anyhow!(
-                        "WAL segment {name} is of database system {}, the base backup of system {}: the WAL archive is another database's; nothing was restored",
-                        header.system_identifier,
-                        system_identifier
-                    ));
-                }
-                if header.page_address != segment.start(segment_bytes) {
-                    return Err(anyhow!(
-                        "WAL segment {name} starts at {}, not where its name says; nothing was restored",
-                        header.page_address
-                    ));
-                }
-            }
-            (Some(_), None) => {
-                return Err(anyhow!(
-                    "WAL segment {name} does not start with a WAL page header; nothing was restored"
-                ))
-            }
-            _ => {}
+        // A history file has no page header; a segment must be the base backup's system's.
+        let problem = crate::backup::wal::Segment::parse(&name, segment_bytes)
+            .and_then(|segment| header_problem(segment, &head, system_identifier, segment_bytes));
+        if let Some(problem) = problem {
+            return Err(anyhow!(
+                "WAL segment {name} {problem} (the base backup's system); nothing was restored"
+            ));
         }
     }
     Ok(())

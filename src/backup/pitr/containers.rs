@@ -109,26 +109,15 @@ pub(super) fn creation(
 
 /// The last log lines of a container, for an error.
 pub(super) async fn last_lines(engine: &Engine, container: &str) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    let request = crate::docker::logs::LogRequest {
-        follow: false,
-        since: 0,
-        until: 0,
-        tail: Some(30),
-    };
-    let _ = engine
-        .log_lines(container, &request, |line| {
-            lines.push(String::from_utf8_lossy(&line.text).trim_end().to_string())
-        })
-        .await;
-    let important: Vec<&String> = lines
+    let lines = engine.log_tail(container, 30).await;
+    let important = lines
         .iter()
-        .filter(|l| l.contains("FATAL") || l.contains("PANIC") || l.contains("ERROR"))
-        .collect();
-    match important.last() {
-        Some(line) => (*line).clone(),
-        None => lines.last().cloned().unwrap_or_default(),
-    }
+        .rev()
+        .find(|l| l.contains("FATAL") || l.contains("PANIC") || l.contains("ERROR"));
+    important
+        .or(lines.last())
+        .map(|line| line.trim_end().to_string())
+        .unwrap_or_default()
 }
 
 /// Start a copy of another service's container (the backend) in a restore's project: its

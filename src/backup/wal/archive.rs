@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{is_history_name, read_header, Segment};
+use super::{header_problem, is_history_name, Segment};
 use crate::backup::manifest::{Encryption, EncryptionMethod, ManifestSignature};
 use crate::backup::pipeline::{self, Encrypt};
 use crate::backup::s3::S3;
@@ -205,6 +205,15 @@ pub fn list_archived(dir: &WalDir, segment_bytes: u64) -> Result<Vec<Archived>> 
     Ok(out)
 }
 
+/// When a file was last written (a received segment's close time, the partial's last
+/// write).
+pub fn written_at(path: &Path) -> Option<DateTime<Utc>> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from)
+}
+
 /// What pg_receivewal has written and not yet handed on.
 #[derive(Debug, Default)]
 pub struct Incoming {
@@ -364,21 +373,15 @@ async fn archive_one(
                 identity.segment_bytes
             ));
         }
-        let header = read_header(&data).ok_or_else(|| {
-            anyhow!("segment {name} does not start with a WAL page header; left where it is")
-        })?;
-        if header.system_identifier.to_string() != identity.system_identifier {
+        if let Some(problem) = header_problem(
+            segment,
+            &data,
+            &identity.system_identifier,
+            identity.segment_bytes,
+        ) {
             return Err(anyhow!(
-                "segment {name} is of database system {}, not {} (this archive's): left in {}",
-                header.system_identifier,
-                identity.system_identifier,
+                "segment {name} {problem} (the archive's system): left in {}",
                 dir.incoming().display()
-            ));
-        }
-        if header.page_address != segment.start(identity.segment_bytes) {
-            return Err(anyhow!(
-                "segment {name} starts at {}, not where its name says; left where it is",
-                header.page_address
             ));
         }
         segment.timeline

@@ -147,6 +147,31 @@ pub fn read_header(bytes: &[u8]) -> Option<SegmentHeader> {
     })
 }
 
+/// What is wrong with a segment's first page (`head`, at least 40 bytes) for the segment
+/// its name says and the database system it must be of: not WAL, another system's, or not
+/// where its name says. None when it is right. Archiving and restoring both ask.
+pub fn header_problem(
+    segment: Segment,
+    head: &[u8],
+    system_identifier: &str,
+    segment_bytes: u64,
+) -> Option<String> {
+    let Some(header) = read_header(head) else {
+        return Some(crate::say!("does not start with a WAL page header"));
+    };
+    if header.system_identifier.to_string() != system_identifier {
+        let found = header.system_identifier;
+        return Some(crate::say!(
+            "is of database system {found}, not {system_identifier}"
+        ));
+    }
+    if header.page_address != segment.start(segment_bytes) {
+        let address = header.page_address;
+        return Some(crate::say!("starts at {address}, not where its name says"));
+    }
+    None
+}
+
 /// The segments missing between consecutive ones of a sorted list on one timeline: the
 /// first missing of each gap and how many.
 pub fn gaps(segments: &[Segment]) -> Vec<(Segment, u64)> {

@@ -112,7 +112,8 @@ pub fn for_safety_backup(
     }
 }
 
-fn plaintext() -> (Encrypt, Encryption) {
+/// No encryption (`--no-encrypt`, `backup.encrypt: false`, a WAL archive started so).
+pub fn plaintext() -> (Encrypt, Encryption) {
     (
         Encrypt::None,
         Encryption {

@@ -124,9 +124,7 @@ fn render(printer: &Printer, entries: &[Entry], place: &str) -> String {
                 None if m.is_none() => crate::say!("no manifest"),
                 None => "-".into(),
             };
-            let kind = if m.map(|m| m.format) == Some(crate::settings::DumpFormat::Tar)
-                || manifest::guess_from_name(&e.name).0 == crate::settings::DumpFormat::Tar
-            {
+            let kind = if e.is_base() {
                 crate::say!("base")
             } else {
                 crate::say!("logical")

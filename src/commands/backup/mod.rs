@@ -179,11 +179,7 @@ pub fn newest_local(ctx: &Context) -> Result<Source> {
 /// The newest logical backup (`backup restore --latest` into a database: a base backup is
 /// restored by `--type base`).
 pub fn newest_logical(ctx: &Context) -> Result<Source> {
-    newest_local_where(ctx, |entry| {
-        entry.manifest.as_ref().map(|m| m.format) != Some(crate::settings::DumpFormat::Tar)
-            && crate::backup::manifest::guess_from_name(&entry.name).0
-                != crate::settings::DumpFormat::Tar
-    })
+    newest_local_where(ctx, |entry| !entry.is_base())
 }
 
 fn newest_local_where(ctx: &Context, wanted: impl Fn(&list::Entry) -> bool) -> Result<Source> {

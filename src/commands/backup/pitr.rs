@@ -29,15 +29,15 @@ pub fn wanted(ctx: &Context, args: &BackupRestoreArgs) -> Result<bool> {
         return Ok(true);
     }
     if let Some(file) = &args.file {
-        if file.starts_with("s3://") {
-            return Ok(manifest::guess_from_name(file).0 == DumpFormat::Tar);
-        }
-        let path = Path::new(file);
-        let format = match manifest::read(path).ok().flatten() {
-            Some(manifest) => manifest.format,
-            None => manifest::guess_from_name(file).0,
+        // The manifest beside a local file says; else (S3, none) its name does.
+        let manifest = if file.starts_with("s3://") {
+            None
+        } else {
+            manifest::read(Path::new(file)).ok().flatten()
         };
-        return Ok(format == DumpFormat::Tar);
+        return Ok(
+            crate::backup::restore::shape(file, manifest.as_ref()).format == DumpFormat::Tar,
+        );
     }
     let _ = ctx;
     Ok(false)
@@ -115,13 +115,6 @@ pub fn base_candidates(
     Ok(out)
 }
 
-fn mtime(path: &Path) -> Option<DateTime<Utc>> {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .map(DateTime::<Utc>::from)
-}
-
 /// The WAL segments there are: archived ones with a record, and what the receiver holds.
 fn available_wal(
     dir: &archive::WalDir,
@@ -153,7 +146,7 @@ fn available_wal(
         }
         available.push(Available {
             segment,
-            written_at: mtime(&path).unwrap_or_else(Utc::now),
+            written_at: archive::written_at(&path).unwrap_or_else(Utc::now),
             partial: false,
         });
         pieces.push(WalPiece::Received { name, path });
@@ -162,7 +155,7 @@ fn available_wal(
         if !available.iter().any(|a| a.segment == segment) {
             available.push(Available {
                 segment,
-                written_at: mtime(&path).unwrap_or_else(Utc::now),
+                written_at: archive::written_at(&path).unwrap_or_else(Utc::now),
                 partial: true,
             });
             pieces.push(WalPiece::Received {

@@ -52,15 +52,10 @@ pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
     };
     // Logical and base backups each keep by the policy: a week of nightly dumps does not
     // push the base backups out, nor the other way round.
-    let is_base = |e: &Entry| {
-        e.manifest.as_ref().map(|m| m.format) == Some(crate::settings::DumpFormat::Tar)
-            || crate::backup::manifest::guess_from_name(&e.name).0
-                == crate::settings::DumpFormat::Tar
-    };
     let candidates = |base: bool| -> Vec<Candidate> {
         entries
             .iter()
-            .filter(|e| is_base(e) == base)
+            .filter(|e| e.is_base() == base)
             .filter_map(|e| {
                 Some(Candidate {
                     name: e.location.clone(),

@@ -7,13 +7,11 @@ use chrono::{DateTime, Utc};
 use comfy_table::Cell;
 
 use super::super::Context;
-use crate::backup::manifest::{Encryption, EncryptionMethod};
-use crate::backup::pipeline::Encrypt;
+use crate::backup::manifest::EncryptionMethod;
 use crate::backup::wal::archive::{self, ArchiveIdentity, Sealer, WalDir};
 use crate::backup::wal::receiver;
 use crate::backup::wal::status::{chain_gaps, verdict, WalStatus};
-use crate::cli::{BackupWalCommand, BackupWalDirArgs, BackupWalStartArgs, BackupWalStopArgs};
-use crate::docker::logs::LogRequest;
+use crate::cli::{BackupWalCommand, BackupWalStartArgs, BackupWalStopArgs};
 use crate::error::HintExt;
 use crate::exit::{ExitStatus, Status};
 use crate::output::{human_bytes, Printer};
@@ -23,8 +21,9 @@ pub async fn run(ctx: &Context, command: &BackupWalCommand) -> Result<ExitStatus
     match command {
         BackupWalCommand::Start(args) => start(ctx, args).await,
         BackupWalCommand::Stop(args) => stop(ctx, args).await,
-        BackupWalCommand::Status(args) => status(ctx, args).await,
-        BackupWalCommand::Archive(args) => archive_now(ctx, args).await,
+        // The directory of `--dir` is backup.dir already (cli::overrides).
+        BackupWalCommand::Status(_) => status(ctx).await,
+        BackupWalCommand::Archive(_) => archive_now(ctx).await,
     }
 }
 
@@ -51,13 +50,7 @@ pub fn sealer(ctx: &Context, identity: &ArchiveIdentity) -> Result<Sealer> {
     let (encrypt, encryption) = if identity.encrypted {
         super::create::from_settings(ctx)?
     } else {
-        (
-            Encrypt::None,
-            Encryption {
-                method: EncryptionMethod::None,
-                recipients: Vec::new(),
-            },
-        )
+        super::create::plaintext()
     };
     if identity.encrypted && encryption.method == EncryptionMethod::None {
         return Err(anyhow!(
@@ -96,23 +89,6 @@ fn owner_of(path: &std::path::Path) -> Option<String> {
 #[cfg(not(unix))]
 fn owner_of(_path: &std::path::Path) -> Option<String> {
     None
-}
-
-async fn receiver_log(engine: &crate::docker::Engine, name: &str) -> String {
-    let mut text = String::new();
-    let request = LogRequest {
-        follow: false,
-        since: 0,
-        until: 0,
-        tail: Some(40),
-    };
-    let _ = engine
-        .log_lines(name, &request, |line| {
-            text.push_str(&String::from_utf8_lossy(&line.text));
-            text.push('\n');
-        })
-        .await;
-    text
 }
 
 async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
@@ -189,13 +165,7 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
                 "the WAL receiver {} is running already",
                 spec.name
             ));
-            return status(
-                ctx,
-                &BackupWalDirArgs {
-                    dir: crate::cli::BackupDirArg { dir: None },
-                },
-            )
-            .await;
+            return status(ctx).await;
         }
         engine.remove(&spec.name).await?;
     }
@@ -219,7 +189,7 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
             break;
         }
         if Instant::now() >= deadline {
-            let log = receiver_log(engine, &spec.name).await;
+            let log = engine.log_tail(&spec.name, 40).await.join("\n");
             let _ = engine.remove(&spec.name).await;
             if created_slot {
                 let _ = replication::drop_slot(&client, &spec.slot).await;
@@ -246,18 +216,11 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
         spec.name,
         dir.incoming().display()
     ));
-    status(
-        ctx,
-        &BackupWalDirArgs {
-            dir: crate::cli::BackupDirArg { dir: None },
-        },
-    )
-    .await
+    status(ctx).await
 }
 
 async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let dir = wal_dir(ctx);
     let engine = ctx.engine().await?;
     let postgres = super::super::found_container(ctx, engine, &settings.postgres.service)
         .await?
@@ -272,12 +235,7 @@ async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
         Err(_) => false,
     };
     // What it received and closed is archived now.
-    let pass = match archive::read_identity(&dir)? {
-        Some(identity) => {
-            Some(archive::archive_pass(&dir, &identity, &sealer(ctx, &identity)?).await?)
-        }
-        None => None,
-    };
+    let pass = archive_pending(ctx).await?;
     let slot = &settings.backup.wal.slot;
     let dropped = if args.keep_slot {
         false
@@ -327,7 +285,7 @@ async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
     Ok(Status::Ok)
 }
 
-async fn archive_now(ctx: &Context, _args: &BackupWalDirArgs) -> Result<ExitStatus> {
+async fn archive_now(ctx: &Context) -> Result<ExitStatus> {
     let dir = wal_dir(ctx);
     let identity = identity(&dir)?;
     let pass = archive::archive_pass(&dir, &identity, &sealer(ctx, &identity)?).await?;
@@ -372,13 +330,6 @@ async fn archive_now(ctx: &Context, _args: &BackupWalDirArgs) -> Result<ExitStat
         printer.table(&["WAL", ""], rows)
     })?;
     Ok(status)
-}
-
-fn mtime(path: &std::path::Path) -> Option<DateTime<Utc>> {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .map(DateTime::<Utc>::from)
 }
 
 /// Gather the facts of `backup wal status`.
@@ -449,7 +400,10 @@ pub async fn gather(ctx: &Context) -> Result<WalStatus> {
             .partial
             .as_ref()
             .map(|(segment, _)| segment.name(segment_bytes)),
-        received_at: incoming.partial.as_ref().and_then(|(_, path)| mtime(path)),
+        received_at: incoming
+            .partial
+            .as_ref()
+            .and_then(|(_, path)| archive::written_at(path)),
         pending: incoming.closed.len(),
         gaps,
         problems: Vec::new(),
@@ -464,7 +418,7 @@ pub async fn gather(ctx: &Context) -> Result<WalStatus> {
     Ok(status)
 }
 
-async fn status(ctx: &Context, _args: &BackupWalDirArgs) -> Result<ExitStatus> {
+async fn status(ctx: &Context) -> Result<ExitStatus> {
     let report = gather(ctx).await?;
     ctx.printer
         .emit_checked(report.status, &report, None, |printer| {
@@ -561,8 +515,8 @@ fn render(printer: &Printer, report: &WalStatus) -> String {
     printer.table(&["WAL", ""], rows)
 }
 
-/// Seal what the receiver closed (before a base backup or a restore reads the archive);
-/// Arc'd sealer errors are the caller's.
+/// Seal what the receiver closed (when it stops, before a restore reads the archive);
+/// nothing when there is no archive.
 pub async fn archive_pending(ctx: &Context) -> Result<Option<archive::Pass>> {
     let dir = wal_dir(ctx);
     let Some(identity) = archive::read_identity(&dir)? else {

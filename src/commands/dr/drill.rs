@@ -368,15 +368,6 @@ async fn logical(
 }
 
 fn render(printer: &Printer, report: &DrillReport) -> String {
-    let time = |t: Option<chrono::DateTime<Utc>>| {
-        t.map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| "-".into())
-    };
-    let seconds = |v: Option<f64>| v.map(|s| format!("{s:.1} s")).unwrap_or_else(|| "-".into());
     let differing = report
         .tables
         .iter()
@@ -394,9 +385,9 @@ fn render(printer: &Printer, report: &DrillReport) -> String {
             "restored into",
             report.restored_into.clone().unwrap_or_else(|| "-".into()),
         ),
-        ("recovery point", time(report.recovery_point)),
-        ("rto", seconds(report.rto_seconds)),
-        ("rpo", seconds(report.rpo_seconds)),
+        ("recovery point", drill::time(report.recovery_point)),
+        ("rto", drill::seconds(report.rto_seconds)),
+        ("rpo", drill::seconds(report.rpo_seconds)),
         (
             "rows",
             crate::say!(
