@@ -31,7 +31,10 @@ fn allow_replication(stack: &Stack) {
         &stack.postgres,
         "/usr/bin/sh",
         "-c",
-        "echo 'host replication all 0.0.0.0/0 scram-sha-256' >> /tmp/pgdata/pg_hba.conf",
+        &format!(
+            "echo 'host replication all 0.0.0.0/0 scram-sha-256' >> {}/pg_hba.conf",
+            stack.pgdata()
+        ),
     ]);
     stack.psql("SELECT pg_reload_conf()");
 }
@@ -242,6 +245,7 @@ struct ProjectGuard(String);
 
 impl Drop for ProjectGuard {
     fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &format!("{}-replace-1", self.0)]);
         let _ = docker(&["rm", "-f", &format!("{}-postgres-1", self.0)]);
         let _ = docker(&["volume", "rm", &format!("{}_postgres_data", self.0)]);
         let _ = docker(&["network", "rm", &format!("{}_default", self.0)]);
@@ -373,6 +377,48 @@ fn point_in_time_restore_brings_back_exactly_the_rows_before_the_target() {
             .code()
             != Some(0)
     );
+
+    // --force over a PostgreSQL whose data is in its container's own layer: refused
+    // before anything is made or taken (it cannot be replaced from outside).
+    let project = unique("pitrlayer");
+    let _layer_guard = ProjectGuard(project.clone());
+    let backups_before = std::fs::read_dir(dir.join("backups")).unwrap().count();
+    let layer = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--force",
+            "--into",
+            &project,
+            "--identity",
+        ])
+        .arg(&key));
+    let stderr = text(&layer.stderr);
+    assert_ne!(layer.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("own layer, not on a volume") && stderr.contains("nothing was restored"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.trim().lines().count(),
+        2,
+        "one error and its hint: {stderr}"
+    );
+    assert!(
+        docker(&["inspect", &format!("{project}-postgres-1")])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("backups")).unwrap().count(),
+        backups_before,
+        "no safety backup was taken"
+    );
+    assert_eq!(stack.psql("SELECT count(*) FROM payment"), "600");
 
     // To the target: exactly the t1 rows.
     let project = unique("pitr");
@@ -900,4 +946,171 @@ impl Drop for ContainerGuard {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.0]);
     }
+}
+
+/// What is left of a restore's project: its containers (the restored PostgreSQL, the
+/// helper that refills the live data directory), its volume and its network.
+fn leftovers(project: &str) -> Vec<String> {
+    let mut left: Vec<String> = text(
+        &docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .stdout,
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    for (kind, name) in [
+        ("volume", format!("{project}_postgres_data")),
+        ("network", format!("{project}_default")),
+    ] {
+        if docker(&[kind, "inspect", &name]).status.code() == Some(0) {
+            left.push(name);
+        }
+    }
+    left
+}
+
+#[test]
+fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backup() {
+    let stack = Stack::start_on_volume();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let scratch = unique("pitrforce");
+    let _scratch_guard = ProjectGuard(scratch.clone());
+    let dir = stack.rig.dir.path().to_path_buf();
+    let (key, _) = with_key(&stack);
+    allow_replication(&stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    stack.psql("CREATE TABLE checkin (id int PRIMARY KEY, member int, at timestamptz DEFAULT clock_timestamp())");
+    stack.psql("INSERT INTO checkin SELECT g, g % 40 FROM generate_series(1, 300) g");
+    let base = run(stack.gymops().args(["backup", "create", "--type", "base"]));
+    assert_eq!(base.status.code(), Some(0), "{}", text(&base.stderr));
+    stack.psql("INSERT INTO checkin SELECT g, 7 FROM generate_series(301, 340) g");
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = db_now(&stack);
+    std::thread::sleep(Duration::from_millis(1200));
+    // After the target: the rows a bad import wrote, and a table it made.
+    stack.psql("INSERT INTO checkin SELECT g, -1 FROM generate_series(341, 900) g");
+    stack.psql("CREATE TABLE bad_import (x int); INSERT INTO bad_import VALUES (1)");
+    let live_id = docker_ok(&["inspect", "-f", "{{.Id}}", &stack.postgres]);
+    let system = stack.psql("SELECT system_identifier FROM pg_control_system()");
+
+    // Run as cron would: no TTY, another working directory, the settings named.
+    let replaced = run(stack
+        .gymops()
+        .current_dir("/")
+        .env("GYMOPS_CONFIG", dir.join("gymops.yaml"))
+        .args([
+            "-o",
+            "json",
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--force",
+            "--identity",
+        ])
+        .arg(&key));
+    let stderr = text(&replaced.stderr);
+    assert_eq!(replaced.status.code(), Some(0), "{stderr}");
+    let report = json(&replaced);
+
+    // The same live container (compose's: name, ID, mounts), on the restored data:
+    // exactly the rows before the target, the table made after it gone.
+    assert_eq!(
+        docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.State.Running}}",
+            &stack.postgres
+        ]),
+        format!("{live_id} true")
+    );
+    assert_eq!(stack.psql("SELECT count(*) FROM checkin"), "340");
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM checkin WHERE member = -1"),
+        "0"
+    );
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'bad_import'"),
+        "0"
+    );
+    assert_eq!(
+        stack.psql("SELECT system_identifier FROM pg_control_system()"),
+        system
+    );
+    assert_eq!(stack.psql("SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(
+        report["live_container"],
+        stack.postgres.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(report["live_tables"]["public.checkin"], 340, "{report:#}");
+    assert_eq!(
+        report["problems"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+    assert!(
+        report["live_data"]
+            .as_str()
+            .unwrap()
+            .contains(stack.data_volume.as_deref().unwrap()),
+        "{report:#}"
+    );
+    // The restored server's settings are the live one's again (no restore_command).
+    assert_eq!(stack.psql("SHOW restore_command"), "");
+
+    // The safety base backup holds what was live before: listed, signed, a base backup
+    // of the same system, and verifiable.
+    let safety = report["safety_backup"].as_str().unwrap().to_string();
+    assert!(safety.contains("pre-restore"), "{safety}");
+    let verified = run(stack
+        .gymops()
+        .args(["backup", "verify", &safety, "--identity"])
+        .arg(&key));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
+    let listed = json(&run_ok_output(
+        stack.gymops().args(["-o", "json", "backup", "list"]),
+    ));
+    assert!(
+        listed.as_array().unwrap().iter().any(|b| b["name"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pre-restore")
+            && b["manifest"]["base"]["system_identifier"] == system.as_str()),
+        "{listed:#}"
+    );
+
+    // WAL archiving goes on for the restored server: a new slot, the receiver streaming.
+    assert_eq!(
+        report["receiver"],
+        receiver_name(&stack).as_str(),
+        "{report:#}"
+    );
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(0), "{status:#}");
+    assert_eq!(
+        stack.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'gymops_wal'"),
+        "t"
+    );
+
+    // Nothing of the scratch restore is left.
+    assert_eq!(leftovers(&scratch), Vec::<String>::new());
+}
+
+fn run_ok_output(command: &mut Command) -> std::process::Output {
+    let output = run(command);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    output
 }

@@ -273,7 +273,9 @@ pub struct BackupRestoreArgs {
     /// Create the database (it must not exist)
     #[arg(long)]
     pub create: bool,
-    /// Restore over a database that has tables: take a safety backup, drop and recreate it
+    /// Restore over a database that has tables: take a safety backup, drop and recreate it.
+    /// With a base backup: restore and check it in a scratch container, take a safety base
+    /// backup, then replace the live PostgreSQL's data directory with it
     #[arg(long)]
     pub force: bool,
     /// With --force, skip the safety backup

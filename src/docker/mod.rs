@@ -8,6 +8,7 @@ pub mod exec;
 pub mod labels;
 pub mod lifecycle;
 pub mod logs;
+pub mod oneshot;
 pub mod overview;
 pub mod procs;
 pub mod prune;

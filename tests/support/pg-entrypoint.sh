@@ -3,9 +3,15 @@
 # with the host's /usr and /etc mounted read-only. Data lives in the container's layer
 # unless PGDATA points into a volume (the benchmarks' stack: like the guide's
 # fitness_gym_postgres_data volume, and not on the engine's storage driver).
+# Like the official image, a data directory that holds a cluster already is started as it
+# is (a restarted container, or one whose data a restore replaced).
 set -eu
 PGDATA=${PGDATA:-/tmp/pgdata}
 umask 077
+if [ -f "$PGDATA/PG_VERSION" ]; then
+  exec "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' -k /var/run/postgresql \
+    -c shared_preload_libraries=pg_stat_statements
+fi
 printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
 "$PGBIN/initdb" -D "$PGDATA" -U postgres --pwfile=/tmp/pwfile --auth-local=trust \
   --auth-host=scram-sha-256 -E UTF8 --locale=C > /tmp/initdb.log

@@ -178,11 +178,32 @@ pub struct Stack {
     pub backend_port: u16,
     pub minio_port: u16,
     pub console_port: u16,
+    /// The named volume holding PostgreSQL's data ([`Stack::start_on_volume`]).
+    pub data_volume: Option<String>,
 }
 
 impl Stack {
     /// Start the whole stack and wait until every container is healthy.
     pub fn start() -> Stack {
+        Stack::start_with(false)
+    }
+
+    /// The stack with PostgreSQL's data on a named volume (`PROJECT_postgres_data` at
+    /// `/data`, PGDATA `/data/pgdata`), as the guide's compose file keeps it.
+    pub fn start_on_volume() -> Stack {
+        Stack::start_with(true)
+    }
+
+    /// Where PostgreSQL's data directory is in its container.
+    pub fn pgdata(&self) -> &'static str {
+        if self.data_volume.is_some() {
+            "/data/pgdata"
+        } else {
+            "/tmp/pgdata"
+        }
+    }
+
+    fn start_with(on_volume: bool) -> Stack {
         let rig = Project::new();
         let name = rig.name.clone();
         let mut stack = Stack {
@@ -194,7 +215,11 @@ impl Stack {
             backend_port: 0,
             minio_port: 0,
             console_port: 0,
+            data_volume: None,
         };
+        if on_volume {
+            stack.data_volume = Some(stack.rig.volume("postgres_data"));
+        }
         stack.start_postgres();
         stack.start_backend();
         stack.start_minio();
@@ -222,6 +247,14 @@ impl Stack {
         let entrypoint =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pg-entrypoint.sh");
         let mut args = self.base_args(&self.postgres, Some("postgres"));
+        if let Some(volume) = &self.data_volume {
+            args.extend([
+                "-v".into(),
+                format!("{volume}:/data"),
+                "-e".into(),
+                "PGDATA=/data/pgdata".into(),
+            ]);
+        }
         args.extend([
             "-v".into(),
             format!("{}:/entrypoint.sh:ro", entrypoint.display()),
@@ -243,7 +276,13 @@ impl Stack {
             "--health-retries".into(),
             "60".into(),
             "-p".into(),
-            "127.0.0.1::5432".into(),
+            // A PostgreSQL that is restarted (its data replaced) keeps its host port, as
+            // with compose's `5432:5432`; the engine would choose another for `::5432`.
+            if self.data_volume.is_some() {
+                format!("127.0.0.1:{}:5432", super::net::free_port())
+            } else {
+                "127.0.0.1::5432".into()
+            },
             IMAGE.into(),
             "/usr/bin/sh".into(),
             "/entrypoint.sh".into(),

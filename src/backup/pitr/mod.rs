@@ -10,6 +10,7 @@ mod check;
 mod containers;
 mod pack;
 pub mod plan;
+pub mod replace;
 
 pub use check::check_wal;
 use check::decrypt_for_record;

@@ -64,6 +64,35 @@ impl WalDir {
         }
         Ok(())
     }
+
+    /// Move what the receiver's directory holds aside, to `receiver/replaced-TIME/`: after
+    /// `restore --force` it continues a history the restored server has left, and the next
+    /// receiver starts from its new slot. Where it went; None when it held nothing.
+    pub fn set_aside_incoming(&self, now: DateTime<Utc>) -> Result<Option<PathBuf>> {
+        let incoming = self.incoming();
+        let empty = match std::fs::read_dir(&incoming) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => true,
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot read {}", incoming.display()))
+            }
+        };
+        if empty {
+            return Ok(None);
+        }
+        let aside = self
+            .receiver()
+            .join(format!("replaced-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
+        std::fs::rename(&incoming, &aside).with_context(|| {
+            format!(
+                "cannot move {} aside to {}",
+                incoming.display(),
+                aside.display()
+            )
+        })?;
+        self.create()?;
+        Ok(Some(aside))
+    }
 }
 
 /// `archive.json`: the database system the archive holds WAL of.
@@ -442,6 +471,21 @@ mod tests {
 
     fn key(dir: &Path) -> Arc<SigningKey> {
         Arc::new(signing::load_or_create(&dir.join("key")).unwrap().0)
+    }
+
+    #[test]
+    fn what_the_receiver_held_is_set_aside_whole_and_the_directory_made_again() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = WalDir::of(temp.path());
+        dir.create().unwrap();
+        let now = Utc::now();
+        assert_eq!(dir.set_aside_incoming(now).unwrap(), None);
+        let partial = "000000010000000000000003.partial";
+        std::fs::write(dir.incoming().join(partial), b"wal").unwrap();
+        let aside = dir.set_aside_incoming(now).unwrap().unwrap();
+        assert_eq!(std::fs::read(aside.join(partial)).unwrap(), b"wal");
+        assert!(aside.starts_with(dir.receiver()));
+        assert_eq!(std::fs::read_dir(dir.incoming()).unwrap().count(), 0);
     }
 
     #[tokio::test]

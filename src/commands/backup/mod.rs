@@ -6,6 +6,7 @@ pub mod list;
 pub mod monitor;
 pub mod pitr;
 pub mod prune;
+pub mod replace;
 pub mod restore;
 pub mod verify;
 pub mod wal;

@@ -60,7 +60,7 @@ fn check_project(name: &str) -> Result<()> {
 }
 
 /// The restore's target from the flags.
-fn target(args: &BackupRestoreArgs) -> Result<Target> {
+pub(super) fn target(args: &BackupRestoreArgs) -> Result<Target> {
     if let Some(text) = &args.at {
         return plan::parse_time(text)
             .map(Target::Time)
@@ -168,6 +168,10 @@ fn available_wal(
 }
 
 pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> {
+    check_flags(args)?;
+    if args.force {
+        return super::replace::run(ctx, args).await;
+    }
     let restored = restore(ctx, args).await?;
     ctx.printer
         .emit_result(&restored, None, |printer| render(printer, &restored))?;
@@ -181,33 +185,37 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     Ok(Status::Ok)
 }
 
-/// Choose, check and restore; the restored stack is left running.
-pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored> {
-    if args.database.is_some() || args.create || args.no_owner || args.no_safety_backup {
+/// The flags of a logical restore that a base backup's does not take.
+fn check_flags(args: &BackupRestoreArgs) -> Result<()> {
+    if args.database.is_some() || args.create || args.no_owner {
         return Err(anyhow!(
-            "--database, --create, --no-owner and --no-safety-backup are for logical backups; a base backup restores the whole server into a new container"
+            "--database, --create and --no-owner are for logical backups; a base backup restores the whole server"
         ))
         .hint("leave them out, or restore a logical backup");
     }
-    if args.force {
-        return Err(anyhow!(
-            "a point-in-time restore never replaces the live PostgreSQL; nothing was restored"
-        ))
-        .hint("restore --into a project, check it, then point the deployment at it (its volume is PROJECT_postgres_data)");
-    }
     if args.target.local {
         return Err(anyhow!(
-            "--local does not apply to a base backup: it is restored into a new container"
+            "--local does not apply to a base backup: it is restored through the engine"
         ))
         .hint("leave out --local");
     }
-    let target = target(args)?;
-    let project = args.into.clone().unwrap_or_else(|| {
+    Ok(())
+}
+
+/// The project a restore is made in: `--into`, else `gymops-pitr-TIME`.
+pub(super) fn project(args: &BackupRestoreArgs) -> String {
+    args.into.clone().unwrap_or_else(|| {
         format!(
             "gymops-pitr-{}",
             chrono::Local::now().format("%Y%m%d%H%M%S")
         )
-    });
+    })
+}
+
+/// Choose, check and restore; the restored stack is left running.
+pub async fn restore(ctx: &Context, args: &BackupRestoreArgs) -> Result<Restored> {
+    let target = target(args)?;
+    let project = project(args);
     restore_with(
         ctx,
         args.file.as_deref(),
@@ -370,6 +378,26 @@ pub async fn restore_with(
 }
 
 fn render(printer: &Printer, restored: &Restored) -> String {
+    let place = vec![
+        ("project", restored.project.clone()),
+        (
+            "container",
+            crate::say!("{} at {}", restored.container, restored.address),
+        ),
+        ("volume", restored.volume.clone()),
+    ];
+    render_with(printer, restored, place, Vec::new(), &restored.tables)
+}
+
+/// A restore's table: where it is (`place`), the base backup, WAL, target and recovery
+/// point, `more` rows, the time and the rows per table.
+pub(super) fn render_with(
+    printer: &Printer,
+    restored: &Restored,
+    place: Vec<(&str, String)>,
+    more: Vec<(&str, String)>,
+    tables: &std::collections::BTreeMap<String, u64>,
+) -> String {
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| {
             t.with_timezone(&chrono::Local)
@@ -385,28 +413,30 @@ fn render(printer: &Printer, restored: &Restored) -> String {
         Target::Lsn(lsn) => lsn.to_string(),
         Target::BeforeXid(xid) => crate::say!("before transaction {xid}"),
     };
-    let mut rows: Vec<Vec<Cell>> = [
-        ("project", restored.project.clone()),
-        (
-            "container",
-            crate::say!("{} at {}", restored.container, restored.address),
-        ),
-        ("volume", restored.volume.clone()),
-        ("base backup", restored.base_backup.clone()),
-        ("wal segments", restored.segments.to_string()),
-        ("target", target),
-        ("recovery point", time(restored.recovery_point)),
-        ("wal position", restored.lsn.clone()),
-        ("time", format!("{:.1} s", restored.seconds)),
-        (
-            "rows",
-            crate::say!("{} tables, {} rows", restored.tables.len(), restored.rows),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| vec![Cell::new(crate::i18n::header(k)), Cell::new(v)])
-    .collect();
-    for (table, count) in &restored.tables {
+    let mut rows: Vec<Vec<Cell>> = place
+        .into_iter()
+        .chain([
+            ("base backup", restored.base_backup.clone()),
+            ("wal segments", restored.segments.to_string()),
+            ("target", target),
+            ("recovery point", time(restored.recovery_point)),
+            ("wal position", restored.lsn.clone()),
+        ])
+        .chain(more)
+        .chain([
+            ("time", format!("{:.1} s", restored.seconds)),
+            (
+                "rows",
+                crate::say!(
+                    "{} tables, {} rows",
+                    tables.len(),
+                    tables.values().sum::<u64>()
+                ),
+            ),
+        ])
+        .map(|(k, v)| vec![Cell::new(crate::i18n::header(k)), Cell::new(v)])
+        .collect();
+    for (table, count) in tables {
         rows.push(vec![
             Cell::new(format!("  {table}")),
             Cell::new(count.to_string()),

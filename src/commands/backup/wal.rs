@@ -92,6 +92,24 @@ fn owner_of(_path: &std::path::Path) -> Option<String> {
 }
 
 async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
+    if let Some(name) = start_receiver(ctx, args.no_encryption, args.wait).await? {
+        ctx.printer.note(&crate::say!(
+            "WAL archiving runs: {} streams into {}; schedule `gymops backup wal archive` every few minutes (schedule job wal-archive) to seal closed segments",
+            name,
+            wal_dir(ctx).incoming().display()
+        ));
+    }
+    status(ctx).await
+}
+
+/// Start the receiver on its slot (made when missing) and wait until it streams; its name,
+/// or None when it was running already. `backup wal start`, and `restore --force` after it
+/// replaced the data the slot lived in.
+pub async fn start_receiver(
+    ctx: &Context,
+    no_encryption: bool,
+    wait: Duration,
+) -> Result<Option<String>> {
     let settings = ctx.settings();
     let dir = wal_dir(ctx);
     let password = settings
@@ -100,7 +118,7 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
         .as_ref()
         .ok_or_else(|| anyhow!("the receiver needs the database password, and none is set"))
         .hint("set GYMOPS_POSTGRES_PASSWORD, POSTGRES_PASSWORD in the env file, or postgres.password_file")?;
-    let encrypted = if args.no_encryption {
+    let encrypted = if no_encryption {
         ctx.printer
             .note("the WAL archive is not encrypted (--no-encrypt)");
         false
@@ -165,7 +183,7 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
                 "the WAL receiver {} is running already",
                 spec.name
             ));
-            return status(ctx).await;
+            return Ok(None);
         }
         engine.remove(&spec.name).await?;
     }
@@ -180,7 +198,7 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
     engine.start(&spec.name).await?;
 
     // Streaming: the slot is active. Or the receiver's log says why not.
-    let deadline = Instant::now() + args.wait;
+    let deadline = Instant::now() + wait;
     loop {
         let active = replication::slot_state(&client, &spec.slot)
             .await?
@@ -205,18 +223,32 @@ async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
             });
             return Err(anyhow!(
                 "the WAL receiver did not stream within {}; it was removed",
-                humantime::format_duration(args.wait)
+                humantime::format_duration(wait)
             ))
             .hint(advice);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    ctx.printer.note(&crate::say!(
-        "WAL archiving runs: {} streams into {}; schedule `gymops backup wal archive` every few minutes (schedule job wal-archive) to seal closed segments",
-        spec.name,
-        dir.incoming().display()
-    ));
-    status(ctx).await
+    Ok(Some(spec.name))
+}
+
+/// Stop and remove the receiver container (the slot and the archive stay); whether there
+/// was one. Its state is checked by the caller when it matters.
+pub async fn remove_receiver(ctx: &Context) -> Result<bool> {
+    let settings = ctx.settings();
+    let engine = ctx.engine().await?;
+    let postgres = super::super::found_container(ctx, engine, &settings.postgres.service)
+        .await?
+        .name;
+    let name = receiver::name_for(&postgres);
+    match engine.inspect(&name).await {
+        Ok(_) => {
+            engine.stop(&name, Duration::from_secs(10)).await?;
+            engine.remove(&name).await?;
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
@@ -226,14 +258,7 @@ async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
         .await?
         .name;
     let name = receiver::name_for(&postgres);
-    let removed = match engine.inspect(&name).await {
-        Ok(_) => {
-            engine.stop(&name, Duration::from_secs(10)).await?;
-            engine.remove(&name).await?;
-            true
-        }
-        Err(_) => false,
-    };
+    let removed = remove_receiver(ctx).await?;
     // What it received and closed is archived now.
     let pass = archive_pending(ctx).await?;
     let slot = &settings.backup.wal.slot;
