@@ -1107,6 +1107,31 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
 
     // Nothing of the scratch restore is left.
     assert_eq!(leftovers(&scratch), Vec::<String>::new());
+
+    // A live server that does not answer cannot be backed up first: refused before
+    // anything is made (--no-safety-backup is the operator's explicit choice).
+    docker_ok(&["stop", "-t", "5", &stack.postgres]);
+    let down = unique("pitrdown");
+    let _down_guard = ProjectGuard(down.clone());
+    let refused = run(stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--latest",
+            "--type",
+            "base",
+            "--force",
+            "--into",
+            &down,
+            "--identity",
+        ])
+        .arg(&key));
+    let stderr = text(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no safety base backup"), "{stderr}");
+    assert!(stderr.contains("--no-safety-backup"), "{stderr}");
+    assert_eq!(leftovers(&down), Vec::<String>::new());
 }
 
 fn run_ok_output(command: &mut Command) -> std::process::Output {

@@ -275,11 +275,15 @@ async fn replace_live(
     // The live server on the restored data: answering, out of recovery, counted.
     let live_tables = live_rows(ctx, live, inspected, args.timeout.min(LIVE_WAIT))
         .await
-        .map_err(|error| {
-            keep(SwapFailed {
-                error,
-                live_touched: true,
-            })
+        .map_err(|error| SwapFailed {
+            error: error.context(crate::error::Hint(crate::say!(
+                "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
+                restored_volume,
+                safety_backup
+                    .clone()
+                    .unwrap_or_else(|| crate::say!("none was taken"))
+            ))),
+            live_touched: true,
         })?;
     let problems = compare(&restored.tables, &live_tables);
     let receiver = if had_receiver {
