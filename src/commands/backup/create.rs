@@ -112,6 +112,36 @@ pub fn for_safety_backup(
     }
 }
 
+/// The options of a restore's safety backup of what it replaces (label `pre-restore`):
+/// logical (`format` of the settings) or a base backup (`DumpFormat::Tar`), compressed as
+/// settings say, encrypted by [`for_safety_backup`], in backup.dir, never uploaded.
+pub fn safety_options(
+    ctx: &Context,
+    key: &crate::backup::restore::Key,
+    format: crate::settings::DumpFormat,
+) -> Result<Options> {
+    let settings = ctx.settings();
+    let (encrypt, encryption) = for_safety_backup(ctx, key)?;
+    Ok(Options {
+        format,
+        compression: settings.backup.compression,
+        level: settings
+            .backup
+            .level
+            .unwrap_or(default_level(settings.backup.compression)),
+        encrypt,
+        encryption,
+        dir: ctx.loaded.resolve_path(&settings.backup.dir),
+        label: Some("pre-restore".into()),
+        s3: None,
+        s3_unavailable: None,
+        progress: false,
+        connect_timeout: settings.postgres.connect_timeout,
+        signing: super::signing_key(ctx)?,
+        stall_timeout: settings.backup.stall_timeout,
+    })
+}
+
 /// No encryption (`--no-encrypt`, `backup.encrypt: false`, a WAL archive started so).
 pub fn plaintext() -> (Encrypt, Encryption) {
     (

@@ -18,7 +18,6 @@ use serde::Serialize;
 
 use super::super::Context;
 use crate::backup::create::{create, Options};
-use crate::backup::pipeline::default_level;
 use crate::backup::pitr::replace::{self, LiveData, Swap, SwapFailed};
 use crate::backup::pitr::{self, Restored};
 use crate::backup::wal::Lsn;
@@ -89,7 +88,7 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
             ))
             .hint("start it and try again; when its data is beyond saving, add --no-safety-backup");
         }
-        Some(safety_options(ctx, &key)?)
+        Some(super::create::safety_options(ctx, &key, DumpFormat::Tar)?)
     };
     drop(client);
 
@@ -135,31 +134,6 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
     Ok(status)
 }
 
-/// A replaced database's safety backup: a base backup, encrypted as settings say (or to
-/// the restore's key when none is set up).
-fn safety_options(ctx: &Context, key: &crate::backup::restore::Key) -> Result<Options> {
-    let settings = ctx.settings();
-    let (encrypt, encryption) = super::create::for_safety_backup(ctx, key)?;
-    Ok(Options {
-        format: DumpFormat::Tar,
-        compression: settings.backup.compression,
-        level: settings
-            .backup
-            .level
-            .unwrap_or(default_level(settings.backup.compression)),
-        encrypt,
-        encryption,
-        dir: ctx.loaded.resolve_path(&settings.backup.dir),
-        label: Some("pre-restore".into()),
-        s3: None,
-        s3_unavailable: None,
-        progress: false,
-        connect_timeout: settings.postgres.connect_timeout,
-        signing: super::signing_key(ctx)?,
-        stall_timeout: settings.backup.stall_timeout,
-    })
-}
-
 /// Steps 3-6 after the restore: the restored stack is kept when the live data was
 /// touched and the replacement did not finish.
 async fn replace_live(
@@ -185,6 +159,7 @@ async fn replace_live(
         };
         let had_receiver = super::wal::remove_receiver(ctx)
             .await
+            .map(|(_, removed)| removed)
             .unwrap_or_else(|err| {
                 ctx.printer.warn(&crate::say!(
                     "the WAL receiver could not be stopped: {}",

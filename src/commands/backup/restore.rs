@@ -5,8 +5,6 @@ use anyhow::Result;
 use comfy_table::Cell;
 
 use super::super::Context;
-use crate::backup::create::Options;
-use crate::backup::pipeline::default_level;
 use crate::backup::restore::{decrypt_for, shape};
 use crate::backup::restoring::{restore, Restore, RestoreReport};
 use crate::backup::sql;
@@ -61,29 +59,8 @@ pub async fn run(ctx: &Context, args: &BackupRestoreArgs) -> Result<ExitStatus> 
         dir: dir.clone(),
         started,
     };
-    // A replaced database's safety backup: a regular backup of it, encrypted when the
-    // settings say so.
-    let safety_options = || -> Result<Options> {
-        let (encrypt, encryption) = super::create::for_safety_backup(ctx, &key)?;
-        Ok(Options {
-            format: settings.backup.format,
-            compression: settings.backup.compression,
-            level: settings
-                .backup
-                .level
-                .unwrap_or(default_level(settings.backup.compression)),
-            encrypt,
-            encryption,
-            dir: dir.clone(),
-            label: Some("pre-restore".into()),
-            s3: None,
-            s3_unavailable: None,
-            progress: false,
-            connect_timeout: timeout,
-            signing: super::signing_key(ctx)?,
-            stall_timeout: settings.backup.stall_timeout,
-        })
-    };
+    // A replaced database's safety backup: a regular backup of it.
+    let safety_options = || super::create::safety_options(ctx, &key, settings.backup.format);
     let report = restore(
         plan,
         super::runner(ctx, args.target.local),

@@ -232,33 +232,29 @@ pub async fn start_receiver(
     Ok(Some(spec.name))
 }
 
-/// Stop and remove the receiver container (the slot and the archive stay); whether there
-/// was one. Its state is checked by the caller when it matters.
-pub async fn remove_receiver(ctx: &Context) -> Result<bool> {
+/// Stop and remove the receiver container (the slot and the archive stay); its name and
+/// whether there was one.
+pub async fn remove_receiver(ctx: &Context) -> Result<(String, bool)> {
     let settings = ctx.settings();
     let engine = ctx.engine().await?;
     let postgres = super::super::found_container(ctx, engine, &settings.postgres.service)
         .await?
         .name;
     let name = receiver::name_for(&postgres);
-    match engine.inspect(&name).await {
+    let removed = match engine.inspect(&name).await {
         Ok(_) => {
             engine.stop(&name, Duration::from_secs(10)).await?;
             engine.remove(&name).await?;
-            Ok(true)
+            true
         }
-        Err(_) => Ok(false),
-    }
+        Err(_) => false,
+    };
+    Ok((name, removed))
 }
 
 async fn stop(ctx: &Context, args: &BackupWalStopArgs) -> Result<ExitStatus> {
     let settings = ctx.settings();
-    let engine = ctx.engine().await?;
-    let postgres = super::super::found_container(ctx, engine, &settings.postgres.service)
-        .await?
-        .name;
-    let name = receiver::name_for(&postgres);
-    let removed = remove_receiver(ctx).await?;
+    let (name, removed) = remove_receiver(ctx).await?;
     // What it received and closed is archived now.
     let pass = archive_pending(ctx).await?;
     let slot = &settings.backup.wal.slot;
