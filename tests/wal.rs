@@ -1139,3 +1139,97 @@ fn run_ok_output(command: &mut Command) -> std::process::Output {
     assert!(output.status.success(), "{}", text(&output.stderr));
     output
 }
+
+/// A WAL segment of database system `system`, number `number` on timeline 1: the long
+/// page header PostgreSQL 15 writes, then bytes that do not compress (its sealed copy is
+/// as big as it is).
+fn incompressible_segment(system: u64, number: u64) -> Vec<u8> {
+    const BYTES: u64 = 16 * 1024 * 1024;
+    let mut data = vec![0u8; BYTES as usize];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ number;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    data[0..2].copy_from_slice(&0xD110u16.to_le_bytes());
+    data[2..4].copy_from_slice(&0x0006u16.to_le_bytes());
+    data[4..8].copy_from_slice(&1u32.to_le_bytes());
+    data[8..16].copy_from_slice(&(number * BYTES).to_le_bytes());
+    data[16..24].fill(0);
+    data[24..32].copy_from_slice(&system.to_le_bytes());
+    data[32..36].copy_from_slice(&(BYTES as u32).to_le_bytes());
+    data
+}
+
+#[test]
+fn a_disk_that_fills_while_archiving_keeps_the_segment_and_the_next_pass_seals_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = age_keygen(dir.path());
+    std::fs::write(
+        dir.path().join("gymops.yaml"),
+        format!("backup:\n  dir: backups\n  recipients: [\"{public}\"]\n"),
+    )
+    .unwrap();
+    // The archive on a 40 MiB disk: a 16 MiB segment received, 12 MiB of something else,
+    // less room than the segment's sealed copy needs.
+    let wal = dir.path().join("backups/wal");
+    let _disk = support::SmallDisk::mount(&wal, "40m");
+    let system: u64 = 7_300_000_000_000_000_001;
+    std::fs::write(
+        wal.join("archive.json"),
+        serde_json::json!({
+            "system_identifier": system.to_string(),
+            "database": "fitness_gym",
+            "slot": "gymops_wal",
+            "segment_bytes": 16 * 1024 * 1024,
+            "encrypted": true,
+            "created_at": "2026-11-29T08:00:00Z",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let incoming = wal.join("receiver/incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let name = "000000010000000000000003";
+    let segment = incompressible_segment(system, 3);
+    std::fs::write(incoming.join(name), &segment).unwrap();
+    let filler = wal.join("filler");
+    std::fs::write(&filler, vec![1u8; 12 * 1024 * 1024]).unwrap();
+
+    // Run from another directory, as cron does.
+    let archive = || {
+        run(support::gymops(Path::new("/"))
+            .env("GYMOPS_CONFIG", dir.path().join("gymops.yaml"))
+            .env("XDG_CONFIG_HOME", dir.path().join(".config"))
+            .args(["-o", "json", "backup", "wal", "archive"]))
+    };
+    let full = archive();
+    let said = format!("{}{}", text(&full.stdout), text(&full.stderr));
+    assert_eq!(full.status.code(), Some(2), "{said}");
+    assert!(said.contains("No space left on device"), "{said}");
+    // The segment is where it was, whole; nothing half-written looks archived.
+    assert!(std::fs::read(incoming.join(name)).unwrap() == segment);
+    let left: Vec<String> = std::fs::read_dir(&wal)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(name))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Room again: the next pass seals it, and it reads back with age and zstd.
+    std::fs::remove_file(&filler).unwrap();
+    let again = archive();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(json(&again)["archived"][0], name);
+    assert!(!incoming.join(name).exists());
+    let decrypted = run(Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&key)
+        .arg(wal.join(format!("{name}.zst.age"))));
+    assert!(decrypted.status.success(), "{}", text(&decrypted.stderr));
+    assert!(zstd_decode(&decrypted.stdout) == segment);
+}

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{age_keygen, gymops_bin, run, run_ok, text, Stack, PASSWORD};
+use support::{age_keygen, gymops_bin, run, run_ok, text, SmallDisk, Stack, PASSWORD};
 
 /// Run a command line the way cron does: `/bin/sh -c LINE` from `/`, with only cron's
 /// environment (HOME, LOGNAME, SHELL, PATH=/usr/bin:/bin).
@@ -236,32 +236,6 @@ fn an_operators_incident_from_a_subdirectory_lands_in_the_project() {
     let review = std::fs::read_to_string(dir.join("incidents").join(&id).join("review.md"))
         .expect("the review is written beside the record");
     assert!(review.contains("pool too small"), "{review}");
-}
-
-/// A small tmpfs mounted over a directory, unmounted on drop.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(dir).unwrap();
-        let output = run(Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir));
-        assert!(output.status.success(), "mount: {}", text(&output.stderr));
-        SmallDisk(dir.to_path_buf())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = run(Command::new("umount").arg("-l").arg(&self.0));
-    }
 }
 
 #[test]

@@ -289,3 +289,29 @@ pub fn finding(report: &serde_json::Value, check: &str) -> serde_json::Value {
         .cloned()
         .unwrap_or_else(|| panic!("no {check} finding: {report:#}"))
 }
+
+/// A small tmpfs mounted over a directory, unmounted on drop.
+pub struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    pub fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let output = run(Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir));
+        assert!(output.status.success(), "mount: {}", text(&output.stderr));
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = run(Command::new("umount").arg("-l").arg(&self.0));
+    }
+}
