@@ -817,6 +817,92 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
             .join(format!("{name}.json"))
             .is_file());
     }
+    // Two base backups uploaded to S3 with the WAL archived and uploaded around them:
+    // `prune --remote` keeping one deletes the older and the S3 WAL copies before the kept
+    // one's start (data and records), keeps the rest, and leaves the local archive be.
+    let s3_wal = server.root.path().join("gym-backups/nightly/wal");
+    let s3_names = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&s3_wal)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let base_to_s3 = || -> serde_json::Value {
+        let mut command = stack.gymops();
+        with_s3(&mut command);
+        let created = run(command.args([
+            "-o",
+            "json",
+            "backup",
+            "create",
+            "--type",
+            "base",
+            "--upload-s3",
+        ]));
+        assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+        stack
+            .psql("INSERT INTO member SELECT max(id) + 1, 'o' FROM member; SELECT pg_switch_wal()");
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut archive = stack.gymops();
+        with_s3(&mut archive);
+        run_ok(archive.args(["backup", "wal", "archive"]));
+        json(&created)
+    };
+    let older = base_to_s3();
+    std::thread::sleep(Duration::from_millis(1100));
+    let newer = base_to_s3();
+    let local_before = archived_names(&dir);
+    let before = s3_names();
+    let start_lsn = newer["manifest"]["base"]["start_lsn"].as_str().unwrap();
+    let (high, low) = start_lsn.split_once('/').unwrap();
+    let segment = ((u64::from_str_radix(high, 16).unwrap() << 32)
+        | u64::from_str_radix(low, 16).unwrap())
+        / (16 << 20);
+    let kept_from = format!("00000001{:08X}{:08X}", segment / 256, segment % 256);
+    assert!(before.iter().any(|n| *n < kept_from), "{before:?}");
+    let mut prune = stack.gymops();
+    with_s3(&mut prune);
+    let pruned = run(prune.args([
+        "-o",
+        "json",
+        "backup",
+        "prune",
+        "--remote",
+        "--keep-last",
+        "1",
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "1",
+        "--keep-monthly",
+        "1",
+    ]));
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
+    let after = s3_names();
+    assert!(
+        after.iter().all(|n| *n >= kept_from),
+        "{after:?} from {kept_from}"
+    );
+    let kept: Vec<&String> = before.iter().filter(|n| **n >= kept_from).collect();
+    assert_eq!(after.iter().collect::<Vec<_>>(), kept);
+    assert!(
+        after.iter().any(|n| n.ends_with(".zst.age.json")),
+        "{after:?}"
+    );
+    assert_eq!(
+        archived_names(&dir),
+        local_before,
+        "--remote leaves local WAL"
+    );
+    let bucket = server.root.path().join("gym-backups/nightly");
+    let file_of =
+        |created: &serde_json::Value| created["manifest"]["file"].as_str().unwrap().to_string();
+    assert!(!bucket.join(file_of(&older)).exists());
+    assert!(bucket.join(file_of(&newer)).is_file());
+
     // backup list and verify know it.
     let listed = run_ok(stack.gymops().args(["backup", "list"]));
     assert!(listed.contains("base"), "{listed}");

@@ -124,21 +124,29 @@ pub async fn run(ctx: &Context, args: &BackupPruneArgs) -> Result<ExitStatus> {
             deleted,
         });
     }
-    // The WAL no kept base backup needs: older than the oldest kept one's start.
-    if !args.remote {
-        let kept_starts: Vec<crate::backup::wal::Segment> = decisions
-            .iter()
-            .filter(|d| d.keep)
-            .filter_map(|d| entries.iter().find(|e| e.location == d.location))
-            .filter_map(|e| e.manifest.as_ref()?.base.clone())
-            .map(|b| crate::backup::wal::Segment::of(b.timeline, b.start_lsn, b.segment_bytes))
-            .collect();
-        if let Some(oldest) = kept_starts.iter().min() {
-            match prune_wal(&dir, *oldest, args.dry_run) {
-                Ok(Some(decision)) => decisions.push(decision),
-                Ok(None) => {}
-                Err(err) => failures.push(crate::error::describe(&err).0),
-            }
+    // The WAL no kept base backup needs: older than the oldest kept one's start — in the
+    // local archive for local backups, among the WAL copies in S3 for those in S3.
+    let kept_starts: Vec<(crate::backup::wal::Segment, u64)> = decisions
+        .iter()
+        .filter(|d| d.keep)
+        .filter_map(|d| entries.iter().find(|e| e.location == d.location))
+        .filter_map(|e| e.manifest.as_ref()?.base.clone())
+        .map(|b| {
+            (
+                crate::backup::wal::Segment::of(b.timeline, b.start_lsn, b.segment_bytes),
+                b.segment_bytes,
+            )
+        })
+        .collect();
+    if let Some((oldest, segment_bytes)) = kept_starts.iter().min() {
+        let pruned = match &s3 {
+            Some(s3) => prune_remote_wal(s3, *oldest, *segment_bytes, args.dry_run).await,
+            None => prune_wal(&dir, *oldest, args.dry_run),
+        };
+        match pruned {
+            Ok(Some(decision)) => decisions.push(decision),
+            Ok(None) => {}
+            Err(err) => failures.push(crate::error::describe(&err).0),
         }
     }
     ctx.printer.emit_result(&decisions, None, |printer| {
@@ -185,6 +193,54 @@ fn render(printer: &Printer, decisions: &[Decision], dry_run: bool) -> String {
         human_bytes(freed)
     ));
     text
+}
+
+/// Delete the WAL copies in S3 (`PREFIX/wal/SEGMENT.zst[.age]` and their `.json` records)
+/// before `oldest`, the oldest base backup kept in S3; history files are kept. One
+/// decision row for them all.
+async fn prune_remote_wal(
+    s3: &crate::backup::s3::S3,
+    oldest: crate::backup::wal::Segment,
+    segment_bytes: u64,
+    dry_run: bool,
+) -> Result<Option<Decision>> {
+    let prefix = s3.key_for("wal/");
+    let objects = s3.list().await?;
+    let mut old: Vec<(String, &crate::backup::s3::Object)> = objects
+        .iter()
+        .filter_map(|object| {
+            let name = object.key.strip_prefix(&prefix)?;
+            let segment = name
+                .strip_suffix(".zst.age")
+                .or_else(|| name.strip_suffix(".zst"))?;
+            let parsed = crate::backup::wal::Segment::parse(segment, segment_bytes)?;
+            (parsed < oldest).then(|| (segment.to_string(), object))
+        })
+        .collect();
+    old.sort_by(|a, b| a.0.cmp(&b.0));
+    let (Some(first), Some(last)) = (old.first(), old.last()) else {
+        return Ok(None);
+    };
+    let name = crate::say!("WAL {}..{} ({} segments)", first.0, last.0, old.len());
+    let size = old.iter().map(|(_, object)| object.size).sum();
+    if !dry_run {
+        for (_, object) in &old {
+            s3.delete(&object.key).await?;
+            let record = format!("{}.json", object.key);
+            if objects.iter().any(|o| o.key == record) {
+                s3.delete(&record).await?;
+            }
+        }
+    }
+    Ok(Some(Decision {
+        name,
+        location: format!("s3://{}/{prefix}", s3.bucket()),
+        time: None,
+        size,
+        keep: false,
+        reasons: Vec::new(),
+        deleted: !dry_run,
+    }))
 }
 
 /// Delete the archived WAL segments before `oldest` (the oldest kept base backup's first);
