@@ -177,6 +177,13 @@ pub fn stored_name(segment: &str, encrypted: bool) -> String {
     }
 }
 
+/// The segment (or history file) name of a stored file's name: [`stored_name`] undone.
+pub fn unstored_name(file_name: &str) -> Option<&str> {
+    file_name
+        .strip_suffix(".zst.age")
+        .or_else(|| file_name.strip_suffix(".zst"))
+}
+
 fn record_path(stored: &Path) -> PathBuf {
     crate::backup::manifest::manifest_path(stored)
 }
@@ -209,10 +216,9 @@ pub fn list_archived(dir: &WalDir, segment_bytes: u64) -> Result<Vec<Archived>> 
     let mut out = Vec::new();
     for entry in entries.filter_map(|e| e.ok()) {
         let file_name = entry.file_name().to_string_lossy().to_string();
-        let base = file_name
-            .strip_suffix(".zst.age")
-            .or_else(|| file_name.strip_suffix(".zst"));
-        let Some(base) = base else { continue };
+        let Some(base) = unstored_name(&file_name) else {
+            continue;
+        };
         let segment = Segment::parse(base, segment_bytes);
         if segment.is_none() && !is_history_name(base) {
             continue;

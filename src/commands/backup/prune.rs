@@ -210,19 +210,18 @@ async fn prune_remote_wal(
         .iter()
         .filter_map(|object| {
             let name = object.key.strip_prefix(&prefix)?;
-            let segment = name
-                .strip_suffix(".zst.age")
-                .or_else(|| name.strip_suffix(".zst"))?;
+            let segment = crate::backup::wal::archive::unstored_name(name)?;
             let parsed = crate::backup::wal::Segment::parse(segment, segment_bytes)?;
             (parsed < oldest).then(|| (segment.to_string(), object))
         })
         .collect();
     old.sort_by(|a, b| a.0.cmp(&b.0));
-    let (Some(first), Some(last)) = (old.first(), old.last()) else {
+    let names: Vec<&str> = old.iter().map(|(name, _)| name.as_str()).collect();
+    let size = old.iter().map(|(_, object)| object.size).sum();
+    let location = format!("s3://{}/{prefix}", s3.bucket());
+    let Some(decision) = wal_decision(&names, location, size, !dry_run) else {
         return Ok(None);
     };
-    let name = crate::say!("WAL {}..{} ({} segments)", first.0, last.0, old.len());
-    let size = old.iter().map(|(_, object)| object.size).sum();
     if !dry_run {
         for (_, object) in &old {
             s3.delete(&object.key).await?;
@@ -232,15 +231,22 @@ async fn prune_remote_wal(
             }
         }
     }
-    Ok(Some(Decision {
-        name,
-        location: format!("s3://{}/{prefix}", s3.bucket()),
+    Ok(Some(decision))
+}
+
+/// The one decision row of the WAL segments `names` (in order) a prune deletes; None when
+/// there are none.
+fn wal_decision(names: &[&str], location: String, size: u64, deleted: bool) -> Option<Decision> {
+    let (first, last) = (names.first()?, names.last()?);
+    Some(Decision {
+        name: crate::say!("WAL {}..{} ({} segments)", first, last, names.len()),
+        location,
         time: None,
         size,
         keep: false,
         reasons: Vec::new(),
-        deleted: !dry_run,
-    }))
+        deleted,
+    })
 }
 
 /// Delete the archived WAL segments before `oldest` (the oldest kept base backup's first);
@@ -258,15 +264,15 @@ fn prune_wal(
         .into_iter()
         .filter(|a| a.segment.is_some_and(|s| s < oldest))
         .collect();
-    let (Some(first), Some(last)) = (old.first(), old.last()) else {
-        return Ok(None);
-    };
-    let name = crate::say!("WAL {}..{} ({} segments)", first.name, last.name, old.len());
+    let names: Vec<&str> = old.iter().map(|a| a.name.as_str()).collect();
     let size = old
         .iter()
         .filter_map(|a| std::fs::metadata(&a.path).ok().map(|m| m.len()))
         .sum();
-    let mut deleted = false;
+    let location = wal.root.display().to_string();
+    let Some(decision) = wal_decision(&names, location, size, !dry_run) else {
+        return Ok(None);
+    };
     if !dry_run {
         for archived in &old {
             std::fs::remove_file(&archived.path)
@@ -280,15 +286,6 @@ fn prune_wal(
                 _ => {}
             }
         }
-        deleted = true;
     }
-    Ok(Some(Decision {
-        name,
-        location: wal.root.display().to_string(),
-        time: None,
-        size,
-        keep: false,
-        reasons: Vec::new(),
-        deleted,
-    }))
+    Ok(Some(decision))
 }

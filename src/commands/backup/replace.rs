@@ -378,18 +378,20 @@ async fn live_rows(
 
 /// The tables whose rows differ between two counts (one line each).
 fn compare(restored: &BTreeMap<String, u64>, live: &BTreeMap<String, u64>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (table, rows) in restored {
-        match live.get(table) {
-            Some(now) if now == rows => {}
-            Some(now) => problems.push(crate::say!("{table}: {now} rows live, {rows} restored")),
-            None => problems.push(crate::say!("{table}: missing in the live database")),
-        }
-    }
-    for table in live.keys().filter(|t| !restored.contains_key(*t)) {
-        problems.push(crate::say!("{table}: not in the restore"));
-    }
-    problems
+    crate::backup::drill::compare(restored, live)
+        .into_iter()
+        .filter(|t| t.status != Status::Ok)
+        .map(|t| {
+            let table = t.table;
+            match (t.restored, t.live) {
+                (Some(rows), Some(now)) => {
+                    crate::say!("{table}: {now} rows live, {rows} restored")
+                }
+                (Some(_), None) => crate::say!("{table}: missing in the live database"),
+                _ => crate::say!("{table}: not in the restore"),
+            }
+        })
+        .collect()
 }
 
 /// Start the receiver again (a new slot on the restored server); its name, or a warning.
