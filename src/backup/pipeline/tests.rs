@@ -1,4 +1,4 @@
-//! Tests of `pipeline.rs`.
+//! Tests of the store and read pipelines.
 use super::*;
 
 fn round_trip(compression: Compression, encrypt: Encrypt, decrypt: Decrypt) {
@@ -111,4 +111,67 @@ fn a_planted_huge_scrypt_work_factor_is_refused_at_once() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A disk that fills after `room` bytes.
+struct FullDisk {
+    room: usize,
+}
+
+impl Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() > self.room {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.room -= buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_disk_is_the_error_not_the_stopped_writing_thread() {
+    // Incompressible bytes, far more than the disk holds and than the threads' channels.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..(16 << 20))
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::channel(4);
+    let producer = std::thread::spawn(move || {
+        for chunk in data.chunks(256 * 1024) {
+            if tx.blocking_send(Bytes::copy_from_slice(chunk)).is_err() {
+                break;
+            }
+        }
+    });
+    let identity = age::x25519::Identity::generate();
+    let encrypt = Encrypt::Recipients(vec![identity.to_public()]);
+    let spec = StoreSpec {
+        compression: Compression::Zstd,
+        level: 1,
+        encrypt: &encrypt,
+        inspect: false,
+        scan_tar: false,
+    };
+    let err = store(
+        &mut rx,
+        FullDisk { room: 3 << 20 },
+        &spec,
+        None,
+        Arc::default(),
+    )
+    .err()
+    .expect("a full disk fails the backup");
+    drop(rx);
+    producer.join().unwrap();
+    let text = format!("{err:#}");
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(!text.contains("writing thread"), "{text}");
 }
