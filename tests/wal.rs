@@ -1023,6 +1023,71 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
             .starts_with(b"1234")
         },
     );
+
+    // The local prune, once the newest base backup is verified (as a nightly `backup
+    // verify` does): keeping one, the two older base backups go, and with them the archived
+    // WAL before the kept one's start (segments and their records); the kept one's WAL
+    // stays, and the logical backup is pruned by its own count.
+    let newer_path = newer["path"].as_str().unwrap().to_string();
+    let verified = run(stack
+        .gymops()
+        .args(["backup", "verify", &newer_path, "--identity"])
+        .arg(&key));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
+    // Segments and their records (not the archive's lock or its own state file).
+    let wal_files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("backups/wal"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.len() > 24 && n[..24].bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        names.sort();
+        names
+    };
+    let local_before = wal_files();
+    assert!(
+        local_before.iter().any(|n| *n < kept_from),
+        "WAL archived before the newer base backup: {local_before:?}"
+    );
+    let pruned = run(stack.gymops().args([
+        "-o",
+        "json",
+        "backup",
+        "prune",
+        "--keep-last",
+        "1",
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "1",
+        "--keep-monthly",
+        "1",
+    ]));
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
+    assert!(
+        !Path::new(&path).exists(),
+        "the first base backup is pruned"
+    );
+    assert!(!Path::new(&format!("{path}.json")).exists());
+    assert!(!Path::new(older["path"].as_str().unwrap()).exists());
+    assert!(Path::new(&newer_path).is_file());
+    let local_after = wal_files();
+    let expected: Vec<&String> = local_before.iter().filter(|n| **n >= kept_from).collect();
+    assert_eq!(local_after.iter().collect::<Vec<_>>(), expected);
+    assert!(
+        local_after.iter().any(|n| n.ends_with(".zst.age.json")),
+        "{local_after:?}"
+    );
+    // What is left has no gap: `wal status` reads the archive from the kept start on.
+    let (_, status) = wal_status(&stack);
+    assert_eq!(status["gaps"], serde_json::json!([]), "{status}");
     run_ok(stack.gymops().args(["backup", "wal", "stop"]));
 }
 
