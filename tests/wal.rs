@@ -1151,8 +1151,10 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
     let live_id = docker_ok(&["inspect", "-f", "{{.Id}}", &stack.postgres]);
     let system = stack.psql("SELECT system_identifier FROM pg_control_system()");
 
-    // Run as cron would: no TTY, another working directory, the settings named.
-    let replaced = run(stack
+    // Run as cron would: no TTY, another working directory, the settings named. And
+    // Ctrl-C while the data directory is swapped (the live container stopped): stopping
+    // there would leave it half-filled, so gymops says it finishes first, and does.
+    let mut child = stack
         .gymops()
         .current_dir("/")
         .env("GYMOPS_CONFIG", dir.join("gymops.yaml"))
@@ -1166,9 +1168,40 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
             "--force",
             "--identity",
         ])
-        .arg(&key));
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut interrupted = false;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("restore --force did not end within 10 minutes");
+        }
+        if !interrupted
+            && docker(&["inspect", "-f", "{{.State.Running}}", &stack.postgres]).stdout
+                == b"false\n"
+        {
+            run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+            interrupted = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let replaced = child.wait_with_output().unwrap();
     let stderr = text(&replaced.stderr);
+    assert!(
+        interrupted,
+        "the live container was never seen stopped: {stderr}"
+    );
     assert_eq!(replaced.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Ctrl-C: the data directory of")
+            && stderr.contains("gymops finishes that first"),
+        "{stderr}"
+    );
     let report = json(&replaced);
 
     // The same live container (compose's: name, ID, mounts), on the restored data:

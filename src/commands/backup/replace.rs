@@ -247,19 +247,25 @@ async fn replace_live(
         return Err(keep(failure));
     }
 
-    // The live server on the restored data: answering, out of recovery, counted.
-    let live_tables = live_rows(ctx, live, inspected, args.timeout.min(LIVE_WAIT))
-        .await
-        .map_err(|error| SwapFailed {
-            error: error.context(crate::error::Hint(crate::say!(
-                "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
-                restored_volume,
-                safety_backup
-                    .clone()
-                    .unwrap_or_else(|| crate::say!("none was taken"))
-            ))),
-            live_touched: true,
-        })?;
+    // The live server on the restored data: answering, out of recovery, counted. A
+    // signal here stops the waiting, not the server (it already runs on the restored data).
+    let counted = tokio::select! {
+        counted = live_rows(ctx, live, inspected, args.timeout.min(LIVE_WAIT)) => counted,
+        signal = crate::signals::terminated() => Err(anyhow!(
+            "interrupted by {signal} while waiting for {} to answer: it was started on the restored data, its rows were not counted",
+            live.container
+        )),
+    };
+    let live_tables = counted.map_err(|error| SwapFailed {
+        error: error.context(crate::error::Hint(crate::say!(
+            "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
+            restored_volume,
+            safety_backup
+                .clone()
+                .unwrap_or_else(|| crate::say!("none was taken"))
+        ))),
+        live_touched: true,
+    })?;
     let problems = compare(&restored.tables, &live_tables);
     let receiver = if had_receiver {
         restart_receiver(ctx).await
