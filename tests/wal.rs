@@ -706,6 +706,32 @@ fn chrono_today() -> String {
     text(&output.stdout).trim().to_string()
 }
 
+/// `backup prune` keeping one backup by every rule.
+const KEEP_ONE: [&str; 8] = [
+    "--keep-last",
+    "1",
+    "--keep-daily",
+    "1",
+    "--keep-weekly",
+    "1",
+    "--keep-monthly",
+    "1",
+];
+
+/// The WAL segments and their records in an archive directory, local or S3's (not the
+/// archive's lock or its own state file), sorted.
+fn segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.len() > 24 && n[..24].bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
     let stack = Stack::start();
@@ -821,15 +847,7 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
     // `prune --remote` keeping one deletes the older and the S3 WAL copies before the kept
     // one's start (data and records), keeps the rest, and leaves the local archive be.
     let s3_wal = server.root.path().join("gym-backups/nightly/wal");
-    let s3_names = || -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&s3_wal)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
-        names.sort();
-        names
-    };
+    let s3_names = || segment_files(&s3_wal);
     let base_to_s3 = || -> serde_json::Value {
         let mut command = stack.gymops();
         with_s3(&mut command);
@@ -865,21 +883,9 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
     assert!(before.iter().any(|n| *n < kept_from), "{before:?}");
     let mut prune = stack.gymops();
     with_s3(&mut prune);
-    let pruned = run(prune.args([
-        "-o",
-        "json",
-        "backup",
-        "prune",
-        "--remote",
-        "--keep-last",
-        "1",
-        "--keep-daily",
-        "1",
-        "--keep-weekly",
-        "1",
-        "--keep-monthly",
-        "1",
-    ]));
+    let pruned = run(prune
+        .args(["-o", "json", "backup", "prune", "--remote"])
+        .args(KEEP_ONE));
     assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
     let after = s3_names();
     assert!(
@@ -1039,37 +1045,16 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
         "{}",
         text(&verified.stderr)
     );
-    // Segments and their records (not the archive's lock or its own state file).
-    let wal_files = || -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir.join("backups/wal"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.len() > 24 && n[..24].bytes().all(|b| b.is_ascii_hexdigit()))
-            .collect();
-        names.sort();
-        names
-    };
+    let wal_files = || segment_files(&dir.join("backups/wal"));
     let local_before = wal_files();
     assert!(
         local_before.iter().any(|n| *n < kept_from),
         "WAL archived before the newer base backup: {local_before:?}"
     );
-    let pruned = run(stack.gymops().args([
-        "-o",
-        "json",
-        "backup",
-        "prune",
-        "--keep-last",
-        "1",
-        "--keep-daily",
-        "1",
-        "--keep-weekly",
-        "1",
-        "--keep-monthly",
-        "1",
-    ]));
+    let pruned = run(stack
+        .gymops()
+        .args(["-o", "json", "backup", "prune"])
+        .args(KEEP_ONE));
     assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
     assert!(
         !Path::new(&path).exists(),
