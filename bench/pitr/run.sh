@@ -5,7 +5,8 @@
 # database (../shared/bench/gym_dataset.sql, about 1 GB), WAL archiving running:
 #   base:    gymops backup create --type base (pg_basebackup -> zstd -> age -> file, the tar
 #            read for its WAL points, a signed manifest)
-#            vs bare `docker exec pg_basebackup -Ft -D - -X none > /dev/null` (target <= 1.25x)
+#            vs bare `docker exec pg_basebackup -Ft -D - -X none > /dev/null` (target <= 1.25x),
+#            and the shell pipeline it replaces (pg_basebackup | zstd -1 | age > file, sync)
 #   restore: gymops backup restore --latest --type base with the WAL of 100,000 changes
 #            (single-row UPDATEs of checkin, 1,000 per transaction) replayed, vs the same
 #            base backup restored alone (its end point): the cost of replaying the WAL
@@ -17,7 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dataset=${DATASET:-$here/../../../shared/bench/gym_dataset.sql}
 source "$here/../stack.sh"
-for tool in age-keygen /usr/bin/time; do
+for tool in age age-keygen zstd /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 stack_up
@@ -52,10 +53,12 @@ trap cleanup EXIT
 "$gymops" -q backup wal start
 
 echo "base backup rounds" >&2
+basebackup="docker exec fitness_gym_postgres $PGBIN/pg_basebackup -h /var/run/postgresql -U postgres -D - -Ft -X none --checkpoint=fast"
 python3 "$here/../rounds.py" --rounds "${ROUNDS:-3}" --reference "pg_basebackup > /dev/null" --export base.md \
-  --prepare "rm -f $stack_dir/backups/*_base_* && $psql_cmd -d postgres -c CHECKPOINT >/dev/null && sync" \
+  --prepare "rm -f $stack_dir/backups/*_base_* $stack_dir/shell-base.tar.zst.age && $psql_cmd -d postgres -c CHECKPOINT >/dev/null && sync" \
   "gymops backup create --type base=$gymops -q backup create --type base" \
-  "pg_basebackup > /dev/null=docker exec fitness_gym_postgres $PGBIN/pg_basebackup -h /var/run/postgresql -U postgres -D - -Ft -X none --checkpoint=fast > /dev/null"
+  "pg_basebackup | zstd -1 | age > file (the shell pipeline)=$basebackup | zstd -q -1 | age -r $recipient > $stack_dir/shell-base.tar.zst.age && sync" \
+  "pg_basebackup > /dev/null=$basebackup > /dev/null"
 /usr/bin/time -v "$gymops" -q backup create --type base 2> time-base.txt
 grep -E 'Maximum resident set size|Elapsed' time-base.txt
 base=$(ls -t backups/*_base_*.age | head -n 1)
