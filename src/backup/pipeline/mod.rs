@@ -278,7 +278,7 @@ pub fn store<W: Write + Send>(
             .context("cannot start the backup's writing thread")?;
         let read = read_stage(input, stage_tx, compression, level, inspect, scan_tar);
         // The writing thread's own error (a full disk) says more than this side's "the
-        // writing stage stopped", so it comes first.
+        // backup's writing thread stopped", so it comes first.
         let written = writer
             .join()
             .map_err(|_| anyhow!("the backup's writing thread panicked"))?;
