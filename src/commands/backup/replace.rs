@@ -256,15 +256,27 @@ async fn replace_live(
             live.container
         )),
     };
-    let live_tables = counted.map_err(|error| SwapFailed {
-        error: error.context(crate::error::Hint(crate::say!(
-            "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
-            restored_volume,
-            safety_backup
-                .clone()
-                .unwrap_or_else(|| crate::say!("none was taken"))
-        ))),
-        live_touched: true,
+    let live_tables = counted.map_err(|error| {
+        let safety = safety_backup
+            .clone()
+            .unwrap_or_else(|| crate::say!("none was taken"));
+        let hint = if had_receiver {
+            crate::say!(
+                "the restored copy is kept in volume {} until you remove it; the safety backup: {}; WAL archiving is stopped: start it with `gymops backup wal start` once the server answers",
+                restored_volume,
+                safety
+            )
+        } else {
+            crate::say!(
+                "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
+                restored_volume,
+                safety
+            )
+        };
+        SwapFailed {
+            error: error.context(crate::error::Hint(hint)),
+            live_touched: true,
+        }
     })?;
     let problems = compare(&restored.tables, &live_tables);
     let receiver = if had_receiver {
