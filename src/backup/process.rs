@@ -117,13 +117,13 @@ fn keep_tail(buffer: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Gathers small output pieces into chunks of about [`CHUNK`] bytes.
 #[derive(Default)]
-struct Gather {
+pub(super) struct Gather {
     pending: BytesMut,
 }
 
 impl Gather {
     /// Add a piece; a full chunk comes back when there is one.
-    fn push(&mut self, piece: &[u8]) -> Option<Bytes> {
+    pub(super) fn push(&mut self, piece: &[u8]) -> Option<Bytes> {
         if self.pending.is_empty() {
             self.pending.reserve(CHUNK + piece.len());
         }
@@ -131,12 +131,12 @@ impl Gather {
         (self.pending.len() >= CHUNK).then(|| self.take())
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// What has gathered so far (empty when nothing has).
-    fn take(&mut self) -> Bytes {
+    pub(super) fn take(&mut self) -> Bytes {
         self.pending.split().freeze()
     }
 }

@@ -268,7 +268,7 @@ pub fn store<W: Write + Send>(
         inspect,
         scan_tar,
     } = *spec;
-    let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(STAGE_DEPTH);
+    let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel::<Bytes>(STAGE_DEPTH);
     std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("backup-writer".into())
@@ -299,16 +299,16 @@ pub fn store<W: Write + Send>(
 }
 
 /// Chunks between the compressing and the writing thread: a few, so neither waits on the
-/// other's every chunk, and memory stays bounded (`STAGE_DEPTH` x `STAGE_CHUNK`).
+/// other's every chunk, and memory stays bounded (`STAGE_DEPTH` chunks of about 256 KiB,
+/// the process output's size).
 const STAGE_DEPTH: usize = 8;
-const STAGE_CHUNK: usize = 256 * 1024;
 
 type ReadStage = (u64, Option<Inspector>, Option<super::tarscan::TarScan>);
 
 /// The first stage: the dump read (and inspected) as it passes, compressed, handed on.
 fn read_stage(
     input: &mut mpsc::Receiver<Bytes>,
-    stage: std::sync::mpsc::SyncSender<Vec<u8>>,
+    stage: std::sync::mpsc::SyncSender<Bytes>,
     compression: Compression,
     level: i32,
     inspect: bool,
@@ -343,7 +343,7 @@ fn read_stage(
 
 /// The second stage: encrypted, hashed, written (and handed to the uploader).
 fn write_stage<W: Write>(
-    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunks: std::sync::mpsc::Receiver<Bytes>,
     output: W,
     encrypt: &Encrypt,
     upload: Option<mpsc::Sender<Bytes>>,
@@ -365,25 +365,22 @@ fn write_stage<W: Write>(
     Ok((output, sha256, stored_bytes, upload_broken))
 }
 
-/// The compressor's output, gathered into chunks for the writing thread.
+/// The compressor's output, gathered into chunks (as a process's output is) for the
+/// writing thread.
 struct StageWriter {
-    stage: std::sync::mpsc::SyncSender<Vec<u8>>,
-    pending: Vec<u8>,
+    stage: std::sync::mpsc::SyncSender<Bytes>,
+    gather: super::process::Gather,
 }
 
 impl StageWriter {
-    fn new(stage: std::sync::mpsc::SyncSender<Vec<u8>>) -> Self {
+    fn new(stage: std::sync::mpsc::SyncSender<Bytes>) -> Self {
         StageWriter {
             stage,
-            pending: Vec::with_capacity(STAGE_CHUNK),
+            gather: Default::default(),
         }
     }
 
-    fn send(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(STAGE_CHUNK));
+    fn send(&self, chunk: Bytes) -> io::Result<()> {
         self.stage
             .send(chunk)
             .map_err(|_| io::Error::other("the backup's writing thread stopped"))
@@ -391,21 +388,24 @@ impl StageWriter {
 
     /// Hand on what is left; the writing thread sees the end when this is dropped.
     fn close(mut self) -> io::Result<()> {
-        self.send()
+        self.flush()
     }
 }
 
 impl Write for StageWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if self.pending.len() >= STAGE_CHUNK {
-            self.send()?;
+        if let Some(chunk) = self.gather.push(buf) {
+            self.send(chunk)?;
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.send()
+        if self.gather.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.gather.take();
+        self.send(chunk)
     }
 }
 

@@ -1,6 +1,17 @@
 //! Tests of the store and read pipelines.
 use super::*;
 
+/// A store of opaque bytes: neither inspected as a dump nor scanned as a tar.
+fn spec(compression: Compression, level: i32, encrypt: &Encrypt) -> StoreSpec<'_> {
+    StoreSpec {
+        compression,
+        level,
+        encrypt,
+        inspect: false,
+        scan_tar: false,
+    }
+}
+
 fn round_trip(compression: Compression, encrypt: Encrypt, decrypt: Decrypt) {
     let data: Vec<u8> = (0..100_000u32)
         .flat_map(|i| format!("{i}\trow {}\n", i * 7).into_bytes())
@@ -13,13 +24,7 @@ fn round_trip(compression: Compression, encrypt: Encrypt, decrypt: Decrypt) {
         }
     });
     let progress = Arc::new(AtomicU64::new(0));
-    let spec = StoreSpec {
-        compression,
-        level: default_level(compression),
-        encrypt: &encrypt,
-        inspect: false,
-        scan_tar: false,
-    };
+    let spec = spec(compression, default_level(compression), &encrypt);
     let (stored_bytes, stored) = store(&mut rx, Vec::new(), &spec, None, progress.clone()).unwrap();
     producer.join().unwrap();
     assert_eq!(stored.dump_bytes, data.len() as u64);
@@ -68,13 +73,7 @@ fn the_wrong_key_fails_at_the_header() {
     let (tx, mut rx) = mpsc::channel(1);
     drop(tx);
     let encrypt = Encrypt::Recipients(vec![identity.to_public()]);
-    let spec = StoreSpec {
-        compression: Compression::Zstd,
-        level: 3,
-        encrypt: &encrypt,
-        inspect: false,
-        scan_tar: false,
-    };
+    let spec = spec(Compression::Zstd, 3, &encrypt);
     let (bytes, _) = store(&mut rx, Vec::new(), &spec, None, Arc::default()).unwrap();
     let err = open(
         io::Cursor::new(bytes),
@@ -153,13 +152,7 @@ fn a_full_disk_is_the_error_not_the_stopped_writing_thread() {
     });
     let identity = age::x25519::Identity::generate();
     let encrypt = Encrypt::Recipients(vec![identity.to_public()]);
-    let spec = StoreSpec {
-        compression: Compression::Zstd,
-        level: 1,
-        encrypt: &encrypt,
-        inspect: false,
-        scan_tar: false,
-    };
+    let spec = spec(Compression::Zstd, 1, &encrypt);
     let err = store(
         &mut rx,
         FullDisk { room: 3 << 20 },
