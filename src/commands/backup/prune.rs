@@ -223,10 +223,12 @@ async fn prune_remote_wal(
         return Ok(None);
     };
     if !dry_run {
+        let keys: std::collections::HashSet<&str> =
+            objects.iter().map(|o| o.key.as_str()).collect();
         for (_, object) in &old {
             s3.delete(&object.key).await?;
             let record = format!("{}.json", object.key);
-            if objects.iter().any(|o| o.key == record) {
+            if keys.contains(record.as_str()) {
                 s3.delete(&record).await?;
             }
         }

@@ -207,13 +207,14 @@ async fn replace_live(
         }
     };
     let restored_volume = restored.volume.clone();
+    // Named in every error from here on: what the operator recovers with.
+    let safety = safety_backup
+        .clone()
+        .unwrap_or_else(|| crate::say!("none was taken"));
     let keep = |failure: SwapFailed| -> SwapFailed {
         if !failure.live_touched {
             return failure;
         }
-        let safety = safety_backup
-            .clone()
-            .unwrap_or_else(|| crate::say!("none was taken"));
         SwapFailed {
             error: failure
                 .error
@@ -257,22 +258,16 @@ async fn replace_live(
         )),
     };
     let live_tables = counted.map_err(|error| {
-        let safety = safety_backup
-            .clone()
-            .unwrap_or_else(|| crate::say!("none was taken"));
-        let hint = if had_receiver {
-            crate::say!(
-                "the restored copy is kept in volume {} until you remove it; the safety backup: {}; WAL archiving is stopped: start it with `gymops backup wal start` once the server answers",
-                restored_volume,
-                safety
-            )
-        } else {
-            crate::say!(
-                "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
-                restored_volume,
-                safety
-            )
-        };
+        let mut hint = crate::say!(
+            "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
+            restored_volume,
+            safety
+        );
+        if had_receiver {
+            hint = crate::say!(
+                "{hint}; WAL archiving is stopped: start it with `gymops backup wal start` once the server answers"
+            );
+        }
         SwapFailed {
             error: error.context(crate::error::Hint(hint)),
             live_touched: true,
