@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::manifest::{self, Encryption, EncryptionMethod, Manifest};
 use super::pipeline::{self, Encrypt};
-use super::process::Runner;
+use super::process::{Runner, Running};
 use super::runlog::{self, Run};
 use super::s3::S3;
 use super::signing::SigningKey;
@@ -180,14 +180,18 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-/// Leftovers of a backup that was killed: hidden `.NAME.partial` files (safe to remove
-/// while holding the lock: nobody else is writing).
+/// Leftovers of a backup that was killed: hidden `.NAME.partial` files and sidecar
+/// directories (safe to remove while holding the lock: nobody else is writing).
 fn remove_partials(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') && name.ends_with(".partial") {
                 remove_quietly(&entry.path());
+            } else if name.starts_with(super::sidecar::DIR_PREFIX) {
+                // A base backup's sidecar directory (its FIFO): remove_dir_all removes a
+                // symbolic link planted under such a name, never what it points at.
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
@@ -209,14 +213,19 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// Stop a run that cannot finish (Ctrl-C, a stalled pg_dump): nothing is kept. pg_dump
-/// stops when gymops exits and its output connection closes.
+/// Stop a run that cannot finish (Ctrl-C, a stalled pg_dump, a tool that cannot start):
+/// nothing is kept. pg_dump by exec stops when gymops exits and its output connection
+/// closes; a base backup's sidecar is removed.
 async fn abandon(
     err: anyhow::Error,
     temp_path: &Path,
     bar: Option<&indicatif::ProgressBar>,
     upload: Option<super::s3::Upload>,
+    running: Option<Running>,
 ) -> anyhow::Error {
+    if let Some(running) = running {
+        running.abandon().await;
+    }
     remove_quietly(temp_path);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -369,10 +378,51 @@ async fn run(
         .open(&temp_path)
         .with_context(|| format!("cannot create {}", temp_path.display()))?;
 
-    let mut running = runner.spawn(program, &args, &env, false).await?;
-    let mut stdout = std::mem::replace(&mut running.stdout, mpsc::channel::<Bytes>(1).1);
     let progress = Arc::new(AtomicU64::new(0));
+    // Listening from here: a Ctrl-C while the tool starts is heard, not fatal at once.
+    let signal = crate::signals::listen();
+    let interrupted = async {
+        let signal = signal.await;
+        anyhow!("interrupted by {signal}; the partial backup was removed")
+    };
+    let stall_timeout = options.stall_timeout;
+    let watched = progress.clone();
+    let stalled = async move {
+        let mut last = (watched.load(Ordering::Relaxed), Instant::now());
+        loop {
+            tokio::time::sleep(
+                (stall_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            )
+            .await;
+            let now = watched.load(Ordering::Relaxed);
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() >= stall_timeout {
+                return anyhow!(
+                    "{program} sent nothing for {} (backup.stall_timeout); the run was stopped and the partial backup removed",
+                    humantime::format_duration(stall_timeout)
+                );
+            }
+        }
+    };
+    tokio::pin!(interrupted, stalled);
     let bar = progress_bar(options.progress);
+    let spawned = if base {
+        let stop = async {
+            tokio::select! {
+                err = &mut interrupted => err,
+                err = &mut stalled => err,
+            }
+        };
+        super::sidecar::spawn_base(runner, &args, &env, password, &options.dir, stop).await
+    } else {
+        runner.spawn(program, &args, &env, false).await
+    };
+    let mut running = match spawned {
+        Ok(running) => running,
+        Err(err) => return Err(abandon(err, &temp_path, bar.as_ref(), upload, None).await),
+    };
+    let mut stdout = std::mem::replace(&mut running.stdout, mpsc::channel::<Bytes>(1).1);
     let ticker = bar.clone().map(|bar| {
         let progress = progress.clone();
         tokio::spawn(async move {
@@ -401,34 +451,10 @@ async fn run(
         Ok::<_, anyhow::Error>(stored)
     });
 
-    let interrupted = async {
-        let signal = crate::signals::terminated().await;
-        anyhow!("interrupted by {signal}; the partial backup was removed")
-    };
-    let stall_timeout = options.stall_timeout;
-    let watched = progress.clone();
-    let stalled = async move {
-        let mut last = (watched.load(Ordering::Relaxed), Instant::now());
-        loop {
-            tokio::time::sleep(
-                (stall_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(5)),
-            )
-            .await;
-            let now = watched.load(Ordering::Relaxed);
-            if now != last.0 {
-                last = (now, Instant::now());
-            } else if last.1.elapsed() >= stall_timeout {
-                return anyhow!(
-                    "{program} sent nothing for {} (backup.stall_timeout); the run was stopped and the partial backup removed",
-                    humantime::format_duration(stall_timeout)
-                );
-            }
-        }
-    };
     let stored = tokio::select! {
         stored = pipeline => stored.map_err(|err| anyhow!("the backup pipeline failed: {err}")).and_then(|r| r),
-        err = interrupted => return Err(abandon(err, &temp_path, bar.as_ref(), upload).await),
-        err = stalled => return Err(abandon(err, &temp_path, bar.as_ref(), upload).await),
+        err = &mut interrupted => return Err(abandon(err, &temp_path, bar.as_ref(), upload, Some(running)).await),
+        err = &mut stalled => return Err(abandon(err, &temp_path, bar.as_ref(), upload, Some(running)).await),
     };
     let finished = running.finish().await;
     if let Some(ticker) = ticker {

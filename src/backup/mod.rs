@@ -15,6 +15,7 @@ pub mod restore;
 pub mod restoring;
 pub mod runlog;
 pub mod s3;
+pub mod sidecar;
 pub mod signing;
 pub mod sql;
 pub mod tarscan;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use bollard::container::LogOutput;
 use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -76,6 +77,10 @@ impl Finished {
     }
 }
 
+/// Ends a process whose run is abandoned, when ending gymops would not (a sidecar
+/// container waiting on the server).
+pub type Cancel = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
 pub struct Running {
     pub program: String,
     /// Standard output, chunk by chunk; closed at the end of output.
@@ -83,9 +88,34 @@ pub struct Running {
     /// Standard input when asked for; drop it to close the process's input.
     pub stdin: Option<mpsc::Sender<Bytes>>,
     done: JoinHandle<Result<Finished>>,
+    cancel: Option<Cancel>,
 }
 
 impl Running {
+    /// A process with output only, ended by `done`; `cancel` stops it when abandoned.
+    pub(super) fn output_only(
+        program: &str,
+        stdout: mpsc::Receiver<Bytes>,
+        done: JoinHandle<Result<Finished>>,
+        cancel: Option<Cancel>,
+    ) -> Running {
+        Running {
+            program: program.to_string(),
+            stdout,
+            stdin: None,
+            done,
+            cancel,
+        }
+    }
+
+    /// Give up on the process (Ctrl-C, a stall): stop it where gymops's exit would not.
+    pub async fn abandon(mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel().await;
+        }
+        self.done.abort();
+    }
+
     /// Read standard output to its end (keeping at most `cap` bytes of it), then wait for
     /// the end: a short answer (`--version`, pgbench's summary) and how the process ended.
     pub async fn output(mut self, cap: usize) -> Result<(Vec<u8>, Finished)> {
@@ -139,6 +169,59 @@ impl Gather {
     pub(super) fn take(&mut self) -> Bytes {
         self.pending.split().freeze()
     }
+}
+
+/// How a [`pump`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pumped {
+    /// The output ended (or could not be read further).
+    End,
+    /// The pipeline stopped taking chunks.
+    ReaderGone,
+}
+
+/// Read a pipe to its end into chunks on `out`. A pipe holds 64 KiB: reads that fill a
+/// chunk come in a few passes, and a chunk goes on when it is full or the writer pauses.
+/// `first` hears whether any output came: at its first byte, or at an end without one.
+pub(super) async fn pump<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    out: &mpsc::Sender<Bytes>,
+    mut first: Option<tokio::sync::oneshot::Sender<bool>>,
+) -> Pumped {
+    let mut buffer = BytesMut::with_capacity(CHUNK);
+    let outcome = loop {
+        // None: the linger passed with output waiting.
+        let read = if buffer.is_empty() {
+            Some(reader.read_buf(&mut buffer).await)
+        } else {
+            tokio::time::timeout(LINGER, reader.read_buf(&mut buffer))
+                .await
+                .ok()
+        };
+        let (end, send) = match read {
+            Some(Ok(0)) | Some(Err(_)) => (true, !buffer.is_empty()),
+            Some(Ok(_)) => {
+                if let Some(first) = first.take() {
+                    let _ = first.send(true);
+                }
+                (false, buffer.len() >= CHUNK)
+            }
+            None => (false, true),
+        };
+        if send {
+            let chunk = std::mem::replace(&mut buffer, BytesMut::with_capacity(CHUNK));
+            if out.send(chunk.freeze()).await.is_err() {
+                break Pumped::ReaderGone;
+            }
+        }
+        if end {
+            break Pumped::End;
+        }
+    };
+    if let Some(first) = first {
+        let _ = first.send(false);
+    }
+    outcome
 }
 
 /// Write the chunks to a process's input, then close it (EOF); stop when it stops reading.
@@ -367,34 +450,8 @@ impl Runner {
                         }
                         tail
                     });
-                    // A pipe holds 64 KiB: reads that fill a chunk come in a few passes, and
-                    // a chunk goes on when it is full or the process pauses.
-                    let mut buffer = BytesMut::with_capacity(CHUNK);
-                    loop {
-                        // None: the linger passed with output waiting.
-                        let read = if buffer.is_empty() {
-                            Some(stdout.read_buf(&mut buffer).await)
-                        } else {
-                            tokio::time::timeout(LINGER, stdout.read_buf(&mut buffer))
-                                .await
-                                .ok()
-                        };
-                        let (end, send) = match read {
-                            Some(Ok(0)) | Some(Err(_)) => (true, !buffer.is_empty()),
-                            Some(Ok(_)) => (false, buffer.len() >= CHUNK),
-                            None => (false, true),
-                        };
-                        if send {
-                            let chunk =
-                                std::mem::replace(&mut buffer, BytesMut::with_capacity(CHUNK));
-                            if out_tx.send(chunk.freeze()).await.is_err() {
-                                let _ = child.start_kill();
-                                break;
-                            }
-                        }
-                        if end {
-                            break;
-                        }
+                    if pump(&mut stdout, &out_tx, None).await == Pumped::ReaderGone {
+                        let _ = child.start_kill();
                     }
                     drop(out_tx);
                     if let Some(feeder) = feeder {
@@ -414,6 +471,7 @@ impl Runner {
             stdout: out_rx,
             stdin: with_stdin.then_some(in_tx),
             done,
+            cancel: None,
         })
     }
 }

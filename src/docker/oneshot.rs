@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 
 use super::labels::Creation;
 use super::Engine;
@@ -26,6 +26,55 @@ impl Engine {
         let outcome = self.wait_for_end(&creation.name, limit).await;
         let _ = self.remove(&creation.name).await;
         outcome
+    }
+
+    /// Wait for a started container to end (however long it runs); its exit code.
+    pub async fn wait_exit(&self, name: &str) -> Result<i64> {
+        use futures_util::StreamExt;
+        // The client's own timeout must outlast the container.
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(30 * 24 * 3600));
+        let mut answers = docker.wait_container(
+            name,
+            None::<bollard::query_parameters::WaitContainerOptions>,
+        );
+        match answers.next().await {
+            Some(Ok(answer)) => Ok(answer.status_code),
+            // bollard makes an error of a non-zero exit code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(err)) => {
+                Err(err).with_context(|| format!("cannot wait for container {name} to end"))
+            }
+            None => Err(anyhow!("the engine did not say how container {name} ended")),
+        }
+    }
+
+    /// Remove the containers with all of `labels` that are not running (what a killed
+    /// gymops left of its one-shot containers).
+    pub async fn remove_ended(&self, labels: &[(&str, &str)]) -> Result<usize> {
+        let mut removed = 0;
+        for container in self.containers().await? {
+            let reference = &container.reference;
+            let matches = labels
+                .iter()
+                .all(|(key, value)| reference.labels.get(*key).map(String::as_str) == Some(*value));
+            if matches && !reference.running {
+                self.remove(&reference.id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The name of the engine's host (`docker info`'s Name), or None when unknown.
+    pub async fn host_name(&self) -> Option<String> {
+        let info = tokio::time::timeout(self.timeout, self.docker.info())
+            .await
+            .ok()?
+            .ok()?;
+        info.name.filter(|n| !n.is_empty())
     }
 
     async fn wait_for_end(&self, name: &str, limit: Duration) -> Result<Ended> {
