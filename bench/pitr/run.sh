@@ -6,7 +6,8 @@
 #   base:    gymops backup create --type base (pg_basebackup -> zstd -> age -> file, the tar
 #            read for its WAL points, a signed manifest)
 #            vs bare `docker exec pg_basebackup -Ft -D - -X none > /dev/null` (target <= 1.25x),
-#            and the shell pipeline it replaces (pg_basebackup | zstd -1 | age > file, sync)
+#            the shell pipeline it replaces (pg_basebackup | zstd -1 | age > file, sync), and
+#            pg_basebackup writing to /dev/null inside the container (the floor: no transfer)
 #   restore: gymops backup restore --latest --type base with the WAL of 100,000 changes
 #            (single-row UPDATEs of checkin, 1,000 per transaction) replayed, vs the same
 #            base backup restored alone (its end point): the cost of replaying the WAL
@@ -58,7 +59,8 @@ python3 "$here/../rounds.py" --rounds "${ROUNDS:-3}" --reference "pg_basebackup 
   --prepare "rm -f $stack_dir/backups/*_base_* $stack_dir/shell-base.tar.zst.age && $psql_cmd -d postgres -c CHECKPOINT >/dev/null && sync" \
   "gymops backup create --type base=$gymops -q backup create --type base" \
   "pg_basebackup | zstd -1 | age > file (the shell pipeline)=$basebackup | zstd -q -1 | age -r $recipient > $stack_dir/shell-base.tar.zst.age && sync" \
-  "pg_basebackup > /dev/null=$basebackup > /dev/null"
+  "pg_basebackup > /dev/null=$basebackup > /dev/null" \
+  "pg_basebackup > /dev/null inside the container (no transfer at all)=docker exec fitness_gym_postgres sh -c '$PGBIN/pg_basebackup -h /var/run/postgresql -U postgres -D - -Ft -X none --checkpoint=fast > /dev/null'"
 /usr/bin/time -v "$gymops" -q backup create --type base 2> time-base.txt
 grep -E 'Maximum resident set size|Elapsed' time-base.txt
 base=$(ls -t backups/*_base_*.age | head -n 1)

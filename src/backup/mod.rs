@@ -19,6 +19,7 @@ pub mod sidecar;
 pub mod signing;
 pub mod sql;
 pub mod tarscan;
+pub mod tool_args;
 pub mod wal;
 
 use std::path::Path;

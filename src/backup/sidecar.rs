@@ -33,8 +33,10 @@ pub const FOR_LABEL: &str = "io.gymops.base.for";
 /// partial files).
 pub const DIR_PREFIX: &str = ".gymops-base-";
 /// The FIFO in the private directory.
+#[cfg_attr(not(unix), allow(dead_code))]
 const FIFO: &str = "tar";
 /// libpq's password file in the private directory (0600), when there is a password.
+#[cfg_attr(not(unix), allow(dead_code))]
 const PASSFILE: &str = "pgpass";
 /// The sidecar's only script, a constant: standard output into the FIFO, then the
 /// argument vector ("$@", never part of the script). Anything but the FIFO gymops made is
