@@ -182,6 +182,22 @@ pub fn read_regular_file(path: &Path, what: &str, cap: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The owner of `path` as `UID:GID` (what a container runs as to read and write what
+/// gymops does); None where the OS has no such owner or the path is missing.
+pub fn owner_of(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = fs::metadata(path).ok()?;
+        Some(format!("{}:{}", metadata.uid(), metadata.gid()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Write a file the operator named (`--output-file`, `--report`): atomically like
 /// [`write_atomic`], but through a symlink to its target (the link stays a link), refusing
 /// a target that exists and is not a regular file (a FIFO, a device, a directory), and

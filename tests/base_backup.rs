@@ -43,6 +43,18 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// No sidecar on the engine, no sidecar directory or partial file in `dir`.
+fn assert_nothing_left(dir: &Path) {
+    assert!(sidecars().is_empty(), "{:?}", sidecars());
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+}
+
+/// The path of the backup a `-o json backup create` made.
+fn created_path(output: &std::process::Output) -> String {
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    created["path"].as_str().unwrap().to_string()
+}
+
 fn backups(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -109,8 +121,7 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         &["-o", "json", "backup", "create", "--type", "base"],
     );
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
-    let created: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    let first_path = created["path"].as_str().unwrap().to_string();
+    let first_path = created_path(&first);
     let backup_dir: PathBuf = Path::new(&first_path).parent().unwrap().to_path_buf();
     let stale = backup_dir.join(".gymops-base-1-dead");
     std::fs::create_dir(&stale).unwrap();
@@ -145,16 +156,8 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         !stderr.contains(support::PASSWORD),
         "the password is never logged"
     );
-    let fast_path = serde_json::from_slice::<serde_json::Value>(&fast.stdout).unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(sidecars().is_empty(), "{:?}", sidecars());
-    assert!(
-        leftovers(&backup_dir).is_empty(),
-        "{:?}",
-        leftovers(&backup_dir)
-    );
+    let fast_path = created_path(&fast);
+    assert_nothing_left(&backup_dir);
     verify(&stack, &fast_path, &key);
     let files = tar_listing(&fast_path, &key);
     for expected in [
@@ -189,16 +192,8 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         stderr.contains("pg_hba.conf"),
         "the sidecar's refusal is told: {stderr}"
     );
-    let slow_path = serde_json::from_slice::<serde_json::Value>(&slow.stdout).unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(sidecars().is_empty(), "{:?}", sidecars());
-    assert!(
-        leftovers(&backup_dir).is_empty(),
-        "{:?}",
-        leftovers(&backup_dir)
-    );
+    let slow_path = created_path(&slow);
+    assert_nothing_left(&backup_dir);
     verify(&stack, &slow_path, &key);
     // The same files either way (the data directory's, pg_basebackup's two of its own).
     let without_logs = |files: Vec<String>| -> Vec<String> {
@@ -235,11 +230,6 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
     let stderr = text(&output.stderr);
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
-    assert!(sidecars().is_empty(), "{:?}", sidecars());
-    assert!(
-        leftovers(&backup_dir).is_empty(),
-        "{:?}",
-        leftovers(&backup_dir)
-    );
+    assert_nothing_left(&backup_dir);
     assert_eq!(backups(&backup_dir), before);
 }

@@ -1043,8 +1043,14 @@ fn a_base_backup_restores_by_hand_with_age_zstd_tar_and_postgres() {
         local_before.iter().any(|n| *n < kept_from),
         "WAL archived before the newer base backup: {local_before:?}"
     );
-    let pruned = run(stack
-        .gymops()
+    // As cron runs it: from /, a bare environment, the settings named, no terminal.
+    let pruned = run(support::gymops(Path::new("/"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &dir)
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .arg("--config")
+        .arg(dir.join("gymops.yaml"))
         .args(["-o", "json", "backup", "prune"])
         .args(KEEP_ONE));
     assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned.stderr));
@@ -1293,6 +1299,131 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
     assert!(stderr.contains("no safety base backup"), "{stderr}");
     assert!(stderr.contains("--no-safety-backup"), "{stderr}");
     assert_eq!(leftovers(&down), Vec::<String>::new());
+}
+
+/// Ctrl-C while `--force` waits for the restarted live server (slow to answer): gymops
+/// stops waiting — the server already runs on the restored data — and says so, names the
+/// safety backup and the kept copy, and that WAL archiving is stopped with the command
+/// that starts it; following that advice works.
+#[test]
+fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_on() {
+    let stack = Stack::start_on_volume();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let (key, _) = with_key(&stack);
+    allow_replication(&stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    stack.psql("CREATE TABLE checkin (id int PRIMARY KEY, member int)");
+    stack.psql("INSERT INTO checkin SELECT g, g % 40 FROM generate_series(1, 120) g");
+    run_ok(stack.gymops().args(["backup", "create", "--type", "base"]));
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = db_now(&stack);
+    std::thread::sleep(Duration::from_millis(1200));
+    stack.psql("INSERT INTO checkin SELECT g, -1 FROM generate_series(121, 500) g");
+    // The live server's next start takes 20 s before PostgreSQL runs (the rig's hook).
+    docker_ok(&[
+        "exec",
+        &stack.postgres,
+        "/usr/bin/touch",
+        "/tmp/gymops-test-slow-start",
+    ]);
+    let mut child = stack
+        .gymops()
+        .args([
+            "backup",
+            "restore",
+            "--at",
+            &target,
+            "--force",
+            "--identity",
+        ])
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped for the refill, then started again: then Ctrl-C while gymops waits.
+    let running =
+        || docker(&["inspect", "-f", "{{.State.Running}}", &stack.postgres]).stdout == b"true\n";
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen_stopped = false;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the live container was not restarted"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "restore --force ended before the live server was restarted"
+        );
+        let up = running();
+        if !up {
+            seen_stopped = true;
+        } else if seen_stopped {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    // What the restore kept, for the cleanup whatever happens below.
+    let kept = stderr
+        .split("kept in volume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string);
+    struct VolumeGuard(Option<String>);
+    impl Drop for VolumeGuard {
+        fn drop(&mut self) {
+            if let Some(volume) = &self.0 {
+                let project = volume.trim_end_matches("_postgres_data");
+                for name in leftovers(project) {
+                    let _ = docker(&["rm", "-f", &name]);
+                    let _ = docker(&["volume", "rm", &name]);
+                    let _ = docker(&["network", "rm", &name]);
+                }
+            }
+        }
+    }
+    let _kept_guard = VolumeGuard(kept.clone());
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by Ctrl-C while waiting for")
+            && stderr.contains("it was started on the restored data"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("WAL archiving is stopped: start it with `gymops backup wal start`"),
+        "{stderr}"
+    );
+    assert!(kept.is_some(), "the kept copy is named: {stderr}");
+    let safety = stderr
+        .split("the safety backup: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
+        .trim_end_matches([';', ','])
+        .to_string();
+    assert!(Path::new(&safety).is_file(), "{safety}: {stderr}");
+
+    // The server comes up on the restored data by itself: the rows before the target.
+    wait_for("the live server", Duration::from_secs(90), || {
+        docker(&[
+            "exec",
+            &stack.postgres,
+            "/usr/bin/sh",
+            "-c",
+            "$PGBIN/pg_isready -h /var/run/postgresql -q",
+        ])
+        .status
+        .success()
+    });
+    assert_eq!(stack.psql("SELECT count(*) FROM checkin"), "120");
+    // The advice works: WAL archiving starts again (a new slot on the new timeline).
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(0), "{status:#}");
 }
 
 fn run_ok_output(command: &mut Command) -> std::process::Output {

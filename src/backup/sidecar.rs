@@ -282,6 +282,10 @@ mod io {
             ])
             .await;
         let private = private_dir(dir)?;
+        if let Some(why) = open_to_others(dir, &private) {
+            let _ = std::fs::remove_dir_all(&private);
+            return Err(anyhow!(why));
+        }
         let started = start(engine, postgres, argv, password, &private).await;
         match started {
             Ok(launched) => Ok(launched),
@@ -290,6 +294,34 @@ mod io {
                 Err(err)
             }
         }
+    }
+
+    /// Why `dir` is no place for the sidecar's directory: another user may write into it,
+    /// and so swap the private directory for one of theirs (with a FIFO they read) between
+    /// its making and the engine's mount; None when only gymops's user may. `private` is a
+    /// directory gymops has just made there (its owner is gymops's user).
+    pub(super) fn open_to_others(dir: &Path, private: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let (parent, own) = match (std::fs::metadata(dir), std::fs::metadata(private)) {
+            (Ok(parent), Ok(own)) => (parent, own),
+            (Err(err), _) | (_, Err(err)) => return Some(format!("{}: {err}", dir.display())),
+        };
+        if parent.uid() != own.uid() {
+            return Some(format!(
+                "{} belongs to user {}, not to gymops's user {}",
+                dir.display(),
+                parent.uid(),
+                own.uid()
+            ));
+        }
+        if parent.mode() & 0o022 != 0 {
+            return Some(format!(
+                "other users may write into {} (mode {:o}): chmod go-w it",
+                dir.display(),
+                parent.mode() & 0o7777
+            ));
+        }
+        None
     }
 
     /// A new private directory (0700) in `dir` with the FIFO (0600) in it.
@@ -318,13 +350,6 @@ mod io {
         Ok(private)
     }
 
-    /// The owner of `path` as `UID:GID`.
-    fn owner_of(path: &Path) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = std::fs::metadata(path).ok()?;
-        Some(format!("{}:{}", metadata.uid(), metadata.gid()))
-    }
-
     async fn start(
         engine: &Arc<Engine>,
         postgres: &str,
@@ -351,7 +376,7 @@ mod io {
             &inspected,
             argv,
             private,
-            owner_of(private),
+            crate::fsutil::owner_of(private),
             password.is_some(),
         );
         // Open before the start (non-blocking: no writer yet); the first byte or the end
@@ -431,6 +456,23 @@ mod tests {
             }]),
             ..Default::default()
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_backup_directory_other_users_may_write_gets_no_fifo() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join(".gymops-base-1-a");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(io::open_to_others(dir.path(), &private), None);
+        for mode in [0o770, 0o777, 0o1777] {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            let why = io::open_to_others(dir.path(), &private).unwrap();
+            assert!(why.contains("chmod go-w"), "{why}");
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 
     #[test]

@@ -78,19 +78,6 @@ pub fn sealer(ctx: &Context, identity: &ArchiveIdentity) -> Result<Sealer> {
     })
 }
 
-/// The owner of the receiver directory as `UID:GID`: the receiver writes as it.
-#[cfg(unix)]
-fn owner_of(path: &std::path::Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let metadata = std::fs::metadata(path).ok()?;
-    Some(format!("{}:{}", metadata.uid(), metadata.gid()))
-}
-
-#[cfg(not(unix))]
-fn owner_of(_path: &std::path::Path) -> Option<String> {
-    None
-}
-
 async fn start(ctx: &Context, args: &BackupWalStartArgs) -> Result<ExitStatus> {
     if let Some(name) = start_receiver(ctx, args.no_encryption, args.wait).await? {
         ctx.printer.note(&crate::say!(
@@ -170,7 +157,8 @@ pub async fn start_receiver(
         &settings.backup.wal.slot,
         settings.postgres.bin_dir.as_deref(),
         &dir.receiver(),
-        owner_of(&dir.receiver()),
+        // The receiver writes as the owner of its directory.
+        crate::fsutil::owner_of(&dir.receiver()),
     );
     if let Ok(existing) = engine.inspect(&spec.name).await {
         let running = existing
