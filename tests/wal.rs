@@ -1373,20 +1373,7 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_string);
-    struct VolumeGuard(Option<String>);
-    impl Drop for VolumeGuard {
-        fn drop(&mut self) {
-            if let Some(volume) = &self.0 {
-                let project = volume.trim_end_matches("_postgres_data");
-                for name in leftovers(project) {
-                    let _ = docker(&["rm", "-f", &name]);
-                    let _ = docker(&["volume", "rm", &name]);
-                    let _ = docker(&["network", "rm", &name]);
-                }
-            }
-        }
-    }
-    let _kept_guard = VolumeGuard(kept.clone());
+    let _kept_guard = KeptGuard(kept.clone());
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("interrupted by Ctrl-C while waiting for")
@@ -1403,7 +1390,7 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
-        .trim_end_matches([';', ','])
+        .trim_end_matches([';', ',', ':'])
         .to_string();
     assert!(Path::new(&safety).is_file(), "{safety}: {stderr}");
 
@@ -1424,6 +1411,122 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
     run_ok(stack.gymops().args(["backup", "wal", "start"]));
     let (code, status) = wal_status(&stack);
     assert_eq!(code, Some(0), "{status:#}");
+}
+
+/// The refill of `--force` killed half-way (an OOM kill, an operator's `docker kill`):
+/// the live container stays stopped, the error says its data directory is incomplete and
+/// names the kept restored copy and the safety backup; the hint's way on — the same
+/// restore again with `--no-safety-backup` — brings the live server back on the
+/// restored data.
+#[test]
+fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
+    let stack = Stack::start_on_volume();
+    let _guard = ReceiverGuard(receiver_name(&stack));
+    let (key, _) = with_key(&stack);
+    allow_replication(&stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    // Enough data that copying it takes a while.
+    stack.psql("CREATE TABLE checkin (id int PRIMARY KEY, member int, note text)");
+    stack.psql("INSERT INTO checkin SELECT g, g % 40, repeat(md5(g::text), 6) FROM generate_series(1, 1000000) g");
+    run_ok(stack.gymops().args(["backup", "create", "--type", "base"]));
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = db_now(&stack);
+    std::thread::sleep(Duration::from_millis(1200));
+    stack.psql("DELETE FROM checkin WHERE id > 1000");
+    let restore = |extra: &[&str]| {
+        stack
+            .gymops()
+            .args(["backup", "restore", "--at", &target, "--force"])
+            .args(extra)
+            .arg("--identity")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = restore(&[]);
+    // Kill the helper that empties or refills the live data directory.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut killed = false;
+    while !killed && child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no refill helper seen");
+        let helpers = text(
+            &docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                "name=-replace-1",
+                "--filter",
+                "status=running",
+            ])
+            .stdout,
+        );
+        for id in helpers.lines() {
+            killed |= docker(&["kill", id]).status.success();
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    let kept = stderr
+        .split("kept in volume ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ';', ',']).next())
+        .map(str::to_string);
+    let _kept_guard = KeptGuard(kept.clone());
+    assert!(killed, "the refill helper was never seen running: {stderr}");
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is stopped and its data directory") && stderr.contains("is incomplete"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--no-safety-backup")
+            && stderr.contains("WAL archiving is stopped: start it with `gymops backup wal start`"),
+        "the way on is told: {stderr}"
+    );
+    let kept = kept.unwrap_or_else(|| panic!("no kept volume named: {stderr}"));
+    assert_eq!(
+        docker_ok(&["volume", "inspect", "-f", "{{.Name}}", &kept]).trim(),
+        kept
+    );
+    let safety = stderr
+        .split("the safety backup: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
+        .trim_end_matches([';', ',', ':'])
+        .to_string();
+    assert!(Path::new(&safety).is_file(), "{safety}: {stderr}");
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.Running}}", &stack.postgres]).trim(),
+        "false"
+    );
+
+    // The advice: the same restore again without a safety backup (the server is down).
+    let again = restore(&["--no-safety-backup"]).wait_with_output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(stack.psql("SELECT count(*) FROM checkin"), "1000000");
+    // And WAL archiving, as the first error said.
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    let (code, status) = wal_status(&stack);
+    assert_eq!(code, Some(0), "{status:#}");
+}
+
+/// Removes a restore's kept volume and whatever else of its project is left.
+struct KeptGuard(Option<String>);
+
+impl Drop for KeptGuard {
+    fn drop(&mut self) {
+        if let Some(volume) = &self.0 {
+            let project = volume.trim_end_matches("_postgres_data");
+            for name in leftovers(project) {
+                let _ = docker(&["rm", "-f", &name]);
+                let _ = docker(&["volume", "rm", &name]);
+                let _ = docker(&["network", "rm", &name]);
+            }
+        }
+    }
 }
 
 fn run_ok_output(command: &mut Command) -> std::process::Output {

@@ -211,6 +211,17 @@ async fn replace_live(
     let safety = safety_backup
         .clone()
         .unwrap_or_else(|| crate::say!("none was taken"));
+    // WAL archiving was stopped for the swap: every error from here on says so, and how
+    // to start it again (a later run of the restore cannot know it ran).
+    let wal_stopped = |hint: String| -> String {
+        if had_receiver {
+            crate::say!(
+                "{hint}; WAL archiving is stopped: start it with `gymops backup wal start` once the server answers"
+            )
+        } else {
+            hint
+        }
+    };
     let keep = |failure: SwapFailed| -> SwapFailed {
         if !failure.live_touched {
             return failure;
@@ -225,9 +236,9 @@ async fn replace_live(
                     restored_volume,
                     safety
                 ))
-                .context(crate::error::Hint(crate::say!(
+                .context(crate::error::Hint(wal_stopped(crate::say!(
                     "fix the cause (often disk space), then run this restore --force again with --no-safety-backup"
-                ))),
+                )))),
             live_touched: true,
         }
     };
@@ -258,16 +269,11 @@ async fn replace_live(
         )),
     };
     let live_tables = counted.map_err(|error| {
-        let mut hint = crate::say!(
+        let hint = wal_stopped(crate::say!(
             "the restored copy is kept in volume {} until you remove it; the safety backup: {}",
             restored_volume,
             safety
-        );
-        if had_receiver {
-            hint = crate::say!(
-                "{hint}; WAL archiving is stopped: start it with `gymops backup wal start` once the server answers"
-            );
-        }
+        ));
         SwapFailed {
             error: error.context(crate::error::Hint(hint)),
             live_touched: true,
