@@ -1326,16 +1326,14 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
         "/usr/bin/touch",
         "/tmp/gymops-test-slow-start",
     ]);
+    let project = unique("pitrwait");
+    let _project_guard = ProjectGuard(project.clone());
     let mut child = stack
         .gymops()
         .args([
-            "backup",
-            "restore",
-            "--at",
-            &target,
-            "--force",
-            "--identity",
+            "backup", "restore", "--at", &target, "--force", "--into", &project,
         ])
+        .arg("--identity")
         .arg(&key)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1367,13 +1365,6 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
     run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
     let output = child.wait_with_output().unwrap();
     let stderr = text(&output.stderr);
-    // What the restore kept, for the cleanup whatever happens below.
-    let kept = stderr
-        .split("kept in volume ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string);
-    let _kept_guard = KeptGuard(kept.clone());
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("interrupted by Ctrl-C while waiting for")
@@ -1384,7 +1375,10 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
         stderr.contains("WAL archiving is stopped: start it with `gymops backup wal start`"),
         "{stderr}"
     );
-    assert!(kept.is_some(), "the kept copy is named: {stderr}");
+    assert!(
+        stderr.contains(&format!("kept in volume {project}_postgres_data")),
+        "the kept copy is named: {stderr}"
+    );
     let safety = stderr
         .split("the safety backup: ")
         .nth(1)
@@ -1433,10 +1427,16 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
     let target = db_now(&stack);
     std::thread::sleep(Duration::from_millis(1200));
     stack.psql("DELETE FROM checkin WHERE id > 1000");
-    let restore = |extra: &[&str]| {
+    let project = unique("pitrkill");
+    let _project_guard = ProjectGuard(project.clone());
+    let second = unique("pitrkill2");
+    let _second_guard = ProjectGuard(second.clone());
+    let restore = |into: &str, extra: &[&str]| {
         stack
             .gymops()
-            .args(["backup", "restore", "--at", &target, "--force"])
+            .args([
+                "backup", "restore", "--at", &target, "--force", "--into", into,
+            ])
             .args(extra)
             .arg("--identity")
             .arg(&key)
@@ -1445,7 +1445,7 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
             .spawn()
             .unwrap()
     };
-    let mut child = restore(&[]);
+    let mut child = restore(&project, &[]);
     // Kill the helper that empties or refills the live data directory.
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut killed = false;
@@ -1456,7 +1456,7 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
                 "ps",
                 "-q",
                 "--filter",
-                "name=-replace-1",
+                &format!("name=^{project}-replace-1$"),
                 "--filter",
                 "status=running",
             ])
@@ -1468,12 +1468,6 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
     }
     let output = child.wait_with_output().unwrap();
     let stderr = text(&output.stderr);
-    let kept = stderr
-        .split("kept in volume ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ';', ',']).next())
-        .map(str::to_string);
-    let _kept_guard = KeptGuard(kept.clone());
     assert!(killed, "the refill helper was never seen running: {stderr}");
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(
@@ -1481,11 +1475,16 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("--no-safety-backup")
-            && stderr.contains("WAL archiving is stopped: start it with `gymops backup wal start`"),
+        stderr.contains(&format!(
+            "with --no-safety-backup and another --into than {project}"
+        )) && stderr.contains("WAL archiving is stopped: start it with `gymops backup wal start`"),
         "the way on is told: {stderr}"
     );
-    let kept = kept.unwrap_or_else(|| panic!("no kept volume named: {stderr}"));
+    let kept = format!("{project}_postgres_data");
+    assert!(
+        stderr.contains(&format!("kept in volume {kept}")),
+        "{stderr}"
+    );
     assert_eq!(
         docker_ok(&["volume", "inspect", "-f", "{{.Name}}", &kept]).trim(),
         kept
@@ -1503,30 +1502,17 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
         "false"
     );
 
-    // The advice: the same restore again without a safety backup (the server is down).
-    let again = restore(&["--no-safety-backup"]).wait_with_output().unwrap();
+    // The advice: the same restore again without a safety backup (the server is down),
+    // into another project (the first holds the kept copy).
+    let again = restore(&second, &["--no-safety-backup"])
+        .wait_with_output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert_eq!(stack.psql("SELECT count(*) FROM checkin"), "1000000");
     // And WAL archiving, as the first error said.
     run_ok(stack.gymops().args(["backup", "wal", "start"]));
     let (code, status) = wal_status(&stack);
     assert_eq!(code, Some(0), "{status:#}");
-}
-
-/// Removes a restore's kept volume and whatever else of its project is left.
-struct KeptGuard(Option<String>);
-
-impl Drop for KeptGuard {
-    fn drop(&mut self) {
-        if let Some(volume) = &self.0 {
-            let project = volume.trim_end_matches("_postgres_data");
-            for name in leftovers(project) {
-                let _ = docker(&["rm", "-f", &name]);
-                let _ = docker(&["volume", "rm", &name]);
-                let _ = docker(&["network", "rm", &name]);
-            }
-        }
-    }
 }
 
 fn run_ok_output(command: &mut Command) -> std::process::Output {

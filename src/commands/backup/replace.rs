@@ -236,9 +236,16 @@ async fn replace_live(
                     restored_volume,
                     safety
                 ))
-                .context(crate::error::Hint(wal_stopped(crate::say!(
-                    "fix the cause (often disk space), then run this restore --force again with --no-safety-backup"
-                )))),
+                .context(crate::error::Hint(wal_stopped(match &args.into {
+                    // That project holds the kept copy: the next restore goes elsewhere.
+                    Some(project) => crate::say!(
+                        "fix the cause (often disk space), then run this restore --force again with --no-safety-backup and another --into than {}",
+                        project
+                    ),
+                    None => crate::say!(
+                        "fix the cause (often disk space), then run this restore --force again with --no-safety-backup"
+                    ),
+                }))),
             live_touched: true,
         }
     };
