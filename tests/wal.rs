@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -1301,6 +1301,32 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
     assert_eq!(leftovers(&down), Vec::<String>::new());
 }
 
+/// WAL archiving running, the rows `before` makes, a base backup, a target time, then
+/// what `after` does: the restore key and the target.
+fn archived_with_a_target(stack: &Stack, before: &str, after: &str) -> (PathBuf, String) {
+    let (key, _) = with_key(stack);
+    allow_replication(stack);
+    run_ok(stack.gymops().args(["backup", "wal", "start"]));
+    stack.psql(before);
+    run_ok(stack.gymops().args(["backup", "create", "--type", "base"]));
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = db_now(stack);
+    std::thread::sleep(Duration::from_millis(1200));
+    stack.psql(after);
+    (key, target)
+}
+
+/// The error names the safety backup, and it is there.
+fn assert_names_the_safety_backup(stderr: &str) {
+    let safety = stderr
+        .split("the safety backup: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
+        .trim_end_matches([';', ',', ':']);
+    assert!(Path::new(safety).is_file(), "{safety}: {stderr}");
+}
+
 /// Ctrl-C while `--force` waits for the restarted live server (slow to answer): gymops
 /// stops waiting — the server already runs on the restored data — and says so, names the
 /// safety backup and the kept copy, and that WAL archiving is stopped with the command
@@ -1309,16 +1335,11 @@ fn force_replaces_the_live_data_with_the_point_in_time_after_a_safety_base_backu
 fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_on() {
     let stack = Stack::start_on_volume();
     let _guard = ReceiverGuard(receiver_name(&stack));
-    let (key, _) = with_key(&stack);
-    allow_replication(&stack);
-    run_ok(stack.gymops().args(["backup", "wal", "start"]));
-    stack.psql("CREATE TABLE checkin (id int PRIMARY KEY, member int)");
-    stack.psql("INSERT INTO checkin SELECT g, g % 40 FROM generate_series(1, 120) g");
-    run_ok(stack.gymops().args(["backup", "create", "--type", "base"]));
-    std::thread::sleep(Duration::from_millis(1200));
-    let target = db_now(&stack);
-    std::thread::sleep(Duration::from_millis(1200));
-    stack.psql("INSERT INTO checkin SELECT g, -1 FROM generate_series(121, 500) g");
+    let (key, target) = archived_with_a_target(
+        &stack,
+        "CREATE TABLE checkin (id int PRIMARY KEY, member int); INSERT INTO checkin SELECT g, g % 40 FROM generate_series(1, 120) g",
+        "INSERT INTO checkin SELECT g, -1 FROM generate_series(121, 500) g",
+    );
     // The live server's next start takes 20 s before PostgreSQL runs (the rig's hook).
     docker_ok(&[
         "exec",
@@ -1379,14 +1400,7 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
         stderr.contains(&format!("kept in volume {project}_postgres_data")),
         "the kept copy is named: {stderr}"
     );
-    let safety = stderr
-        .split("the safety backup: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
-        .trim_end_matches([';', ',', ':'])
-        .to_string();
-    assert!(Path::new(&safety).is_file(), "{safety}: {stderr}");
+    assert_names_the_safety_backup(&stderr);
 
     // The server comes up on the restored data by itself: the rows before the target.
     wait_for("the live server", Duration::from_secs(90), || {
@@ -1416,17 +1430,12 @@ fn ctrl_c_while_force_waits_for_the_live_server_says_what_is_left_and_how_to_go_
 fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
     let stack = Stack::start_on_volume();
     let _guard = ReceiverGuard(receiver_name(&stack));
-    let (key, _) = with_key(&stack);
-    allow_replication(&stack);
-    run_ok(stack.gymops().args(["backup", "wal", "start"]));
     // Enough data that copying it takes a while.
-    stack.psql("CREATE TABLE checkin (id int PRIMARY KEY, member int, note text)");
-    stack.psql("INSERT INTO checkin SELECT g, g % 40, repeat(md5(g::text), 6) FROM generate_series(1, 1000000) g");
-    run_ok(stack.gymops().args(["backup", "create", "--type", "base"]));
-    std::thread::sleep(Duration::from_millis(1200));
-    let target = db_now(&stack);
-    std::thread::sleep(Duration::from_millis(1200));
-    stack.psql("DELETE FROM checkin WHERE id > 1000");
+    let (key, target) = archived_with_a_target(
+        &stack,
+        "CREATE TABLE checkin (id int PRIMARY KEY, member int, note text); INSERT INTO checkin SELECT g, g % 40, repeat(md5(g::text), 6) FROM generate_series(1, 1000000) g",
+        "DELETE FROM checkin WHERE id > 1000",
+    );
     let project = unique("pitrkill");
     let _project_guard = ProjectGuard(project.clone());
     let second = unique("pitrkill2");
@@ -1489,14 +1498,7 @@ fn a_refill_killed_half_way_keeps_the_restored_copy_and_the_advice_recovers() {
         docker_ok(&["volume", "inspect", "-f", "{{.Name}}", &kept]).trim(),
         kept
     );
-    let safety = stderr
-        .split("the safety backup: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no safety backup named: {stderr}"))
-        .trim_end_matches([';', ',', ':'])
-        .to_string();
-    assert!(Path::new(&safety).is_file(), "{safety}: {stderr}");
+    assert_names_the_safety_backup(&stderr);
     assert_eq!(
         docker_ok(&["inspect", "-f", "{{.State.Running}}", &stack.postgres]).trim(),
         "false"
