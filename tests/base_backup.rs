@@ -11,22 +11,32 @@ use std::time::{Duration, Instant};
 
 use support::{age_keygen, docker, docker_ok, run, run_ok, text, Stack};
 
-const ROLE_FILTER: &str = "label=io.gymops.role=base-backup";
-
-/// Every base backup sidecar on the engine (running or not).
-fn sidecars() -> Vec<String> {
-    text(&docker(&["ps", "-aq", "--filter", ROLE_FILTER]).stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// The base backup sidecars of `postgres` (running or not): only this test's, when other
+/// tests take base backups on the same engine.
+fn sidecars(postgres: &str) -> Vec<String> {
+    let filter = format!("label=io.gymops.base.for={postgres}");
+    text(
+        &docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=io.gymops.role=base-backup",
+            "--filter",
+            &filter,
+        ])
+        .stdout,
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
 }
 
-/// Removes every sidecar whatever the test did.
-struct SidecarGuard;
+/// Removes the sidecars of a PostgreSQL container whatever the test did.
+struct SidecarGuard(String);
 
 impl Drop for SidecarGuard {
     fn drop(&mut self) {
-        for id in sidecars() {
+        for id in sidecars(&self.0) {
             let _ = docker(&["rm", "-f", &id]);
         }
     }
@@ -43,9 +53,9 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// No sidecar on the engine, no sidecar directory or partial file in `dir`.
-fn assert_nothing_left(dir: &Path) {
-    assert!(sidecars().is_empty(), "{:?}", sidecars());
+/// No sidecar of `postgres` on the engine, no sidecar directory or partial file in `dir`.
+fn assert_nothing_left(postgres: &str, dir: &Path) {
+    assert!(sidecars(postgres).is_empty(), "{:?}", sidecars(postgres));
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
 }
 
@@ -103,7 +113,7 @@ fn tar_listing(path: &str, key: &Path) -> Vec<String> {
 #[test]
 fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refused() {
     let stack = Stack::start();
-    let _guard = SidecarGuard;
+    let _guard = SidecarGuard(stack.postgres.clone());
     let dir = stack.rig.dir.path().to_path_buf();
     let (key, public) = age_keygen(&dir);
     let config = std::fs::read_to_string(dir.join("gymops.yaml")).unwrap();
@@ -140,7 +150,7 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         &image,
         "true",
     ]);
-    assert_eq!(sidecars().len(), 1);
+    assert_eq!(sidecars(&stack.postgres).len(), 1);
 
     // The fast way, as cron runs it: the sidecar's FIFO (-vv says so), and nothing of it
     // — nor of the killed run — left.
@@ -157,7 +167,7 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         "the password is never logged"
     );
     let fast_path = created_path(&fast);
-    assert_nothing_left(&backup_dir);
+    assert_nothing_left(&stack.postgres, &backup_dir);
     verify(&stack, &fast_path, &key);
     let files = tar_listing(&fast_path, &key);
     for expected in [
@@ -193,7 +203,7 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         "the sidecar's refusal is told: {stderr}"
     );
     let slow_path = created_path(&slow);
-    assert_nothing_left(&backup_dir);
+    assert_nothing_left(&stack.postgres, &backup_dir);
     verify(&stack, &slow_path, &key);
     // The same files either way (the data directory's, pg_basebackup's two of its own).
     let without_logs = |files: Vec<String>| -> Vec<String> {
@@ -221,7 +231,7 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while sidecars().is_empty() {
+    while sidecars(&stack.postgres).is_empty() {
         assert!(Instant::now() < deadline, "no sidecar started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -230,6 +240,6 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
     let stderr = text(&output.stderr);
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
-    assert_nothing_left(&backup_dir);
+    assert_nothing_left(&stack.postgres, &backup_dir);
     assert_eq!(backups(&backup_dir), before);
 }
