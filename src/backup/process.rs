@@ -145,20 +145,34 @@ fn keep_tail(buffer: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// Gathers small output pieces into chunks of about [`CHUNK`] bytes.
-#[derive(Default)]
+/// Gathers small pieces into chunks of about `size` bytes ([`CHUNK`] by default: a
+/// process's output; the S3 uploader takes larger parts).
 pub(super) struct Gather {
     pending: BytesMut,
+    size: usize,
+}
+
+impl Default for Gather {
+    fn default() -> Self {
+        Gather::new(CHUNK)
+    }
 }
 
 impl Gather {
+    pub(super) fn new(size: usize) -> Self {
+        Gather {
+            pending: BytesMut::new(),
+            size,
+        }
+    }
+
     /// Add a piece; a full chunk comes back when there is one.
     pub(super) fn push(&mut self, piece: &[u8]) -> Option<Bytes> {
         if self.pending.is_empty() {
-            self.pending.reserve(CHUNK + piece.len());
+            self.pending.reserve(self.size + piece.len());
         }
         self.pending.extend_from_slice(piece);
-        (self.pending.len() >= CHUNK).then(|| self.take())
+        (self.pending.len() >= self.size).then(|| self.take())
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -72,12 +72,7 @@ pub fn spec(
     run_as: Option<String>,
     passfile: bool,
 ) -> Spec {
-    let postgres_name = postgres
-        .name
-        .clone()
-        .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_string();
+    let postgres_name = crate::docker::inspected_name(postgres);
     let unique = private_dir
         .file_name()
         .map(|n| {
@@ -358,16 +353,11 @@ mod io {
         private: &Path,
     ) -> Result<Launched> {
         if let Some(password) = password {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(private.join(PASSFILE))
-                .context("cannot write the sidecar's password file")?;
             // Any user: the arguments name the one to connect as.
-            file.write_all(
+            crate::fsutil::write_atomic(
+                &private.join(PASSFILE),
                 crate::backup::wal::receiver::passfile("*", password.expose()).as_bytes(),
+                Some(0o600),
             )
             .context("cannot write the sidecar's password file")?;
         }

@@ -557,6 +557,16 @@ pub fn template_image(template: &ContainerInspectResponse) -> String {
         .unwrap_or_default()
 }
 
+/// An inspected container's name, without the engine's leading `/`.
+pub fn inspected_name(container: &ContainerInspectResponse) -> String {
+    container
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
+}
+
 /// See [`template_image`].
 pub fn read_only_binds(template: &ContainerInspectResponse) -> Vec<String> {
     template

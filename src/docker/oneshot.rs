@@ -70,10 +70,7 @@ impl Engine {
 
     /// The name of the engine's host (`docker info`'s Name), or None when unknown.
     pub async fn host_name(&self) -> Option<String> {
-        let info = tokio::time::timeout(self.timeout, self.docker.info())
-            .await
-            .ok()?
-            .ok()?;
+        let info = super::within(self.timeout, self.docker.info()).await.ok()?;
         info.name.filter(|n| !n.is_empty())
     }
 

@@ -52,7 +52,8 @@ pub struct Tee<W: Write> {
     hasher: Sha256,
     bytes: u64,
     upload: Option<mpsc::Sender<Bytes>>,
-    pending: Vec<u8>,
+    /// What goes to the uploader next, gathered into parts of [`UPLOAD_CHUNK`].
+    pending: super::process::Gather,
     progress: Arc<AtomicU64>,
     /// The uploader stopped (it failed and aborted): the local file goes on without it.
     pub upload_broken: bool,
@@ -67,21 +68,19 @@ impl<W: Write> Tee<W> {
             hasher: Sha256::new(),
             bytes: 0,
             upload,
-            pending: Vec::new(),
+            pending: super::process::Gather::new(UPLOAD_CHUNK),
             progress,
             upload_broken: false,
         }
     }
 
-    fn send_pending(&mut self) {
+    /// Hand a part to the uploader; one that stopped is dropped (the file goes on).
+    fn send(&mut self, chunk: Bytes) {
         if let Some(upload) = &self.upload {
-            if !self.pending.is_empty() {
-                let chunk = Bytes::from(std::mem::take(&mut self.pending));
-                if upload.blocking_send(chunk).is_err() {
-                    self.upload = None;
-                    self.upload_broken = true;
-                    self.pending = Vec::new();
-                }
+            if upload.blocking_send(chunk).is_err() {
+                self.upload = None;
+                self.upload_broken = true;
+                drop(self.pending.take());
             }
         }
     }
@@ -89,7 +88,10 @@ impl<W: Write> Tee<W> {
     /// Flush everything; the inner writer, the SHA-256 (hex), the byte count, and whether
     /// the upload broke off.
     pub fn finish(mut self) -> io::Result<(W, String, u64, bool)> {
-        self.send_pending();
+        if !self.pending.is_empty() {
+            let rest = self.pending.take();
+            self.send(rest);
+        }
         self.inner.flush()?;
         Ok((
             self.inner,
@@ -107,9 +109,8 @@ impl<W: Write> Write for Tee<W> {
         self.bytes += buf.len() as u64;
         self.progress.store(self.bytes, Ordering::Relaxed);
         if self.upload.is_some() {
-            self.pending.extend_from_slice(buf);
-            if self.pending.len() >= UPLOAD_CHUNK {
-                self.send_pending();
+            if let Some(part) = self.pending.push(buf) {
+                self.send(part);
             }
         }
         Ok(buf.len())

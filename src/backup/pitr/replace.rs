@@ -66,12 +66,7 @@ pub fn locate(
     live: &ContainerInspectResponse,
     data_directory: &str,
 ) -> std::result::Result<LiveData, String> {
-    let container = live
-        .name
-        .clone()
-        .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_string();
+    let container = crate::docker::inspected_name(live);
     let data = data_directory.trim_end_matches('/');
     let mut best: Option<(usize, LiveData, bool)> = None;
     for mount in live.mounts.iter().flatten() {

@@ -60,12 +60,7 @@ pub fn spec(
     receiver_dir: &Path,
     run_as: Option<String>,
 ) -> Spec {
-    let container = postgres
-        .name
-        .clone()
-        .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_string();
+    let container = crate::docker::inspected_name(postgres);
     let image = crate::docker::template_image(postgres);
     let read_only_binds = crate::docker::read_only_binds(postgres);
     let networks = postgres

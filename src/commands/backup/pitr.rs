@@ -360,12 +360,7 @@ pub async fn restore_with(
         bin_dir: settings.postgres.bin_dir.clone(),
         aliases: [
             settings.postgres.service.clone(),
-            template
-                .name
-                .clone()
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
+            crate::docker::inspected_name(&template),
         ]
         .into_iter()
         .filter(|a| !a.is_empty())
