@@ -217,9 +217,30 @@ fn a_base_backup_streams_through_a_sidecar_fifo_and_falls_back_to_exec_when_refu
         without_logs(files)
     );
 
-    // Ctrl-C while the sidecar streams: nothing kept, nothing of the sidecar left.
+    // Replication allowed again, but a backup directory other users may write into: no
+    // FIFO there (they could swap its directory for theirs); the backup comes by exec.
     docker_ok(&["exec", &stack.postgres, "/usr/bin/sed", "-i", "1d", &hba]);
     stack.psql("SELECT pg_reload_conf()");
+    let mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&backup_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mode(0o770);
+    std::thread::sleep(Duration::from_millis(1100));
+    let shared = run(stack
+        .gymops()
+        .args(["-v", "-o", "json", "backup", "create", "--type", "base"]));
+    mode(0o700);
+    let stderr = text(&shared.stderr);
+    assert_eq!(shared.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("chmod go-w") && stderr.contains("runs by exec"),
+        "{stderr}"
+    );
+    assert_nothing_left(&stack.postgres, &backup_dir);
+    verify(&stack, &created_path(&shared), &key);
+
+    // Ctrl-C while the sidecar streams: nothing kept, nothing of the sidecar left.
     stack.psql("CREATE TABLE visit AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note FROM generate_series(1, 1500000) g");
     let before = backups(&backup_dir);
     std::thread::sleep(Duration::from_millis(1100));
